@@ -1,0 +1,448 @@
+"""Start, inspect and stop a local control plane made of real upstream processes.
+
+etcd → kube-apiserver → kube-controller-manager, kube-scheduler, kwok, each a
+process on loopback, in its own session so it outlives the ``up`` command. What
+was started is recorded in ``state.json`` in the cluster's run directory; ``down``
+stops exactly those pids (after checking each still runs the binary we started)
+and removes the directory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import json
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from e2e.localcluster import build, kubeconfig, pki
+
+NODE_NAME = "kwok-node-0"
+KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
+SERVICE_CIDR = "10.96.0.0/16"
+POD_CIDR = "10.244.0.0/16"
+"""Addresses the cluster assigns on paper only: kwok pods run no containers, and
+nothing in this project ever sends traffic to them."""
+
+_START_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+
+
+class ClusterError(RuntimeError):
+    """The cluster could not be started or is not healthy; the message names the log to read."""
+
+
+@dataclass(kw_only=True)
+class State:
+    """What ``up`` started; persisted as ``state.json``."""
+
+    name: str
+    run_dir: str
+    kubeconfig: str
+    server: str
+    ports: dict[str, int]
+    pids: dict[str, int] = field(default_factory=dict)
+    binaries: dict[str, str] = field(default_factory=dict)
+    started_at: float = 0.0
+
+    def save(self) -> None:
+        path = Path(self.run_dir) / "state.json"
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, run_dir: Path) -> State | None:
+        path = run_dir / "state.json"
+        try:
+            return cls(**json.loads(path.read_text()))
+        except FileNotFoundError:
+            return None
+
+
+def clusters_root() -> Path:
+    return build.cache_root() / "clusters"
+
+
+def run_dir_for(name: str) -> Path:
+    return clusters_root() / name
+
+
+@contextlib.contextmanager
+def _locked(name: str) -> Iterator[None]:
+    clusters_root().mkdir(parents=True, exist_ok=True)
+    with open(clusters_root() / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _log(message: str) -> None:
+    build._log(message)  # noqa: SLF001 - one progress channel for the harness
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _alive(pid: int, binary: str | None = None) -> bool:
+    with contextlib.suppress(ChildProcessError):
+        done, _ = os.waitpid(pid, os.WNOHANG)  # reap our own exited children
+        if done == pid:
+            return False
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0].decode()
+    except (FileNotFoundError, ProcessLookupError):
+        return False
+    if stat.rsplit(")", 1)[1].split()[0] == "Z":
+        return False
+    return binary is None or cmdline == binary
+
+
+def _https_get(state: State, path: str, *, timeout: float = 2.0) -> tuple[int, str]:
+    certs = Path(state.run_dir) / "pki"
+    ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
+    ctx.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
+    try:
+        with urllib.request.urlopen(  # noqa: S310 - https to our own loopback apiserver
+            state.server + path, context=ctx, timeout=timeout
+        ) as resp:
+            return int(resp.status), resp.read().decode()
+    except urllib.error.HTTPError as err:
+        return int(err.code), err.read().decode(errors="replace")
+
+
+def healthy(state: State) -> bool:
+    """Every recorded process runs and the apiserver answers ``/readyz``."""
+    if set(state.pids) != set(_START_ORDER):
+        return False
+    if not all(_alive(pid, state.binaries.get(name)) for name, pid in state.pids.items()):
+        return False
+    try:
+        status, _ = _https_get(state, "/readyz")
+    except (OSError, ssl.SSLError):
+        return False
+    return status == 200
+
+
+def _wait(what: str, check: object, *, timeout: float, log: Path | None) -> None:
+    assert callable(check)
+    deadline = time.monotonic() + timeout
+    last_error = ""
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except (OSError, ssl.SSLError, subprocess.SubprocessError) as err:
+            last_error = str(err)
+        time.sleep(0.1)
+    hint = f"; see {log}" if log else ""
+    raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}{hint} {last_error}")
+
+
+def _start(state: State, name: str, binary: Path, args: list[str]) -> None:
+    logs = Path(state.run_dir) / "logs"
+    logs.mkdir(exist_ok=True)
+    with open(logs / f"{name}.log", "ab") as out:
+        proc = subprocess.Popen(
+            [str(binary), *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            cwd=state.run_dir,
+        )
+    state.pids[name] = proc.pid
+    state.binaries[name] = str(binary)
+    state.save()
+
+
+def _check_running(state: State, name: str) -> None:
+    if not _alive(state.pids[name]):
+        log = Path(state.run_dir) / "logs" / f"{name}.log"
+        tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
+        raise ClusterError(f"{name} exited during start-up; last lines of {log}:\n{tail}")
+
+
+def _kubectl(state: State, *args: str, stdin: str | None = None) -> str:
+    proc = subprocess.run(
+        [state.binaries["kubectl"], f"--kubeconfig={state.kubeconfig}", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    if proc.returncode != 0:
+        raise subprocess.SubprocessError(proc.stderr.strip() or proc.stdout.strip())
+    return proc.stdout
+
+
+def _node_manifest() -> str:
+    return json.dumps(
+        {
+            "apiVersion": "v1",
+            "kind": "Node",
+            "metadata": {
+                "name": NODE_NAME,
+                "annotations": {KWOK_NODE_ANNOTATION: "fake"},
+                "labels": {
+                    "kubernetes.io/hostname": NODE_NAME,
+                    "kubernetes.io/os": "linux",
+                    "kubernetes.io/arch": "amd64",
+                    "type": "kwok",
+                },
+            },
+            "status": {
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+            },
+        }
+    )
+
+
+def up(name: str = "default") -> State:
+    """Start the cluster (or return the running one) and wait until a node is Ready."""
+    with _locked(name):
+        run_dir = run_dir_for(name)
+        existing = State.load(run_dir)
+        if existing is not None:
+            if healthy(existing):
+                _log(f"Cluster {name!r} is already running at {existing.server}")
+                return existing
+            _log(f"Cluster {name!r} is unhealthy or half-started; restarting it")
+            _stop(existing)
+        shutil.rmtree(run_dir, ignore_errors=True)
+        binaries = build.ensure_binaries()
+        started = time.monotonic()
+        run_dir.mkdir(parents=True)
+        pki_dir = run_dir / "pki"
+        pki.generate(pki_dir)
+        ports = {
+            key: _free_port()
+            for key in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")
+        }
+        server = f"https://127.0.0.1:{ports['apiserver']}"
+        configs = kubeconfig.write_all(run_dir=run_dir, server=server, pki_dir=pki_dir)
+        state = State(
+            name=name,
+            run_dir=str(run_dir),
+            kubeconfig=str(configs["admin"]),
+            server=server,
+            ports=ports,
+            binaries={"kubectl": str(binaries.kubectl)},
+            started_at=time.time(),
+        )
+        state.save()
+        try:
+            _start_processes(state, binaries, configs)
+        except BaseException:
+            _stop(state)
+            raise
+        _log(f"Cluster {name!r} is up at {server} in {time.monotonic() - started:.1f}s")
+        return state
+
+
+def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, Path]) -> None:
+    run_dir = Path(state.run_dir)
+    pki_dir = run_dir / "pki"
+    ports = state.ports
+    logs = run_dir / "logs"
+
+    _start(
+        state,
+        "etcd",
+        binaries.etcd,
+        [
+            "--name=default",
+            f"--data-dir={run_dir / 'etcd'}",
+            f"--listen-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--advertise-client-urls=http://127.0.0.1:{ports['etcd']}",
+            f"--listen-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-advertise-peer-urls=http://127.0.0.1:{ports['etcd-peer']}",
+            f"--initial-cluster=default=http://127.0.0.1:{ports['etcd-peer']}",
+            "--unsafe-no-fsync",  # throwaway test data: trade durability for speed
+            "--quota-backend-bytes=4294967296",
+            "--log-level=warn",
+        ],
+    )
+
+    def etcd_ok() -> bool:
+        _check_running(state, "etcd")
+        url = f"http://127.0.0.1:{ports['etcd']}/health"
+        with urllib.request.urlopen(url, timeout=1) as resp:
+            return '"true"' in resp.read().decode()
+
+    _wait("etcd", etcd_ok, timeout=30, log=logs / "etcd.log")
+
+    _start(
+        state,
+        "kube-apiserver",
+        binaries.kube_apiserver,
+        [
+            f"--etcd-servers=http://127.0.0.1:{ports['etcd']}",
+            "--bind-address=127.0.0.1",
+            "--advertise-address=127.0.0.1",
+            f"--secure-port={ports['apiserver']}",
+            f"--tls-cert-file={pki_dir / 'apiserver.crt'}",
+            f"--tls-private-key-file={pki_dir / 'apiserver.key'}",
+            f"--client-ca-file={pki_dir / 'ca.crt'}",
+            f"--kubelet-client-certificate={pki_dir / 'apiserver-kubelet-client.crt'}",
+            f"--kubelet-client-key={pki_dir / 'apiserver-kubelet-client.key'}",
+            f"--service-account-key-file={pki_dir / 'sa.pub'}",
+            f"--service-account-signing-key-file={pki_dir / 'sa.key'}",
+            "--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--authorization-mode=Node,RBAC",
+            "--allow-privileged=true",
+            # The apiserver's own Endpoints for `kubernetes` would hold 127.0.0.1,
+            # which Endpoints validation rejects; nothing here dials it in-cluster.
+            "--endpoint-reconciler-type=none",
+            "--profiling=false",
+            "--v=0",
+        ],
+    )
+
+    def apiserver_ok() -> bool:
+        _check_running(state, "kube-apiserver")
+        status, _ = _https_get(state, "/readyz", timeout=2)
+        return status == 200
+
+    _wait("kube-apiserver /readyz", apiserver_ok, timeout=90, log=logs / "kube-apiserver.log")
+
+    _start(
+        state,
+        "kube-controller-manager",
+        binaries.kube_controller_manager,
+        [
+            f"--kubeconfig={configs['controller-manager']}",
+            f"--authentication-kubeconfig={configs['controller-manager']}",
+            f"--authorization-kubeconfig={configs['controller-manager']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['controller-manager']}",
+            f"--service-account-private-key-file={pki_dir / 'sa.key'}",
+            f"--root-ca-file={pki_dir / 'ca.crt'}",
+            f"--cluster-signing-cert-file={pki_dir / 'ca.crt'}",
+            f"--cluster-signing-key-file={pki_dir / 'ca.key'}",
+            "--use-service-account-credentials=true",
+            f"--service-cluster-ip-range={SERVICE_CIDR}",
+            "--leader-elect=false",
+            "--controllers=*",
+            "--concurrent-deployment-syncs=10",
+            "--concurrent-replicaset-syncs=10",
+            "--kube-api-qps=200",
+            "--kube-api-burst=400",
+            "--v=0",
+        ],
+    )
+    _start(
+        state,
+        "kube-scheduler",
+        binaries.kube_scheduler,
+        [
+            f"--kubeconfig={configs['scheduler']}",
+            f"--authentication-kubeconfig={configs['scheduler']}",
+            f"--authorization-kubeconfig={configs['scheduler']}",
+            "--bind-address=127.0.0.1",
+            f"--secure-port={ports['scheduler']}",
+            "--leader-elect=false",
+            "--v=0",
+        ],
+    )
+    kwok_config = run_dir / "kwok.yaml"
+    kwok_config.write_text(build.kwok_stages())
+    _start(
+        state,
+        "kwok",
+        binaries.kwok,
+        [
+            f"--kubeconfig={configs['kwok']}",
+            f"--config={kwok_config}",
+            "--manage-all-nodes=false",
+            f"--manage-nodes-with-annotation-selector={KWOK_NODE_ANNOTATION}=fake",
+            f"--cidr={POD_CIDR}",
+            "--node-ip=127.0.0.1",
+            f"--server-address=127.0.0.1:{ports['kwok']}",
+            "--node-lease-duration-seconds=40",
+        ],
+    )
+    for proc_name in ("kube-controller-manager", "kube-scheduler", "kwok"):
+        _check_running(state, proc_name)
+
+    _wait(
+        "Node creation",
+        lambda: _kubectl(state, "apply", "-f", "-", stdin=_node_manifest()) is not None,
+        timeout=30,
+        log=None,
+    )
+
+    def node_ready() -> bool:
+        for proc_name in _START_ORDER:
+            _check_running(state, proc_name)
+        out = _kubectl(
+            state,
+            "get",
+            "node",
+            NODE_NAME,
+            "-o",
+            "jsonpath={.status.conditions[?(@.type=='Ready')].status}",
+        )
+        return out.strip() == "True"
+
+    _wait(f"node {NODE_NAME} Ready", node_ready, timeout=60, log=logs / "kwok.log")
+
+    def default_service_account() -> bool:
+        _kubectl(state, "get", "serviceaccount", "default", "--namespace=default")
+        return True
+
+    _wait("the default ServiceAccount", default_service_account, timeout=60, log=None)
+
+
+def _stop(state: State) -> None:
+    for name in reversed(_START_ORDER):
+        pid = state.pids.get(name)
+        if pid is not None and _alive(pid, state.binaries.get(name)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for name in reversed(_START_ORDER):
+        pid = state.pids.get(name)
+        if pid is None:
+            continue
+        while _alive(pid, state.binaries.get(name)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid, state.binaries.get(name)):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+    shutil.rmtree(state.run_dir, ignore_errors=True)
+
+
+def down(name: str = "default") -> bool:
+    """Stop every process ``up`` started and remove the run directory. False if none ran."""
+    with _locked(name):
+        state = State.load(run_dir_for(name))
+        if state is None:
+            shutil.rmtree(run_dir_for(name), ignore_errors=True)
+            return False
+        _stop(state)
+        return True
+
+
+def status(name: str = "default") -> tuple[State | None, bool]:
+    """The recorded state (if any) and whether it is healthy."""
+    state = State.load(run_dir_for(name))
+    return state, state is not None and healthy(state)
