@@ -27,9 +27,13 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process 'up' started and remove its data")
     sub.add_parser("status", help="show what runs; exit 1 if the cluster is not healthy")
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
-    sub.add_parser("build", help="build (or locate) the binaries only")
+    bld = sub.add_parser("build", help="build (or locate) the binaries only")
+    bld.add_argument("--link-kubectl", metavar="DIR", help="symlink the pinned kubectl into DIR")
     inst = sub.add_parser("install-crds", help="install third-party CRD bundles")
     inst.add_argument("bundles", nargs="*", default=list(crds.BUNDLES))
+    inst.add_argument(
+        "--kubeconfig", help="install into this cluster instead of the local one (e.g. kind)"
+    )
     args = parser.parse_args(argv)
 
     try:
@@ -67,16 +71,24 @@ def main(argv: list[str] | None = None) -> int:
                 return 1
             print(recorded.kubeconfig)
         elif args.command == "build":
-            for name, path in vars(build.ensure_binaries()).items():
+            binaries = build.ensure_binaries()
+            for name, path in vars(binaries).items():
                 print(f"{name:<24} {path}")
+            if args.link_kubectl:
+                link = Path(args.link_kubectl) / "kubectl"
+                link.unlink(missing_ok=True)
+                link.symlink_to(binaries.kubectl)
         elif args.command == "install-crds":
-            running, ok = cluster.status(args.name)
-            if running is None or not ok:
-                print(f"cluster {args.name!r} is not running; run 'up' first", file=sys.stderr)
-                return 1
+            target = args.kubeconfig
+            if target is None:
+                running, ok = cluster.status(args.name)
+                if running is None or not ok:
+                    print(f"cluster {args.name!r} is not running; run 'up' first", file=sys.stderr)
+                    return 1
+                target = running.kubeconfig
             for bundle in crds.install(
                 kubectl=build.ensure_binaries().kubectl,
-                kubeconfig=Path(running.kubeconfig),
+                kubeconfig=Path(target),
                 names=tuple(args.bundles),
             ):
                 print(f"installed {bundle.name}")

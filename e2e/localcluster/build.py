@@ -155,7 +155,7 @@ def _module_gomod(module: str, version: str) -> str:
     return Path(info["GoMod"]).read_text()
 
 
-_LOCAL_REPLACE = re.compile(r"^\s*(\S+)\s*=>\s*\.\.?/\S+\s*$", re.MULTILINE)
+_LOCAL_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)\s*=>\s*\.\.?/\S*\s*$", re.MULTILINE)
 
 
 def local_replaces(gomod: str) -> list[str]:

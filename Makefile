@@ -1,0 +1,39 @@
+# Two commands for a newcomer (see README): `make demo` and `make test`.
+# Both create .venv and build the pinned control-plane binaries on first use.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint unit down clean
+
+setup: $(STAMP)
+	@$(BIN)/python -m e2e.localcluster build --link-kubectl $(BIN) >/dev/null
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $@
+
+demo: setup
+	$(BIN)/python -m e2e.demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+
+test: setup lint
+	$(BIN)/pytest
+
+unit: $(STAMP)
+	$(BIN)/pytest -m unit
+
+down: $(STAMP)
+	$(BIN)/python -m e2e.localcluster down
+
+clean: down
+	rm -rf $(VENV)

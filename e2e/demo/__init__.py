@@ -1,0 +1,1 @@
+"""The README's main job: the local control plane, shown working."""

@@ -1,0 +1,67 @@
+"""Suite-wide fixtures and markers.
+
+Tests under ``tests/unit`` are marked ``unit`` (pure, no cluster); tests under
+``tests/cluster`` are marked ``cluster`` and get the real local control plane.
+``pytest -m unit`` runs the fast half alone.
+
+The cluster is session-scoped. If ``KUBECONFIG`` points at a reachable cluster
+(for instance one started with ``python -m e2e.localcluster up`` or a kind
+cluster) it is reused and left running; otherwise the local control plane is
+started for the session and stopped at its end.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes import client
+
+from e2e.localcluster import build, cluster
+from tests.support.kube import ClusterUnderTest, reachable
+from tests.support.waiting import eventually
+
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        parts = Path(str(item.fspath)).relative_to(HERE).parts
+        if parts[0] == "unit":
+            item.add_marker(pytest.mark.unit)
+        elif parts[0] == "cluster":
+            item.add_marker(pytest.mark.cluster)
+
+
+@pytest.fixture(scope="session")
+def kube() -> Iterator[ClusterUnderTest]:
+    kubectl = build.ensure_binaries().kubectl
+    env_config = os.environ.get("KUBECONFIG")
+    if env_config and reachable(Path(env_config)):
+        yield ClusterUnderTest(kubeconfig=Path(env_config), kubectl_path=kubectl)
+        return
+    already, healthy = cluster.status()
+    state = cluster.up()
+    try:
+        yield ClusterUnderTest(kubeconfig=Path(state.kubeconfig), kubectl_path=kubectl)
+    finally:
+        if not (already and healthy):
+            cluster.down()
+
+
+@pytest.fixture
+def namespace(kube: ClusterUnderTest) -> Iterator[str]:
+    """A fresh namespace, with its default ServiceAccount, deleted after the test."""
+    name = f"lg-test-{uuid.uuid4().hex[:8]}"
+    core = client.CoreV1Api(kube.api())
+    core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=name)))
+    eventually(
+        lambda: core.read_namespaced_service_account("default", name),
+        timeout=30,
+        what=f"default ServiceAccount in {name}",
+    )
+    yield name
+    core.delete_namespace(name)
