@@ -256,7 +256,13 @@ def build_etcd() -> None:
         name="landinggear.dev/localcluster/etcd",
         go_version=_go_directive(gomod),
         require=(module, version),
-        replaces={mod: version for mod in local_replaces(gomod) if mod.startswith("go.etcd.io/")},
+        replaces={
+            mod: version
+            for mod in local_replaces(gomod)
+            # etcd's own multi-module layout; it also "replaces" modules it forbids
+            # (go.etcd.io/etcd, go.etcd.io/tests/v3) with a bogus path: leave those out.
+            if mod.startswith("go.etcd.io/etcd/") and mod.endswith("/v3")
+        },
         packages=[module],
     )
     _build(

@@ -1,0 +1,294 @@
+"""The ``landinggear.dev/v1alpha1`` ``Rollout`` API: one source of truth.
+
+These pydantic models parse Rollouts read from the API server, serialise the
+status the controller writes, and generate the CRD's OpenAPI schema
+(:mod:`controller.api.crd`). CEL rules for what the schema alone cannot say are
+attached here, next to the fields they guard, so the generated CRD refuses a bad
+Rollout at ``kubectl apply`` time with the rule's message.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic.alias_generators import to_camel
+
+GROUP = "landinggear.dev"
+VERSION = "v1alpha1"
+API_VERSION = f"{GROUP}/{VERSION}"
+KIND = "Rollout"
+PLURAL = "rollouts"
+SINGULAR = "rollout"
+SHORT_NAMES = ("lgro",)
+
+HISTORY_LIMIT = 20
+"""Status history keeps at most this many entries, newest last."""
+
+DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h))+$"
+_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
+_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+
+
+def parse_duration(text: str) -> timedelta:
+    """Parse a Go-style duration (``30s``, ``1m30s``, ``250ms``, ``2h``)."""
+    if not re.fullmatch(DURATION_PATTERN, text):
+        raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m")
+    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
+    return timedelta(seconds=seconds)
+
+
+def _cel(rule: str, message: str, *, field_path: str | None = None) -> dict[str, Any]:
+    validation: dict[str, Any] = {"rule": rule, "message": message}
+    if field_path:
+        validation["fieldPath"] = field_path
+    return validation
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel,
+        populate_by_name=True,
+        extra="ignore",
+        frozen=True,
+    )
+
+
+# --------------------------------------------------------------------- spec
+
+
+class WorkloadRef(_Model):
+    """The user's Deployment, which holds the pod template to release."""
+
+    api_version: Literal["apps/v1"] = Field(
+        default="apps/v1", description="API version of the workload; only apps/v1."
+    )
+    kind: Literal["Deployment"] = Field(
+        default="Deployment", description="Kind of the workload; only Deployment."
+    )
+    name: str = Field(
+        min_length=1, max_length=253, description="Name of the Deployment in this namespace."
+    )
+
+
+class Pause(_Model):
+    """Wait: for ``duration`` if given, otherwise until ``landinggear promote``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    f"!has(self.duration) || self.duration.matches('{DURATION_PATTERN}')",
+                    "pause.duration must be a duration such as 30s, 5m or 1h30m",
+                    field_path=".duration",
+                )
+            ]
+        }
+    )
+
+    duration: str | None = Field(
+        default=None,
+        max_length=32,
+        description="How long to wait (e.g. 30s, 5m, 1h30m); omit to wait for promote.",
+    )
+
+    @field_validator("duration")
+    @classmethod
+    def _parses(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_duration(value)
+        return value
+
+
+class Step(_Model):
+    """One step of the canary: exactly one action."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "[has(self.setWeight), has(self.pause)].filter(x, x).size() == 1",
+                    "each step must have exactly one action: setWeight or pause",
+                )
+            ]
+        }
+    )
+
+    set_weight: int | None = Field(
+        default=None,
+        ge=0,
+        le=100,
+        description="Percent of traffic to send to the new revision (0-100).",
+    )
+    pause: Pause | None = Field(default=None, description="Wait for a time or for promote.")
+
+
+class CanaryStrategy(_Model):
+    """Release the new revision step by step."""
+
+    steps: list[Step] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Steps in order; with none, a Ready canary is promoted at once.",
+    )
+
+
+class Strategy(_Model):
+    """How a new revision is released."""
+
+    canary: CanaryStrategy = Field(description="Canary release in steps.")
+
+
+class RolloutSpec(_Model):
+    """Desired behaviour of a Rollout."""
+
+    workload_ref: WorkloadRef = Field(description="The Deployment whose template is released.")
+    strategy: Strategy = Field(description="Release strategy.")
+    replicas: int | None = Field(
+        default=None,
+        ge=0,
+        le=10000,
+        description="Desired pods; defaults to the Deployment's replicas at adoption.",
+    )
+    progress_deadline_seconds: int = Field(
+        default=600,
+        ge=1,
+        le=86400,
+        description="Abort a canary whose pods make no progress towards Ready for this long.",
+    )
+    paused: bool = Field(
+        default=False, description="Hold the canary at its current step (landinggear pause)."
+    )
+    revision_history_limit: int = Field(
+        default=3,
+        ge=1,
+        le=50,
+        description="Old ReplicaSets kept at zero replicas for rollback.",
+    )
+
+
+# ------------------------------------------------------------------- status
+
+
+class Phase(StrEnum):
+    HEALTHY = "Healthy"
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    DEGRADED = "Degraded"
+
+
+class ConditionType(StrEnum):
+    PROGRESSING = "Progressing"
+    PAUSED = "Paused"
+    COMPLETED = "Completed"
+    ABORTED = "Aborted"
+
+
+class Condition(_Model):
+    """A Kubernetes-style condition (``kubectl wait --for=condition=…``)."""
+
+    type: ConditionType
+    status: Literal["True", "False", "Unknown"]
+    reason: str = Field(description="CamelCase machine-readable reason.")
+    message: str = ""
+    last_transition_time: datetime
+
+
+class HistoryAction(StrEnum):
+    ADOPTED = "Adopted"
+    RELEASE_STARTED = "ReleaseStarted"
+    PROMOTED = "Promoted"
+    ABORTED = "Aborted"
+    RETRIED = "Retried"
+    ROLLED_BACK = "RolledBack"
+    SUPERSEDED = "Superseded"
+
+
+class HistoryEntry(_Model):
+    """Who did what to which revision, when and why."""
+
+    time: datetime
+    action: HistoryAction
+    revision: str = Field(description="The revision acted on (pod-template hash).")
+    previous_revision: str | None = Field(default=None, description="Stable before the action.")
+    by: str = Field(description="The user for requested actions, else 'controller'.")
+    reason: str = ""
+
+
+class RolloutStatus(_Model):
+    """What the controller observed and did. Everything a restart needs lives here."""
+
+    phase: Phase = Phase.PROGRESSING
+    message: str = ""
+    observed_generation: int = 0
+    current_step_index: int | None = Field(
+        default=None, description="Index of the current step; None when no canary runs."
+    )
+    canary_weight: int = Field(default=0, description="Percent of traffic on the canary.")
+    stable_revision: str | None = Field(default=None, description="Pod-template hash of stable.")
+    canary_revision: str | None = Field(default=None, description="Pod-template hash of canary.")
+    previous_stable_revision: str | None = Field(
+        default=None, description="Stable before the last promotion; target of rollback."
+    )
+    blocked_revision: str | None = Field(
+        default=None,
+        description="Aborted or rolled-back revision, not released again until the template "
+        "changes or the user retries.",
+    )
+    step_started_at: datetime | None = Field(default=None, description="When the step began.")
+    last_progress_at: datetime | None = Field(
+        default=None, description="When the canary last made progress (progress deadline)."
+    )
+    rolling_back_to: str | None = Field(
+        default=None, description="Revision a requested rollback is restoring."
+    )
+    replicas: int = Field(default=0, description="Desired pods.")
+    stable_ready_replicas: int = 0
+    canary_ready_replicas: int = 0
+    handled_requests: dict[str, str] = Field(
+        default_factory=dict, description="Per verb, the id of the last request acted on."
+    )
+    conditions: list[Condition] = Field(default_factory=list)
+    history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
+
+
+class Rollout(_Model):
+    """A Rollout as stored: metadata fields the controller uses, spec and status."""
+
+    name: str
+    namespace: str
+    uid: str = ""
+    generation: int = 0
+    resource_version: str = ""
+    deletion_timestamp: datetime | None = None
+    finalizers: tuple[str, ...] = ()
+    annotations: dict[str, str] = Field(default_factory=dict)
+    spec: RolloutSpec
+    status: RolloutStatus = Field(default_factory=RolloutStatus)
+
+    @classmethod
+    def from_object(cls, obj: dict[str, Any]) -> Rollout:
+        """Parse the object as the API server returns it (raises pydantic.ValidationError)."""
+        meta = obj.get("metadata", {})
+        return cls.model_validate(
+            {
+                "name": meta.get("name", ""),
+                "namespace": meta.get("namespace", ""),
+                "uid": meta.get("uid", ""),
+                "generation": meta.get("generation", 0),
+                "resourceVersion": meta.get("resourceVersion", ""),
+                "deletionTimestamp": meta.get("deletionTimestamp"),
+                "finalizers": tuple(meta.get("finalizers") or ()),
+                "annotations": meta.get("annotations") or {},
+                "spec": obj.get("spec", {}),
+                "status": obj.get("status") or {},
+            }
+        )
+
+
+def status_to_object(status: RolloutStatus) -> dict[str, Any]:
+    """The status as the API server stores it (camelCase, RFC 3339 times, no nulls)."""
+    return status.model_dump(mode="json", by_alias=True, exclude_none=True)

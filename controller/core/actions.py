@@ -1,0 +1,91 @@
+"""What the core asks the I/O layer to do, and the decision that carries it.
+
+Every action states a desired end state ("this ReplicaSet has 3 replicas"), not
+a delta, so applying one twice — after a crash, or from a retried reconcile — is
+harmless. The I/O layer applies them in order and stops at the first failure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from controller.api.v1alpha1 import RolloutStatus
+from controller.core.revisions import Revision
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsureFinalizer:
+    """Add the Rollout's finalizer, so deletion hands the workload back first."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveFinalizer:
+    """Let the Rollout go; its ReplicaSets are garbage-collected after it."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class EnsureReplicaSet:
+    """Create the ReplicaSet for ``revision`` from ``template`` or scale it to ``replicas``."""
+
+    revision: Revision
+    template: dict[str, Any] | None
+    """Pod template to create from; None means scale only (never create)."""
+    replicas: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeleteReplicaSet:
+    """Remove an old ReplicaSet beyond the revision history limit."""
+
+    name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class UpdateDeployment:
+    """Scale/pause the user's Deployment and record the desired replica count."""
+
+    replicas: int
+    paused: bool
+    desired_replicas: int | None
+
+
+@dataclass(frozen=True, kw_only=True)
+class SetCanaryWeight:
+    """Route ``weight`` percent of traffic to the canary (no-op for replica ratio)."""
+
+    weight: int
+    canary: Revision | None
+    stable: Revision
+
+
+Action = (
+    EnsureFinalizer
+    | RemoveFinalizer
+    | EnsureReplicaSet
+    | DeleteReplicaSet
+    | UpdateDeployment
+    | SetCanaryWeight
+)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    """A Kubernetes Event to record on the Rollout (on transitions only)."""
+
+    type: str  # "Normal" | "Warning"
+    reason: str
+    message: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class Decision:
+    """One reconcile's outcome: ordered actions, new status, events, when to look again."""
+
+    status: RolloutStatus
+    actions: tuple[Action, ...] = ()
+    events: tuple[Event, ...] = ()
+    requeue_after: float | None = None
+    """Seconds until time alone changes the decision (a pause ends, a deadline passes)."""
+    notes: tuple[str, ...] = field(default=())
+    """Diagnostics for the log (e.g. unreadable request annotations)."""

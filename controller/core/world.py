@@ -1,0 +1,145 @@
+"""The observed world as the core sees it: plain, immutable views of objects.
+
+The I/O layer builds these from the cached API objects; the core never sees a
+client object. Requests are the users' one-shot commands (promote, abort …),
+stored by the CLI as annotations on the Rollout.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from controller.core.revisions import Revision
+
+REQUEST_ANNOTATION_PREFIX = "request.landinggear.dev/"
+DESIRED_REPLICAS_ANNOTATION = "landinggear.dev/desired-replicas"
+MANAGED_BY_ANNOTATION = "landinggear.dev/managed-by-rollout"
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeploymentView:
+    """The user's Deployment: template holder, scaled to zero once adopted."""
+
+    name: str
+    uid: str
+    template: dict[str, Any]
+    revision: Revision
+    replicas: int
+    paused: bool
+    annotations: dict[str, str] = field(default_factory=dict)
+    selector: dict[str, str] = field(default_factory=dict)
+    generation: int = 0
+    observed_generation: int = 0
+    updated_replicas: int = 0
+    available_replicas: int = 0
+
+    @property
+    def recorded_desired_replicas(self) -> int | None:
+        value = self.annotations.get(DESIRED_REPLICAS_ANNOTATION)
+        return int(value) if value is not None and value.isdigit() else None
+
+    @property
+    def handed_back(self) -> bool:
+        """The Deployment's own pods run its current template at full scale."""
+        return (
+            not self.paused
+            and self.observed_generation >= self.generation
+            and self.updated_replicas >= self.replicas
+            and self.available_replicas >= self.replicas
+        )
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReplicaSetView:
+    """A ReplicaSet owned by the Rollout, running one revision."""
+
+    name: str
+    revision: Revision
+    replicas: int
+    ready_replicas: int = 0
+    available_replicas: int = 0
+    status_current: bool = True
+    """The ReplicaSet controller has observed the latest spec (observedGeneration)."""
+    being_deleted: bool = False
+    created_at: datetime | None = None
+
+    def available_at(self, replicas: int) -> bool:
+        """Scaled to ``replicas`` and that many pods are available."""
+        return (
+            self.status_current
+            and self.replicas == replicas
+            and self.available_replicas >= replicas
+        )
+
+
+class Verb(StrEnum):
+    PROMOTE = "promote"
+    ABORT = "abort"
+    RETRY = "retry"
+    ROLLBACK = "rollback"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Request:
+    """A user's one-shot command, identified so it is acted on exactly once."""
+
+    verb: Verb
+    id: str
+    by: str
+    at: datetime
+    full: bool = False
+    reason: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class World:
+    """Everything the core may look at besides the Rollout itself."""
+
+    deployment: DeploymentView | None
+    replica_sets: tuple[ReplicaSetView, ...] = ()
+
+    def replica_set(self, revision: Revision | None) -> ReplicaSetView | None:
+        if revision is None:
+            return None
+        return next((rs for rs in self.replica_sets if rs.revision == revision), None)
+
+
+def parse_requests(annotations: dict[str, str]) -> tuple[list[Request], list[str]]:
+    """Requests found in the annotations, oldest first, and errors for unreadable ones."""
+    requests: list[Request] = []
+    errors: list[str] = []
+    for key, raw in annotations.items():
+        if not key.startswith(REQUEST_ANNOTATION_PREFIX):
+            continue
+        name = key.removeprefix(REQUEST_ANNOTATION_PREFIX)
+        try:
+            verb = Verb(name)
+            body = json.loads(raw)
+            requests.append(
+                Request(
+                    verb=verb,
+                    id=str(body["id"]),
+                    by=str(body.get("by") or "unknown"),
+                    at=datetime.fromisoformat(body["at"]),
+                    full=bool(body.get("full", False)),
+                    reason=str(body.get("reason", ""))[:512],
+                )
+            )
+        except (ValueError, KeyError, TypeError) as err:
+            errors.append(f"ignored unreadable request annotation {key}: {err}")
+    requests.sort(key=lambda r: r.at)
+    return requests, errors
+
+
+def request_annotation(request: Request) -> tuple[str, str]:
+    """The annotation key and value the CLI writes for ``request``."""
+    body: dict[str, Any] = {"id": request.id, "by": request.by, "at": request.at.isoformat()}
+    if request.full:
+        body["full"] = True
+    if request.reason:
+        body["reason"] = request.reason
+    return REQUEST_ANNOTATION_PREFIX + request.verb.value, json.dumps(body, sort_keys=True)
