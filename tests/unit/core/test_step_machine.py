@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase
 from controller.core.actions import EnsureReplicaSet, SetCanaryWeight
 from controller.core.decide import FINALIZER, canary_replicas, step_weight
 from controller.core.world import DESIRED_REPLICAS_ANNOTATION, Verb
 from tests.unit.core.sim import Sim
 
-STEPS = [
+STEPS: list[dict[str, Any]] = [
     {"setWeight": 20},
     {"pause": {"duration": "30s"}},
     {"setWeight": 50},
@@ -24,7 +26,7 @@ def condition(sim: Sim, ctype: ConditionType) -> str:
     return next(c.status for c in sim.status.conditions if c.type == ctype)
 
 
-def adopted(replicas: int = 3, steps: list[dict[str, object]] | None = None) -> Sim:
+def adopted(replicas: int = 3, steps: list[dict[str, Any]] | None = None) -> Sim:
     sim = Sim(steps=steps if steps is not None else STEPS, replicas=replicas)
     sim.settle()
     return sim
