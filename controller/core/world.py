@@ -31,7 +31,9 @@ class DeploymentView:
     replicas: int
     paused: bool
     annotations: dict[str, str] = field(default_factory=dict)
-    selector: dict[str, str] = field(default_factory=dict)
+    selector: dict[str, Any] = field(default_factory=dict)
+    """The Deployment's label selector (``matchLabels`` / ``matchExpressions``)."""
+    min_ready_seconds: int = 0
     generation: int = 0
     observed_generation: int = 0
     updated_replicas: int = 0

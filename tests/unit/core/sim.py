@@ -111,7 +111,7 @@ class Sim:
             replicas=self.deployment_replicas,
             paused=self.deployment_paused,
             annotations=dict(self.deployment_annotations),
-            selector={"app": "web"},
+            selector={"matchLabels": {"app": "web"}},
             generation=1,
             observed_generation=1,
             updated_replicas=self.deployment_available,

@@ -1,0 +1,272 @@
+"""``landinggear run``: informers, a work queue, workers, leader election, signals.
+
+Informers fill the queue whether or not this process leads (a warm standby);
+workers reconcile only while it holds the Lease. Losing the Lease stops the
+workers before another leader can act and the process exits 1. SIGTERM
+finishes in-flight reconciles, releases the Lease and exits 0.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import threading
+import time
+from datetime import UTC, datetime
+from types import FrameType
+
+import structlog
+from kubernetes import client, config
+
+from controller.api import v1alpha1
+from controller.core.revisions import ROLLOUT_LABEL
+from controller.kube.informer import Handlers, Informer
+from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
+from controller.kube.lease import KubeLeaseLock
+from controller.kube.objects import KubeObject, ObjectKey, key_of, owner_uids, strip_noise
+from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
+from controller.kube.workqueue import WorkQueue
+from controller.metrics import Metrics, serve
+from controller.reconcile.actuator import DEPLOYMENTS, REPLICA_SETS, ROLLOUTS, Actuator
+from controller.reconcile.events import EventRecorder
+from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
+from controller.settings import Settings
+from controller.traffic.replica_ratio import ReplicaRatioRouter
+
+log = structlog.get_logger("landinggear.manager")
+
+WORKLOAD_INDEX = "workload"
+
+
+def api_client(settings: Settings) -> client.ApiClient:
+    """A rate-limited client from the kubeconfig (or in-cluster config)."""
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=settings.kubeconfig,
+            context=settings.context,
+            client_configuration=configuration,
+        )
+    except config.ConfigException:
+        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+    return RateLimitedApiClient(
+        configuration, limiter=RateLimiter(qps=settings.qps, burst=settings.burst)
+    )
+
+
+def _workload_keys(obj: KubeObject) -> list[str]:
+    meta = obj.get("metadata", {})
+    name = (obj.get("spec", {}).get("workloadRef") or {}).get("name")
+    return [f"{meta.get('namespace')}/{name}"] if name else []
+
+
+class Manager:
+    """Wires the informers, queue, reconciler and workers of one controller process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.api = api_client(settings)
+        ns = settings.namespace
+        timeout = settings.watch_timeout
+        self.rollouts = Informer(
+            self.api,
+            ROLLOUTS,
+            namespace=ns,
+            transform=strip_noise,
+            indexers={WORKLOAD_INDEX: _workload_keys},
+            watch_timeout_seconds=timeout,
+        )
+        self.deployments = Informer(
+            self.api,
+            DEPLOYMENTS,
+            namespace=ns,
+            transform=strip_noise,
+            watch_timeout_seconds=timeout,
+        )
+        self.replica_sets = Informer(
+            self.api,
+            REPLICA_SETS,
+            namespace=ns,
+            label_selector=ROLLOUT_LABEL,
+            transform=strip_noise,
+            indexers={OWNER_INDEX: owner_uids},
+            watch_timeout_seconds=timeout,
+        )
+        self.queue: WorkQueue[ObjectKey] = WorkQueue()
+        self.actuator = Actuator(self.api, ReplicaRatioRouter())
+        clock = _utc_now
+        self.reconciler = Reconciler(
+            rollouts=self.rollouts,
+            deployments=self.deployments,
+            replica_sets=self.replica_sets,
+            actuator=self.actuator,
+            events=EventRecorder(self.api, clock),
+            clock=clock,
+        )
+        self.metrics = Metrics(
+            observed=lambda: dict(self.reconciler.observed),
+            queue_depth=lambda: self.queue.depth,
+            api_writes=lambda: self.actuator.writes,
+        )
+        self._workers: list[threading.Thread] = []
+        self._working = threading.Event()
+        self._wire_handlers()
+
+    def _wire_handlers(self) -> None:
+        def rollout_changed(obj: KubeObject, *_: KubeObject) -> None:
+            self.queue.add(key_of(obj))
+
+        def deployment_changed(obj: KubeObject, *rest: KubeObject) -> None:
+            new = rest[0] if rest else obj
+            key = key_of(new)
+            for rollout in self.rollouts.by_index(WORKLOAD_INDEX, f"{key.namespace}/{key.name}"):
+                self.queue.add(key_of(rollout))
+
+        def replica_set_changed(obj: KubeObject, *rest: KubeObject) -> None:
+            new = rest[0] if rest else obj
+            for ref in new.get("metadata", {}).get("ownerReferences") or []:
+                if ref.get("kind") == v1alpha1.KIND and ref.get("controller"):
+                    self.queue.add(ObjectKey(key_of(new).namespace, ref["name"]))
+
+        self.rollouts.add_handler(
+            Handlers(
+                on_add_fn=rollout_changed,
+                on_update_fn=rollout_changed,
+                on_delete_fn=rollout_changed,
+            )
+        )
+        self.deployments.add_handler(
+            Handlers(
+                on_add_fn=deployment_changed,
+                on_update_fn=deployment_changed,
+                on_delete_fn=deployment_changed,
+            )
+        )
+        self.replica_sets.add_handler(
+            Handlers(
+                on_add_fn=replica_set_changed,
+                on_update_fn=replica_set_changed,
+                on_delete_fn=replica_set_changed,
+            )
+        )
+
+    # ------------------------------------------------------------ workers
+
+    def synced(self) -> bool:
+        return all(i.has_synced() for i in (self.rollouts, self.deployments, self.replica_sets))
+
+    def start_workers(self) -> None:
+        self._working.set()
+        for index in range(self.settings.workers):
+            thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
+            thread.start()
+            self._workers.append(thread)
+        for rollout in self.rollouts.list():
+            self.queue.add(key_of(rollout))
+        log.info("Started workers", workers=self.settings.workers)
+
+    def stop_workers(self, timeout: float) -> None:
+        """Stop taking keys; wait (up to ``timeout``) for in-flight reconciles."""
+        self._working.clear()
+        deadline = time.monotonic() + timeout
+        for thread in self._workers:
+            thread.join(max(0.0, deadline - time.monotonic()))
+        self._workers = [t for t in self._workers if t.is_alive()]
+        log.info("Stopped workers", still_running=len(self._workers))
+
+    def _work(self) -> None:
+        while self._working.is_set():
+            key = self.queue.get(timeout=0.5)
+            if key is None:
+                continue
+            started = time.monotonic()
+            try:
+                if not self._working.is_set():
+                    self.queue.add(key)  # leave it for the next leader's turn
+                    continue
+                result = self.reconciler.reconcile(key)
+            except Exception:
+                log.exception("Reconcile raised", namespace=key.namespace, rollout=key.name)
+                self.metrics.errors.inc()
+                self.queue.add_rate_limited(key)
+                continue
+            finally:
+                self.metrics.duration.observe(time.monotonic() - started)
+                self.queue.done(key)
+            if result.retry:
+                self.metrics.reconciles.labels("retry").inc()
+                self.queue.add_rate_limited(key)
+                continue
+            self.queue.forget(key)
+            if result.requeue_after is not None:
+                self.metrics.reconciles.labels("requeue").inc()
+                self.queue.add_after(key, result.requeue_after + 0.05)
+            else:
+                self.metrics.reconciles.labels("done").inc()
+
+    # ------------------------------------------------------------ lifecycle
+
+    def run(self) -> int:
+        stop = threading.Event()
+        elector: LeaderElector | None = None
+
+        def on_signal(signum: int, frame: FrameType | None) -> None:
+            del frame
+            log.info("Received signal; shutting down", signal=signal.Signals(signum).name)
+            stop.set()
+            if elector is not None:
+                elector.stop()
+
+        signal.signal(signal.SIGTERM, on_signal)
+        signal.signal(signal.SIGINT, on_signal)
+        server = serve(
+            self.settings.metrics_address, registry=self.metrics.registry, ready=self.synced
+        )
+        for informer in (self.rollouts, self.deployments, self.replica_sets):
+            informer.start()
+        for informer in (self.rollouts, self.deployments, self.replica_sets):
+            informer.wait_for_sync(timeout=None)
+        log.info("Caches synced", rollouts=len(self.rollouts))
+        grace = self.settings.lease_duration - self.settings.renew_deadline
+        try:
+            if not self.settings.leader_elect:
+                self.start_workers()
+                stop.wait()
+                self.stop_workers(timeout=30)
+                return 0
+            identity = self.settings.identity or f"{socket.gethostname()}_{os.getpid()}"
+            elector = LeaderElector(
+                KubeLeaseLock(
+                    self.api,
+                    namespace=self.settings.lease_namespace,
+                    name=self.settings.lease_name,
+                ),
+                identity,
+                config=ElectionConfig(
+                    lease_duration=self.settings.lease_duration,
+                    renew_deadline=self.settings.renew_deadline,
+                    retry_period=self.settings.retry_period,
+                ),
+            )
+            if stop.is_set():
+                return 0
+            outcome = elector.run(
+                on_started_leading=self.start_workers,
+                on_stopped_leading=lambda: self.stop_workers(timeout=grace * 0.8),
+            )
+            return 1 if outcome is ElectionOutcome.LOST else 0
+        finally:
+            self.queue.shut_down()
+            for informer in (self.rollouts, self.deployments, self.replica_sets):
+                informer.stop()
+            server.shutdown()
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def run(settings: Settings) -> int:
+    """Run the controller until SIGTERM (0) or a lost Lease (1)."""
+    return Manager(settings).run()

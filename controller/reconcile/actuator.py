@@ -1,0 +1,186 @@
+"""Apply the core's actions to the API server, in order, as raw JSON requests.
+
+Each action states an end state, so applying one that already holds is a no-op
+on the server's side too (we skip the request when the cache shows it holds).
+A 409 Conflict surfaces as :class:`Conflict` so the reconcile is requeued and
+re-decided from fresh state, never retried blindly.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from controller.api import v1alpha1
+from controller.core.actions import (
+    Action,
+    DeleteReplicaSet,
+    EnsureFinalizer,
+    EnsureReplicaSet,
+    RemoveFinalizer,
+    SetCanaryWeight,
+    UpdateDeployment,
+)
+from controller.core.decide import FINALIZER
+from controller.core.revisions import replica_set_name
+from controller.kube.transport import Resource, request_json
+from controller.reconcile import manifests
+from controller.reconcile.observe import owned_by
+from controller.traffic import Router, RouteTarget
+
+ROLLOUTS = Resource(group=v1alpha1.GROUP, version=v1alpha1.VERSION, plural=v1alpha1.PLURAL)
+DEPLOYMENTS = Resource(group="apps", version="v1", plural="deployments")
+REPLICA_SETS = Resource(group="apps", version="v1", plural="replicasets")
+MERGE_PATCH = "application/merge-patch+json"
+TIMEOUT = (5.0, 30.0)
+
+
+class Conflict(Exception):
+    """The object changed under us (409); re-decide from fresh state."""
+
+
+class ForeignObject(Exception):
+    """An object we would manage exists but belongs to someone else."""
+
+
+@dataclass(kw_only=True)
+class Target:
+    """The Rollout being reconciled, as last seen (updated by our own writes)."""
+
+    obj: dict[str, Any]
+    deployment: dict[str, Any] | None
+    replica_sets: dict[str, dict[str, Any]]
+
+    @property
+    def name(self) -> str:
+        return str(self.obj["metadata"]["name"])
+
+    @property
+    def namespace(self) -> str:
+        return str(self.obj["metadata"]["namespace"])
+
+    @property
+    def uid(self) -> str:
+        return str(self.obj["metadata"]["uid"])
+
+
+class Actuator:
+    """Sends the requests that carry out actions; counts them for the metrics."""
+
+    def __init__(self, api: ApiClient, router: Router) -> None:
+        self.api = api
+        self.router = router
+        self.writes = 0
+
+    def _send(
+        self, method: str, path: str, body: dict[str, Any] | None = None, *, patch: bool = False
+    ) -> Any:
+        self.writes += 1
+        try:
+            return request_json(
+                self.api,
+                method,
+                path,
+                body=body,
+                timeout=TIMEOUT,
+                query=[("fieldManager", manifests.FIELD_MANAGER)] if method != "DELETE" else [],
+                content_type=MERGE_PATCH if patch else None,
+            )
+        except ApiException as err:
+            if err.status == 409:
+                raise Conflict(f"{method} {path}: {err.reason}") from err
+            raise
+
+    def apply(self, target: Target, actions: tuple[Action, ...]) -> None:
+        for action in actions:
+            self.apply_one(target, action)
+
+    def apply_one(self, target: Target, action: Action) -> None:
+        match action:
+            case EnsureFinalizer():
+                return self._finalizers(target, add=True)
+            case RemoveFinalizer():
+                return self._finalizers(target, add=False)
+            case EnsureReplicaSet():
+                return self._ensure_replica_set(target, action)
+            case DeleteReplicaSet(name=name):
+                path = REPLICA_SETS.object_path(target.namespace, name)
+                try:
+                    self._send("DELETE", path, {"propagationPolicy": "Background"})
+                except ApiException as err:
+                    if err.status != 404:
+                        raise
+                return None
+            case UpdateDeployment():
+                return self._update_deployment(target, action)
+            case SetCanaryWeight(weight=weight, canary=canary, stable=stable):
+                route = RouteTarget(
+                    namespace=target.namespace, rollout=target.name, stable=stable, canary=canary
+                )
+                return self.router.set_weight(route, weight)
+        raise AssertionError(f"unhandled action {action!r}")
+
+    def _finalizers(self, target: Target, *, add: bool) -> None:
+        meta = target.obj["metadata"]
+        current = list(meta.get("finalizers") or [])
+        wanted = [*current, FINALIZER] if add else [f for f in current if f != FINALIZER]
+        if wanted == current:
+            return
+        patch = {"metadata": {"finalizers": wanted, "resourceVersion": meta["resourceVersion"]}}
+        path = ROLLOUTS.object_path(target.namespace, target.name)
+        target.obj = self._send("PATCH", path, patch, patch=True)
+
+    def _ensure_replica_set(self, target: Target, action: EnsureReplicaSet) -> None:
+        name = replica_set_name(target.name, action.revision)
+        path = REPLICA_SETS.object_path(target.namespace, name)
+        existing = target.replica_sets.get(name)
+        if existing is None and action.template is not None:
+            deployment = target.deployment or {}
+            body = manifests.replica_set(
+                rollout=target.name,
+                rollout_uid=target.uid,
+                namespace=target.namespace,
+                revision=action.revision,
+                template=action.template,
+                selector=deployment.get("spec", {}).get("selector") or {},
+                replicas=action.replicas,
+                min_ready_seconds=deployment.get("spec", {}).get("minReadySeconds", 0),
+            )
+            try:
+                created = self._send("POST", REPLICA_SETS.collection_path(target.namespace), body)
+                target.replica_sets[name] = created
+                return
+            except Conflict:
+                existing = request_json(self.api, "GET", path, timeout=TIMEOUT)
+        if existing is None:
+            return
+        if not owned_by(existing, target.uid):
+            raise ForeignObject(f"ReplicaSet {target.namespace}/{name} exists and is not ours")
+        if existing.get("spec", {}).get("replicas") == action.replicas:
+            return
+        patch = {"spec": {"replicas": action.replicas}}
+        target.replica_sets[name] = self._send("PATCH", path, patch, patch=True)
+
+    def _update_deployment(self, target: Target, action: UpdateDeployment) -> None:
+        if target.deployment is None:
+            return
+        name = target.deployment["metadata"]["name"]
+        patch = manifests.deployment_patch(
+            replicas=action.replicas,
+            paused=action.paused,
+            desired_replicas=action.desired_replicas,
+            rollout=target.name,
+        )
+        path = DEPLOYMENTS.object_path(target.namespace, name)
+        target.deployment = self._send("PATCH", path, patch, patch=True)
+
+    def write_status(self, target: Target, status: dict[str, Any]) -> dict[str, Any]:
+        """Replace the status subresource, guarded by the resourceVersion we decided on."""
+        body = {**target.obj, "status": status}
+        path = ROLLOUTS.object_path(target.namespace, target.name) + "/status"
+        written: dict[str, Any] = self._send("PUT", path, body)
+        target.obj = written
+        return written

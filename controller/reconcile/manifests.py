@@ -1,0 +1,82 @@
+"""The objects and patches the controller sends: built here, sent by the actuator."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from controller.api import v1alpha1
+from controller.core.revisions import REVISION_LABEL, ROLLOUT_LABEL, Revision, replica_set_name
+from controller.core.world import DESIRED_REPLICAS_ANNOTATION, MANAGED_BY_ANNOTATION
+
+FIELD_MANAGER = "landinggear"
+
+
+def owner_reference(*, name: str, uid: str) -> dict[str, Any]:
+    return {
+        "apiVersion": v1alpha1.API_VERSION,
+        "kind": v1alpha1.KIND,
+        "name": name,
+        "uid": uid,
+        "controller": True,
+        "blockOwnerDeletion": True,
+    }
+
+
+def replica_set(
+    *,
+    rollout: str,
+    rollout_uid: str,
+    namespace: str,
+    revision: Revision,
+    template: dict[str, Any],
+    selector: dict[str, Any],
+    replicas: int,
+    min_ready_seconds: int = 0,
+) -> dict[str, Any]:
+    """A ReplicaSet running ``revision``: the Deployment's template plus our labels.
+
+    Its selector is the Deployment's plus the revision label, so the Deployment's
+    own ReplicaSets never select its pods; the user's Service (which selects the
+    app labels) selects stable and canary pods alike.
+    """
+    ours = {REVISION_LABEL: revision, ROLLOUT_LABEL: rollout}
+    pod_template = copy.deepcopy(template)
+    meta = pod_template.setdefault("metadata", {})
+    meta["labels"] = {**(meta.get("labels") or {}), **ours}
+    match = copy.deepcopy(selector) or {}
+    match["matchLabels"] = {**(match.get("matchLabels") or {}), REVISION_LABEL: revision}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "ReplicaSet",
+        "metadata": {
+            "name": replica_set_name(rollout, revision),
+            "namespace": namespace,
+            "labels": {**(template.get("metadata", {}).get("labels") or {}), **ours},
+            "ownerReferences": [owner_reference(name=rollout, uid=rollout_uid)],
+        },
+        "spec": {
+            "replicas": replicas,
+            "minReadySeconds": min_ready_seconds,
+            "selector": match,
+            "template": pod_template,
+        },
+    }
+
+
+def deployment_patch(
+    *, replicas: int, paused: bool, desired_replicas: int | None, rollout: str
+) -> dict[str, Any]:
+    """Merge patch scaling and pausing the user's Deployment (None removes annotations)."""
+    managed = rollout if desired_replicas is not None else None
+    return {
+        "metadata": {
+            "annotations": {
+                DESIRED_REPLICAS_ANNOTATION: (
+                    str(desired_replicas) if desired_replicas is not None else None
+                ),
+                MANAGED_BY_ANNOTATION: managed,
+            }
+        },
+        "spec": {"replicas": replicas, "paused": paused},
+    }

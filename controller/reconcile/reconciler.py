@@ -1,0 +1,178 @@
+"""One reconcile of one Rollout: read the caches, decide, act, write status once.
+
+Returns a :class:`Result` — done, look again after a time, or retry with backoff
+— and nothing else. Reconciles are level-triggered: the key is all that comes
+in; the world is read afresh from the informers' caches every time.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+import pydantic
+import structlog
+from kubernetes.client.exceptions import ApiException
+
+from controller import failpoints
+from controller.api.v1alpha1 import Rollout, status_to_object
+from controller.core.actions import Decision
+from controller.core.decide import decide
+from controller.kube.objects import ObjectKey
+from controller.reconcile import observe
+from controller.reconcile.actuator import Actuator, Conflict, ForeignObject, Target
+from controller.reconcile.events import EventRecorder
+
+log = structlog.get_logger("landinggear.reconcile")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Result:
+    """What the work queue does with the key next."""
+
+    requeue_after: float | None = None
+    """Look again after this many seconds (a pause ends, a deadline passes)."""
+    retry: bool = False
+    """Requeue with per-key exponential backoff (an error, a conflict)."""
+
+
+class Cache(Protocol):
+    """The read side of an informer."""
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
+
+    def by_index(self, index: str, value: str) -> list[dict[str, Any]]: ...
+
+
+OWNER_INDEX = "owner"
+"""Index of the ReplicaSet informer: controller owner UID."""
+
+
+@dataclass
+class Observation:
+    """What the last reconcile of a key saw and did; read by the metrics."""
+
+    phase: str
+    weight: int
+    step: int | None
+
+
+class Reconciler:
+    """Turns a Rollout key into API writes, using the pure core for every decision."""
+
+    def __init__(
+        self,
+        *,
+        rollouts: Cache,
+        deployments: Cache,
+        replica_sets: Cache,
+        actuator: Actuator,
+        events: EventRecorder,
+        clock: Callable[[], datetime],
+    ) -> None:
+        self.rollouts = rollouts
+        self.deployments = deployments
+        self.replica_sets = replica_sets
+        self.actuator = actuator
+        self.events = events
+        self.clock = clock
+        self._superseded: dict[ObjectKey, set[str]] = {}
+        """Per key, versions of the Rollout our own writes replaced: stale if cached."""
+        self.observed: dict[ObjectKey, Observation] = {}
+
+    def reconcile(self, key: ObjectKey) -> Result:
+        bound = log.bind(
+            namespace=key.namespace, rollout=key.name, reconcile_id=uuid.uuid4().hex[:12]
+        )
+        loaded = self._load(key, bound)
+        if loaded is None:
+            return Result()
+        obj, rollout = loaded
+        deployment = self.deployments.get(key.namespace or "", rollout.spec.workload_ref.name)
+        owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
+        world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
+        decision = decide(rollout, world, self.clock())
+        for note in decision.notes:
+            bound.warning(note)
+        target = Target(
+            obj=obj,
+            deployment=deployment,
+            replica_sets={rs["metadata"]["name"]: rs for rs in owned},
+        )
+        try:
+            self._act(key, target, decision)
+        except (Conflict, ForeignObject, ApiException) as err:
+            return _failed(err, rollout, bound)
+        for event in decision.events:
+            self.events.record(target.obj, event)
+        if decision.actions or decision.events:
+            bound.info(
+                "Reconciled",
+                phase=decision.status.phase.value,
+                step=decision.status.current_step_index,
+                weight=decision.status.canary_weight,
+                actions=[type(a).__name__ for a in decision.actions],
+            )
+        self.observed[key] = Observation(
+            phase=decision.status.phase.value,
+            weight=decision.status.canary_weight,
+            step=decision.status.current_step_index,
+        )
+        return Result(requeue_after=decision.requeue_after)
+
+    def _load(
+        self, key: ObjectKey, bound: structlog.typing.FilteringBoundLogger
+    ) -> tuple[dict[str, Any], Rollout] | None:
+        """The cached Rollout, unless it is gone, stale after our own write, or invalid."""
+        obj = self.rollouts.get(key.namespace or "", key.name)
+        if obj is None:
+            self._superseded.pop(key, None)
+            self.observed.pop(key, None)
+            return None
+        version = obj["metadata"].get("resourceVersion", "")
+        if version in self._superseded.get(key, ()):
+            # Our own write is not in the cache yet: deciding now would replay a step
+            # from stale state. The watch event of that write requeues the key.
+            bound.debug("Skipped stale cache", cached=version)
+            return None
+        try:
+            return obj, Rollout.from_object(obj)
+        except pydantic.ValidationError as err:
+            bound.error("Rejected invalid Rollout", error=str(err))
+            return None
+
+    def _act(self, key: ObjectKey, target: Target, decision: Decision) -> None:
+        """Apply the actions, then write the status once if it changed."""
+        decided_on = target.obj["metadata"]["resourceVersion"]
+        self.actuator.apply(target, decision.actions)
+        if decision.actions:
+            failpoints.hit(failpoints.CRASH_BEFORE_STATUS_WRITE)
+        new_status = status_to_object(decision.status)
+        if _canonical(new_status) != _canonical(target.obj.get("status") or {}):
+            before = target.obj["metadata"]["resourceVersion"]
+            self.actuator.write_status(target, new_status)
+            self._superseded[key] = {decided_on, before}
+        elif target.obj["metadata"]["resourceVersion"] != decided_on:
+            self._superseded[key] = {decided_on}
+
+
+def _failed(
+    err: Exception, rollout: Rollout, bound: structlog.typing.FilteringBoundLogger
+) -> Result:
+    if isinstance(err, Conflict):
+        bound.info("Requeued after conflict", reason=str(err))
+    elif isinstance(err, ForeignObject):
+        bound.error("Refused to touch a foreign object", error=str(err))
+    elif isinstance(err, ApiException) and err.status == 404 and rollout.deletion_timestamp:
+        return Result()  # deleted while we acted: nothing left to do
+    elif isinstance(err, ApiException):
+        bound.error("Failed to apply decision", status=err.status, reason=err.reason)
+    return Result(retry=True)
+
+
+def _canonical(status: dict[str, Any]) -> str:
+    return json.dumps(status, sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,41 @@
+"""Controller settings: ``LANDINGGEAR_*`` environment variables, overridden by flags."""
+
+from __future__ import annotations
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """How ``landinggear run`` behaves. Every field is ``LANDINGGEAR_<NAME>`` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="LANDINGGEAR_", frozen=True)
+
+    kubeconfig: str | None = Field(
+        default=None, description="Kubeconfig path; default: in-cluster, then ~/.kube/config."
+    )
+    context: str | None = Field(default=None, description="Kubeconfig context to use.")
+    namespace: str | None = Field(
+        default=None, description="Watch only this namespace; default: all namespaces."
+    )
+    workers: int = Field(default=8, ge=1, le=64, description="Concurrent reconciles.")
+    qps: float = Field(default=50.0, gt=0, description="Client-side API requests per second.")
+    burst: int = Field(default=100, ge=1, description="Client-side burst above qps.")
+    leader_elect: bool = Field(default=True, description="Run only while holding the Lease.")
+    lease_name: str = Field(default="landinggear-controller", description="Lease object name.")
+    lease_namespace: str = Field(
+        default="landinggear-system", description="Namespace of the leader-election Lease."
+    )
+    lease_duration: float = Field(default=15.0, gt=0, description="Lease duration, seconds.")
+    renew_deadline: float = Field(default=10.0, gt=0, description="Give up leading after this.")
+    retry_period: float = Field(default=2.0, gt=0, description="Seconds between lease attempts.")
+    metrics_address: str = Field(
+        default="127.0.0.1:8080", description="host:port for /metrics, /healthz and /readyz."
+    )
+    identity: str | None = Field(
+        default=None, description="Leader-election identity; default: hostname and pid."
+    )
+    watch_timeout: int = Field(
+        default=300, ge=10, description="Server-side timeout of each watch request, seconds."
+    )
+    log_level: str = Field(default="info", description="debug, info, warning or error.")

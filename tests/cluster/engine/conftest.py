@@ -1,0 +1,57 @@
+"""Engine scenarios: a real controller process against the real control plane."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.kube import ClusterUnderTest
+from tests.support.scenario import CRD, Harness
+
+
+@pytest.fixture(scope="session")
+def rollout_crd(kube: ClusterUnderTest) -> None:
+    kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(CRD))
+    kube.kubectl(
+        "wait", "--for=condition=Established", "crd/rollouts.landinggear.dev", "--timeout=60s"
+    )
+
+
+@pytest.fixture
+def harness(
+    kube: ClusterUnderTest,
+    namespace: str,
+    rollout_crd: None,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+) -> Iterator[Harness]:
+    world = Harness(kube=kube, namespace=namespace, log_dir=tmp_path)
+    yield world
+    world.stop_all()
+    report = getattr(request.node, "rep_call", None)
+    if report is not None and report.failed:
+        for controller in world.controllers:
+            print(f"----- controller {controller.identity} log -----\n{controller.logs()[-6000:]}")
+    # Let the namespace go: Rollouts carry a finalizer no controller will now remove.
+    names = kube.kubectl(
+        "get", "rollouts.landinggear.dev", f"--namespace={namespace}", "-o", "name", check=False
+    ).stdout.split()
+    for name in names:
+        kube.kubectl(
+            "patch",
+            name,
+            f"--namespace={namespace}",
+            "--type=merge",
+            "-p",
+            '{"metadata":{"finalizers":null}}',
+            check=False,
+        )
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    setattr(item, f"rep_{report.when}", report)

@@ -1,0 +1,239 @@
+"""Crashes, restarts, conflicts and two replicas: what users rely on when things go wrong."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from kubernetes import client
+
+from controller.kube.objects import ObjectKey
+from controller.reconcile.actuator import Actuator
+from controller.reconcile.events import EventRecorder
+from controller.reconcile.reconciler import Reconciler
+from controller.traffic.replica_ratio import ReplicaRatioRouter
+from tests.support.scenario import Harness
+from tests.support.waiting import eventually
+
+
+def test_crash_between_traffic_change_and_status_write_resumes_at_the_same_step(
+    harness: Harness,
+) -> None:
+    harness.create_app(replicas=4)
+    harness.start_controller()
+    harness.create_rollout(
+        steps=[{"setWeight": 25}, {"pause": {"duration": "2s"}}, {"setWeight": 50}, {"pause": {}}]
+    )
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+    harness.set_image("web:v2")
+    v2 = harness.wait_status("step 1", currentStepIndex=1)["canaryRevision"]
+    harness.stop_all()
+
+    # The next reconcile that changes the world scales the canary to 50 % and is
+    # SIGKILLed before it can record the step.
+    crashing = harness.start_controller(identity="b", failpoints="crash-before-status-write=1")
+    assert crashing.proc.wait(timeout=60) == -signal.SIGKILL
+    assert harness.replica_sets()[v2][0] == 2  # traffic changed …
+    assert harness.status()["currentStepIndex"] == 1  # … but the step was not recorded
+
+    harness.start_controller(identity="c")
+    status = harness.wait_status("resumed", currentStepIndex=3, canaryWeight=50, timeout=30)
+    assert status["canaryRevision"] == v2
+    assert harness.replica_sets() == {v1: (4, 4), v2: (2, 2)}  # no regression to 25 %
+    started = [h for h in status["history"] if h["action"] == "ReleaseStarted"]
+    assert len(started) == 1  # nothing replayed
+
+
+def test_timed_pause_ends_on_time_although_the_controller_was_killed(harness: Harness) -> None:
+    harness.create_app(replicas=2)
+    controller = harness.start_controller()
+    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {"duration": "8s"}}, {"pause": {}}])
+    harness.wait_status("adopted", phase="Healthy")
+    harness.set_image("web:v2")
+    status = harness.wait_status("pausing", currentStepIndex=1, timeout=30)
+    pause_started = datetime.fromisoformat(status["stepStartedAt"])
+    controller.kill()
+    time.sleep(3)
+    harness.start_controller(identity="b")
+    status = harness.wait_status("pause over", currentStepIndex=2, timeout=30)
+    ended = datetime.fromisoformat(status["stepStartedAt"])
+    late = (ended - pause_started).total_seconds() - 8
+    assert -0.5 <= late < 3, f"pause ended {late:.1f}s after its deadline"
+
+
+def _reconciler(harness: Harness) -> tuple[Reconciler, dict[str, Any]]:
+    """A reconciler over a one-shot snapshot of the world, for driving conflicts by hand."""
+    api = harness.kube.api()
+    rollout = harness.rollout()
+    deployment = api.sanitize_for_serialization(harness.deployment())  # type: ignore[no-untyped-call]
+    apps = client.AppsV1Api(api)
+    sets = [
+        api.sanitize_for_serialization(rs)  # type: ignore[no-untyped-call]
+        for rs in apps.list_namespaced_replica_set(harness.namespace).items
+    ]
+
+    class Snapshot:
+        def __init__(self, objs: list[dict[str, Any]]) -> None:
+            self.objs = objs
+
+        def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+            return next((o for o in self.objs if o["metadata"]["name"] == name), None)
+
+        def by_index(self, index: str, value: str) -> list[dict[str, Any]]:
+            return [
+                o
+                for o in self.objs
+                if any(r["uid"] == value for r in o["metadata"].get("ownerReferences") or [])
+            ]
+
+    clock = lambda: datetime.now(UTC)  # noqa: E731
+    reconciler = Reconciler(
+        rollouts=Snapshot([rollout]),
+        deployments=Snapshot([deployment]),
+        replica_sets=Snapshot(sets),
+        actuator=Actuator(api, ReplicaRatioRouter()),
+        events=EventRecorder(api, clock),
+        clock=clock,
+    )
+    return reconciler, rollout
+
+
+def test_a_conflict_on_the_status_write_requeues_without_writing(harness: Harness) -> None:
+    harness.create_app(replicas=2)
+    controller = harness.start_controller()
+    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
+    harness.wait_status("adopted", phase="Healthy")
+    controller.stop()
+    harness.set_image("web:v2")
+    reconciler, snapshot = _reconciler(harness)
+
+    # Someone else changes the Rollout after our snapshot: our write must lose.
+    harness.kube.kubectl(
+        "annotate", "rollout/web", "team=payments", f"--namespace={harness.namespace}"
+    )
+    result = reconciler.reconcile(ObjectKey(harness.namespace, "web"))
+
+    assert result.retry
+    status = harness.status()
+    assert status.get("canaryRevision") is None  # nothing recorded from the stale snapshot
+    assert status["phase"] == "Healthy"
+    assert (
+        snapshot["metadata"]["resourceVersion"] != harness.rollout()["metadata"]["resourceVersion"]
+    )
+
+    harness.start_controller(identity="b")
+    harness.wait_status("proceeds after the conflict", currentStepIndex=1, timeout=30)
+
+
+def test_invalid_rollouts_are_refused_with_readable_messages(harness: Harness) -> None:
+    bad = {
+        "apiVersion": "landinggear.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "bad"},
+        "spec": {
+            "workloadRef": {"name": "web"},
+            "strategy": {
+                "canary": {
+                    "steps": [
+                        {"setWeight": 20, "pause": {}},
+                        {"setWeight": 120},
+                        {"pause": {"duration": "ten seconds"}},
+                    ]
+                }
+            },
+        },
+    }
+    proc = harness.kube.kubectl(
+        "apply", f"--namespace={harness.namespace}", "-f", "-", stdin=json.dumps(bad), check=False
+    )
+    assert proc.returncode != 0
+    assert "each step must have exactly one action: setWeight or pause" in proc.stderr
+    assert re.search(r"steps\[1\]\.setWeight.*less than or equal to 100", proc.stderr)
+    assert "pause.duration must be a duration such as 30s, 5m or 1h30m" in proc.stderr
+    missing = {**bad, "spec": {"strategy": {"canary": {"steps": []}}}}
+    proc = harness.kube.kubectl(
+        "apply",
+        f"--namespace={harness.namespace}",
+        "-f",
+        "-",
+        stdin=json.dumps(missing),
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "spec.workloadRef: Required value" in proc.stderr
+
+
+def test_progress_deadline_aborts_a_canary_whose_pods_never_become_ready(
+    harness: Harness,
+) -> None:
+    harness.create_app(replicas=2)
+    harness.start_controller()
+    harness.create_rollout(steps=[{"setWeight": 50}], progress_deadline=3)
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+    # kwok runs no containers; a pod asking for more CPU than the node has stays Pending.
+    harness.kube.kubectl(
+        "set",
+        "resources",
+        "deployment/web",
+        "--requests=cpu=1000",
+        f"--namespace={harness.namespace}",
+    )
+    status = harness.wait_status("aborted by deadline", phase="Degraded", timeout=30)
+    assert "ProgressDeadlineExceeded" in status["message"]
+    assert "0/1 pods available" in status["message"]
+    assert harness.replica_sets()[v1] == (2, 2)
+
+
+def test_two_replicas_one_leads_and_the_other_takes_over_when_it_dies(
+    harness: Harness,
+) -> None:
+    harness.create_app(replicas=2)
+    first = harness.start_controller(identity="first")
+    second = harness.start_controller(identity="second")
+    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
+    harness.wait_status("adopted", phase="Healthy")
+    leases = client.CoordinationV1Api(harness.kube.api())
+
+    def holder() -> str:
+        lease = leases.read_namespaced_lease("landinggear-controller", harness.namespace)
+        return lease.spec.holder_identity or ""
+
+    leader = eventually(holder, timeout=30, what="a leader")
+    standby = second if leader == "first" else first
+    active = first if leader == "first" else second
+    assert "Started workers" not in standby.logs()
+
+    active.kill()
+    killed_at = time.monotonic()
+    eventually(lambda: holder() == standby.identity, timeout=30, what="takeover")
+    took = time.monotonic() - killed_at
+    assert took <= 20, f"takeover took {took:.1f}s"
+    print(f"leader SIGKILLed -> standby leads in {took:.1f}s")
+    harness.set_image("web:v2")
+    harness.wait_status("the new leader works", currentStepIndex=1, timeout=30)
+
+
+def test_sigterm_releases_the_lease_so_the_standby_takes_over_at_once(
+    harness: Harness,
+) -> None:
+    harness.create_app(replicas=1)
+    first = harness.start_controller(identity="first")
+    harness.create_rollout(steps=[{"setWeight": 100}])
+    harness.wait_status("adopted", phase="Healthy")
+    second = harness.start_controller(identity="second")
+    leases = client.CoordinationV1Api(harness.kube.api())
+
+    def holder() -> str:
+        lease = leases.read_namespaced_lease("landinggear-controller", harness.namespace)
+        return lease.spec.holder_identity or ""
+
+    assert holder() == "first"
+    stopped_at = time.monotonic()
+    assert first.stop() == 0
+    eventually(lambda: holder() == "second", timeout=10, what="takeover after release")
+    assert time.monotonic() - stopped_at < 6
+    assert second.proc.poll() is None

@@ -1,0 +1,263 @@
+"""Given/When/Then helpers for end-to-end scenarios against the real control plane.
+
+A controller runs as a real process (``python -m controller run``) scoped to the
+test's namespace (informers and its leader-election Lease), so tests are
+isolated from each other and can kill and restart it like any deployment would.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kubernetes import client
+
+from controller.api import v1alpha1
+from controller.core.revisions import REVISION_LABEL
+from tests.support.kube import ClusterUnderTest
+from tests.support.waiting import eventually
+
+ROOT = Path(__file__).parents[2]
+CRD = ROOT / "manifests" / "crds" / "rollouts.landinggear.dev.yaml"
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 20},
+    {"pause": {"duration": "5s"}},
+    {"setWeight": 50},
+    {"pause": {}},
+]
+
+
+@dataclass
+class ControllerProcess:
+    """One ``landinggear run`` process and its log file."""
+
+    proc: subprocess.Popen[bytes]
+    log_path: Path
+    identity: str
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        return self.proc.wait(timeout=timeout)
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(timeout=10)
+
+
+@dataclass
+class Harness:
+    """The cluster, the test's namespace, and the controllers started for it."""
+
+    kube: ClusterUnderTest
+    namespace: str
+    log_dir: Path
+    controllers: list[ControllerProcess] = field(default_factory=list)
+
+    # ---------------------------------------------------------- controller
+
+    def start_controller(
+        self, *, identity: str = "a", failpoints: str = "", extra: tuple[str, ...] = ()
+    ) -> ControllerProcess:
+        env = {**os.environ, "LANDINGGEAR_FAILPOINTS": failpoints}
+        log_path = self.log_dir / f"controller-{identity}-{len(self.controllers)}.log"
+        out = open(log_path, "wb")  # noqa: SIM115 - owned by the process
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "controller",
+                "run",
+                f"--kubeconfig={self.kube.kubeconfig}",
+                f"--namespace={self.namespace}",
+                f"--lease-namespace={self.namespace}",
+                "--metrics-address=127.0.0.1:0",
+                f"--identity={identity}",
+                *extra,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+        out.close()
+        controller = ControllerProcess(proc=proc, log_path=log_path, identity=identity)
+        self.controllers.append(controller)
+        return controller
+
+    def stop_all(self) -> None:
+        for controller in self.controllers:
+            if controller.proc.poll() is None:
+                controller.stop()
+
+    # ---------------------------------------------------------- given
+
+    def create_app(self, *, name: str = "web", replicas: int = 3, image: str = "web:v1") -> None:
+        labels = {"app": name}
+        deployment = {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": name, "labels": labels},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": name, "image": image}]},
+                },
+            },
+        }
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": name},
+            "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": 8080}]},
+        }
+        for obj in (deployment, service):
+            self.apply(obj)
+        eventually(
+            lambda: self.ready_endpoints(name) == replicas,
+            timeout=60,
+            what=f"{replicas} ready endpoints of {name}",
+        )
+
+    def create_rollout(
+        self,
+        *,
+        name: str = "web",
+        steps: list[dict[str, Any]] | None = None,
+        progress_deadline: int = 600,
+    ) -> None:
+        self.apply(
+            {
+                "apiVersion": v1alpha1.API_VERSION,
+                "kind": v1alpha1.KIND,
+                "metadata": {"name": name},
+                "spec": {
+                    "workloadRef": {"name": name},
+                    "strategy": {"canary": {"steps": STEPS if steps is None else steps}},
+                    "progressDeadlineSeconds": progress_deadline,
+                },
+            }
+        )
+
+    def apply(self, obj: dict[str, Any]) -> None:
+        self.kube.kubectl(
+            "apply", f"--namespace={self.namespace}", "-f", "-", stdin=json.dumps(obj)
+        )
+
+    # ---------------------------------------------------------- when
+
+    def set_image(self, image: str, *, name: str = "web") -> None:
+        self.kube.kubectl(
+            "set", "image", f"deployment/{name}", f"{name}={image}", f"--namespace={self.namespace}"
+        )
+
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run(
+            [
+                str(Path(sys.executable).parent / "landinggear"),
+                f"--kubeconfig={self.kube.kubeconfig}",
+                f"--namespace={self.namespace}",
+                *args,
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        if check and proc.returncode != 0:
+            raise AssertionError(f"landinggear {' '.join(args)}: {proc.stderr}{proc.stdout}")
+        return proc
+
+    # ---------------------------------------------------------- then
+
+    def rollout(self, name: str = "web") -> dict[str, Any]:
+        custom = client.CustomObjectsApi(self.kube.api())
+        obj: dict[str, Any] = custom.get_namespaced_custom_object(  # type: ignore[assignment]
+            v1alpha1.GROUP, v1alpha1.VERSION, self.namespace, v1alpha1.PLURAL, name
+        )
+        return obj
+
+    def status(self, name: str = "web") -> dict[str, Any]:
+        return self.rollout(name).get("status") or {}
+
+    def wait_status(
+        self, what: str, timeout: float = 60, name: str = "web", **expected: Any
+    ) -> dict[str, Any]:
+        def probe() -> dict[str, Any] | None:
+            status = self.status(name)
+            matches = all(status.get(k) == v for k, v in expected.items())
+            return status if matches else None
+
+        return eventually(probe, timeout=timeout, what=f"{what} ({expected})")
+
+    def replica_sets(self) -> dict[str, tuple[int, int]]:
+        """Our ReplicaSets by revision: (spec replicas, available replicas)."""
+        apps = client.AppsV1Api(self.kube.api())
+        result: dict[str, tuple[int, int]] = {}
+        for rs in apps.list_namespaced_replica_set(self.namespace).items:
+            revision = (rs.metadata.labels or {}).get(REVISION_LABEL)
+            if revision:
+                result[revision] = (rs.spec.replicas or 0, rs.status.available_replicas or 0)
+        return result
+
+    def deployment(self, name: str = "web") -> client.V1Deployment:
+        return client.AppsV1Api(self.kube.api()).read_namespaced_deployment(name, self.namespace)
+
+    def ready_endpoints(self, service: str = "web") -> int:
+        discovery = client.DiscoveryV1Api(self.kube.api())
+        slices = discovery.list_namespaced_endpoint_slice(
+            self.namespace, label_selector=f"kubernetes.io/service-name={service}"
+        ).items
+        return sum(
+            1 for s in slices for e in s.endpoints or [] if e.conditions and e.conditions.ready
+        )
+
+
+class ReadyMonitor:
+    """Samples the Service's ready endpoints until stopped; keeps the minimum seen."""
+
+    def __init__(self, harness: Harness, service: str = "web", interval: float = 0.05) -> None:
+        self.harness = harness
+        self.service = service
+        self.interval = interval
+        self.minimum: int | None = None
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def __enter__(self) -> ReadyMonitor:
+        self._thread.start()
+        eventually(lambda: self.samples > 0, timeout=10, what="first endpoint sample")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        api = self.harness.kube.api()
+        discovery = client.DiscoveryV1Api(api)
+        while not self._stop.is_set():
+            slices = discovery.list_namespaced_endpoint_slice(
+                self.harness.namespace, label_selector=f"kubernetes.io/service-name={self.service}"
+            ).items
+            ready = sum(
+                1 for s in slices for e in s.endpoints or [] if e.conditions and e.conditions.ready
+            )
+            self.minimum = ready if self.minimum is None else min(self.minimum, ready)
+            self.samples += 1
+            time.sleep(self.interval)
