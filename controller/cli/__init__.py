@@ -1,0 +1,78 @@
+"""The ``landinggear`` command line, also installed as ``kubectl-landinggear``.
+
+kubectl finds ``kubectl-landinggear`` on PATH and runs it for
+``kubectl landinggear …``, passing the remaining arguments unchanged, so both
+spellings behave identically.
+
+Verbs act by patching the Rollout (``spec.paused``, or a one-shot request
+annotation the controller acts on once), so plain RBAC on ``rollouts`` governs
+them and they work while the controller is down. Modules: ``arguments`` (the
+grammar), ``session`` (kubeconfig, context, namespace), ``api`` (raw JSON
+calls), ``render``/``frame``/``text`` (pure formatting), ``changes`` (pure
+patches, Events and refusals), ``commands`` and ``watch`` (the verbs' I/O).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from controller import __version__
+
+__all__ = ["main"]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return its exit code (0 ok, 1 failed or refused, 2 usage)."""
+    from controller.cli.arguments import build_parser, program_name
+
+    parser = build_parser(program_name(sys.argv[0] if sys.argv else ""))
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help(sys.stderr)
+        return 2
+    if args.command == "version":
+        print(f"landinggear {__version__}")
+        return 0
+    from controller.cli.errors import CliError
+
+    try:
+        return _run(args)
+    except CliError as err:
+        print(f"error: {err.message}", file=sys.stderr)
+        return err.code
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "run":
+        from controller.cli import run
+
+        return run.run(args)
+    from controller.cli import commands
+    from controller.cli.session import connect
+
+    session = connect(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
+    match args.command:
+        case "get":
+            return commands.get(session, args.name, output=args.output)
+        case "list":
+            return commands.list_rollouts(
+                session, all_namespaces=args.all_namespaces, output=args.output
+            )
+        case "history":
+            return commands.history(session, args.name)
+        case "watch":
+            from controller.cli.watch import watch
+
+            return watch(session, args.name, until_done=args.until_done, timeout=args.timeout)
+        case _:
+            return commands.change(
+                session,
+                args.command,
+                args.name,
+                full=getattr(args, "full", False),
+                reason=getattr(args, "reason", ""),
+            )

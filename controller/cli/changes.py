@@ -1,0 +1,134 @@
+"""What the changing verbs send, and when they refuse: pure functions of the Rollout.
+
+``pause``/``resume`` merge-patch ``spec.paused``; ``promote``, ``abort``,
+``retry`` and ``rollback`` write a one-shot request annotation the controller
+acts on once. Every verb also records an ``events.k8s.io/v1`` Event naming the
+user, so ``kubectl events`` shows who asked for what.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from controller.api.v1alpha1 import API_VERSION, KIND
+from controller.core.world import Request, Verb, request_annotation
+from controller.kube.objects import KubeObject
+
+__all__ = [
+    "CHANGING_VERBS",
+    "REPORTING_CONTROLLER",
+    "confirmation",
+    "event_for",
+    "paused_patch",
+    "refusal",
+    "request_patch",
+]
+
+REPORTING_CONTROLLER = "landinggear.dev/cli"
+CHANGING_VERBS = ("promote", "pause", "resume", "abort", "retry", "rollback")
+_NOTE_LIMIT = 1024
+
+
+def _key(rollout: KubeObject) -> str:
+    meta = rollout.get("metadata") or {}
+    return f"rollout {meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def refusal(verb: str, rollout: KubeObject) -> str | None:
+    """Why ``verb`` cannot apply to ``rollout`` as it stands, or None if it can."""
+    status = rollout.get("status") or {}
+    paused = bool((rollout.get("spec") or {}).get("paused"))
+    canary = status.get("canaryRevision")
+    key = _key(rollout)
+    checks: dict[str, list[tuple[bool, str]]] = {
+        "pause": [(paused, f"{key} is already paused")],
+        "resume": [(not paused, f"{key} is not paused")],
+        "promote": [(not canary, f"{key} has no canary running: nothing to promote")],
+        "abort": [(not canary, f"{key} has no canary running: nothing to abort")],
+        "retry": [(not status.get("blockedRevision"), f"{key} has no blocked revision to retry")],
+        "rollback": [
+            (bool(canary), f"{key} has canary {canary} running: abort it instead of rolling back"),
+            (
+                bool(status.get("rollingBackTo")),
+                f"{key} is already rolling back to {status.get('rollingBackTo')}",
+            ),
+            (
+                not status.get("previousStableRevision"),
+                f"{key} has no previous stable revision to roll back to",
+            ),
+        ],
+    }
+    return next((message for refused, message in checks.get(verb, []) if refused), None)
+
+
+def paused_patch(paused: bool) -> KubeObject:
+    """Merge patch for ``pause`` (True) and ``resume`` (False)."""
+    return {"spec": {"paused": paused}}
+
+
+def request_patch(
+    verb: str, *, request_id: str, by: str, at: datetime, full: bool = False, reason: str = ""
+) -> KubeObject:
+    """Merge patch writing the one-shot request annotation for ``verb``."""
+    request = Request(
+        verb=Verb(verb), id=request_id, by=by, at=at.astimezone(UTC), full=full, reason=reason
+    )
+    key, value = request_annotation(request)
+    return {"metadata": {"annotations": {key: value}}}
+
+
+def _what(verb: str, *, full: bool) -> str:
+    return f"full {verb}" if full else verb
+
+
+def event_for(
+    rollout: KubeObject,
+    *,
+    verb: str,
+    user: str,
+    at: datetime,
+    suffix: str,
+    instance: str,
+    full: bool = False,
+    reason: str = "",
+) -> KubeObject:
+    """The ``events.k8s.io/v1`` Event recording that ``user`` ran ``verb`` on ``rollout``."""
+    meta = rollout.get("metadata") or {}
+    note = f"{user} requested {_what(verb, full=full)}" + (f": {reason}" if reason else "")
+    if len(note) > _NOTE_LIMIT:
+        note = note[: _NOTE_LIMIT - 3] + "..."
+    regarding: dict[str, Any] = {
+        "apiVersion": API_VERSION,
+        "kind": KIND,
+        "namespace": meta.get("namespace"),
+        "name": meta.get("name"),
+        "uid": meta.get("uid"),
+        "resourceVersion": meta.get("resourceVersion"),
+    }
+    return {
+        "apiVersion": "events.k8s.io/v1",
+        "kind": "Event",
+        "metadata": {
+            "name": f"{str(meta.get('name'))[:200]}.{suffix}",
+            "namespace": meta.get("namespace"),
+        },
+        "eventTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "reportingController": REPORTING_CONTROLLER,
+        "reportingInstance": instance[:128],
+        "action": verb,
+        "reason": f"{verb.capitalize()}Requested",
+        "regarding": {k: v for k, v in regarding.items() if v},
+        "note": note,
+        "type": "Normal",
+    }
+
+
+def confirmation(verb: str, rollout: KubeObject, *, user: str, full: bool = False) -> str:
+    """The line a changing verb prints once its change is stored."""
+    key = _key(rollout)
+    if verb == "pause":
+        return f"Paused {key} (as {user})"
+    if verb == "resume":
+        return f"Resumed {key} (as {user})"
+    return f"Requested {_what(verb, full=full)} of {key} (as {user})"

@@ -1,0 +1,102 @@
+"""The verbs that read or change one request's worth: ``get``, ``list``, ``history``
+and the changing verbs. Each takes a :class:`Session`, prints, and returns the exit code.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import sys
+import uuid
+from datetime import UTC, datetime
+
+import yaml
+
+from controller.cli import api, changes, render
+from controller.cli.errors import CliError
+from controller.cli.session import Session
+from controller.kube.objects import KubeObject
+
+__all__ = ["change", "get", "history", "list_rollouts"]
+
+
+def _without_managed_fields(obj: KubeObject) -> KubeObject:
+    """The object as ``kubectl get -o json`` shows it: ``metadata.managedFields`` left out."""
+    meta = {k: v for k, v in (obj.get("metadata") or {}).items() if k != "managedFields"}
+    return {**obj, "metadata": meta} if "metadata" in obj else obj
+
+
+def _dump(obj: KubeObject, output: str) -> str:
+    if output == "json":
+        return json.dumps(obj, indent=2)
+    return yaml.safe_dump(obj, sort_keys=False).rstrip("\n")
+
+
+def get(session: Session, name: str, *, output: str | None) -> int:
+    rollout = api.get_rollout(session, name)
+    now = datetime.now(UTC)
+    if output in ("json", "yaml"):
+        print(_dump(_without_managed_fields(rollout), output))
+    elif output == "wide":
+        print(render.rollout_table([rollout], now, all_namespaces=False, wide=True))
+    else:
+        print(render.summary(rollout, now))
+    return 0
+
+
+def list_rollouts(session: Session, *, all_namespaces: bool, output: str | None) -> int:
+    rollouts = api.list_rollouts(session, all_namespaces=all_namespaces)
+    if output in ("json", "yaml"):
+        items = [_without_managed_fields(r) for r in rollouts]
+        print(_dump({"apiVersion": "v1", "kind": "List", "items": items}, output))
+        return 0
+    if not rollouts:
+        where = "any namespace" if all_namespaces else f"{session.namespace} namespace"
+        print(f"No rollouts found in {where}.", file=sys.stderr)
+        return 0
+    now = datetime.now(UTC)
+    wide = output == "wide"
+    print(render.rollout_table(rollouts, now, all_namespaces=all_namespaces, wide=wide))
+    return 0
+
+
+def history(session: Session, name: str) -> int:
+    rollout = api.get_rollout(session, name)
+    if not (rollout.get("status") or {}).get("history"):
+        print(f"No history recorded for rollout {session.namespace}/{name} yet.", file=sys.stderr)
+        return 0
+    print(render.history_table(rollout))
+    return 0
+
+
+def change(session: Session, verb: str, name: str, *, full: bool = False, reason: str = "") -> int:
+    """Read the Rollout, refuse if ``verb`` cannot apply, patch it, record an Event."""
+    rollout = api.get_rollout(session, name)
+    why = changes.refusal(verb, rollout)
+    if why is not None:
+        raise CliError(why)
+    user = api.whoami(session)
+    now = datetime.now(UTC)
+    if verb in ("pause", "resume"):
+        patch = changes.paused_patch(verb == "pause")
+    else:
+        patch = changes.request_patch(
+            verb, request_id=uuid.uuid4().hex, by=user, at=now, full=full, reason=reason
+        )
+    stored = api.merge_patch_rollout(session, name, patch)
+    event = changes.event_for(
+        stored,
+        verb=verb,
+        user=user,
+        at=now,
+        suffix=uuid.uuid4().hex[:16],
+        instance=f"landinggear-cli@{socket.gethostname()}",
+        full=full,
+        reason=reason,
+    )
+    try:
+        api.create_event(session, event)
+    except CliError as err:
+        print(f"warning: {verb} was stored, but no Event was recorded: {err}", file=sys.stderr)
+    print(changes.confirmation(verb, stored, user=user, full=full))
+    return 0

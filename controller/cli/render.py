@@ -1,0 +1,204 @@
+"""Rollouts as text for ``get``, ``list`` and ``history``: pure functions of the objects.
+
+Everything reads the object as the API server returns it (a dict) and tolerates
+missing fields, so a Rollout the controller has not yet seen still renders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from controller.cli.text import age, table, timestamp
+from controller.kube.objects import KubeObject
+
+__all__ = [
+    "describe_step",
+    "history_table",
+    "rollout_table",
+    "step_progress",
+    "summary",
+]
+
+SUMMARY_HISTORY = 5
+"""How many of the newest history entries ``get`` shows."""
+
+
+def _status(rollout: KubeObject) -> dict[str, Any]:
+    status = rollout.get("status")
+    return status if isinstance(status, dict) else {}
+
+
+def _steps(rollout: KubeObject) -> list[dict[str, Any]]:
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    return [s for s in canary.get("steps") or [] if isinstance(s, dict)]
+
+
+def _key(rollout: KubeObject) -> str:
+    meta = rollout.get("metadata") or {}
+    return f"{meta.get('namespace', '')}/{meta.get('name', '')}"
+
+
+def _text(value: object) -> str:
+    return "-" if value is None or value == "" else str(value)
+
+
+def describe_step(step: dict[str, Any]) -> str:
+    """One step in words: ``set weight 20%``, ``pause 5m``, ``pause until promoted``."""
+    if step.get("setWeight") is not None:
+        return f"set weight {step['setWeight']}%"
+    if "pause" in step:
+        duration = (step.get("pause") or {}).get("duration")
+        return f"pause {duration}" if duration else "pause until promoted"
+    return "unknown step"
+
+
+def step_progress(rollout: KubeObject) -> str:
+    """``2/4`` while a canary runs at its second of four steps, else ``-``."""
+    index = _status(rollout).get("currentStepIndex")
+    total = len(_steps(rollout))
+    if not isinstance(index, int) or total == 0:
+        return "-"
+    return f"{min(index + 1, total)}/{total}"
+
+
+def _weight(rollout: KubeObject) -> str:
+    return f"{_status(rollout).get('canaryWeight') or 0}%"
+
+
+def summary(rollout: KubeObject, now: datetime) -> str:
+    """The human view of one Rollout for ``get``."""
+    meta = rollout.get("metadata") or {}
+    spec = rollout.get("spec") or {}
+    status = _status(rollout)
+    fields: list[tuple[str, str]] = [
+        ("Name", _text(meta.get("name"))),
+        ("Namespace", _text(meta.get("namespace"))),
+        ("Workload", f"Deployment/{_text((spec.get('workloadRef') or {}).get('name'))}"),
+        ("Phase", _text(status.get("phase") or "Unknown (not yet seen by the controller)")),
+        ("Message", _text(status.get("message"))),
+    ]
+    if spec.get("paused"):
+        fields.append(("Paused", "yes (landinggear resume continues)"))
+    fields += [
+        ("Step", step_progress(rollout)),
+        ("Canary weight", _weight(rollout)),
+        ("Replicas", f"{status.get('replicas') or 0} desired"),
+        ("Stable", _revision(status.get("stableRevision"), status.get("stableReadyReplicas"))),
+        ("Canary", _revision(status.get("canaryRevision"), status.get("canaryReadyReplicas"))),
+    ]
+    if status.get("previousStableRevision"):
+        fields.append(("Previous stable", str(status["previousStableRevision"])))
+    if status.get("blockedRevision"):
+        fields.append(("Blocked", f"{status['blockedRevision']} (landinggear retry releases it)"))
+    if status.get("rollingBackTo"):
+        fields.append(("Rolling back to", str(status["rollingBackTo"])))
+    width = max(len(label) for label, _ in fields) + 2
+    lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
+    lines += ["Steps:", *_step_lines(rollout)]
+    lines += ["Conditions:", _conditions(status, now)]
+    history = [h for h in status.get("history") or [] if isinstance(h, dict)]
+    shown = history[-SUMMARY_HISTORY:]
+    lines.append(f"History (last {len(shown)} of {len(history)}):" if history else "History:")
+    lines.append(_history_rows(shown, now) if shown else "  <none>")
+    return "\n".join(lines)
+
+
+def _revision(revision: object, ready: object) -> str:
+    if not revision:
+        return "-"
+    return f"{revision} ({ready or 0} ready)"
+
+
+def _step_lines(rollout: KubeObject) -> list[str]:
+    steps = _steps(rollout)
+    if not steps:
+        return ["  <none: a ready canary is promoted at once>"]
+    current = _status(rollout).get("currentStepIndex")
+    return [
+        f"{'>' if i == current else ' '} {i + 1}. {describe_step(step)}"
+        for i, step in enumerate(steps)
+    ]
+
+
+def _conditions(status: dict[str, Any], now: datetime) -> str:
+    conditions = [c for c in status.get("conditions") or [] if isinstance(c, dict)]
+    if not conditions:
+        return "  <none>"
+    rows = [
+        (
+            _text(c.get("type")),
+            _text(c.get("status")),
+            _text(c.get("reason")),
+            age(c.get("lastTransitionTime"), now),
+            str(c.get("message") or ""),
+        )
+        for c in conditions
+    ]
+    return table(("TYPE", "STATUS", "REASON", "AGE", "MESSAGE"), rows, indent="  ")
+
+
+def _history_rows(history: Sequence[dict[str, Any]], now: datetime) -> str:
+    rows = [
+        (
+            age(h.get("time"), now),
+            _text(h.get("action")),
+            _text(h.get("revision")),
+            _text(h.get("by")),
+            str(h.get("reason") or ""),
+        )
+        for h in history
+    ]
+    return table(("AGE", "ACTION", "REVISION", "BY", "REASON"), rows, indent="  ")
+
+
+def rollout_table(
+    rollouts: Sequence[KubeObject], now: datetime, *, all_namespaces: bool, wide: bool = False
+) -> str:
+    """The ``list`` table: one row per Rollout, like ``kubectl get``."""
+    headers = ["NAME", "PHASE", "WEIGHT", "STEP", "STABLE", "CANARY", "AGE"]
+    if all_namespaces:
+        headers.insert(0, "NAMESPACE")
+    if wide:
+        headers += ["PAUSED", "READY", "MESSAGE"]
+    rows = []
+    for rollout in sorted(rollouts, key=_key):
+        meta = rollout.get("metadata") or {}
+        status = _status(rollout)
+        row = [
+            _text(meta.get("name")),
+            _text(status.get("phase")),
+            _weight(rollout),
+            step_progress(rollout),
+            _text(status.get("stableRevision")),
+            _text(status.get("canaryRevision")),
+            age(meta.get("creationTimestamp"), now),
+        ]
+        if all_namespaces:
+            row.insert(0, _text(meta.get("namespace")))
+        if wide:
+            ready = (status.get("stableReadyReplicas") or 0) + (
+                status.get("canaryReadyReplicas") or 0
+            )
+            paused = "yes" if (rollout.get("spec") or {}).get("paused") else "no"
+            row += [paused, f"{ready}/{status.get('replicas') or 0}", _text(status.get("message"))]
+        rows.append(row)
+    return table(headers, rows)
+
+
+def history_table(rollout: KubeObject) -> str:
+    """``history``: every recorded action, oldest first, with absolute UTC times."""
+    history = [h for h in _status(rollout).get("history") or [] if isinstance(h, dict)]
+    rows = [
+        (
+            timestamp(h.get("time")),
+            _text(h.get("action")),
+            _text(h.get("revision")),
+            _text(h.get("previousRevision")),
+            _text(h.get("by")),
+            str(h.get("reason") or ""),
+        )
+        for h in history
+    ]
+    return table(("TIME", "ACTION", "REVISION", "PREVIOUS", "BY", "REASON"), rows)

@@ -1,0 +1,52 @@
+"""``landinggear run``: the controller process. Flags override ``LANDINGGEAR_*`` settings."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pydantic
+
+from controller.settings import Settings
+
+_FLAGS: dict[str, tuple[type, str]] = {
+    "workers": (int, "concurrent reconciles"),
+    "qps": (float, "client-side API requests per second"),
+    "burst": (int, "client-side burst above --qps"),
+    "lease_name": (str, "leader-election Lease name"),
+    "lease_namespace": (str, "leader-election Lease namespace"),
+    "metrics_address": (str, "host:port of /metrics, /healthz, /readyz (port 0: any)"),
+    "identity": (str, "leader-election identity (default: hostname_pid)"),
+    "log_level": (str, "debug, info, warning or error"),
+    "watch_timeout": (int, "server-side timeout of each watch, seconds"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    for field, (kind, help_text) in _FLAGS.items():
+        parser.add_argument(f"--{field.replace('_', '-')}", type=kind, help=help_text)
+    parser.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="reconcile only while holding the Lease (default: on)",
+    )
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build settings (environment, then flags) and run the controller until stopped."""
+    overrides = {
+        field: getattr(args, field)
+        for field in (*_FLAGS, "leader_elect", "kubeconfig", "context", "namespace")
+        if getattr(args, field, None) is not None
+    }
+    try:
+        settings = Settings(**overrides)
+    except pydantic.ValidationError as err:
+        print(f"error: invalid settings:\n{err}", file=sys.stderr)
+        return 2
+    from controller import logs
+    from controller.manager import run as run_manager
+
+    logs.configure(settings.log_level)
+    return run_manager(settings)

@@ -1,0 +1,135 @@
+"""``get``, ``list`` and ``history`` render Rollouts as text without a cluster."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from controller.cli.render import history_table, rollout_table, summary
+from controller.cli.text import age, table
+from tests.unit.cli.samples import NOW, canary, healthy, unseen
+
+
+def test_summary_shows_phase_step_weight_revisions_and_marks_the_current_step() -> None:
+    text = summary(canary(), NOW)
+
+    assert "Phase:           Paused" in text
+    assert "Message:         Waiting for promote at step 2" in text
+    assert "Step:            2/4" in text
+    assert "Canary weight:   20%" in text
+    assert "Stable:          b5c7d9f2xz (3 ready)" in text
+    assert "Canary:          q8r4t6v2wz (1 ready)" in text
+    assert "Previous stable: m2n4p6r8tv" in text
+    steps = text.split("Steps:\n")[1].split("\nConditions:")[0].splitlines()
+    assert steps == [
+        "  1. set weight 20%",
+        "> 2. pause until promoted",
+        "  3. set weight 50%",
+        "  4. pause 5m",
+    ]
+
+
+def test_summary_lists_conditions_and_only_the_newest_history_entries() -> None:
+    text = summary(canary(), NOW)
+
+    assert "Paused   True     PausedAtStep   5m" in text
+    assert "History (last 5 of 7):" in text
+    assert "rev1" not in text.split("History")[1]
+    assert text.splitlines()[-1].split() == ["10m", "ReleaseStarted", "q8r4t6v2wz", "controller"]
+
+
+def test_summary_of_a_healthy_rollout_has_no_canary_and_no_marked_step() -> None:
+    text = summary(healthy(), NOW)
+
+    assert "Step:            -" in text
+    assert "Canary:          -" in text
+    assert ">" not in text.split("Steps:\n")[1].split("\nConditions:")[0]
+
+
+def test_summary_says_when_the_user_paused_the_rollout() -> None:
+    rollout = canary()
+    rollout["spec"]["paused"] = True
+
+    assert "Paused:          yes (landinggear resume continues)" in summary(rollout, NOW)
+
+
+def test_summary_of_a_rollout_the_controller_has_not_seen_still_renders() -> None:
+    text = summary(unseen(), NOW)
+
+    assert "Phase:         Unknown (not yet seen by the controller)" in text
+    assert "Conditions:\n  <none>" in text
+    assert text.endswith("History:\n  <none>")
+
+
+def test_list_table_has_kubectl_columns_sorted_by_name() -> None:
+    other = healthy()
+    other["metadata"]["name"] = "api"
+
+    text = rollout_table([canary(), other], NOW, all_namespaces=False)
+
+    assert text.splitlines() == [
+        "NAME   PHASE     WEIGHT   STEP   STABLE       CANARY       AGE",
+        "api    Healthy   0%       -      b5c7d9f2xz   -            3h",
+        "web    Paused    20%      2/4    b5c7d9f2xz   q8r4t6v2wz   3h",
+    ]
+
+
+def test_list_table_across_namespaces_leads_with_the_namespace_and_wide_adds_columns() -> None:
+    text = rollout_table([canary()], NOW, all_namespaces=True, wide=True)
+
+    header, row = text.splitlines()
+    assert header.split() == [
+        "NAMESPACE",
+        *("NAME", "PHASE", "WEIGHT", "STEP", "STABLE", "CANARY", "AGE"),
+        *("PAUSED", "READY", "MESSAGE"),
+    ]
+    assert row.split()[:2] == ["shop", "web"]
+    assert row.endswith("no       4/4     Waiting for promote at step 2")
+
+
+def test_history_table_lists_every_entry_oldest_first_with_utc_times() -> None:
+    lines = history_table(canary()).splitlines()
+
+    assert lines[0].split() == ["TIME", "ACTION", "REVISION", "PREVIOUS", "BY", "REASON"]
+    assert len(lines) == 1 + 7
+    assert lines[1].split() == [
+        "2024-05-01T00:00:00Z",
+        *("Promoted", "rev0", "rev-1", "controller"),
+        *("All", "steps", "completed"),
+    ]
+    assert lines[-1].split() == [
+        "2024-05-01T11:50:00Z",
+        *("ReleaseStarted", "q8r4t6v2wz", "-", "controller"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("elapsed", "shown"),
+    [
+        (timedelta(seconds=0), "0s"),
+        (timedelta(seconds=119), "119s"),
+        (timedelta(minutes=5), "5m"),
+        (timedelta(minutes=5, seconds=30), "5m30s"),
+        (timedelta(minutes=45), "45m"),
+        (timedelta(hours=3, minutes=20), "3h20m"),
+        (timedelta(hours=30), "30h"),
+        (timedelta(days=3, hours=4), "3d4h"),
+        (timedelta(days=100), "100d"),
+        (timedelta(days=800), "2y70d"),
+        (timedelta(days=365 * 9), "9y"),
+    ],
+)
+def test_ages_are_rounded_like_kubectl(elapsed: timedelta, shown: str) -> None:
+    assert age(NOW - elapsed, NOW) == shown
+
+
+def test_missing_or_unreadable_times_have_an_unknown_age() -> None:
+    assert age(None, NOW) == "<unknown>"
+    assert age("yesterday", NOW) == "<unknown>"
+
+
+def test_table_pads_columns_and_trims_trailing_space() -> None:
+    assert table(("A", "LONGER"), [("xx", ""), ("y", "z")], indent="  ") == (
+        "  A    LONGER\n  xx\n  y    z"
+    )
