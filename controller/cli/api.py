@@ -17,7 +17,7 @@ from controller.api.v1alpha1 import GROUP, PLURAL, VERSION
 from controller.cli.errors import CliError, from_api_exception
 from controller.cli.session import Session
 from controller.kube.objects import KubeObject
-from controller.kube.transport import Resource
+from controller.kube.transport import Resource, request_json
 
 __all__ = [
     "EVENTS",
@@ -58,30 +58,28 @@ def send(
 ) -> Any:
     """Send one request and decode its JSON answer; raise ``CliError`` unless 2xx."""
     api = session.api
-    headers = {"Accept": "application/json"}
-    if body is not None:
-        headers["Content-Type"] = content_type
-    request = api.param_serialize(
-        method=method,
-        resource_path=path,
-        query_params=list(query),
-        header_params=headers,
-        body=body,
-        auth_settings=["BearerToken"],
-    )
     try:
-        response = api.call_api(*request, _request_timeout=TIMEOUT)
-        response.read()  # type: ignore[no-untyped-call]
-    except (ApiException, urllib3.exceptions.HTTPError, OSError) as err:
-        why = err.reason if isinstance(err, ApiException) else err
+        return request_json(
+            api,
+            method,
+            path,
+            query=query,
+            body=body,
+            timeout=TIMEOUT,
+            content_type=content_type if body is not None else None,
+        )
+    except ApiException as err:
+        if not err.status:  # raised before any answer arrived
+            raise CliError(f"cannot reach the API server at {api.configuration.host}") from err
+        error = from_api_exception(err)
+        if err.status == 404:
+            raise NotFound(error.message) from err
+        raise error from err
+    except (urllib3.exceptions.HTTPError, OSError) as err:
         host = api.configuration.host
-        raise CliError(f"cannot reach the API server at {host}: {why}") from err
-    if not 200 <= response.status <= 299:
-        error = from_api_exception(ApiException(http_resp=response))
-        if response.status == 404:
-            raise NotFound(error.message)
-        raise error
-    return json.loads(response.data) if response.data else None
+        raise CliError(f"cannot reach the API server at {host}: {err}") from err
+    except json.JSONDecodeError:
+        return None
 
 
 def get_rollout(session: Session, name: str) -> KubeObject:
