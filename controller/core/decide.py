@@ -178,7 +178,9 @@ class _Run(Canary):
             )
             return
         why = request.reason or "rollback requested"
-        self.record(HistoryAction.ROLLED_BACK, stable, by=request.by, reason=why)
+        self.record(
+            HistoryAction.ROLLED_BACK, stable, by=request.by, reason=f"{why} (back to {target})"
+        )
         self.update(rolling_back_to=target, blocked_revision=stable)
 
 

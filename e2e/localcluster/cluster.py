@@ -155,18 +155,26 @@ def _wait(what: str, check: object, *, timeout: float, log: Path | None) -> None
 
 
 def _start(state: State, name: str, binary: Path, args: list[str]) -> None:
+    """Spawn ``binary`` in its own session, output to ``logs/<name>.log``.
+
+    ``posix_spawn`` rather than ``Popen``: the process must outlive this one, and
+    a ``Popen`` object dropped while its child runs raises a ResourceWarning.
+    """
     logs = Path(state.run_dir) / "logs"
     logs.mkdir(exist_ok=True)
-    with open(logs / f"{name}.log", "ab") as out:
-        proc = subprocess.Popen(
-            [str(binary), *args],
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            cwd=state.run_dir,
-        )
-    state.pids[name] = proc.pid
+    log = str(logs / f"{name}.log")
+    pid = os.posix_spawn(
+        str(binary),
+        [str(binary), *args],
+        dict(os.environ),
+        file_actions=[
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
+            (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
+            (os.POSIX_SPAWN_DUP2, 1, 2),
+        ],
+        setsid=True,
+    )
+    state.pids[name] = pid
     state.binaries[name] = str(binary)
     state.save()
 
