@@ -10,15 +10,18 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
+from prometheus_client.parser import text_string_to_metric_families
 
 from controller.api import v1alpha1
 from controller.core.revisions import REVISION_LABEL
@@ -42,6 +45,19 @@ class ControllerProcess:
     proc: subprocess.Popen[bytes]
     log_path: Path
     identity: str
+    metrics_port: int
+
+    def metrics(self) -> dict[str, float]:
+        """The controller's /metrics, as ``name{labels}`` → value."""
+        url = f"http://127.0.0.1:{self.metrics_port}/metrics"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            text = response.read().decode()
+        values: dict[str, float] = {}
+        for family in text_string_to_metric_families(text):
+            for sample in family.samples:
+                labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+                values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
+        return values
 
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
@@ -73,6 +89,7 @@ class Harness:
     ) -> ControllerProcess:
         env = {**os.environ, "LANDINGGEAR_FAILPOINTS": failpoints}
         log_path = self.log_dir / f"controller-{identity}-{len(self.controllers)}.log"
+        port = _free_port()
         out = open(log_path, "wb")  # noqa: SIM115 - owned by the process
         proc = subprocess.Popen(
             [
@@ -83,7 +100,7 @@ class Harness:
                 f"--kubeconfig={self.kube.kubeconfig}",
                 f"--namespace={self.namespace}",
                 f"--lease-namespace={self.namespace}",
-                "--metrics-address=127.0.0.1:0",
+                f"--metrics-address=127.0.0.1:{port}",
                 f"--identity={identity}",
                 *extra,
             ],
@@ -93,7 +110,9 @@ class Harness:
             stderr=subprocess.STDOUT,
         )
         out.close()
-        controller = ControllerProcess(proc=proc, log_path=log_path, identity=identity)
+        controller = ControllerProcess(
+            proc=proc, log_path=log_path, identity=identity, metrics_port=port
+        )
         self.controllers.append(controller)
         return controller
 
@@ -225,6 +244,12 @@ class Harness:
         return sum(
             1 for s in slices for e in s.endpoints or [] if e.conditions and e.conditions.ready
         )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class ReadyMonitor:

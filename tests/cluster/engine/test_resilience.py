@@ -238,3 +238,26 @@ def test_sigterm_releases_the_lease_so_the_standby_takes_over_at_once(
     eventually(lambda: holder() == "second", timeout=10, what="takeover after release")
     assert time.monotonic() - stopped_at < 6
     assert second.proc.poll() is None
+
+
+def test_a_leader_that_loses_its_lease_stops_working_and_exits_non_zero(
+    harness: Harness,
+) -> None:
+    harness.create_app(replicas=1)
+    controller = harness.start_controller(identity="first")
+    harness.create_rollout(steps=[{"setWeight": 100}])
+    harness.wait_status("adopted", phase="Healthy")
+    # Another replica took the Lease (as after a partition): the next renewal finds it.
+    harness.kube.kubectl(
+        "patch",
+        "lease",
+        "landinggear-controller",
+        f"--namespace={harness.namespace}",
+        "--type=merge",
+        "-p",
+        '{"spec":{"holderIdentity":"intruder"}}',
+    )
+    assert controller.proc.wait(timeout=20) == 1
+    logs = controller.logs()
+    assert "Lost leadership" in logs
+    assert "Stopped workers" in logs

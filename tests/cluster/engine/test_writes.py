@@ -1,0 +1,68 @@
+"""What a reconcile writes: nothing when nothing changed, a bounded few per step."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from tests.support.scenario import Harness
+from tests.support.waiting import eventually
+
+
+def _versions(harness: Harness) -> dict[str, str]:
+    """resourceVersion of the Rollout and of our ReplicaSets."""
+    apps = client.AppsV1Api(harness.kube.api())
+    found = {"rollout": harness.rollout()["metadata"]["resourceVersion"]}
+    for rs in apps.list_namespaced_replica_set(
+        harness.namespace, label_selector="landinggear.dev/rollout"
+    ).items:
+        found[str(rs.metadata.name)] = str(rs.metadata.resource_version)
+    return found
+
+
+def test_an_idle_reconcile_writes_nothing(harness: Harness) -> None:
+    harness.create_app(replicas=3)
+    controller = harness.start_controller()
+    harness.create_rollout()
+    harness.wait_status("adopted", phase="Healthy")
+    eventually(controller.metrics, timeout=10, what="metrics served")
+    before = _versions(harness)
+    writes = controller.metrics()["landinggear_api_writes"]
+    reconciles = controller.metrics()["landinggear_reconcile_total{result=done}"]
+
+    for index in range(10):  # each annotation is a watch event: a reconcile with nothing to do
+        harness.kube.kubectl(
+            "annotate",
+            "rollout/web",
+            f"touch=n{index}",
+            "--overwrite",
+            f"--namespace={harness.namespace}",
+        )
+    eventually(
+        lambda: controller.metrics()["landinggear_reconcile_total{result=done}"] >= reconciles + 10,
+        timeout=20,
+        what="ten more reconciles",
+    )
+
+    assert controller.metrics()["landinggear_api_writes"] == writes
+    after = _versions(harness)
+    assert {k: v for k, v in after.items() if k != "rollout"} == {
+        k: v for k, v in before.items() if k != "rollout"
+    }
+
+
+def test_each_step_costs_a_bounded_number_of_writes(harness: Harness) -> None:
+    harness.create_app(replicas=4)
+    controller = harness.start_controller()
+    harness.create_rollout(
+        steps=[{"setWeight": 25}, {"setWeight": 50}, {"setWeight": 75}, {"pause": {}}]
+    )
+    harness.wait_status("adopted", phase="Healthy")
+    eventually(controller.metrics, timeout=10, what="metrics served")
+    writes = controller.metrics()["landinggear_api_writes"]
+    harness.set_image("web:v2")
+    harness.wait_status("at the last step", currentStepIndex=3, canaryWeight=75, timeout=30)
+    per_step = (controller.metrics()["landinggear_api_writes"] - writes) / 3
+    print(f"API writes per setWeight step: {per_step:.1f}")
+    # One scale of the canary ReplicaSet and one or two status writes (scaling, then
+    # Ready) per step; anything much above that is a write loop.
+    assert per_step <= 4
