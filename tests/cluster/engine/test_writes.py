@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import urllib.request
+
 from kubernetes import client
 
 from tests.support.scenario import Harness
@@ -44,6 +46,14 @@ def test_an_idle_reconcile_writes_nothing(harness: Harness) -> None:
     )
 
     assert controller.metrics()["landinggear_api_writes"] == writes
+    metrics = controller.metrics()
+    phase = f"namespace={harness.namespace},phase=Healthy,rollout=web"
+    assert metrics[f"landinggear_rollout_phase{{{phase}}}"] == 1
+    assert metrics["landinggear_workqueue_depth"] == 0
+    for endpoint in ("healthz", "readyz"):
+        url = f"http://127.0.0.1:{controller.metrics_port}/{endpoint}"
+        with urllib.request.urlopen(url, timeout=5) as response:
+            assert response.status == 200
     after = _versions(harness)
     assert {k: v for k, v in after.items() if k != "rollout"} == {
         k: v for k, v in before.items() if k != "rollout"
