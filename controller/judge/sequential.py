@@ -12,7 +12,9 @@ Two tests run side by side on the same counts, each a likelihood-ratio
 martingale, so looking after every scrape never inflates the error rates
 (Ville's inequality):
 
-* **fail** — a mixture over ``r`` on a log-spaced grid from ``min_ratio`` up:
+* **fail** — a mixture over ``r`` on a log-spaced grid from ``min_ratio`` up,
+  weights ``w_j`` proportional to ``1/(j+1)`` (more prior mass on the subtle
+  regressions, which need it; gross ones win by a mile anyway):
   ``Lambda = sum_j w_j prod_i L_i(r_j) / L_i(1)``; the canary is declared worse
   when ``Lambda >= 1/alpha``. Under ``r <= 1`` this happens with probability at
   most ``alpha`` however long the test runs.
@@ -125,12 +127,19 @@ def update(state: State, window: Window, config: Config) -> State:
     return State(log_lr=log_lr, pass_log_lr=pass_log_lr, verdict=verdict, **counts)
 
 
+def _log_weights(points: int) -> tuple[float, ...]:
+    raw = [1 / (j + 1) for j in range(points)]
+    total = sum(raw)
+    return tuple(math.log(w / total) for w in raw)
+
+
 def mixture_log(log_lr: tuple[float, ...]) -> float:
-    """log of the equal-weight mixture of the grid's likelihood ratios (log-sum-exp)."""
+    """log of the weighted mixture of the grid's likelihood ratios (log-sum-exp)."""
     if not log_lr:
         return 0.0
-    top = max(log_lr)
-    return top + math.log(sum(math.exp(x - top) for x in log_lr) / len(log_lr))
+    terms = [x + w for x, w in zip(log_lr, _log_weights(len(log_lr)), strict=True)]
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
 
 
 def evidence(state: State) -> float:

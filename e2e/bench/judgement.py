@@ -1,0 +1,320 @@
+"""``python -m e2e.bench.judgement``: how fast each judge catches a bad canary.
+
+Seeded and offline. Simulated request streams (one-second windows, binomial
+counts) at total rates of 10 / 100 / 1000 rps, canary shares of 5 / 20 / 50 %,
+stable error rates of 0.1 % and 1 %, canary regressions of 1.5x, 2x, 5x and a
+50 %-error outage, plus A/A (no regression), are judged by:
+
+* **ours** — :mod:`controller.judge.sequential` (alpha 0.01, beta 0.1, min ratio
+  1.5), looking after every one-second window;
+* **flagger** — its documented rule: every ``interval`` the canary's success rate
+  over that interval is checked against a minimum (a check with no canary
+  requests fails, as Flagger counts no data as a failure); rollback once failed
+  checks reach ``threshold``. Defaults: interval 60 s, minimum 99 %, threshold 1;
+* **argo** — Argo Rollouts' documented rule: a measurement every ``interval``;
+  the metric fails when failed measurements *exceed* ``failureLimit``. Defaults
+  (the docs' example): interval 5 min, success rate >= 95 %, failureLimit 3.
+
+Each baseline also runs *tuned*: its minimum success rate chosen (exactly, from
+the binomial distribution) so that its A/A false-rollback rate over the analysis
+horizon equals our configured false-rollback budget alpha — which our measured
+A/A rate does not exceed, so the comparison is generous to the baselines.
+
+Every run lasts at most the horizon (30 simulated minutes); a regression not
+caught by then counts as missed. ``sprt_bound_requests`` is Wald's expected
+sample size for the one-arm SPRT of p1 = r * p0 against a *known* p0 with the
+same alpha and beta — the floor no test of that error rate can beat on average.
+Figures are canary requests (and seconds) until the rollback decision, over the
+runs that caught it. ``--json PATH`` writes them; ``--quick`` runs a subset.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from controller.judge.sequential import Config, State, Verdict, Window, update
+
+HORIZON = 1800
+ALPHA, BETA, MIN_RATIO = 0.01, 0.1, 1.5
+OUTAGE = 0.5
+
+
+@dataclass(frozen=True, kw_only=True)
+class Case:
+    rps: int
+    share: float
+    p0: float
+    ratio: float | None  # None: the 50 % outage; 1.0: A/A
+
+    @property
+    def p1(self) -> float:
+        return OUTAGE if self.ratio is None else min(1.0, self.p0 * self.ratio)
+
+    @property
+    def name(self) -> str:
+        what = "outage" if self.ratio is None else f"{self.ratio:g}x"
+        return f"{self.rps}rps/{self.share:.0%}/p0={self.p0:.1%}/{what}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class Stream:
+    """Per-second counts of many runs: arrays of shape (runs, HORIZON)."""
+
+    n_c: np.ndarray[Any, Any]
+    k_c: np.ndarray[Any, Any]
+    n_s: np.ndarray[Any, Any]
+    k_s: np.ndarray[Any, Any]
+
+
+def simulate(case: Case, runs: int, rng: np.random.Generator) -> Stream:
+    n_c = rng.binomial(case.rps, case.share, size=(runs, HORIZON))
+    n_s = case.rps - n_c
+    return Stream(n_c=n_c, k_c=rng.binomial(n_c, case.p1), n_s=n_s, k_s=rng.binomial(n_s, case.p0))
+
+
+# ---------------------------------------------------------------------- ours
+
+
+def ours(stream: Stream) -> list[tuple[int, float] | None]:
+    """Per run: (second of the rollback decision, canary requests used), or None."""
+    config = Config(alpha=ALPHA, beta=BETA, min_ratio=MIN_RATIO)
+    results: list[tuple[int, float] | None] = []
+    for run in range(stream.n_c.shape[0]):
+        bad = np.nonzero(stream.k_c[run] + stream.k_s[run])[0]
+        state, last, outcome = State(), -1, None
+        cum_nc = np.cumsum(stream.n_c[run])
+        for second in bad:
+            # Windows without bad events only add counts: fold them into this one.
+            lo = last + 1
+            window = Window(
+                canary_requests=float(stream.n_c[run, lo : second + 1].sum()),
+                canary_bad=float(stream.k_c[run, second]),
+                stable_requests=float(stream.n_s[run, lo : second + 1].sum()),
+                stable_bad=float(stream.k_s[run, second]),
+            )
+            state, last = update(state, window, config), int(second)
+            if state.verdict is Verdict.FAIL:
+                outcome = (last + 1, float(cum_nc[last]))
+                break
+            if state.verdict is Verdict.PASS:
+                break
+        results.append(outcome)
+    return results
+
+
+# ----------------------------------------------------------------- baselines
+
+
+@dataclass(frozen=True, kw_only=True)
+class IntervalRule:
+    """Flagger and Argo alike: a success-rate check per interval, a failure budget."""
+
+    interval: int
+    min_success: float
+    failures_to_rollback: int
+    no_data_fails: bool
+
+    def judge(self, stream: Stream) -> list[tuple[int, float] | None]:
+        checks = HORIZON // self.interval
+        shape = (stream.n_c.shape[0], checks, self.interval)
+        n = stream.n_c[:, : checks * self.interval].reshape(shape).sum(axis=2)
+        k = stream.k_c[:, : checks * self.interval].reshape(shape).sum(axis=2)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            success = np.where(n > 0, 1 - k / np.maximum(n, 1), np.nan)
+        failed = np.where(np.isnan(success), self.no_data_fails, success < self.min_success)
+        tally = np.cumsum(failed, axis=1)
+        cum_n = np.cumsum(n, axis=1)
+        results: list[tuple[int, float] | None] = []
+        for run in range(n.shape[0]):
+            hit = np.nonzero(tally[run] >= self.failures_to_rollback)[0]
+            if hit.size:
+                check = int(hit[0])
+                results.append(((check + 1) * self.interval, float(cum_n[run, check])))
+            else:
+                results.append(None)
+        return results
+
+
+def flagger(min_success: float = 0.99) -> IntervalRule:
+    return IntervalRule(interval=60, min_success=min_success, failures_to_rollback=1,
+                        no_data_fails=True)  # fmt: skip
+
+
+def argo(min_success: float = 0.95) -> IntervalRule:
+    # failureLimit 3: the metric fails when failed measurements exceed 3, i.e. on the 4th.
+    return IntervalRule(interval=300, min_success=min_success, failures_to_rollback=4,
+                        no_data_fails=False)  # fmt: skip
+
+
+def _log_binom_cdf(k: int, n: int, p: float) -> float:
+    """log P(X <= k) for X ~ Binomial(n, p), summed in log space."""
+    if k < 0:
+        return -math.inf
+    if p <= 0 or k >= n:
+        return 0.0
+    if p >= 1:
+        return -math.inf
+    terms = [
+        math.lgamma(n + 1) - math.lgamma(i + 1) - math.lgamma(n - i + 1)
+        + i * math.log(p) + (n - i) * math.log1p(-p)
+        for i in range(min(k, n) + 1)
+    ]  # fmt: skip
+    top = max(terms)
+    return top + math.log(sum(math.exp(t - top) for t in terms))
+
+
+def aa_false_rollback(rule: IntervalRule, case: Case) -> float:
+    """Exact-ish A/A false-rollback probability of an interval rule over the horizon.
+
+    Canary requests per interval taken at their mean; a check fails when more than
+    ``floor((1 - min) * n)`` of its requests fail.
+    """
+    n = max(1, round(case.rps * case.share * rule.interval))
+    allowed = math.floor((1 - rule.min_success) * n + 1e-9)
+    q = 1 - math.exp(_log_binom_cdf(allowed, n, case.p0))
+    checks = HORIZON // rule.interval
+    return 1 - math.exp(_log_binom_cdf(rule.failures_to_rollback - 1, checks, q))
+
+
+def tuned(make: Any, case: Case, target: float) -> IntervalRule:
+    """The baseline with its minimum success rate set for A/A false rollbacks = target."""
+    lo, hi = 0.0, 1.0  # success-rate minimum: lower is more lenient
+    for _ in range(60):
+        mid = (lo + hi) / 2
+        if aa_false_rollback(make(mid), case) > target:
+            hi = mid
+        else:
+            lo = mid
+    rule: IntervalRule = make(lo)
+    return rule
+
+
+# ------------------------------------------------------------------- report
+
+
+def sprt_bound(p0: float, p1: float) -> float:
+    """Wald's E[N] for the one-arm SPRT of p1 vs a known p0 (canary requests)."""
+    if p1 <= p0:
+        return math.inf
+    kl = p1 * math.log(p1 / p0) + (1 - p1) * math.log((1 - p1) / (1 - p0))
+    upper, lower = math.log((1 - BETA) / ALPHA), math.log(BETA / (1 - ALPHA))
+    return ((1 - BETA) * upper + BETA * lower) / kl
+
+
+def summarise(results: list[tuple[int, float] | None]) -> dict[str, float | None]:
+    caught = [r for r in results if r is not None]
+    if not caught:
+        return {"median_requests": None, "p95_requests": None, "median_seconds": None,
+                "detect_rate": 0.0}  # fmt: skip
+    requests = sorted(r[1] for r in caught)
+    return {
+        "median_requests": statistics.median(requests),
+        "p95_requests": requests[min(len(requests) - 1, math.ceil(0.95 * len(requests)) - 1)],
+        "median_seconds": statistics.median(r[0] for r in caught),
+        "detect_rate": len(caught) / len(results),
+    }
+
+
+def cases(quick: bool) -> list[Case]:
+    if quick:
+        return [Case(rps=100, share=0.2, p0=0.01, ratio=r) for r in (2.0, 5.0, None)]
+    return [
+        Case(rps=rps, share=share, p0=p0, ratio=ratio)
+        for rps in (10, 100, 1000)
+        for share in (0.05, 0.2, 0.5)
+        for p0 in (0.001, 0.01)
+        for ratio in (1.5, 2.0, 5.0, None)
+    ]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m e2e.bench.judgement", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="a subset, in under a minute")
+    parser.add_argument("--runs", type=int, default=None, help="runs per case")
+    parser.add_argument("--seed", type=int, default=20261128)
+    parser.add_argument("--json", metavar="PATH", help="write the figures as JSON")
+    args = parser.parse_args()
+    runs = args.runs or (40 if args.quick else 100)
+    rng = np.random.default_rng(args.seed)
+    started = time.monotonic()
+    rows: list[dict[str, Any]] = []
+    header = f"{'case':<32} {'bound':>8} | {'ours':>17} | {'flagger dflt/tuned':>27} | {'argo dflt/tuned':>27}"  # noqa: E501
+    print(header)
+    print("-" * len(header))
+    for case in cases(args.quick):
+        stream = simulate(case, runs, rng)
+        row: dict[str, Any] = {
+            "name": case.name, "p0": case.p0, "p1": case.p1, "rps": case.rps,
+            "share": case.share, "sprt_bound_requests": sprt_bound(case.p0, case.p1),
+            "ours": summarise(ours(stream)),
+            "flagger": summarise(flagger().judge(stream)),
+            "argo": summarise(argo().judge(stream)),
+            "flagger_tuned": summarise(tuned(flagger, case, ALPHA).judge(stream)),
+            "argo_tuned": summarise(tuned(argo, case, ALPHA).judge(stream)),
+        }  # fmt: skip
+        rows.append(row)
+        print(_line(row), flush=True)
+    aa = aa_rates(args.quick, runs, rng)
+    print(f"\nA/A false rollbacks, measured (alpha {ALPHA}): "
+          + ", ".join(f"{k.removesuffix('_false_rollback')} {v:.4f}"
+                      for k, v in aa.items() if k != "alpha"))  # fmt: skip
+    print(f"{len(rows)} cases x {runs} runs in {time.monotonic() - started:.0f}s")
+    if args.json:
+        with open(args.json, "w") as out:
+            json.dump({"cases": rows, "aa": aa}, out, indent=2, default=_finite)
+    return 0
+
+
+def aa_rates(quick: bool, runs: int, rng: np.random.Generator) -> dict[str, float]:
+    configs = {(c.rps, c.share, c.p0) for c in cases(quick)}
+    fails = dict.fromkeys(("ours", "flagger", "argo", "flagger_tuned", "argo_tuned"), 0)
+    total = 0
+    for rps, share, p0 in sorted(configs):
+        case = Case(rps=rps, share=share, p0=p0, ratio=1.0)
+        stream = simulate(case, runs, rng)
+        judged = {
+            "ours": ours(stream),
+            "flagger": flagger().judge(stream),
+            "argo": argo().judge(stream),
+            "flagger_tuned": tuned(flagger, case, ALPHA).judge(stream),
+            "argo_tuned": tuned(argo, case, ALPHA).judge(stream),
+        }
+        for name, results in judged.items():
+            fails[name] += sum(r is not None for r in results)
+        total += runs
+    return {"alpha": ALPHA, **{f"{name}_false_rollback": n / total for name, n in fails.items()}}
+
+
+def _fmt(summary: dict[str, float | None]) -> str:
+    med, rate = summary["median_requests"], summary["detect_rate"]
+    return f"{'-':>8} {rate:4.0%}" if med is None else f"{med:8.0f} {rate:4.0%}"
+
+
+def _line(row: dict[str, Any]) -> str:
+    bound = row["sprt_bound_requests"]
+    return (
+        f"{row['name']:<32} {bound:8.0f} | {_fmt(row['ours']):>17} | "
+        f"{_fmt(row['flagger'])} {_fmt(row['flagger_tuned'])} | "
+        f"{_fmt(row['argo'])} {_fmt(row['argo_tuned'])}"
+    )
+
+
+def _finite(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"not JSON serialisable: {value!r}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
