@@ -6,6 +6,7 @@ import json
 import re
 import signal
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -189,6 +190,17 @@ def test_progress_deadline_aborts_a_canary_whose_pods_never_become_ready(
     assert harness.replica_sets()[v1] == (2, 2)
 
 
+def lease_holder(harness: Harness) -> Callable[[], str]:
+    """Reads who holds the controller's Lease in the test namespace."""
+    leases = client.CoordinationV1Api(harness.kube.api())
+
+    def holder() -> str:
+        lease = leases.read_namespaced_lease("landinggear-controller", harness.namespace)
+        return lease.spec.holder_identity or ""
+
+    return holder
+
+
 def test_two_replicas_one_leads_and_the_other_takes_over_when_it_dies(
     harness: Harness,
 ) -> None:
@@ -197,11 +209,7 @@ def test_two_replicas_one_leads_and_the_other_takes_over_when_it_dies(
     second = harness.start_controller(identity="second")
     harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
     harness.wait_status("adopted", phase="Healthy")
-    leases = client.CoordinationV1Api(harness.kube.api())
-
-    def holder() -> str:
-        lease = leases.read_namespaced_lease("landinggear-controller", harness.namespace)
-        return lease.spec.holder_identity or ""
+    holder = lease_holder(harness)
 
     leader = eventually(holder, timeout=30, what="a leader")
     standby = second if leader == "first" else first
@@ -226,11 +234,7 @@ def test_sigterm_releases_the_lease_so_the_standby_takes_over_at_once(
     harness.create_rollout(steps=[{"setWeight": 100}])
     harness.wait_status("adopted", phase="Healthy")
     second = harness.start_controller(identity="second")
-    leases = client.CoordinationV1Api(harness.kube.api())
-
-    def holder() -> str:
-        lease = leases.read_namespaced_lease("landinggear-controller", harness.namespace)
-        return lease.spec.holder_identity or ""
+    holder = lease_holder(harness)
 
     assert holder() == "first"
     stopped_at = time.monotonic()
