@@ -1,0 +1,26 @@
+"""The e2e data plane: demo apps for each revision's pods, scraped by Prometheus, under traffic.
+
+Pods on the local control plane are kwok fakes that run no containers, so this
+package plays their part: ``DataPlane`` runs one ``e2e.demoapp`` process per
+revision with available replicas and keeps Prometheus' file_sd targets in sync;
+``TrafficGenerator`` sends requests split by Ready pods, as one Service over
+stable and canary pods would. ``python -m e2e.dataplane`` runs both.
+Everything listens and sends on loopback only.
+"""
+
+from e2e.dataplane.desired import Behaviour, DesiredRevision, RevisionKey
+from e2e.dataplane.plane import DataPlane, RunningRevision, TargetSink
+from e2e.dataplane.traffic import RevisionCounts, Route, TrafficGenerator, choose_route
+
+__all__ = [
+    "Behaviour",
+    "DataPlane",
+    "DesiredRevision",
+    "RevisionCounts",
+    "RevisionKey",
+    "Route",
+    "RunningRevision",
+    "TargetSink",
+    "TrafficGenerator",
+    "choose_route",
+]

@@ -1,0 +1,46 @@
+"""Fixtures for the e2e data plane: one real Prometheus for the session, a DataPlane per test.
+
+Prometheus is Debian's package (``apt-get install -y prometheus``); without it
+these tests fail with that command in the message rather than skip quietly.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from kubernetes.client import ApiClient
+
+from e2e.dataplane import DataPlane
+from e2e.prometheus import Prometheus
+from tests.support.kube import ClusterUnderTest
+
+
+@pytest.fixture(scope="session")
+def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]:
+    server = Prometheus(tmp_path_factory.mktemp("prometheus"), scrape_interval="1s")
+    started = time.monotonic()
+    server.start()
+    print(f"Prometheus ready at {server.url} in {time.monotonic() - started:.2f}s")
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(kube: ClusterUnderTest) -> Iterator[ApiClient]:
+    client = kube.api()
+    yield client
+    client.close()  # type: ignore[no-untyped-call]
+
+
+@pytest.fixture
+def dataplane(
+    api: ApiClient, namespace: str, prometheus: Prometheus, tmp_path: Path
+) -> Iterator[DataPlane]:
+    plane = DataPlane(
+        api=api, namespace=namespace, targets=prometheus, log_dir=tmp_path / "apps", seed=1
+    )
+    with plane:
+        yield plane
