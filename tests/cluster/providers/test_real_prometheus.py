@@ -1,0 +1,192 @@
+"""The provider, ``counts`` and the app builtins against a real Prometheus scraping a real exporter.
+
+Prometheus runs on loopback with a 1 s scrape interval and scrapes a
+``prometheus_client`` HTTP server started in this process, whose counters and
+histogram the test drives. Counts are evaluated at the exact time of the last
+scrape over a window that covers the series' whole life, so ``increase`` has
+nothing to extrapolate and the counts must be exact.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
+
+from controller.providers import ErrorKind, ProviderError
+from controller.providers.builtin_metrics import app_errors, app_latency
+from controller.providers.prometheus import PrometheusConfig, PrometheusProvider
+from controller.providers.templates import Counts, NoData, Role, Variables, counts
+from tests.support.waiting import eventually
+
+PROMETHEUS = shutil.which("prometheus") or shutil.which("/usr/bin/prometheus")
+pytestmark = pytest.mark.skipif(
+    PROMETHEUS is None,
+    reason="needs a real Prometheus server: install the Debian package `prometheus`",
+)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class App:
+    requests: Counter
+    latency: Histogram
+    port: int
+
+
+@dataclass
+class Stack:
+    app: App
+    provider: PrometheusProvider
+    log: Path
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    assert PROMETHEUS is not None
+    registry = CollectorRegistry()
+    labels = ["namespace", "revision", "code"]
+    app = App(
+        requests=Counter("http_requests", "Requests served.", labels, registry=registry),
+        latency=Histogram(
+            "http_request_duration_seconds",
+            "Request latency.",
+            ["namespace", "revision"],
+            buckets=(0.1, 0.25, 1.0),
+            registry=registry,
+        ),
+        port=free_port(),
+    )
+    exporter, exporter_thread = start_http_server(app.port, addr="127.0.0.1", registry=registry)
+    directory = tmp_path_factory.mktemp("prometheus")
+    config = directory / "prometheus.yml"
+    config.write_text(
+        "global: {scrape_interval: 1s, scrape_timeout: 1s}\n"
+        "scrape_configs:\n"
+        f"- {{job_name: app, static_configs: [{{targets: ['127.0.0.1:{app.port}']}}]}}\n"
+    )
+    port = free_port()
+    log = directory / "prometheus.log"
+    with log.open("wb") as out:
+        server = subprocess.Popen(
+            [
+                PROMETHEUS,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={directory / 'data'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    provider = PrometheusProvider(PrometheusConfig(address=f"http://127.0.0.1:{port}", retries=0))
+    try:
+        eventually(lambda: provider.query("vector(1)"), timeout=60, what="Prometheus to answer")
+        yield Stack(app=app, provider=provider, log=log)
+    finally:
+        provider.close()
+        server.terminate()
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        exporter.shutdown()
+        exporter.server_close()
+        exporter_thread.join(timeout=5)
+
+
+def last_scrape(provider: PrometheusProvider) -> float | None:
+    # timestamp() must see the selector itself: after "== 1" it would return the evaluation time.
+    samples = provider.query('timestamp(up{job="app"}) and on() (up{job="app"} == 1)')
+    return samples[0].value if samples else None
+
+
+def wait_for_scrapes(provider: PrometheusProvider, count: int) -> float:
+    """Wait until ``count`` more scrapes have happened; return the last one's time."""
+    seen = last_scrape(provider) or 0.0
+    for _ in range(count):
+
+        def newer(than: float = seen) -> float | None:
+            latest = last_scrape(provider)
+            return latest if latest is not None and latest > than else None
+
+        seen = eventually(newer, timeout=30, what="the next scrape")
+    return seen
+
+
+def observe(app: App, revision: str, *, codes: dict[str, int], latencies: list[float]) -> None:
+    for code, times in codes.items():
+        for _ in range(times):
+            app.requests.labels("shop", revision, code).inc()
+    for seconds in latencies:
+        app.latency.labels("shop", revision).observe(seconds)
+
+
+def test_counts_per_revision_match_what_the_app_served(stack: Stack) -> None:
+    app, provider = stack.app, stack.provider
+    # Series exist (at zero) before the traffic, as they do for a live app.
+    app.requests.labels("shop", "aaa", "200")
+    app.requests.labels("shop", "aaa", "500")
+    app.requests.labels("shop", "bbb", "200")
+    app.latency.labels("shop", "aaa")
+    app.latency.labels("shop", "bbb")
+    wait_for_scrapes(provider, 1)
+
+    observe(
+        app,
+        "aaa",
+        codes={"200": 37, "500": 3},
+        latencies=[0.05] * 10 + [0.2] * 5 + [0.5] * 4 + [2.0],
+    )
+    observe(app, "bbb", codes={"200": 25}, latencies=[0.05] * 20)
+    at = datetime.fromtimestamp(wait_for_scrapes(provider, 2), UTC)
+
+    variables = Variables(
+        rollout="web", namespace="shop", service="web", canary="aaa", stable="bbb", window="1h"
+    )
+    errors, log = app_errors(), stack.log.read_text()
+    assert counts(provider, errors, variables, Role.CANARY, at=at) == Counts(40.0, 3.0), log
+    # bbb never failed: it has no 5xx series at all, which is zero errors, not "no data".
+    assert counts(provider, errors, variables, Role.STABLE, at=at) == Counts(25.0, 0.0), log
+
+    slower_than_quarter = app_latency(bound_seconds=0.25)
+    assert counts(provider, slower_than_quarter, variables, Role.CANARY, at=at) == Counts(20.0, 5.0)
+    assert counts(provider, slower_than_quarter, variables, Role.STABLE, at=at) == Counts(20.0, 0.0)
+    # The Python client writes le="1.0"; the builtin matches it when asked for 1.
+    slower_than_second = app_latency(bound_seconds=1)
+    assert counts(provider, slower_than_second, variables, Role.CANARY, at=at) == Counts(20.0, 1.0)
+
+    # A bound that is not a bucket, and a revision that served nothing: no data, not zero.
+    not_a_bucket = app_latency(bound_seconds=0.5)
+    assert isinstance(counts(provider, not_a_bucket, variables, Role.CANARY, at=at), NoData)
+    unseen = Variables(
+        rollout="web", namespace="shop", service="web", canary="ccc", stable="bbb", window="1h"
+    )
+    assert isinstance(counts(provider, errors, unseen, Role.CANARY, at=at), NoData)
+
+
+def test_real_server_rejects_a_bad_query_without_retrying(stack: Stack) -> None:
+    with pytest.raises(ProviderError) as caught:
+        stack.provider.query("sum(rate(http_requests_total[5m])")
+    assert caught.value.kind is ErrorKind.BAD_QUERY
+    assert caught.value.attempts == 1
+    assert "bad_data" in str(caught.value)
+
+
+def test_long_query_sent_as_form_post_is_answered(stack: Stack) -> None:
+    terms = " + ".join(f'count(up{{job="app", instance!="not-{i}"}})' for i in range(120))
+    samples = stack.provider.query(f"({terms}) / 120")
+    assert [s.value for s in samples] == [1.0]
