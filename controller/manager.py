@@ -29,6 +29,7 @@ from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.kube.workqueue import WorkQueue
 from controller.metrics import Metrics, serve
 from controller.reconcile.actuator import DEPLOYMENTS, REPLICA_SETS, ROLLOUTS, Actuator
+from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
 from controller.settings import Settings
@@ -103,6 +104,7 @@ class Manager:
             actuator=self.actuator,
             events=EventRecorder(self.api, clock),
             clock=clock,
+            analyst=Analyst(default_address=settings.prometheus_address),
         )
         self.metrics = Metrics(
             observed=lambda: dict(self.reconciler.observed),

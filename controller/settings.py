@@ -39,3 +39,6 @@ class Settings(BaseSettings):
         default=300, ge=10, description="Server-side timeout of each watch request, seconds."
     )
     log_level: str = Field(default="info", description="debug, info, warning or error.")
+    prometheus_address: str | None = Field(
+        default=None, description="Default Prometheus for analyses that name none."
+    )

@@ -9,13 +9,19 @@ Rollout at ``kubectl apply`` time with the rule's message.
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
+from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ConfigDict, Field, field_validator
+
+from controller.api.analysis import Analysis, AnalysisStatus
+from controller.api.base import (
+    DURATION_PATTERN,
+    Model,
+    cel,
+    parse_duration,
+)
 
 GROUP = "landinggear.dev"
 VERSION = "v1alpha1"
@@ -28,33 +34,8 @@ SHORT_NAMES = ("lgro",)
 HISTORY_LIMIT = 20
 """Status history keeps at most this many entries, newest last."""
 
-DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h))+$"
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a Go-style duration (``30s``, ``1m30s``, ``250ms``, ``2h``)."""
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m")
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-    return timedelta(seconds=seconds)
-
-
-def _cel(rule: str, message: str, *, field_path: str | None = None) -> dict[str, Any]:
-    validation: dict[str, Any] = {"rule": rule, "message": message}
-    if field_path:
-        validation["fieldPath"] = field_path
-    return validation
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel,
-        populate_by_name=True,
-        extra="ignore",
-        frozen=True,
-    )
+_cel = cel
+_Model = Model
 
 
 # --------------------------------------------------------------------- spec
@@ -133,6 +114,11 @@ class CanaryStrategy(_Model):
         default_factory=list,
         max_length=64,
         description="Steps in order; with none, a Ready canary is promoted at once.",
+    )
+    analysis: Analysis | None = Field(
+        default=None,
+        description="Judge canary against stable on metrics while the canary runs; a "
+        "failing metric aborts the release.",
     )
 
 
@@ -250,6 +236,9 @@ class RolloutStatus(_Model):
     canary_ready_replicas: int = 0
     handled_requests: dict[str, str] = Field(
         default_factory=dict, description="Per verb, the id of the last request acted on."
+    )
+    analysis: AnalysisStatus | None = Field(
+        default=None, description="Metric analysis of the current canary, if configured."
     )
     conditions: list[Condition] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)

@@ -12,7 +12,7 @@ import os
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.api.v1alpha1 import parse_duration
+from controller.api.base import parse_duration
 
 __all__ = ["OUTPUT_FORMATS", "build_parser", "parse", "program_name"]
 

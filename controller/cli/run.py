@@ -19,6 +19,7 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "identity": (str, "leader-election identity (default: hostname_pid)"),
     "log_level": (str, "debug, info, warning or error"),
     "watch_timeout": (int, "server-side timeout of each watch, seconds"),
+    "prometheus_address": (str, "default Prometheus URL for analyses that name none"),
 }
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 import math
 from datetime import datetime, timedelta
 
+from controller.api.base import parse_duration
 from controller.api.v1alpha1 import (
     ConditionType,
     HistoryAction,
     Phase,
     Step,
-    parse_duration,
 )
+from controller.core import analysis
 from controller.core.actions import (
     Event,
     SetCanaryWeight,
@@ -106,6 +107,8 @@ class Canary(Context):
                 )
         if not self.rollout.spec.paused and self.was_paused_by_user():
             self.update(last_progress_at=self.now)  # the deadline restarts on resume
+        if not self.analyse(revision, replicas):
+            return
         keep = {stable, revision}
         self.scale_down_others(keep=keep)
         self.ensure_rs(stable, replicas, create=False)
@@ -158,6 +161,9 @@ class Canary(Context):
             self.update(canary_weight=weight)
         if held == "PausedByUser":
             self.progress_state(Phase.PAUSED, f"Paused by user at {label}", held)
+        elif held == "AnalysisInconclusive":
+            message = f"{label}: held, metrics cannot be judged: {self.analysis_hold}"
+            self.progress_state(Phase.PAUSED, message, held)
         elif held == "CanaryScaling":
             self.wait_for_canary(
                 revision, replicas, rs, available=available, want=want, label=label
@@ -172,12 +178,39 @@ class Canary(Context):
             self.progress_state(Phase.PAUSED, message, held)
         return False
 
+    def analyse(self, revision: Revision, replicas: int) -> bool:
+        """Fold in the metric measurements; abort (False) when a metric fails."""
+        spec = self.rollout.spec.strategy.canary.analysis
+        if spec is None:
+            self.update(analysis=None)
+            return True
+        outcome = analysis.analyse(
+            spec,
+            self.status.analysis,
+            revision=revision,
+            measurements=self.measurements,
+            now=self.now,
+        )
+        self.update(analysis=outcome.status)
+        if outcome.failed:
+            self.abort(revision, by=CONTROLLER, reason=outcome.failed, code="AnalysisFailed")
+            self.blocked(replicas, revision)
+            return False
+        self.analysis_hold = outcome.holding
+        if outcome.next_look is not None:
+            self.wake_at(outcome.next_look)
+        return True
+
     def hold_reason(self, steps: list[Step], index: int, *, ready: bool) -> str | None:
         """Why the machine stays at step ``index``, or None when it may move on."""
-        if self.rollout.spec.paused:
-            return "PausedByUser"
-        if not ready:
-            return "CanaryScaling"
+        early = (
+            (self.rollout.spec.paused, "PausedByUser"),
+            (bool(self.analysis_hold), "AnalysisInconclusive"),
+            (not ready, "CanaryScaling"),
+        )
+        for applies, reason in early:
+            if applies:
+                return reason
         if index >= len(steps):
             return None
         pause = steps[index].pause

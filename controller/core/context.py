@@ -26,6 +26,7 @@ from controller.core.actions import (
     SetCanaryWeight,
     UpdateDeployment,
 )
+from controller.core.analysis import Measurements
 from controller.core.revisions import Revision
 from controller.core.world import (
     DeploymentView,
@@ -38,10 +39,19 @@ CONTROLLER = "controller"
 class Context:
     """One reconcile's inputs and accumulated outputs."""
 
-    def __init__(self, rollout: Rollout, world: World, now: datetime) -> None:
+    def __init__(
+        self,
+        rollout: Rollout,
+        world: World,
+        now: datetime,
+        measurements: Measurements | None = None,
+    ) -> None:
         self.rollout = rollout
         self.world = world
         self.now = now
+        self.measurements = measurements
+        self.analysis_hold = ""
+        """Why metric analysis holds the release (measurements keep failing)."""
         self.status = rollout.status.model_copy(update={"observed_generation": rollout.generation})
         self.actions: list[Action] = []
         self.events: list[Event] = []
@@ -103,6 +113,13 @@ class Context:
         if not others:
             return
         stable = self.status.stable_revision
+        kept = self.world.replica_set(_rev(stable))
+        if kept is None or not kept.available_at(self.status.replicas):
+            # Make before break: while the stable does not serve in full (e.g. the
+            # record of a promotion was lost and the template went back), the
+            # others keep serving; the stable's pods becoming Ready requeue us.
+            self.notes.append(f"held scale-down until stable {stable} serves in full")
+            return
         if stable is not None:
             self.actions.append(SetCanaryWeight(weight=0, canary=None, stable=Revision(stable)))
         for rs in others:

@@ -24,6 +24,7 @@ from controller.core.actions import (
     SetCanaryWeight,
     UpdateDeployment,
 )
+from controller.core.analysis import Measurements
 from controller.core.canary import Canary, canary_replicas, step_weight
 from controller.core.context import CONTROLLER, _must
 from controller.core.revisions import Revision
@@ -184,8 +185,14 @@ class _Run(Canary):
         self.update(rolling_back_to=target, blocked_revision=stable)
 
 
-def decide(rollout: Rollout, world: World, now: datetime) -> Decision:
-    """What to do about ``rollout`` given the observed ``world`` at ``now``."""
-    run = _Run(rollout, world, now)
+def decide(
+    rollout: Rollout, world: World, now: datetime, measurements: Measurements | None = None
+) -> Decision:
+    """What to do about ``rollout`` given the observed ``world`` at ``now``.
+
+    ``measurements`` are the metric counts the I/O layer took for this look, if
+    an analysis look was due (:func:`controller.core.analysis.due`).
+    """
+    run = _Run(rollout, world, now, measurements)
     run.run()
     return run.decision()

@@ -25,6 +25,7 @@ from controller.core.decide import decide
 from controller.kube.objects import ObjectKey
 from controller.reconcile import observe
 from controller.reconcile.actuator import Actuator, Conflict, ForeignObject, Target
+from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 
 log = structlog.get_logger("landinggear.reconcile")
@@ -46,6 +47,13 @@ class Cache(Protocol):
     def get(self, namespace: str, name: str) -> dict[str, Any] | None: ...
 
     def by_index(self, index: str, value: str) -> list[dict[str, Any]]: ...
+
+
+STALE_RETRY_SECONDS = 1.0
+
+
+class _StaleCache(Exception):
+    """The cache still holds a version our own write replaced."""
 
 
 OWNER_INDEX = "owner"
@@ -73,7 +81,9 @@ class Reconciler:
         actuator: Actuator,
         events: EventRecorder,
         clock: Callable[[], datetime],
+        analyst: Analyst | None = None,
     ) -> None:
+        self.analyst = analyst
         self.rollouts = rollouts
         self.deployments = deployments
         self.replica_sets = replica_sets
@@ -88,14 +98,21 @@ class Reconciler:
         bound = log.bind(
             namespace=key.namespace, rollout=key.name, reconcile_id=uuid.uuid4().hex[:12]
         )
-        loaded = self._load(key, bound)
+        try:
+            loaded = self._load(key, bound)
+        except _StaleCache:
+            return Result(requeue_after=STALE_RETRY_SECONDS)
         if loaded is None:
             return Result()
         obj, rollout = loaded
         deployment = self.deployments.get(key.namespace or "", rollout.spec.workload_ref.name)
         owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
         world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
-        decision = decide(rollout, world, self.clock())
+        now = self.clock()
+        measurements = self.analyst.measure(rollout, now) if self.analyst else None
+        decision = decide(rollout, world, now, measurements)
+        if measurements is not None:
+            bound.debug("Measured", results=[vars(r) for r in measurements.results])
         for note in decision.notes:
             bound.warning(note)
         target = Target(
@@ -116,6 +133,7 @@ class Reconciler:
                 step=decision.status.current_step_index,
                 weight=decision.status.canary_weight,
                 actions=[type(a).__name__ for a in decision.actions],
+                requeue_after=decision.requeue_after,
             )
         self.observed[key] = Observation(
             phase=decision.status.phase.value,
@@ -136,9 +154,10 @@ class Reconciler:
         version = obj["metadata"].get("resourceVersion", "")
         if version in self._superseded.get(key, ()):
             # Our own write is not in the cache yet: deciding now would replay a step
-            # from stale state. The watch event of that write requeues the key.
+            # from stale state. The watch event of that write requeues the key; the
+            # timed retry is a safety net should that event be lost.
             bound.debug("Skipped stale cache", cached=version)
-            return None
+            raise _StaleCache
         try:
             return obj, Rollout.from_object(obj)
         except pydantic.ValidationError as err:
@@ -154,8 +173,10 @@ class Reconciler:
         new_status = status_to_object(decision.status)
         if _canonical(new_status) != _canonical(target.obj.get("status") or {}):
             before = target.obj["metadata"]["resourceVersion"]
-            self.actuator.write_status(target, new_status)
-            self._superseded[key] = {decided_on, before}
+            written = self.actuator.write_status(target, new_status)
+            version = written["metadata"]["resourceVersion"]
+            self._superseded[key] = {decided_on, before} - {version}
+            log.debug("Wrote status", rollout=key.name, version=version)
         elif target.obj["metadata"]["resourceVersion"] != decided_on:
             self._superseded[key] = {decided_on}
 
@@ -175,4 +196,15 @@ def _failed(
 
 
 def _canonical(status: dict[str, Any]) -> str:
-    return json.dumps(status, sort_keys=True, separators=(",", ":"))
+    """Status as compared: the API server stores 1.0 as 1, so integral floats are ints."""
+    return json.dumps(_numbers(status), sort_keys=True, separators=(",", ":"))
+
+
+def _numbers(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _numbers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_numbers(v) for v in value]
+    return value

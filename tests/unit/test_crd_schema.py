@@ -39,6 +39,8 @@ def test_schema_is_structural() -> None:
             assert "anyOf" not in node, path
             if "properties" in node:
                 assert node.get("type") == "object", path
+            for flag in ("exclusiveMinimum", "exclusiveMaximum"):
+                assert isinstance(node.get(flag, False), bool), f"{path}.{flag}"
             for key, value in node.items():
                 walk(value, f"{path}.{key}")
         elif isinstance(node, list):

@@ -93,3 +93,11 @@ def test_a_cache_still_holding_the_version_we_replaced_is_skipped() -> None:
     reconciler.rollouts = Cache(actuator.last_written)  # the watch caught up
     reconciler.reconcile(key)
     assert actuator.status_writes == 1  # and nothing changed since: no write
+
+
+def test_a_status_the_server_stores_with_integral_floats_as_ints_is_unchanged() -> None:
+    from controller.reconcile.reconciler import _canonical
+
+    ours = {"analysis": {"metrics": [{"evidence": 1.0, "logLr": [0.0, 2.5]}]}}
+    stored = {"analysis": {"metrics": [{"evidence": 1, "logLr": [0, 2.5]}]}}
+    assert _canonical(ours) == _canonical(stored)

@@ -307,3 +307,24 @@ def test_step_weight_is_the_last_set_weight_at_or_before_the_step() -> None:
     steps = [Step.model_validate(s) for s in STEPS]
     assert [step_weight(steps, i) for i in range(5)] == [20, 20, 50, 50, 100]
     assert step_weight([Step.model_validate({"pause": {}})], 0) == 0
+
+
+def test_a_lost_promotion_record_then_a_revert_never_leaves_nothing_serving() -> None:
+    sim = adopted(replicas=1, steps=[])
+    v1 = sim.status.stable_revision
+    sim.set_image("web:v2")
+    sim.reconcile()
+    sim.pods_ready()
+    sim.reconcile(write_status=False)  # promoted v2 and scaled v1 down; the record was lost
+    v2 = sim.revision
+    assert sim.available(v2) == 1
+    assert sim.rs_replicas(v1) == 0
+
+    sim.set_image("web:v1")  # the user reverts; our record still says v1 is stable
+    sim.reconcile()
+    assert sim.available(v1) + sim.available(v2) >= 1  # v2 serves until v1 is Ready
+    sim.pods_ready()
+    sim.settle()
+    assert sim.status.stable_revision == v1
+    assert sim.available(v1) == 1
+    assert sim.rs_replicas(v2) == 0

@@ -1,0 +1,98 @@
+"""Automatic judgement against a real Prometheus scraping real apps, with real traffic.
+
+The data plane (``e2e/dataplane``) runs one demo app per revision with available
+pods, configured by the pod template's ERROR_RATE env, and splits 100 rps by
+Ready pods; Prometheus scrapes the apps every second; the controller judges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from e2e.dataplane import DataPlane, TrafficGenerator
+from e2e.prometheus import Prometheus
+from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
+from tests.support.scenario import Harness
+
+
+@pytest.fixture
+def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:  # noqa: F811
+    generator = TrafficGenerator(dataplane.routes, rps=100, seed=3).start()
+    yield generator
+    generator.stop()
+
+
+def analysed_rollout(harness: Harness, address: str, steps: list[dict[str, Any]]) -> None:
+    harness.apply(
+        {
+            "apiVersion": "landinggear.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web"},
+            "spec": {
+                "workloadRef": {"name": "web"},
+                "strategy": {
+                    "canary": {
+                        "steps": steps,
+                        "analysis": {
+                            "prometheus": {"address": address},
+                            "interval": "2s",
+                            "metrics": [{"name": "errors", "builtin": "app-errors"}],
+                        },
+                    }
+                },
+            },
+        }
+    )
+
+
+def test_a_canary_with_errors_is_aborted_automatically(
+    harness: Harness,
+    prometheus: Prometheus,  # noqa: F811
+    traffic: TrafficGenerator,
+) -> None:
+    harness.create_app(replicas=3)
+    harness.start_controller()
+    analysed_rollout(harness, prometheus.url, [{"setWeight": 50}, {"pause": {}}])
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+
+    harness.kube.kubectl(
+        "set", "env", "deployment/web", "ERROR_RATE=0.3", f"--namespace={harness.namespace}"
+    )
+    status = harness.wait_status("aborted by analysis", phase="Degraded", timeout=90)
+
+    assert "AnalysisFailed" in status["message"]
+    metric = status["analysis"]["metrics"][0]
+    assert metric["verdict"] == "Fail"
+    assert metric["canaryBad"] > 0
+    assert metric["evidence"] >= 100  # 1/alpha
+    assert harness.replica_sets()[v1] == (3, 3)
+    assert harness.replica_sets()[status["blockedRevision"]][0] == 0
+    print(
+        f"aborted after {metric['canaryRequests']:.0f} canary requests "
+        f"({metric['canaryBad']:.0f} bad) vs stable {metric['stableBad']:.0f}/"
+        f"{metric['stableRequests']:.0f}"
+    )
+
+
+def test_a_healthy_canary_is_promoted(
+    harness: Harness,
+    prometheus: Prometheus,  # noqa: F811
+    traffic: TrafficGenerator,
+) -> None:
+    harness.create_app(replicas=3)
+    harness.start_controller()
+    analysed_rollout(harness, prometheus.url, [{"setWeight": 50}, {"pause": {"duration": "15s"}}])
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+
+    harness.set_image("web:v2")
+    status = harness.wait_status("promoted", phase="Healthy", previousStableRevision=v1, timeout=60)
+
+    assert status["stableRevision"] != v1
+    assert (
+        "analysis" not in status
+        or status["analysis"] is None
+        or all(m["verdict"] != "Fail" for m in status["analysis"]["metrics"])
+    )
