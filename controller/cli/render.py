@@ -98,11 +98,40 @@ def summary(rollout: KubeObject, now: datetime) -> str:
     lines = [f"{label + ':':<{width}}{value}" for label, value in fields]
     lines += ["Steps:", *_step_lines(rollout)]
     lines += ["Conditions:", _conditions(status, now)]
+    if isinstance(status.get("analysis"), dict):
+        lines += ["Analysis (canary vs stable):", analysis_rows(status["analysis"], now)]
     history = [h for h in status.get("history") or [] if isinstance(h, dict)]
     shown = history[-SUMMARY_HISTORY:]
     lines.append(f"History (last {len(shown)} of {len(history)}):" if history else "History:")
     lines.append(_history_rows(shown, now) if shown else "  <none>")
     return "\n".join(lines)
+
+
+def analysis_rows(analysis: dict[str, Any], now: datetime) -> str:
+    """Per metric: verdict, bad/total per revision, the evidence, what a decision needs."""
+    metrics = [m for m in analysis.get("metrics") or [] if isinstance(m, dict)]
+    if not metrics:
+        return "  <none>"
+
+    def share(bad: Any, total: Any) -> str:
+        b, t = float(bad or 0), float(total or 0)
+        return f"{b:.0f}/{t:.0f}" + (f" ({b / t:.1%})" if t else "")
+
+    rows = [
+        (
+            _text(m.get("name")),
+            _text(m.get("verdict")),
+            share(m.get("canaryBad"), m.get("canaryRequests")),
+            share(m.get("stableBad"), m.get("stableRequests")),
+            f"{float(m.get('evidence') or 1):.3g}",
+            _text(m.get("moreCanaryRequestsNeeded")) if m.get("verdict") == "Undecided" else "-",
+            str(m.get("lastError") or ""),
+        )
+        for m in metrics
+    ]
+    heading = ("METRIC", "VERDICT", "CANARY BAD", "STABLE BAD", "LR", "NEEDS", "ERROR")
+    looked = age(analysis.get("lastMeasuredAt"), now) if analysis.get("lastMeasuredAt") else "-"
+    return table(heading, rows, indent="  ") + f"\n  last look: {looked} ago"
 
 
 def _revision(revision: object, ready: object) -> str:

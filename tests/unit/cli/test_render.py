@@ -133,3 +133,34 @@ def test_table_pads_columns_and_trims_trailing_space() -> None:
     assert table(("A", "LONGER"), [("xx", ""), ("y", "z")], indent="  ") == (
         "  A    LONGER\n  xx\n  y    z"
     )
+
+
+def test_get_shows_the_analysis_per_metric() -> None:
+    from datetime import UTC, datetime
+
+    from controller.cli.render import analysis_rows
+
+    now = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    text = analysis_rows(
+        {
+            "lastMeasuredAt": "2026-01-01T00:00:50Z",
+            "metrics": [
+                {
+                    "name": "errors",
+                    "verdict": "Undecided",
+                    "canaryBad": 3,
+                    "canaryRequests": 300,
+                    "stableBad": 10,
+                    "stableRequests": 1200,
+                    "evidence": 2.5,
+                    "moreCanaryRequestsNeeded": 900,
+                }
+            ],
+        },
+        now,
+    )
+    assert "errors" in text
+    assert "3/300 (1.0%)" in text
+    assert "10/1200 (0.8%)" in text
+    assert "900" in text
+    assert "last look: 10s ago" in text
