@@ -10,7 +10,6 @@ and removes the directory.
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import json
 import os
 import shutil
@@ -21,11 +20,11 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from e2e.localcluster import build, kubeconfig, pki
+from e2e.locking import named_lock
 
 NODE_NAME = "kwok-node-0"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
@@ -75,17 +74,6 @@ def clusters_root() -> Path:
 
 def run_dir_for(name: str) -> Path:
     return clusters_root() / name
-
-
-@contextlib.contextmanager
-def _locked(name: str) -> Iterator[None]:
-    clusters_root().mkdir(parents=True, exist_ok=True)
-    with open(clusters_root() / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _log(message: str) -> None:
@@ -225,7 +213,7 @@ def _node_manifest() -> str:
 
 def up(name: str = "default") -> State:
     """Start the cluster (or return the running one) and wait until a node is Ready."""
-    with _locked(name):
+    with named_lock(clusters_root(), name):
         run_dir = run_dir_for(name)
         existing = State.load(run_dir)
         if existing is not None:
@@ -441,7 +429,7 @@ def _stop(state: State) -> None:
 
 def down(name: str = "default") -> bool:
     """Stop every process ``up`` started and remove the run directory. False if none ran."""
-    with _locked(name):
+    with named_lock(clusters_root(), name):
         state = State.load(run_dir_for(name))
         if state is None:
             shutil.rmtree(run_dir_for(name), ignore_errors=True)

@@ -7,12 +7,10 @@ file serialises ``up`` and ``down`` of one name.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
-from collections.abc import Iterator
 from pathlib import Path
 
 from e2e.localcluster import build
+from e2e.locking import named_lock
 from e2e.prometheus.server import Prometheus
 
 __all__ = ["down", "find_by_url", "instances_root", "status", "up", "workdir_for"]
@@ -26,20 +24,9 @@ def workdir_for(name: str) -> Path:
     return instances_root() / name
 
 
-@contextlib.contextmanager
-def _locked(name: str) -> Iterator[None]:
-    instances_root().mkdir(parents=True, exist_ok=True)
-    with open(instances_root() / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-
-
 def up(name: str = "default", *, scrape_interval: str = "1s") -> Prometheus:
     """Start the named instance (or return the running one) once it is ready."""
-    with _locked(name):
+    with named_lock(instances_root(), name):
         running = Prometheus.attach(workdir_for(name))
         if running is not None and running.ready():
             return running
@@ -52,7 +39,7 @@ def up(name: str = "default", *, scrape_interval: str = "1s") -> Prometheus:
 
 def down(name: str = "default") -> bool:
     """Stop the named instance and remove its directory; False if it was not running."""
-    with _locked(name):
+    with named_lock(instances_root(), name):
         running = Prometheus.attach(workdir_for(name))
         if running is None:
             return False
