@@ -28,6 +28,7 @@ from controller.kube.objects import KubeObject, ObjectKey, key_of, owner_uids, s
 from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.kube.workqueue import WorkQueue
 from controller.metrics import Metrics, serve
+from controller.providers.prometheus_config import BasicAuth, PrometheusConfig, TLSConfig
 from controller.reconcile.actuator import DEPLOYMENTS, REPLICA_SETS, ROLLOUTS, Actuator
 from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
@@ -104,7 +105,7 @@ class Manager:
             actuator=self.actuator,
             events=EventRecorder(self.api, clock),
             clock=clock,
-            analyst=Analyst(default_address=settings.prometheus_address),
+            analyst=Analyst(default=prometheus_default(settings)),
         )
         self.metrics = Metrics(
             observed=lambda: dict(self.reconciler.observed),
@@ -272,3 +273,24 @@ def _utc_now() -> datetime:
 def run(settings: Settings) -> int:
     """Run the controller until SIGTERM (0) or a lost Lease (1)."""
     return Manager(settings).run()
+
+
+def prometheus_default(settings: Settings) -> PrometheusConfig | None:
+    """The controller-wide Prometheus (``--prometheus-*``), or None when no address is set."""
+    if settings.prometheus_address is None:
+        return None
+    basic = None
+    if settings.prometheus_username is not None:
+        basic = BasicAuth.model_validate(
+            {"username": settings.prometheus_username,
+             "password_file": settings.prometheus_password_file}
+        )  # fmt: skip
+    return PrometheusConfig.model_validate(
+        {
+            "address": settings.prometheus_address,
+            "timeout_seconds": settings.prometheus_timeout,
+            "bearer_token_file": settings.prometheus_bearer_token_file,
+            "basic_auth": basic,
+            "tls": TLSConfig.model_validate({"ca_file": settings.prometheus_ca_file}),
+        }
+    )

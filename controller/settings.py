@@ -42,3 +42,19 @@ class Settings(BaseSettings):
     prometheus_address: str | None = Field(
         default=None, description="Default Prometheus for analyses that name none."
     )
+    prometheus_bearer_token_file: str | None = Field(
+        default=None,
+        description="File with a bearer token for the default Prometheus, read per request.",
+    )
+    prometheus_username: str | None = Field(
+        default=None, description="Basic-auth user for the default Prometheus."
+    )
+    prometheus_password_file: str | None = Field(
+        default=None, description="File with the basic-auth password, read per request."
+    )
+    prometheus_ca_file: str | None = Field(
+        default=None, description="PEM CA bundle to verify the default Prometheus' certificate."
+    )
+    prometheus_timeout: float = Field(
+        default=10.0, gt=0, le=300, description="Seconds one Prometheus query may take."
+    )

@@ -13,9 +13,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Literal
 
-from pydantic import ConfigDict, Field, field_validator
+from pydantic import ConfigDict, Field, field_validator, model_validator
 
-from controller.api.analysis import Analysis, AnalysisStatus
+from controller.api.analysis import Analysis, AnalysisStatus, AnalysisStep
 from controller.api.base import (
     DURATION_PATTERN,
     Model,
@@ -91,8 +91,9 @@ class Step(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "[has(self.setWeight), has(self.pause)].filter(x, x).size() == 1",
-                    "each step must have exactly one action: setWeight or pause",
+                    "[has(self.setWeight), has(self.pause), has(self.analysis)]"
+                    ".filter(x, x).size() == 1",
+                    "each step must have exactly one action: setWeight, pause or analysis",
                 )
             ]
         }
@@ -105,10 +106,34 @@ class Step(_Model):
         description="Percent of traffic to send to the new revision (0-100).",
     )
     pause: Pause | None = Field(default=None, description="Wait for a time or for promote.")
+    analysis: AnalysisStep | None = Field(
+        default=None,
+        description="Wait until the analysis' metrics pass (or one fails) at this step.",
+    )
 
 
 class CanaryStrategy(_Model):
     """Release the new revision step by step."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                _cel(
+                    "!has(self.steps) || !self.steps.exists(s, has(s.analysis)) "
+                    "|| has(self.analysis)",
+                    "analysis steps need spec.strategy.canary.analysis",
+                    field_path=".steps",
+                ),
+                _cel(
+                    "!has(self.steps) || !has(self.analysis) || self.steps.all(s, "
+                    "!has(s.analysis) || !has(s.analysis.metrics) || s.analysis.metrics.all("
+                    "m, self.analysis.metrics.exists(x, x.name == m)))",
+                    "analysis steps may only name metrics of spec.strategy.canary.analysis",
+                    field_path=".steps",
+                ),
+            ]
+        }
+    )
 
     steps: list[Step] = Field(
         default_factory=list,
@@ -120,6 +145,19 @@ class CanaryStrategy(_Model):
         description="Judge canary against stable on metrics while the canary runs; a "
         "failing metric aborts the release.",
     )
+
+    @model_validator(mode="after")
+    def _steps_name_metrics(self) -> CanaryStrategy:
+        names = {m.name for m in self.analysis.metrics} if self.analysis else set()
+        for index, step in enumerate(self.steps):
+            if step.analysis is None:
+                continue
+            if self.analysis is None:
+                raise ValueError(f"step {index}: analysis steps need canary.analysis")
+            unknown = [m for m in step.analysis.metrics if m not in names]
+            if unknown:
+                raise ValueError(f"step {index}: unknown analysis metrics {unknown}")
+        return self
 
 
 class Strategy(_Model):

@@ -20,6 +20,11 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "log_level": (str, "debug, info, warning or error"),
     "watch_timeout": (int, "server-side timeout of each watch, seconds"),
     "prometheus_address": (str, "default Prometheus URL for analyses that name none"),
+    "prometheus_bearer_token_file": (str, "bearer token file for the default Prometheus"),
+    "prometheus_username": (str, "basic-auth user for the default Prometheus"),
+    "prometheus_password_file": (str, "basic-auth password file for the default Prometheus"),
+    "prometheus_ca_file": (str, "CA bundle for the default Prometheus' certificate"),
+    "prometheus_timeout": (float, "seconds one Prometheus query may take"),
 }
 
 

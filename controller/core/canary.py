@@ -92,6 +92,7 @@ class Canary(Context):
                 return
         for request in pending:
             if request.verb is Verb.PROMOTE:
+                self.promoted_by = request.by
                 index = self.status.current_step_index or 0
                 target = len(steps) if request.full else min(index + 1, len(steps))
                 self.update(
@@ -154,6 +155,10 @@ class Canary(Context):
                 return False
             self.advance(steps, index, revision)
             return True
+        if held == "AnalysisFailed":
+            self.abort(revision, by=CONTROLLER, reason=self.analysis_failure, code="AnalysisFailed")
+            self.blocked(replicas, revision)
+            return False
         self.ensure_rs(revision, want, create=True)
         if ready and self.status.canary_weight != weight:
             stable = _must(self.status.stable_revision)
@@ -164,6 +169,9 @@ class Canary(Context):
         elif held == "AnalysisInconclusive":
             message = f"{label}: held, metrics cannot be judged: {self.analysis_hold}"
             self.progress_state(Phase.PAUSED, message, held)
+        elif held == "AnalysisRunning":
+            message = f"{label}: waiting for the analysis: {self.analysis_waiting}"
+            self.progress_state(Phase.PROGRESSING, message, held)
         elif held == "CanaryScaling":
             self.wait_for_canary(
                 revision, replicas, rs, available=available, want=want, label=label
@@ -184,13 +192,12 @@ class Canary(Context):
         if spec is None:
             self.update(analysis=None)
             return True
-        outcome = analysis.analyse(
-            spec,
-            self.status.analysis,
-            revision=revision,
-            measurements=self.measurements,
-            now=self.now,
+        current = analysis.begin(
+            spec, self.status.analysis, revision=revision, stage=analysis.CANARY, now=self.now
         )
+        if self.promoted_by is not None and current.overridden_by is None:
+            current = current.model_copy(update={"overridden_by": self.promoted_by})
+        outcome = analysis.analyse(spec, current, measurements=self.measurements, now=self.now)
         self.update(analysis=outcome.status)
         if outcome.failed:
             self.abort(revision, by=CONTROLLER, reason=outcome.failed, code="AnalysisFailed")
@@ -200,6 +207,35 @@ class Canary(Context):
         if outcome.next_look is not None:
             self.wake_at(outcome.next_look)
         return True
+
+    def analysis_gate(self, step: Step | None) -> str | None:
+        """Hold reason of an ``analysis`` step (``step``) or the promotion (None)."""
+        spec = self.rollout.spec.strategy.canary.analysis
+        current = self.status.analysis
+        if spec is None or current is None:
+            return None
+        expired = True
+        names = None
+        if step is not None:
+            assert step.analysis is not None
+            names = step.analysis.metrics
+            ends = (self.status.step_started_at or self.now) + parse_duration(
+                step.analysis.max_duration
+            )
+            expired = self.now >= ends
+            if not expired:
+                self.wake_at(ends)
+        gate = analysis.gate(spec, current, names=names, expired=expired)
+        if gate.failed:
+            self.analysis_failure = gate.failed
+            return "AnalysisFailed"
+        if gate.inconclusive:
+            self.analysis_hold = gate.inconclusive
+            return "AnalysisInconclusive"
+        if gate.waiting:
+            self.analysis_waiting = gate.waiting
+            return "AnalysisRunning"
+        return None
 
     def hold_reason(self, steps: list[Step], index: int, *, ready: bool) -> str | None:
         """Why the machine stays at step ``index``, or None when it may move on."""
@@ -212,7 +248,9 @@ class Canary(Context):
             if applies:
                 return reason
         if index >= len(steps):
-            return None
+            return self.analysis_gate(None)
+        if steps[index].analysis is not None:
+            return self.analysis_gate(steps[index])
         pause = steps[index].pause
         if pause is None:
             return None
@@ -275,6 +313,12 @@ class Canary(Context):
     def promote(self, revision: Revision, replicas: int) -> None:
         previous = self.status.stable_revision
         self.record(HistoryAction.PROMOTED, revision, by=CONTROLLER, reason="All steps completed")
+        spec = self.rollout.spec.strategy.canary.analysis
+        if spec is not None and spec.guard is not None and previous is not None:
+            guard = analysis.begin_guard(
+                spec, self.status.analysis, revision=revision, previous=previous, now=self.now
+            )
+            self.update(analysis=guard)
         self.update(
             stable_revision=revision,
             previous_stable_revision=previous,
@@ -289,6 +333,8 @@ class Canary(Context):
 def _describe(step: Step) -> str:
     if step.set_weight is not None:
         return f"setWeight {step.set_weight}%"
+    if step.analysis is not None:
+        return f"analysis (at most {step.analysis.max_duration})"
     if step.pause is not None and step.pause.duration:
         return f"pause {step.pause.duration}"
     return "pause until promote"

@@ -51,7 +51,15 @@ class Context:
         self.now = now
         self.measurements = measurements
         self.analysis_hold = ""
-        """Why metric analysis holds the release (measurements keep failing)."""
+        """Why metric analysis holds the release (inconclusive: it never promotes)."""
+        self.analysis_waiting = ""
+        """What an analysis step still waits for."""
+        self.analysis_failure = ""
+        """Why an analysis gate failed."""
+        self.promoted_by: str | None = None
+        """Who promoted by request in this reconcile (overrides an inconclusive analysis)."""
+        self.guarding = ""
+        """What the post-promotion guard is doing (empty: no guard runs)."""
         self.status = rollout.status.model_copy(update={"observed_generation": rollout.generation})
         self.actions: list[Action] = []
         self.events: list[Event] = []

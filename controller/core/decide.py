@@ -16,6 +16,7 @@ from controller.api.v1alpha1 import (
     Phase,
     Rollout,
 )
+from controller.core import analysis
 from controller.core.actions import (
     Decision,
     EnsureFinalizer,
@@ -155,16 +156,88 @@ class _Run(Canary):
                         message=f"{request.verb.value} by {request.by}: no release in progress",
                     )
                 )
+        if self.status.rolling_back_to is None:
+            self.guard()
         if self.status.rolling_back_to is not None:
             self.rollback(replicas)
             if self.status.rolling_back_to is not None:
                 return
         if revision == _must(self.status.stable_revision):
             self.steady(replicas)
+            if self.guarding and self.status.phase is Phase.HEALTHY:
+                self.progress_state(Phase.PROGRESSING, self.guarding, "GuardRunning")
         elif revision == self.status.blocked_revision:
             self.blocked(replicas, revision)
         else:
             self.canary(deployment, replicas, [r for r in pending if r.verb is not Verb.RETRY])
+
+    def guard(self) -> None:
+        """After promotion: judge the new stable; roll back to the previous one on failure."""
+        spec = self.rollout.spec.strategy.canary.analysis
+        current = self.status.analysis
+        stable = self.status.stable_revision
+        if (
+            spec is None
+            or current is None
+            or current.stage != analysis.GUARD
+            or current.completed
+            or current.revision != stable
+        ):
+            return
+        outcome = analysis.analyse(spec, current, measurements=self.measurements, now=self.now)
+        current = outcome.status
+        self.update(analysis=current)
+        ends = current.ends_at or self.now
+        failed = outcome.failed
+        if not failed and self.now >= ends:
+            gate = analysis.gate(spec, current, names=None, expired=True)
+            failed = gate.failed
+            if not failed:
+                self.update(analysis=current.model_copy(update={"completed": True}))
+                notes = f"; not judged: {gate.inconclusive}" if gate.inconclusive else ""
+                self.events.append(
+                    Event(
+                        type="Warning" if gate.inconclusive else "Normal",
+                        reason="GuardPassed",
+                        message=f"{stable} held up for {spec.guard.duration if spec.guard else ''}"
+                        f" after promotion{notes}",
+                    )
+                )
+                return
+        if failed:
+            self.guard_failed(failed, current.baseline_revision)
+            return
+        if outcome.next_look is not None:
+            self.wake_at(min(outcome.next_look, ends))
+        else:
+            self.wake_at(ends)
+        held = f" (held: {outcome.holding})" if outcome.holding else ""
+        self.guarding = (
+            f"Revision {stable} serves all traffic; guarding it against "
+            f"{current.baseline_revision} until {ends.isoformat()}{held}"
+        )
+
+    def guard_failed(self, why: str, previous: str | None) -> None:
+        stable = _must(self.status.stable_revision)
+        if previous is None or self.world.replica_set(Revision(previous)) is None:
+            self.events.append(
+                Event(
+                    type="Warning",
+                    reason="RollbackImpossible",
+                    message=f"guard failed ({why}) but no previous revision is kept",
+                )
+            )
+            current = self.status.analysis
+            if current is not None:
+                self.update(analysis=current.model_copy(update={"completed": True}))
+            return
+        self.record(
+            HistoryAction.ROLLED_BACK,
+            stable,
+            by=CONTROLLER,
+            reason=f"GuardFailed: {why} (back to {previous})",
+        )
+        self.update(rolling_back_to=previous, blocked_revision=stable)
 
     def start_rollback(self, request: Request) -> None:
         target = self.status.previous_stable_revision

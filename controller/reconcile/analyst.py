@@ -1,112 +1,179 @@
-"""Taking the analysis' measurements: Prometheus counts for canary and stable.
+"""Taking the analysis' measurements in Prometheus: counts for comparisons, values for rules.
 
-When a look is due (:func:`controller.core.analysis.due`), each metric's builtin
-template is run for both revisions over the time since the last look. A query
-that matches nothing means no requests (a canary without traffic is never judged
-bad); a failed query is reported as an error, which the core counts towards
-holding the release — never towards a success.
+The core says which looks are due (:func:`controller.core.analysis.plan`); this
+module runs their queries and hands the results back:
+
+* a comparison (``builtin``) counts each revision's requests and bad requests
+  over the time since its last look. A query that matches nothing means no
+  requests (a canary without traffic is never judged bad: the ``noData`` policy
+  settles it at the next gate). During the guard only the new stable is counted;
+  its baseline was measured while it was the canary;
+* a threshold rule renders its query (``${window}`` = its interval) and expects
+  one value; nothing or NaN is "no data", several series an error.
+
+A failed query is an error, which the core counts towards holding (or, with
+``onError: fail``, aborting) the release — never towards a success. A query
+that cannot be built (a bad template, a bad label name) makes the metric
+inconclusive at once: nothing can be measured until the Rollout is fixed.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
 
 import structlog
 
-from controller.api.analysis import Analysis, MetricComparison
+from controller.api.analysis import Analysis, Metric, Stage
 from controller.api.v1alpha1 import Rollout
 from controller.core import analysis
 from controller.judge.sequential import Window
-from controller.providers import MetricProvider, ProviderError
-from controller.providers.builtin_metrics import app_errors, app_latency
+from controller.providers import MetricProvider, ProviderConfigError, ProviderError
+from controller.providers import builtin_metrics as builtins
 from controller.providers.prometheus import PrometheusProvider
-from controller.providers.prometheus_config import PrometheusConfig
-from controller.providers.templates import Counts, MetricTemplate, Role, Variables, counts
+from controller.providers.prometheus_config import PrometheusConfig, PrometheusOverride, resolve
+from controller.providers.templates import (
+    Counts,
+    MetricTemplate,
+    QueryTemplate,
+    Role,
+    TemplateError,
+    Variables,
+    counts,
+)
 
 log = structlog.get_logger("landinggear.analysis")
 
+_EMPTY = Window(canary_requests=0, canary_bad=0, stable_requests=0, stable_bad=0)
 
-def template(metric: MetricComparison) -> MetricTemplate:
-    if metric.builtin == "app-latency":
-        assert metric.latency_bound_seconds is not None  # the CRD's CEL rule ensures it
-        return app_latency(
-            bound_seconds=metric.latency_bound_seconds,
-            revision_label=metric.revision_label,
-            namespace_label=metric.namespace_label,
-        )
-    return app_errors(revision_label=metric.revision_label, namespace_label=metric.namespace_label)
+
+_BUILTINS: dict[str, Callable[[Metric, float], MetricTemplate]] = {
+    "app-errors": lambda m, _: builtins.app_errors(
+        revision_label=m.revision_label or "revision", namespace_label=m.namespace_label
+    ),
+    "app-latency": lambda m, bound: builtins.app_latency(
+        bound_seconds=bound,
+        revision_label=m.revision_label or "revision",
+        namespace_label=m.namespace_label,
+    ),
+    "istio-errors": lambda m, _: builtins.istio_errors(),
+    "istio-latency": lambda m, bound: builtins.istio_latency(bound_ms=bound * 1000),
+    "linkerd-errors": lambda m, _: builtins.linkerd_errors(
+        revision_label=m.revision_label or builtins.SCRAPED_REVISION_LABEL
+    ),
+    "linkerd-latency": lambda m, bound: builtins.linkerd_latency(
+        bound_ms=bound * 1000, revision_label=m.revision_label or builtins.SCRAPED_REVISION_LABEL
+    ),
+    "nginx-errors": lambda m, _: builtins.nginx_errors(
+        ingress=m.ingress or "", namespace_label=m.namespace_label
+    ),
+    "nginx-latency": lambda m, bound: builtins.nginx_latency(
+        ingress=m.ingress or "", bound_seconds=bound, namespace_label=m.namespace_label
+    ),
+    "envoy-errors": lambda m, _: builtins.envoy_errors(
+        canary_cluster=m.canary_cluster or "", stable_cluster=m.stable_cluster or ""
+    ),
+    "envoy-latency": lambda m, bound: builtins.envoy_latency(
+        canary_cluster=m.canary_cluster or "",
+        stable_cluster=m.stable_cluster or "",
+        bound_ms=bound * 1000,
+    ),
+}
+
+
+def template(metric: Metric) -> MetricTemplate:
+    """The counting queries of a ``builtin`` metric (raises TemplateError on bad names).
+
+    ``latencyBoundSeconds`` is in seconds for every builtin; the Istio, Linkerd and
+    Envoy histograms count milliseconds, so it is converted for them.
+    """
+    make = _BUILTINS.get(metric.builtin or "")
+    if make is None:
+        raise TemplateError(f"metric {metric.name!r} has no builtin")
+    return make(metric, metric.latency_bound_seconds or 0.0)
 
 
 class Analyst:
-    """Measures for the reconciler; one provider per Prometheus address."""
+    """Measures for the reconciler; one provider per Prometheus configuration."""
 
-    def __init__(self, *, default_address: str | None) -> None:
-        self.default_address = default_address
-        self._providers: dict[str, MetricProvider] = {}
+    def __init__(self, *, default: PrometheusConfig | None) -> None:
+        self.default = default
+        self._providers: dict[PrometheusConfig, MetricProvider] = {}
 
-    def provider(self, spec: Analysis) -> MetricProvider | None:
-        address = spec.prometheus.address or self.default_address
-        if address is None:
-            return None
-        if address not in self._providers:
-            self._providers[address] = PrometheusProvider(
-                PrometheusConfig.model_validate({"address": address})
-            )
-        return self._providers[address]
+    def provider(self, spec: Analysis, metric: Metric) -> MetricProvider:
+        """The provider for ``metric`` (raises ProviderConfigError without an address)."""
+        address = (metric.prometheus and metric.prometheus.address) or spec.prometheus.address
+        override = PrometheusOverride(address=address) if address else None
+        config = resolve(self.default, override)
+        if config not in self._providers:
+            self._providers[config] = PrometheusProvider(config)
+        return self._providers[config]
 
     def measure(self, rollout: Rollout, now: datetime) -> analysis.Measurements | None:
-        """The look due at ``now`` for the running canary, or None if none is due."""
+        """The looks due at ``now`` (canary, or post-promotion guard), or None if none is."""
         spec = rollout.spec.strategy.canary.analysis
-        status = rollout.status
-        canary, stable = status.canary_revision, status.stable_revision
-        if spec is None or canary is None or stable is None:
+        if spec is None:
             return None
-        if not analysis.due(spec, status.analysis, revision=canary, now=now):
+        target = analysis.target(spec, rollout.status, now=now)
+        if target is None:
             return None
-        last = status.analysis.last_measured_at if status.analysis else None
-        seconds = max(1, round((now - last).total_seconds())) if last else 10
+        due = analysis.plan(spec, target.current, now=now)
+        if not due:
+            return None
+        results = tuple(self._look(rollout, spec, target, d, now) for d in due)
+        return analysis.Measurements(
+            revision=target.revision, at=now, results=results, stage=target.stage
+        )
+
+    def _look(
+        self,
+        rollout: Rollout,
+        spec: Analysis,
+        target: analysis.Target,
+        due: analysis.Due,
+        now: datetime,
+    ) -> analysis.Measurement:
+        metric = due.metric
+        if due.first:
+            # The first look only starts the clock: its window would reach back before
+            # the canary (or the guard) existed. Counting starts from here.
+            return analysis.Measurement(metric=metric.name, window=_EMPTY)
         variables = Variables(
             rollout=rollout.name,
             namespace=rollout.namespace,
             service=rollout.spec.workload_ref.name,
-            canary=canary,
-            stable=stable,
-            window=f"{seconds}s",
+            canary=target.revision,
+            stable=target.other,
+            window=f"{due.window or 1}s",
         )
-        provider = self.provider(spec)
-        results = tuple(
-            _measure(provider, metric, variables, now, first=last is None)
-            for metric in spec.metrics
-        )
-        return analysis.Measurements(revision=canary, at=now, results=results)
+        try:
+            provider = self.provider(spec, metric)
+            if metric.threshold is not None:
+                query = QueryTemplate(metric.threshold.query)
+                return _value(provider, metric, query, variables, now)
+            queries = template(metric)
+            return _counts(provider, metric, queries, variables, now=now, stage=target.stage)
+        except (TemplateError, ProviderConfigError) as err:
+            return analysis.Measurement(metric=metric.name, invalid=str(err))
+        except ProviderError as err:
+            log.warning("Measurement failed", metric=metric.name, error=str(err))
+            return analysis.Measurement(metric=metric.name, error=str(err))
 
 
-def _measure(
-    provider: MetricProvider | None,
-    metric: MetricComparison,
+def _counts(
+    provider: MetricProvider,
+    metric: Metric,
+    queries: MetricTemplate,
     variables: Variables,
-    now: datetime,
     *,
-    first: bool,
+    now: datetime,
+    stage: Stage,
 ) -> analysis.Measurement:
-    if provider is None:
-        return analysis.Measurement(
-            metric=metric.name,
-            error="no Prometheus address: set analysis.prometheus.address or --prometheus-address",
-        )
-    if first:
-        # The first look only starts the clock: its window would reach back before
-        # the canary existed. Counting starts from here.
-        return analysis.Measurement(metric=metric.name, window=_EMPTY)
-    try:
-        found: dict[Role, Any] = {
-            role: counts(provider, template(metric), variables, role, at=now) for role in Role
-        }
-    except ProviderError as err:
-        log.warning("Measurement failed", metric=metric.name, error=str(err))
-        return analysis.Measurement(metric=metric.name, error=str(err))
-    canary, stable = (_pair(found[Role.CANARY]), _pair(found[Role.STABLE]))
+    roles = (Role.CANARY,) if stage == analysis.GUARD else (Role.CANARY, Role.STABLE)
+    found = {role: counts(provider, queries, variables, role, at=now) for role in roles}
+    canary = _pair(found.get(Role.CANARY))
+    stable = _pair(found.get(Role.STABLE))
     return analysis.Measurement(
         metric=metric.name,
         window=Window(
@@ -118,10 +185,27 @@ def _measure(
     )
 
 
-_EMPTY = Window(canary_requests=0, canary_bad=0, stable_requests=0, stable_bad=0)
-
-
 def _pair(found: object) -> tuple[float, float]:
     if isinstance(found, Counts):
         return found.requests, found.bad
     return 0.0, 0.0  # no series: no requests in the window
+
+
+def _value(
+    provider: MetricProvider,
+    metric: Metric,
+    query: QueryTemplate,
+    variables: Variables,
+    now: datetime,
+) -> analysis.Measurement:
+    text = query.render(variables.for_role(Role.CANARY))
+    samples = provider.query(text, at=now)
+    if len(samples) > 1:
+        return analysis.Measurement(
+            metric=metric.name,
+            error=f"the query returned {len(samples)} series; aggregate them to one value "
+            "(e.g. sum(...))",
+        )
+    if not samples or math.isnan(samples[0].value):
+        return analysis.Measurement(metric=metric.name)  # no data
+    return analysis.Measurement(metric=metric.name, value=samples[0].value)

@@ -94,13 +94,17 @@ class Sim:
                 "deletionTimestamp": self.now if self.deleting else None,
                 "spec": {
                     "workloadRef": {"name": "web"},
-                    "strategy": {"canary": {"steps": self.steps}},
+                    "strategy": {"canary": {"steps": self.steps, **self.canary_extra()}},
                     "progressDeadlineSeconds": self.progress_deadline,
                     "paused": self.paused,
                 },
                 "status": self.status,
             }
         )
+
+    def canary_extra(self) -> dict[str, Any]:
+        """More fields of ``spec.strategy.canary`` (subclasses add the analysis)."""
+        return {}
 
     def world(self) -> World:
         deployment = DeploymentView(

@@ -1,0 +1,331 @@
+"""Analysis policies in the step machine: threshold rules, noData, onError, analysis steps, guard.
+
+The sim plays the I/O layer: it asks the core which looks are due
+(``analysis.target`` / ``analysis.plan``, as the analyst does) and answers them
+from a traffic model — each revision's bad-request rate, requests split by the
+canary weight — with expected (not random) counts, so every outcome here is
+deterministic.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase
+from controller.core import analysis
+from controller.core.decide import decide
+from controller.core.world import Verb
+from controller.judge.sequential import Window
+from tests.unit.core.sim import Sim
+
+COMPARISON = {"name": "errors", "builtin": "app-errors"}
+
+
+@dataclass
+class Traffic:
+    rps: float = 100.0
+    bad_rate: dict[str, float] = field(default_factory=dict)
+    """Per revision; 1 % by default."""
+    value: Callable[[str], float | None] | None = None
+    """Threshold queries: the value for the revision measured."""
+    error: str = ""
+
+
+@dataclass
+class AnalysedSim(Sim):
+    analysis_spec: dict[str, Any] = field(default_factory=dict)
+    traffic: Traffic = field(default_factory=Traffic)
+
+    def canary_extra(self) -> dict[str, Any]:
+        return {"analysis": self.analysis_spec}
+
+    def measurements(self) -> analysis.Measurements | None:
+        rollout = self.rollout()
+        spec = rollout.spec.strategy.canary.analysis
+        assert spec is not None
+        target = analysis.target(spec, rollout.status, now=self.now)
+        if target is None:
+            return None
+        results = []
+        for due in analysis.plan(spec, target.current, now=self.now):
+            results.append(self.answer(due, target))
+        if not results:
+            return None
+        return analysis.Measurements(
+            revision=target.revision, at=self.now, results=tuple(results), stage=target.stage
+        )
+
+    def answer(self, due: analysis.Due, target: analysis.Target) -> analysis.Measurement:
+        name = due.metric.name
+        if self.traffic.error:
+            return analysis.Measurement(metric=name, error=self.traffic.error)
+        if due.metric.threshold is not None:
+            assert self.traffic.value is not None
+            return analysis.Measurement(metric=name, value=self.traffic.value(target.revision))
+        if due.first:
+            return analysis.Measurement(metric=name, window=Window(
+                canary_requests=0, canary_bad=0, stable_requests=0, stable_bad=0))  # fmt: skip
+        seconds = due.window or 1
+        share = self.status.canary_weight / 100 if target.stage == analysis.CANARY else 1.0
+        canary = self.traffic.rps * seconds * share
+        stable = self.traffic.rps * seconds - canary
+        rate = self.traffic.bad_rate
+        return analysis.Measurement(
+            metric=name,
+            window=Window(
+                canary_requests=canary,
+                canary_bad=canary * rate.get(target.revision, 0.01),
+                stable_requests=stable,
+                stable_bad=stable * rate.get(target.other, 0.01),
+            ),
+        )
+
+    def reconcile(self, *, write_status: bool = True) -> Any:
+        decision = decide(self.rollout(), self.world(), self.now, self.measurements())
+        for action in decision.actions:
+            self.apply(action)
+        if write_status:
+            self.status = decision.status
+        self.last = decision
+        return decision
+
+    def run(self, seconds: float, step: float = 1.0) -> None:
+        """Reconcile every ``step`` seconds for ``seconds``, pods becoming Ready at once."""
+        for _ in range(round(seconds / step)):
+            self.advance(step)
+            self.reconcile()
+            self.pods_ready()
+
+
+def released(
+    steps: list[dict[str, Any]], spec: dict[str, Any], traffic: Traffic | None = None
+) -> AnalysedSim:
+    sim = AnalysedSim(
+        steps=steps,
+        replicas=4,
+        analysis_spec={"interval": "5s", **spec},
+        traffic=traffic or Traffic(),
+    )
+    sim.settle()
+    sim.set_image("web:v2")
+    sim.reconcile()
+    sim.pods_ready()
+    return sim
+
+
+def phase(sim: AnalysedSim) -> Phase:
+    return sim.status.phase
+
+
+def aborted(sim: AnalysedSim) -> bool:
+    return sim.status.phase is Phase.DEGRADED and sim.status.blocked_revision == sim.revision
+
+
+# ------------------------------------------------------------------ threshold rules
+
+
+def threshold(**rule: Any) -> dict[str, Any]:
+    return {"metrics": [{"name": "p99", "threshold": {"query": "vector(1)", **rule}}]}
+
+
+def test_a_threshold_rule_that_fails_aborts_with_its_counting() -> None:
+    sim = released(
+        [{"setWeight": 50}, {"pause": {"duration": "60s"}}],
+        threshold(success="< 0.5", failureLimit=2),
+        Traffic(value=lambda _: 0.9),
+    )
+    sim.run(8)  # measurements at 0 s and 5 s
+    assert not aborted(sim)  # two failures are tolerated (failureLimit 2)
+    sim.run(6)
+    assert aborted(sim)
+    assert "AnalysisFailed" in sim.status.message
+    assert "3 failed" in sim.status.message
+    assert sim.rs_replicas(sim.revision) == 0
+
+
+def test_a_passing_threshold_rule_promotes_after_the_steps() -> None:
+    sim = released(
+        [{"setWeight": 50}, {"pause": {"duration": "20s"}}],
+        threshold(success="< 0.5", count=3),
+        Traffic(value=lambda _: 0.1),
+    )
+    sim.run(30)
+    assert sim.status.stable_revision == sim.revision
+    assert sim.status.phase is Phase.HEALTHY
+
+
+def test_no_data_on_a_threshold_rule_holds_by_default_and_a_promote_overrides_it() -> None:
+    sim = released(
+        [{"setWeight": 50}, {"pause": {"duration": "10s"}}],
+        threshold(success="< 0.5"),
+        Traffic(value=lambda _: None),
+    )
+    sim.run(60)
+    assert sim.status.phase is Phase.PAUSED
+    assert "AnalysisInconclusive" in [c.reason for c in sim.status.conditions]
+    assert sim.status.stable_revision != sim.revision
+    sim.request(Verb.PROMOTE, full=True, by="carol")
+    sim.run(5)
+    assert sim.status.stable_revision == sim.revision
+    assert sim.status.analysis is not None
+
+
+@pytest.mark.parametrize(("policy", "outcome"), [("fail", "aborted"), ("ignore", "promoted")])
+def test_no_data_policy_of_a_threshold_rule(policy: str, outcome: str) -> None:
+    spec = threshold(success="< 0.5")
+    spec["metrics"][0]["noData"] = policy
+    sim = released(
+        [{"setWeight": 50}, {"pause": {"duration": "10s"}}], spec, Traffic(value=lambda _: None)
+    )
+    sim.run(30)
+    if outcome == "aborted":
+        assert aborted(sim)
+    else:
+        assert sim.status.stable_revision == sim.revision
+
+
+def test_a_nan_value_is_never_a_success() -> None:
+    sim = released(
+        [{"setWeight": 50}, {"pause": {"duration": "10s"}}],
+        threshold(success=">= 0", count=2),
+        Traffic(value=lambda _: float("nan")),
+    )
+    sim.run(40)
+    assert sim.status.stable_revision != sim.revision
+    assert sim.status.analysis is not None
+    assert sim.status.analysis.metrics[0].verdict == "Inconclusive"
+
+
+# ------------------------------------------------------------------ comparison: noData, onError
+
+
+@pytest.mark.parametrize(
+    ("policy", "promoted", "degraded"),
+    [("inconclusive", False, False), ("fail", False, True), ("ignore", True, False)],
+)
+def test_a_canary_that_served_nothing_is_settled_by_the_no_data_policy(
+    policy: str, promoted: bool, degraded: bool
+) -> None:
+    spec = {"metrics": [{**COMPARISON, "noData": policy}]}
+    sim = released([{"setWeight": 50}, {"pause": {"duration": "10s"}}], spec, Traffic(rps=0))
+    sim.run(40)
+    assert (sim.status.stable_revision == sim.revision) is promoted
+    assert aborted(sim) is degraded
+    if not promoted and not degraded:
+        assert sim.status.phase is Phase.PAUSED
+        assert "no data" in sim.status.message
+
+
+def test_on_error_fail_aborts_when_prometheus_stays_down() -> None:
+    spec = {"metrics": [COMPARISON], "onError": "fail", "maxConsecutiveErrors": 2}
+    sim = released([{"setWeight": 50}, {"pause": {}}], spec)
+    sim.run(10)
+    sim.traffic.error = "connection refused"
+    sim.run(30)
+    assert aborted(sim)
+    assert "3 measurements failed in a row" in sim.status.message
+
+
+# ------------------------------------------------------------------ analysis steps
+
+
+def test_an_analysis_step_lets_a_good_canary_through_early() -> None:
+    spec = {"metrics": [COMPARISON]}
+    sim = released(
+        [{"setWeight": 50}, {"analysis": {"maxDuration": "30m"}}, {"setWeight": 80}, {"pause": {}}],
+        spec,
+        Traffic(rps=200, bad_rate={}),
+    )
+    sim.run(5)
+    assert sim.status.current_step_index == 1
+    assert "waiting for the analysis" in sim.status.message
+    sim.run(600)
+    assert sim.status.current_step_index == 3  # passed the analysis step well before 30m
+    assert sim.status.analysis is not None
+    assert sim.status.analysis.metrics[0].verdict == "Pass"
+
+
+def test_an_analysis_step_that_runs_out_of_time_holds_and_never_promotes() -> None:
+    spec = {"metrics": [COMPARISON]}
+    sim = released(
+        [{"setWeight": 10}, {"analysis": {"maxDuration": "30s"}}],
+        spec,
+        Traffic(rps=2, bad_rate={}),
+    )
+    sim.run(120)
+    assert sim.status.current_step_index == 1
+    assert sim.status.phase is Phase.PAUSED
+    assert "still undecided" in sim.status.message
+    assert sim.status.stable_revision != sim.revision
+
+
+def test_a_bad_canary_fails_at_an_analysis_step() -> None:
+    sim = released(
+        [{"setWeight": 50}, {"analysis": {}}],
+        {"metrics": [COMPARISON]},
+        Traffic(bad_rate={}),
+    )
+    sim.traffic.bad_rate[sim.revision] = 0.10
+    sim.run(120)
+    assert aborted(sim)
+
+
+# ------------------------------------------------------------------ the guard
+
+
+GUARDED = {"metrics": [COMPARISON], "guard": {"duration": "2m"}}
+
+
+def promoted_with_guard(traffic: Traffic) -> tuple[AnalysedSim, str]:
+    sim = released([{"setWeight": 50}, {"pause": {"duration": "60s"}}], GUARDED, traffic)
+    v1 = sim.status.stable_revision
+    assert v1 is not None
+    sim.run(65)
+    assert sim.status.stable_revision == sim.revision
+    return sim, v1
+
+
+def test_the_guard_runs_after_promotion_and_completes() -> None:
+    sim, _ = promoted_with_guard(Traffic())
+    assert phase(sim) is Phase.PROGRESSING
+    assert "guarding" in sim.status.message
+    completed = [c for c in sim.status.conditions if c.type is ConditionType.COMPLETED]
+    assert completed[0].status == "False"
+    sim.run(130)
+    assert phase(sim) is Phase.HEALTHY
+    assert sim.status.analysis is not None
+    assert sim.status.analysis.completed
+    assert sim.status.analysis.metrics[0].canary_requests > 0
+    assert sim.status.stable_revision == sim.revision
+    assert sim.last is not None
+    assert sim.last.requeue_after is None or sim.last.requeue_after > 0
+
+
+def test_a_regression_after_promotion_is_rolled_back_by_the_guard() -> None:
+    sim, v1 = promoted_with_guard(Traffic())
+    v2 = sim.status.stable_revision
+    assert v2 is not None
+    sim.traffic.bad_rate[v2] = 0.05  # 5x the baseline's 1 %
+    sim.run(60)
+    assert sim.status.stable_revision == v1
+    assert sim.status.blocked_revision == v2
+    assert sim.rs_replicas(v1) == 4
+    assert sim.rs_replicas(v2) == 0
+    last = sim.status.history[-1]
+    assert last.action is HistoryAction.ROLLED_BACK
+    assert last.by == "controller"
+    assert "GuardFailed" in last.reason
+    assert sim.status.phase is Phase.DEGRADED
+
+
+def test_a_new_release_during_the_guard_ends_it() -> None:
+    sim, _ = promoted_with_guard(Traffic())
+    sim.set_image("web:v3")
+    sim.run(5)
+    assert sim.status.analysis is not None
+    assert sim.status.analysis.stage == "Canary"
+    assert sim.status.analysis.revision == sim.revision
