@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
-from controller.cli.render import analysis_rows, describe_step, step_progress
+from controller.cli.render import analysis_rows, analysis_title, describe_step, step_progress
 from controller.cli.text import age, parse_time, table
 from controller.core.revisions import REVISION_LABEL
 from controller.kube.objects import KubeObject
@@ -185,7 +185,7 @@ def frame(state: WatchState, now: datetime) -> str:
     header = ("NAME", "ROLE", "DESIRED", "READY", "AVAILABLE")
     lines.append(table(header, rows, indent="  ") if rows else "  <none>")
     if isinstance(status.get("analysis"), dict):
-        lines += ["Analysis (canary vs stable):", analysis_rows(status["analysis"], now)]
+        lines += [analysis_title(status["analysis"]), analysis_rows(status["analysis"], now)]
     lines.append("Recent events:")
     event_rows = [
         (

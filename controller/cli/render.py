@@ -14,6 +14,8 @@ from controller.cli.text import age, table, timestamp
 from controller.kube.objects import KubeObject
 
 __all__ = [
+    "analysis_rows",
+    "analysis_title",
     "describe_step",
     "history_table",
     "rollout_table",
@@ -51,6 +53,10 @@ def describe_step(step: dict[str, Any]) -> str:
     if "pause" in step:
         duration = (step.get("pause") or {}).get("duration")
         return f"pause {duration}" if duration else "pause until promoted"
+    if "analysis" in step:
+        gate = step.get("analysis") or {}
+        names = ", ".join(str(n) for n in gate.get("metrics") or []) or "all metrics"
+        return f"analysis: wait for {names} to pass (at most {gate.get('maxDuration', '10m')})"
     return "unknown step"
 
 
@@ -99,7 +105,7 @@ def summary(rollout: KubeObject, now: datetime) -> str:
     lines += ["Steps:", *_step_lines(rollout)]
     lines += ["Conditions:", _conditions(status, now)]
     if isinstance(status.get("analysis"), dict):
-        lines += ["Analysis (canary vs stable):", analysis_rows(status["analysis"], now)]
+        lines += [analysis_title(status["analysis"]), analysis_rows(status["analysis"], now)]
     history = [h for h in status.get("history") or [] if isinstance(h, dict)]
     shown = history[-SUMMARY_HISTORY:]
     lines.append(f"History (last {len(shown)} of {len(history)}):" if history else "History:")
@@ -107,8 +113,22 @@ def summary(rollout: KubeObject, now: datetime) -> str:
     return "\n".join(lines)
 
 
+def analysis_title(analysis: dict[str, Any]) -> str:
+    """``Analysis (canary vs stable):``, or the guard's title after a promotion."""
+    if analysis.get("stage") != "Guard":
+        return "Analysis (canary vs stable):"
+    baseline = _text(analysis.get("baselineRevision"))
+    if analysis.get("completed"):
+        return f"Guard (new stable vs {baseline}'s baseline): passed"
+    return f"Guard (new stable vs {baseline}'s baseline) until {_text(analysis.get('endsAt'))}:"
+
+
 def analysis_rows(analysis: dict[str, Any], now: datetime) -> str:
-    """Per metric: verdict, bad/total per revision, the evidence, what a decision needs."""
+    """Per metric: verdict, bad/total per revision (or a rule's value), evidence, what's needed.
+
+    Threshold rules show their latest value and their counts of successful /
+    failed / inconclusive / errored measurements instead of request counts.
+    """
     metrics = [m for m in analysis.get("metrics") or [] if isinstance(m, dict)]
     if not metrics:
         return "  <none>"
@@ -117,20 +137,43 @@ def analysis_rows(analysis: dict[str, Any], now: datetime) -> str:
         b, t = float(bad or 0), float(total or 0)
         return f"{b:.0f}/{t:.0f}" + (f" ({b / t:.1%})" if t else "")
 
-    rows = [
-        (
+    def row(m: dict[str, Any]) -> tuple[str, ...]:
+        note = str(m.get("reason") or m.get("lastError") or "")
+        if m.get("measurements"):
+            value = m.get("value")
+            return (
+                _text(m.get("name")),
+                _text(m.get("verdict")),
+                f"value {float(value):.4g}" if value is not None else "no data",
+                f"{m.get('successful', 0)} ok, {m.get('failed', 0)} failed, "
+                f"{m.get('inconclusive', 0)} inc., {m.get('errors', 0)} err.",
+                "-",
+                "-",
+                note,
+            )
+        needs = m.get("moreCanaryRequestsNeeded") if m.get("verdict") == "Undecided" else None
+        return (
             _text(m.get("name")),
             _text(m.get("verdict")),
             share(m.get("canaryBad"), m.get("canaryRequests")),
             share(m.get("stableBad"), m.get("stableRequests")),
             f"{float(m.get('evidence') or 1):.3g}",
-            _text(m.get("moreCanaryRequestsNeeded")) if m.get("verdict") == "Undecided" else "-",
-            str(m.get("lastError") or ""),
+            _text(needs) if needs is not None else "-",
+            note,
         )
-        for m in metrics
-    ]
-    heading = ("METRIC", "VERDICT", "CANARY BAD", "STABLE BAD", "LR", "NEEDS", "ERROR")
+
+    guard = analysis.get("stage") == "Guard"
+    heading = (
+        "METRIC",
+        "VERDICT",
+        "NEW STABLE BAD" if guard else "CANARY BAD",
+        "BASELINE BAD" if guard else "STABLE BAD",
+        "LR",
+        "NEEDS",
+        "NOTE",
+    )
     looked = age(analysis.get("lastMeasuredAt"), now) if analysis.get("lastMeasuredAt") else "-"
+    rows = [row(m) for m in metrics]
     return table(heading, rows, indent="  ") + f"\n  last look: {looked} ago"
 
 

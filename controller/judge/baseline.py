@@ -79,7 +79,7 @@ def upper_bound(baseline: Baseline, alpha: float) -> float | None:
             low = mid
         else:
             high = mid
-    return min(low, 1 - 1e-12) if low > 0 else min(high, 1 - 1e-12)
+    return min(max(low, rate), 1 - 1e-12)
 
 
 def update(state: State, window: sequential.Window, baseline: Baseline, config: Config) -> State:

@@ -97,18 +97,25 @@ def template(metric: Metric) -> MetricTemplate:
 class Analyst:
     """Measures for the reconciler; one provider per Prometheus configuration."""
 
-    def __init__(self, *, default: PrometheusConfig | None) -> None:
+    def __init__(
+        self,
+        *,
+        default: PrometheusConfig | None,
+        connect: Callable[[PrometheusConfig], MetricProvider] = PrometheusProvider,
+    ) -> None:
         self.default = default
-        self._providers: dict[PrometheusConfig, MetricProvider] = {}
+        self.connect = connect
+        self._providers: dict[str, MetricProvider] = {}
 
     def provider(self, spec: Analysis, metric: Metric) -> MetricProvider:
         """The provider for ``metric`` (raises ProviderConfigError without an address)."""
         address = (metric.prometheus and metric.prometheus.address) or spec.prometheus.address
         override = PrometheusOverride(address=address) if address else None
         config = resolve(self.default, override)
-        if config not in self._providers:
-            self._providers[config] = PrometheusProvider(config)
-        return self._providers[config]
+        key = config.model_dump_json()
+        if key not in self._providers:
+            self._providers[key] = self.connect(config)
+        return self._providers[key]
 
     def measure(self, rollout: Rollout, now: datetime) -> analysis.Measurements | None:
         """The looks due at ``now`` (canary, or post-promotion guard), or None if none is."""

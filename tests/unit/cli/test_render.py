@@ -164,3 +164,33 @@ def test_get_shows_the_analysis_per_metric() -> None:
     assert "10/1200 (0.8%)" in text
     assert "900" in text
     assert "last look: 10s ago" in text
+
+
+def test_get_shows_threshold_rules_and_the_guard() -> None:
+    from datetime import UTC, datetime
+
+    from controller.cli.render import analysis_rows, analysis_title, describe_step
+
+    now = datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    guard = {
+        "stage": "Guard",
+        "baselineRevision": "abc123",
+        "endsAt": "2026-01-01T00:05:00Z",
+        "metrics": [
+            {"name": "errors", "verdict": "Fail", "canaryBad": 30, "canaryRequests": 600,
+             "stableBad": 6, "stableRequests": 600, "evidence": 900,
+             "reason": ""},
+            {"name": "p99", "verdict": "Undecided", "measurements": 3, "successful": 2,
+             "failed": 1, "value": 0.412},
+        ],
+    }  # fmt: skip
+    assert "abc123" in analysis_title(guard)
+    assert "until 2026-01-01T00:05:00Z" in analysis_title(guard)
+    text = analysis_rows(guard, now)
+    assert "NEW STABLE BAD" in text
+    assert "30/600 (5.0%)" in text
+    assert "value 0.412" in text
+    assert "2 ok, 1 failed" in text
+    assert analysis_title({"stage": "Canary"}) == "Analysis (canary vs stable):"
+    step = describe_step({"analysis": {"metrics": ["errors"], "maxDuration": "5m"}})
+    assert step == "analysis: wait for errors to pass (at most 5m)"

@@ -1,0 +1,179 @@
+"""The analyst: which queries a look runs and what it makes of their answers (fake Prometheus).
+
+The provider is a fake answering by query text: these tests are about the
+analyst's mapping (no data, several series, bad templates, guard looks), which
+the cluster tests exercise against a real Prometheus.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from controller.api.v1alpha1 import Rollout
+from controller.providers import MetricProvider, ProviderUnreachable, Sample
+from controller.providers.prometheus_config import PrometheusConfig
+from controller.reconcile.analyst import Analyst
+
+pytestmark = pytest.mark.unit
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+class FakeProvider:
+    def __init__(self, answers: dict[str, list[float]], fail: bool = False) -> None:
+        self.answers = answers
+        self.fail = fail
+        self.queries: list[str] = []
+
+    def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
+        self.queries.append(promql)
+        if self.fail:
+            raise ProviderUnreachable("refused", address="http://p", query=promql)
+        for needle, values in self.answers.items():
+            if needle in promql:
+                return [Sample(labels={"i": str(i)}, value=v) for i, v in enumerate(values)]
+        return []
+
+
+def rollout(metrics: list[dict[str, Any]], status: dict[str, Any]) -> Rollout:
+    return Rollout.model_validate(
+        {
+            "name": "web",
+            "namespace": "shop",
+            "spec": {
+                "workloadRef": {"name": "web"},
+                "strategy": {
+                    "canary": {
+                        "steps": [{"setWeight": 50}],
+                        "analysis": {
+                            "prometheus": {"address": "http://prom:9090"},
+                            "interval": "10s",
+                            "metrics": metrics,
+                        },
+                    }
+                },
+            },
+            "status": status,
+        }
+    )
+
+
+CANARY = {"stableRevision": "aaa", "canaryRevision": "bbb"}
+SEEN = {
+    **CANARY,
+    "analysis": {
+        "revision": "bbb",
+        "startedAt": T0.isoformat(),
+        "metrics": [{"name": "m", "measuredAt": T0.isoformat()}],
+    },
+}
+
+
+def analyst(provider: FakeProvider) -> Analyst:
+    return Analyst(default=None, connect=lambda _: provider)
+
+
+def test_providers_are_reused_per_configuration() -> None:
+    made: list[PrometheusConfig] = []
+
+    def connect(config: PrometheusConfig) -> MetricProvider:
+        made.append(config)
+        return FakeProvider({})
+
+    subject = Analyst(default=None, connect=connect)
+    spec = rollout([{"name": "m", "builtin": "app-errors"}], CANARY).spec.strategy.canary.analysis
+    assert spec is not None
+    first = subject.provider(spec, spec.metrics[0])
+    assert subject.provider(spec, spec.metrics[0]) is first
+    assert len(made) == 1
+
+
+def test_a_comparison_counts_both_revisions_over_the_time_since_the_last_look() -> None:
+    provider = FakeProvider({'revision="bbb"': [100.0], 'revision="aaa"': [300.0]})
+    subject = analyst(provider)
+    looks = subject.measure(
+        rollout([{"name": "m", "builtin": "app-errors"}], SEEN), T0 + timedelta(seconds=12)
+    )
+    assert looks is not None
+    window = looks.results[0].window
+    assert window is not None
+    assert (window.canary_requests, window.stable_requests) == (100.0, 300.0)
+    assert all("[12s]" in q for q in provider.queries)
+
+
+def test_a_threshold_query_returning_several_series_is_an_error_not_a_value() -> None:
+    metric = {"name": "m", "threshold": {"query": 'up{job="${rollout}"}', "success": "> 0"}}
+    looks = analyst(FakeProvider({"up": [1.0, 2.0]})).measure(
+        rollout([metric], SEEN), T0 + timedelta(seconds=10)
+    )
+    assert looks is not None
+    assert "returned 2 series" in looks.results[0].error
+
+
+@pytest.mark.parametrize("answer", [[], [float("nan")]])
+def test_no_series_or_nan_is_no_data(answer: list[float]) -> None:
+    metric = {"name": "m", "threshold": {"query": "vector(1)", "success": "> 0"}}
+    looks = analyst(FakeProvider({"vector": answer})).measure(
+        rollout([metric], SEEN), T0 + timedelta(seconds=10)
+    )
+    assert looks is not None
+    result = looks.results[0]
+    assert (result.value, result.error, result.invalid) == (None, "", "")
+
+
+def test_a_template_that_cannot_be_rendered_makes_the_metric_invalid() -> None:
+    metric = {"name": "m", "threshold": {"query": "up{job=${rollout}}", "success": "> 0"}}
+    looks = analyst(FakeProvider({})).measure(rollout([metric], SEEN), T0 + timedelta(seconds=10))
+    assert looks is not None
+    assert "double-quoted" in looks.results[0].invalid
+
+
+def test_a_dead_prometheus_is_an_error() -> None:
+    looks = analyst(FakeProvider({}, fail=True)).measure(
+        rollout([{"name": "m", "builtin": "app-errors"}], SEEN), T0 + timedelta(seconds=10)
+    )
+    assert looks is not None
+    assert "refused" in looks.results[0].error
+
+
+def test_the_guard_counts_only_the_new_stable() -> None:
+    status = {
+        "stableRevision": "bbb",
+        "previousStableRevision": "aaa",
+        "analysis": {
+            "revision": "bbb",
+            "stage": "Guard",
+            "baselineRevision": "aaa",
+            "startedAt": T0.isoformat(),
+            "endsAt": (T0 + timedelta(minutes=5)).isoformat(),
+            "metrics": [{"name": "m", "measuredAt": T0.isoformat(), "stableRequests": 500}],
+        },
+    }
+    provider = FakeProvider({'revision="bbb"': [80.0]})
+    looks = analyst(provider).measure(
+        rollout([{"name": "m", "builtin": "app-errors"}], status), T0 + timedelta(seconds=10)
+    )
+    assert looks is not None
+    assert looks.stage == "Guard"
+    assert looks.revision == "bbb"
+    assert all('revision="aaa"' not in q for q in provider.queries)
+    window = looks.results[0].window
+    assert window is not None
+    assert window.canary_requests == 80.0
+
+
+def test_nothing_is_measured_once_the_guard_completed() -> None:
+    status = {
+        "stableRevision": "bbb",
+        "analysis": {"revision": "bbb", "stage": "Guard", "baselineRevision": "aaa",
+                     "completed": True, "metrics": [{"name": "m"}]},
+    }  # fmt: skip
+    provider = FakeProvider({})
+    assert (
+        analyst(provider).measure(rollout([{"name": "m", "builtin": "app-errors"}], status), T0)
+        is None
+    )
+    assert provider.queries == []
