@@ -8,6 +8,7 @@ import signal
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from kubernetes import client
@@ -19,6 +20,8 @@ from controller.reconcile.reconciler import Reconciler
 from controller.traffic.replica_ratio import ReplicaRatioRouter
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
+
+ROOT = Path(__file__).parents[3]
 
 
 def test_crash_between_traffic_change_and_status_write_resumes_at_the_same_step(
@@ -153,7 +156,7 @@ def test_invalid_rollouts_are_refused_with_readable_messages(harness: Harness) -
         "apply", f"--namespace={harness.namespace}", "-f", "-", stdin=json.dumps(bad), check=False
     )
     assert proc.returncode != 0
-    assert "each step must have exactly one action: setWeight or pause" in proc.stderr
+    assert "each step must have exactly one action: setWeight, pause or analysis" in proc.stderr
     assert re.search(r"steps\[1\]\.setWeight.*less than or equal to 100", proc.stderr)
     assert "pause.duration must be a duration such as 30s, 5m or 1h30m" in proc.stderr
     missing = {**bad, "spec": {"strategy": {"canary": {"steps": []}}}}
@@ -167,6 +170,54 @@ def test_invalid_rollouts_are_refused_with_readable_messages(harness: Harness) -
     )
     assert proc.returncode != 0
     assert "spec.workloadRef: Required value" in proc.stderr
+
+
+def test_the_analysis_example_applies_and_bad_analyses_are_refused(harness: Harness) -> None:
+    example = ROOT / "manifests" / "examples" / "web-rollout-analysis.yaml"
+    ns = f"--namespace={harness.namespace}"
+    harness.kube.kubectl("apply", ns, "--dry-run=server", "-f", str(example))
+    metric = {"name": "errors", "builtin": "app-errors"}
+    bad_metrics = [
+        {"name": "slow", "builtin": "app-latency"},
+        {"name": "ingress", "builtin": "nginx-errors"},
+        {"name": "both", "builtin": "app-errors", "threshold": {"query": "up", "success": "> 0"}},
+        {"name": "rule", "threshold": {"query": "up"}},
+        {"name": "cond", "threshold": {"query": "up", "success": "is fine"}},
+        metric,
+    ]
+    bad = {
+        "apiVersion": "landinggear.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "bad-analysis"},
+        "spec": {
+            "workloadRef": {"name": "web"},
+            "strategy": {
+                "canary": {
+                    "steps": [{"analysis": {"metrics": ["nope"]}}],
+                    "analysis": {"metrics": [metric, *bad_metrics]},
+                }
+            },
+        },
+    }
+    proc = harness.kube.kubectl("apply", ns, "-f", "-", stdin=json.dumps(bad), check=False)
+    assert proc.returncode != 0
+    for message in (
+        "latency builtins need latencyBoundSeconds",
+        "nginx builtins need ingress",
+        "a metric needs exactly one of builtin or threshold",
+        "a threshold rule needs a success or a failure condition",
+        "metric names must be unique",
+        "analysis steps may only name metrics of spec.strategy.canary.analysis",
+    ):
+        assert message in proc.stderr, (message, proc.stderr)
+    assert re.search(r"success: Invalid value.*should match", proc.stderr), proc.stderr
+    no_analysis = {
+        **bad,
+        "spec": {**bad["spec"], "strategy": {"canary": {"steps": [{"analysis": {}}]}}},
+    }
+    proc = harness.kube.kubectl("apply", ns, "-f", "-", stdin=json.dumps(no_analysis), check=False)
+    assert proc.returncode != 0
+    assert "analysis steps need spec.strategy.canary.analysis" in proc.stderr
 
 
 def test_progress_deadline_aborts_a_canary_whose_pods_never_become_ready(
