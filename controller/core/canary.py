@@ -328,6 +328,19 @@ class Canary(Context):
             step_started_at=None,
         )
         self.steady(replicas)
+        guard = self.status.analysis
+        if guard is not None and guard.stage == analysis.GUARD and guard.revision == revision:
+            # Never Healthy before the guard ends: `kubectl wait --for=condition=Completed`
+            # must not return on a promotion the guard may still undo.
+            ends = guard.ends_at or self.now
+            self.wake_at(self.now)
+            if self.status.phase is Phase.HEALTHY:
+                self.progress_state(
+                    Phase.PROGRESSING,
+                    f"Revision {revision} promoted; guarding it against {previous} until "
+                    f"{ends.isoformat()}",
+                    "GuardRunning",
+                )
 
 
 def _describe(step: Step) -> str:

@@ -55,6 +55,7 @@ class AppProcess:
             f"--error-rate={behaviour.error_rate}",
             f"--latency-ms={behaviour.latency_ms}",
             f"--latency-jitter-ms={behaviour.latency_jitter_ms}",
+            f"--errors-after-seconds={behaviour.errors_after_seconds}",
             "--exit-with-parent",
         ]
         if seed is not None:

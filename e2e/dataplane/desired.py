@@ -2,7 +2,9 @@
 
 A revision runs one app while its ReplicaSet has ``status.availableReplicas > 0``;
 the app behaves as the pod template's first container's env says
-(``ERROR_RATE``, ``LATENCY_MS``, ``LATENCY_JITTER_MS``; absent means healthy),
+(``ERROR_RATE``, ``LATENCY_MS``, ``LATENCY_JITTER_MS``, and ``ERRORS_AFTER_SECONDS``
+to let the errors begin only that long after the app started, a regression that
+shows late; absent means healthy),
 and it gets traffic in proportion to ``status.readyReplicas``.
 """
 
@@ -16,6 +18,7 @@ from typing import Any
 from controller.core.revisions import REVISION_LABEL, ROLLOUT_LABEL
 
 __all__ = [
+    "ERRORS_AFTER_SECONDS_ENV",
     "ERROR_RATE_ENV",
     "LATENCY_JITTER_MS_ENV",
     "LATENCY_MS_ENV",
@@ -29,6 +32,7 @@ __all__ = [
 ERROR_RATE_ENV = "ERROR_RATE"
 LATENCY_MS_ENV = "LATENCY_MS"
 LATENCY_JITTER_MS_ENV = "LATENCY_JITTER_MS"
+ERRORS_AFTER_SECONDS_ENV = "ERRORS_AFTER_SECONDS"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -38,6 +42,8 @@ class Behaviour:
     error_rate: float = 0.0
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
+    errors_after_seconds: float = 0.0
+    """The error rate applies only from this long after the app started."""
 
 
 @dataclass(frozen=True, kw_only=True, order=True)
@@ -86,7 +92,9 @@ def behaviour_from_env(env: Sequence[Mapping[str, Any]] | None) -> Behaviour:
     error_rate = values.get(ERROR_RATE_ENV)
     latency = values.get(LATENCY_MS_ENV)
     jitter = values.get(LATENCY_JITTER_MS_ENV)
+    after = values.get(ERRORS_AFTER_SECONDS_ENV)
     return Behaviour(
+        errors_after_seconds=_number(ERRORS_AFTER_SECONDS_ENV, after, low=0) if after else 0.0,
         error_rate=_number(ERROR_RATE_ENV, error_rate, low=0, high=1) if error_rate else 0.0,
         latency_ms=_number(LATENCY_MS_ENV, latency, low=0) if latency else 0.0,
         latency_jitter_ms=_number(LATENCY_JITTER_MS_ENV, jitter, low=0) if jitter else 0.0,

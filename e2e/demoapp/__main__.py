@@ -33,6 +33,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--error-rate", type=float, default=0.0, help="share of 500s, 0..1")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="delay before answering")
     parser.add_argument("--latency-jitter-ms", type=float, default=0.0, help="± uniform jitter")
+    parser.add_argument(
+        "--errors-after-seconds",
+        type=float,
+        default=0.0,
+        help="answer errors only this long after start (a late regression)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the random numbers")
     parser.add_argument(
         "--exit-with-parent",
@@ -47,6 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             error_rate=args.error_rate,
             latency_ms=args.latency_ms,
             latency_jitter_ms=args.latency_jitter_ms,
+            errors_after_seconds=args.errors_after_seconds,
             seed=args.seed,
         )
     except ValueError as err:

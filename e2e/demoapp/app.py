@@ -44,13 +44,15 @@ class AppConfig:
     error_rate: float = 0.0
     latency_ms: float = 0.0
     latency_jitter_ms: float = 0.0
+    errors_after_seconds: float = 0.0
+    """Answer errors (at ``error_rate``) only from this long after the app started."""
     seed: int | None = None
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.error_rate <= 1.0:
             raise ValueError(f"error rate {self.error_rate} is not within [0, 1]")
-        if self.latency_ms < 0 or self.latency_jitter_ms < 0:
-            raise ValueError("latency and jitter must not be negative")
+        if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.errors_after_seconds < 0:
+            raise ValueError("latency, jitter and errors-after must not be negative")
 
 
 class _Behaviour:
@@ -59,6 +61,7 @@ class _Behaviour:
     def __init__(self, config: AppConfig, *, sleep: Callable[[float], None]) -> None:
         self.config = config
         self.sleep = sleep
+        self.started = time.monotonic()
         self._random = random.Random(config.seed)  # noqa: S311 - simulation, not security
         self._lock = threading.Lock()
         self.registry = CollectorRegistry()
@@ -86,8 +89,9 @@ class _Behaviour:
     def draw(self) -> tuple[int, float]:
         """The status code and the delay in seconds for the next request."""
         cfg = self.config
+        not_yet = time.monotonic() - self.started < cfg.errors_after_seconds
         with self._lock:
-            failed = self._random.random() < cfg.error_rate
+            failed = self._random.random() < cfg.error_rate and not not_yet
             jitter = self._random.uniform(-cfg.latency_jitter_ms, cfg.latency_jitter_ms)
         return (500 if failed else 200), max(0.0, cfg.latency_ms + jitter) / 1000.0
 

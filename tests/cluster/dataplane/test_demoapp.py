@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -147,3 +148,15 @@ def test_with_exit_with_parent_it_ends_when_its_parent_does() -> None:
         shell.wait()
         if shell.stdout is not None:
             shell.stdout.close()
+
+
+def test_errors_after_seconds_makes_a_late_regression(client: httpx.Client) -> None:
+    app = serve_in_thread(AppConfig(revision="late", error_rate=1.0, errors_after_seconds=0.5))
+    try:
+        early = [client.get(app.url).status_code for _ in range(5)]
+        time.sleep(0.6)
+        late = [client.get(app.url).status_code for _ in range(5)]
+    finally:
+        app.stop()
+    assert early == [200] * 5
+    assert late == [500] * 5

@@ -43,9 +43,10 @@ def test_variables_set_error_rate_and_latency() -> None:
         {"name": "ERROR_RATE", "value": "0.5"},
         {"name": "LATENCY_MS", "value": "120"},
         {"name": "LATENCY_JITTER_MS", "value": "15.5"},
+        {"name": "ERRORS_AFTER_SECONDS", "value": "40"},
     ]
     assert behaviour_from_env(env) == Behaviour(
-        error_rate=0.5, latency_ms=120, latency_jitter_ms=15.5
+        error_rate=0.5, latency_ms=120, latency_jitter_ms=15.5, errors_after_seconds=40
     )
 
 

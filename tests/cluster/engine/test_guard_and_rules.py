@@ -1,0 +1,165 @@
+"""The post-promotion guard and threshold rules, against a real Prometheus, apps and traffic.
+
+As in test_analysis.py: one demo app per revision with available pods (behaviour
+from the pod template's env), Prometheus scraping them every second, 100 rps
+split by Ready pods, and a real controller process judging.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from e2e.dataplane import DataPlane, TrafficGenerator
+from e2e.prometheus import Prometheus
+from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
+from tests.support.scenario import Harness
+from tests.support.waiting import eventually
+
+
+@pytest.fixture
+def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:  # noqa: F811
+    generator = TrafficGenerator(dataplane.routes, rps=100, seed=5).start()
+    yield generator
+    generator.stop()
+
+
+def rollout(
+    harness: Harness,
+    address: str,
+    steps: list[dict[str, Any]],
+    metrics: list[dict[str, Any]],
+    **analysis: Any,
+) -> None:
+    harness.apply(
+        {
+            "apiVersion": "landinggear.dev/v1alpha1",
+            "kind": "Rollout",
+            "metadata": {"name": "web"},
+            "spec": {
+                "workloadRef": {"name": "web"},
+                "strategy": {
+                    "canary": {
+                        "steps": steps,
+                        "analysis": {
+                            "prometheus": {"address": address},
+                            "interval": "2s",
+                            "metrics": metrics,
+                            **analysis,
+                        },
+                    }
+                },
+            },
+        }
+    )
+
+
+ERRORS: dict[str, Any] = {"name": "errors", "builtin": "app-errors"}
+
+
+def set_env(harness: Harness, *pairs: str) -> None:
+    harness.kube.kubectl("set", "env", "deployment/web", *pairs, f"--namespace={harness.namespace}")
+
+
+def test_a_regression_after_promotion_is_rolled_back_by_the_guard(
+    harness: Harness,
+    prometheus: Prometheus,  # noqa: F811
+    traffic: TrafficGenerator,
+) -> None:
+    harness.create_app(replicas=3)
+    harness.start_controller()
+    steps = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
+    rollout(harness, prometheus.url, steps, [ERRORS], guard={"duration": "3m"})
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+
+    # v2 is healthy through its canary, then fails 30 % of requests (a late regression).
+    set_env(harness, "ERROR_RATE=0.3", "ERRORS_AFTER_SECONDS=25")
+    promoted = harness.wait_status("promoted", previousStableRevision=v1, timeout=60)
+    v2 = promoted["stableRevision"]
+    assert promoted["analysis"]["stage"] == "Guard"
+    assert promoted["phase"] == "Progressing"
+    assert promoted["analysis"]["metrics"][0]["stableRequests"] > 0  # v1's baseline
+    promoted_at = time.monotonic()
+
+    status = harness.wait_status("rolled back by the guard", stableRevision=v1, timeout=90)
+    rolled_back_after = time.monotonic() - promoted_at
+    assert status["blockedRevision"] == v2
+    last = status["history"][-1]
+    assert last["action"] == "RolledBack"
+    assert last["by"] == "controller"
+    assert "GuardFailed" in last["reason"]
+    guard = status["analysis"]["metrics"][0]
+    assert guard["verdict"] == "Fail"
+    assert guard["canaryBad"] > 0
+
+    def restored() -> bool:
+        sets = harness.replica_sets()
+        return sets[v1] == (3, 3) and sets[v2][0] == 0
+
+    eventually(restored, timeout=30, what="v1 back at full size, v2 at zero")
+    settled = harness.wait_status("degraded on the blocked revision", phase="Degraded")
+    assert settled["stableRevision"] == v1
+    print(
+        f"guard rolled back {rolled_back_after:.1f}s after promotion, after "
+        f"{guard['canaryRequests']:.0f} requests of the new stable ({guard['canaryBad']:.0f} bad) "
+        f"vs baseline {guard['stableBad']:.0f}/{guard['stableRequests']:.0f}"
+    )
+
+
+def test_a_healthy_release_passes_the_guard_and_completes(
+    harness: Harness,
+    prometheus: Prometheus,  # noqa: F811
+    traffic: TrafficGenerator,
+) -> None:
+    harness.create_app(replicas=3)
+    harness.start_controller()
+    steps = [{"setWeight": 50}, {"pause": {"duration": "8s"}}]
+    rollout(harness, prometheus.url, steps, [ERRORS], guard={"duration": "12s"})
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+
+    harness.set_image("web:v2")
+    harness.wait_status("guarding", previousStableRevision=v1, phase="Progressing", timeout=60)
+    status = harness.wait_status("guard passed", phase="Healthy", timeout=60)
+
+    assert status["stableRevision"] != v1
+    assert status["analysis"]["completed"] is True
+    assert status["analysis"]["metrics"][0]["verdict"] != "Fail"
+    assert status["analysis"]["metrics"][0]["canaryRequests"] > 0
+    completed = next(c for c in status["conditions"] if c["type"] == "Completed")
+    assert completed["status"] == "True"
+
+
+def test_a_threshold_rule_on_the_canary_error_ratio_aborts_a_bad_canary(
+    harness: Harness,
+    prometheus: Prometheus,  # noqa: F811
+    traffic: TrafficGenerator,
+) -> None:
+    selector = 'namespace="${namespace}",revision="${canary}"'
+    ratio: dict[str, Any] = {
+        "name": "error-ratio",
+        "threshold": {
+            "query": f'sum(rate(http_requests_total{{{selector},code=~"5.."}}[10s])) / '
+            f"sum(rate(http_requests_total{{{selector}}}[10s]))",
+            "success": "< 0.05",
+            "failureLimit": 1,
+            "initialDelay": "4s",
+        },
+    }
+    harness.create_app(replicas=3)
+    harness.start_controller()
+    rollout(harness, prometheus.url, [{"setWeight": 50}, {"pause": {}}], [ratio])
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+
+    set_env(harness, "ERROR_RATE=0.3")
+    status = harness.wait_status("aborted by the threshold rule", phase="Degraded", timeout=90)
+
+    assert "AnalysisFailed" in status["message"]
+    assert "error-ratio" in status["message"]
+    metric = status["analysis"]["metrics"][0]
+    assert metric["verdict"] == "Fail"
+    assert metric["failed"] == 2  # failureLimit 1: the second failed measurement fails
+    assert 0.15 < metric["value"] < 0.45
+    assert harness.replica_sets()[v1] == (3, 3)
