@@ -71,7 +71,7 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard(
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()
-    steps = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
     rollout(harness, prometheus.url, steps, [ERRORS], guard={"duration": "3m"})
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
@@ -116,7 +116,7 @@ def test_a_healthy_release_passes_the_guard_and_completes(
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()
-    steps = [{"setWeight": 50}, {"pause": {"duration": "8s"}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "8s"}}]
     rollout(harness, prometheus.url, steps, [ERRORS], guard={"duration": "12s"})
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
