@@ -185,7 +185,7 @@ def test_the_analysis_example_applies_and_bad_analyses_are_refused(harness: Harn
         {"name": "cond", "threshold": {"query": "up", "success": "is fine"}},
         metric,
     ]
-    bad = {
+    bad: dict[str, Any] = {
         "apiVersion": "landinggear.dev/v1alpha1",
         "kind": "Rollout",
         "metadata": {"name": "bad-analysis"},
