@@ -168,8 +168,10 @@ class Metric(Model):
         default=None,
         description="Compare canary with stable on counts: *-errors count 5xx responses, "
         "*-latency requests slower than latencyBoundSeconds. app: the app's own "
-        "http_requests_total / http_request_duration_seconds; istio, linkerd, nginx "
-        "(ingress-nginx), envoy (Contour, Envoy Gateway and other Gateway API data planes).",
+        "http_requests_total / http_request_duration_seconds; istio (by the pods' "
+        "service.istio.io/canonical-revision, which the controller sets to the revision "
+        "unless the template sets it), linkerd, nginx (ingress-nginx), envoy (Contour, "
+        "Envoy Gateway and other Gateway API data planes).",
     )
     threshold: ThresholdRule | None = Field(
         default=None, description="Judge a query's value against conditions instead."

@@ -10,6 +10,9 @@ from controller.core.revisions import REVISION_LABEL, ROLLOUT_LABEL, Revision, r
 from controller.core.world import DESIRED_REPLICAS_ANNOTATION, MANAGED_BY_ANNOTATION
 
 FIELD_MANAGER = "landinggear"
+ISTIO_REVISION_LABEL = "service.istio.io/canonical-revision"
+"""Istio reports this pod label as ``destination_canonical_revision``: the istio builtins
+select revisions by it, so our pods carry the revision there unless the template sets it."""
 
 
 def owner_reference(*, name: str, uid: str) -> dict[str, Any]:
@@ -38,12 +41,13 @@ def replica_set(
 
     Its selector is the Deployment's plus the revision label, so the Deployment's
     own ReplicaSets never select its pods; the user's Service (which selects the
-    app labels) selects stable and canary pods alike.
+    app labels) selects stable and canary pods alike. Pods also carry the revision
+    as Istio's canonical revision, unless the template names one itself.
     """
     ours = {REVISION_LABEL: revision, ROLLOUT_LABEL: rollout}
     pod_template = copy.deepcopy(template)
     meta = pod_template.setdefault("metadata", {})
-    meta["labels"] = {**(meta.get("labels") or {}), **ours}
+    meta["labels"] = {ISTIO_REVISION_LABEL: revision, **(meta.get("labels") or {}), **ours}
     match = copy.deepcopy(selector) or {}
     match["matchLabels"] = {**(match.get("matchLabels") or {}), REVISION_LABEL: revision}
     return {
