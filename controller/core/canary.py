@@ -71,6 +71,7 @@ class Canary(Context):
                 )
             self.update(
                 canary_revision=revision,
+                analysis=None,  # a new release is judged afresh, never on an old verdict
                 current_step_index=0,
                 canary_weight=0,
                 step_started_at=self.now,

@@ -239,6 +239,17 @@ class _Run(Canary):
         )
         self.update(rolling_back_to=previous, blocked_revision=stable)
 
+    def rolled_back_template(self, target: str) -> str | None:
+        """What to block after a rollback to ``target``: the Deployment's template.
+
+        Blocking only matters for the template the Deployment holds: after rolling
+        back a promoted revision that is that revision; after rolling back while an
+        aborted template is held, it stays blocked (not released again by the way).
+        """
+        deployment = self.world.deployment
+        template = deployment.revision if deployment else self.status.stable_revision
+        return None if template == target else template
+
     def start_rollback(self, request: Request) -> None:
         target = self.status.previous_stable_revision
         stable = _must(self.status.stable_revision)
@@ -255,7 +266,7 @@ class _Run(Canary):
         self.record(
             HistoryAction.ROLLED_BACK, stable, by=request.by, reason=f"{why} (back to {target})"
         )
-        self.update(rolling_back_to=target, blocked_revision=stable)
+        self.update(rolling_back_to=target, blocked_revision=self.rolled_back_template(target))
 
 
 def decide(

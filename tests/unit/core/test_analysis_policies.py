@@ -329,3 +329,48 @@ def test_a_new_release_during_the_guard_ends_it() -> None:
     assert sim.status.analysis is not None
     assert sim.status.analysis.stage == "Canary"
     assert sim.status.analysis.revision == sim.revision
+
+
+# ------------------------------------------------------------------ after an abort
+
+
+def aborted_third_release() -> tuple[AnalysedSim, str, str, str]:
+    """v1 -> v2 promoted -> v3 aborted by the analysis."""
+    steps = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
+    sim = released(steps, {"metrics": [COMPARISON]}, Traffic(bad_rate={}))
+    v1 = sim.status.previous_stable_revision or sim.status.stable_revision
+    sim.run(30)
+    v2 = sim.revision
+    assert sim.status.stable_revision == v2
+    sim.set_image("web:v3")
+    sim.traffic.bad_rate[sim.revision] = 0.2
+    sim.run(30)
+    assert aborted(sim)
+    assert v1 is not None
+    return sim, v1, v2, sim.revision
+
+
+def test_a_rollback_after_an_abort_keeps_the_aborted_template_blocked() -> None:
+    sim, v1, v2, v3 = aborted_third_release()
+    sim.traffic.bad_rate[v3] = 0.01  # were v3 released again, it would now pass
+    sim.request(Verb.ROLLBACK)
+    sim.run(60)
+    assert sim.status.stable_revision == v1
+    assert sim.status.blocked_revision == v3
+    assert sim.status.canary_revision is None
+    assert sim.rs_replicas(v3) == 0
+    assert sim.rs_replicas(v2) == 0
+    assert sim.rs_replicas(v1) == 4
+
+
+def test_a_retried_release_is_judged_afresh() -> None:
+    sim, _, v2, v3 = aborted_third_release()
+    sim.traffic.bad_rate[v3] = 0.01  # fixed by a config change outside the template
+    sim.request(Verb.RETRY)
+    sim.run(5)
+    assert sim.status.canary_revision == v3
+    assert sim.status.analysis is not None
+    assert sim.status.analysis.metrics[0].verdict != "Fail"
+    sim.run(40)
+    assert sim.status.stable_revision == v3
+    assert sim.status.previous_stable_revision == v2
