@@ -27,6 +27,37 @@ sample size for the one-arm SPRT of p1 = r * p0 against a *known* p0 with the
 same alpha and beta — the floor no test of that error rate can beat on average.
 Figures are canary requests (and seconds) until the rollback decision, over the
 runs that caught it. ``--json PATH`` writes them; ``--quick`` runs a subset.
+
+Two more references are printed beside it (extra JSON keys):
+
+* ``two_arm_bound_requests`` — Wald's E[N] for the two-arm test that does *not*
+  know p0: the conditional binomial SPRT of rho0 = s against rho1 = p1 s / (p1 s
+  + p0 (1 - s)) on the stream of bad events, with the known share s, converted
+  to canary requests (p1 + p0 (1 - s) / s bad events per canary request). For
+  rare events its KL per canary request equals min over q of KL(p1 || q) +
+  (1 - s)/s KL(p0 || q), the closest null "both revisions at rate q", so by
+  the usual Wald / data-processing argument no test valid for every common
+  rate q (i.e. one that learns the baseline from the stable) can beat it on
+  average. Ratio to the one-arm bound, 2x regression, alpha 0.01, beta 0.1::
+
+      share        5 %     20 %     50 %
+      p0 = 1 %    1.08x    1.34x    2.30x     (two-arm E[N] / one-arm E[N])
+      p0 = 0.1 %  1.07x    1.32x    2.28x
+
+  The stable serves (1 - s)/s requests per canary request; at 50 % share it
+  is one, so estimating p0 costs as much information as judging p1, and a 2x
+  regression needs ~67 bad events (~2,250 canary requests at 1 %) instead of
+  ~976 canary requests. A target of 1.3x the one-arm bound is therefore out of
+  reach at 20 % and 50 % share for any test that judges canary against stable.
+* ``two_arm_oracle`` — that conditional SPRT run on the same streams (same
+  one-second looks, windows folded as ours folds them) with the true ratio
+  r = p1/p0 plugged in: what an omniscient two-arm test achieves here, median
+  over the runs it caught. It bounds what the comparison with the tuned
+  baselines can show: where a baseline needs fewer than 5x the oracle's canary
+  requests, no two-arm test is 5x better than that baseline.
+
+The summary at the end prints the targets: A/A false rollbacks, ours / bound at
+2x, and baseline / ours wherever both detect in at least 1 - beta of the runs.
 """
 
 from __future__ import annotations
@@ -197,6 +228,53 @@ def sprt_bound(p0: float, p1: float) -> float:
     return ((1 - BETA) * upper + BETA * lower) / kl
 
 
+def two_arm_bound(p0: float, p1: float, share: float) -> float:
+    """Wald's E[N] (canary requests) for the conditional two-arm SPRT with known share."""
+    if p1 <= p0:
+        return math.inf
+    rho0 = share
+    rho1 = p1 * share / (p1 * share + p0 * (1 - share))
+    kl = rho1 * math.log(rho1 / rho0) + (1 - rho1) * math.log((1 - rho1) / (1 - rho0))
+    upper, lower = math.log((1 - BETA) / ALPHA), math.log(BETA / (1 - ALPHA))
+    bad_events = ((1 - BETA) * upper + BETA * lower) / kl
+    return bad_events / (p1 + p0 * (1 - share) / share)
+
+
+def two_arm_oracle(stream: Stream, ratio: float) -> list[tuple[int, float] | None]:
+    """The conditional two-arm SPRT of r = 1 vs the true r, looking every second.
+
+    Windows are folded exactly as :func:`ours` folds them: a window ends at each
+    second with a bad event and carries the requests since the previous one.
+    """
+    k_c, k_s = stream.k_c, stream.k_s
+    bad = (k_c + k_s) > 0
+    cum_c, cum_s = np.cumsum(stream.n_c, axis=1), np.cumsum(stream.n_s, axis=1)
+    seconds = np.arange(HORIZON)[None, :]
+    last = np.maximum.accumulate(np.where(bad, seconds, -1), axis=1)
+    prev = np.concatenate([np.full((bad.shape[0], 1), -1), last[:, :-1]], axis=1)
+
+    def since_prev(cum: np.ndarray[Any, Any]) -> np.ndarray[Any, Any]:
+        before = np.take_along_axis(cum, np.maximum(prev, 0), axis=1)
+        return cum - np.where(prev >= 0, before, 0)
+
+    n_c, n_s = since_prev(cum_c), since_prev(cum_s)
+    share = np.clip(n_c / np.maximum(n_c + n_s, 1), 1e-9, 1 - 1e-9)
+    rho = ratio * share / (ratio * share + 1 - share)
+    step = np.where(bad, k_c * np.log(rho / share) + k_s * np.log((1 - rho) / (1 - share)), 0.0)
+    walk = np.cumsum(step, axis=1)
+    upper, lower = math.log((1 - BETA) / ALPHA), math.log(BETA / (1 - ALPHA))
+    results: list[tuple[int, float] | None] = []
+    for run in range(walk.shape[0]):
+        up = np.nonzero(walk[run] >= upper)[0]
+        down = np.nonzero(walk[run] <= lower)[0]
+        if up.size and (not down.size or up[0] < down[0]):
+            second = int(up[0])
+            results.append((second + 1, float(cum_c[run, second])))
+        else:
+            results.append(None)
+    return results
+
+
 def summarise(results: list[tuple[int, float] | None]) -> dict[str, float | None]:
     caught = [r for r in results if r is not None]
     if not caught:
@@ -234,7 +312,8 @@ def main() -> int:
     rng = np.random.default_rng(args.seed)
     started = time.monotonic()
     rows: list[dict[str, Any]] = []
-    header = f"{'case':<32} {'bound':>8} | {'ours':>17} | {'flagger dflt/tuned':>27} | {'argo dflt/tuned':>27}"  # noqa: E501
+    header = (f"{'case':<28} {'bound':>6} {'2-arm':>6} {'oracle':>6} | {'ours':>13} {'/bnd':>5} | "
+              f"{'flagger dflt/tuned':>27} | {'argo dflt/tuned':>27}")  # fmt: skip
     print(header)
     print("-" * len(header))
     for case in cases(args.quick):
@@ -242,6 +321,8 @@ def main() -> int:
         row: dict[str, Any] = {
             "name": case.name, "p0": case.p0, "p1": case.p1, "rps": case.rps,
             "share": case.share, "sprt_bound_requests": sprt_bound(case.p0, case.p1),
+            "two_arm_bound_requests": two_arm_bound(case.p0, case.p1, case.share),
+            "two_arm_oracle": summarise(two_arm_oracle(stream, case.p1 / case.p0)),
             "ours": summarise(ours(stream)),
             "flagger": summarise(flagger().judge(stream)),
             "argo": summarise(argo().judge(stream)),
@@ -254,7 +335,8 @@ def main() -> int:
     print(f"\nA/A false rollbacks, measured (alpha {ALPHA}): "
           + ", ".join(f"{k.removesuffix('_false_rollback')} {v:.4f}"
                       for k, v in aa.items() if k != "alpha"))  # fmt: skip
-    print(f"{len(rows)} cases x {runs} runs in {time.monotonic() - started:.0f}s")
+    print(f"{len(rows)} cases x {runs} runs in {time.monotonic() - started:.0f}s\n")
+    print(targets(rows, aa))
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"cases": rows, "aa": aa}, out, indent=2, default=_finite)
@@ -281,15 +363,54 @@ def aa_rates(quick: bool, runs: int, rng: np.random.Generator) -> dict[str, floa
     return {"alpha": ALPHA, **{f"{name}_false_rollback": n / total for name, n in fails.items()}}
 
 
+def _reliable(summary: dict[str, float | None]) -> bool:
+    return (summary["detect_rate"] or 0.0) >= 1 - BETA and summary["median_requests"] is not None
+
+
+def targets(rows: list[dict[str, Any]], aa: dict[str, float]) -> str:
+    """The issue's targets, measured: (a) A/A, (b) ours / bound at 2x, (c) baselines / ours."""
+    ok = aa["ours_false_rollback"] <= aa["alpha"]
+    lines = [f"(a) A/A false rollbacks {aa['ours_false_rollback']:.4f} <= alpha {aa['alpha']}: "
+             f"{'met' if ok else 'NOT met'}"]  # fmt: skip
+    lines.append("(b) 2x cases, ours median / one-arm bound (target <= 1.3), / two-arm bound,"
+                 " oracle / one-arm bound; cases where ours detects >= 90 %:")  # fmt: skip
+    for row in rows:
+        if row["p1"] == 2 * row["p0"] and _reliable(row["ours"]):
+            med = row["ours"]["median_requests"]
+            oracle = row["two_arm_oracle"]["median_requests"]
+            lines.append(
+                f"    {row['name']:<28} {med / row['sprt_bound_requests']:5.2f}"
+                f" {med / row['two_arm_bound_requests']:5.2f}"
+                + (f" {oracle / row['sprt_bound_requests']:5.2f}" if oracle else "     -")
+            )
+    lines.append("(c) baseline tuned median / ours median (target >= 5) where both detect >= 90 %;"
+                 " ceiling = baseline / two-arm oracle:")  # fmt: skip
+    for base in ("flagger_tuned", "argo_tuned"):
+        pairs = [r for r in rows if _reliable(r["ours"]) and _reliable(r[base])]
+        gains = [r[base]["median_requests"] / r["ours"]["median_requests"] for r in pairs]
+        short = [r for r, g in zip(pairs, gains, strict=True) if g < 5]
+        lines.append(f"    {base}: {len(pairs)} cases, {len(pairs) - len(short)} at >= 5x, "
+                     f"range {min(gains, default=0):.2f}-{max(gains, default=0):.2f}x")  # fmt: skip
+        for r in short:
+            oracle = r["two_arm_oracle"]["median_requests"]
+            ceiling = f"{r[base]['median_requests'] / oracle:5.2f}" if oracle else "    -"
+            gain = r[base]["median_requests"] / r["ours"]["median_requests"]
+            lines.append(f"      {r['name']:<28} {gain:5.2f}x  ceiling {ceiling}x")
+    return "\n".join(lines)
+
+
 def _fmt(summary: dict[str, float | None]) -> str:
     med, rate = summary["median_requests"], summary["detect_rate"]
     return f"{'-':>8} {rate:4.0%}" if med is None else f"{med:8.0f} {rate:4.0%}"
 
 
 def _line(row: dict[str, Any]) -> str:
-    bound = row["sprt_bound_requests"]
+    bound, med = row["sprt_bound_requests"], row["ours"]["median_requests"]
+    oracle = row["two_arm_oracle"]["median_requests"]
     return (
-        f"{row['name']:<32} {bound:8.0f} | {_fmt(row['ours']):>17} | "
+        f"{row['name']:<28} {bound:6.0f} {row['two_arm_bound_requests']:6.0f} "
+        f"{'-' if oracle is None else f'{oracle:.0f}':>6} | {_fmt(row['ours'])} "
+        f"{'-' if med is None else f'{med / bound:.2f}':>5} | "
         f"{_fmt(row['flagger'])} {_fmt(row['flagger_tuned'])} | "
         f"{_fmt(row['argo'])} {_fmt(row['argo_tuned'])}"
     )

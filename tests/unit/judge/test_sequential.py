@@ -9,12 +9,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as s
 
 from controller.judge.sequential import (
+    _LOG_PRIOR,
+    GRID_POINTS,
     Config,
     State,
     Verdict,
     Window,
     evidence,
+    mixture_log,
     more_canary_requests_needed,
+    ratio_grid,
     update,
 )
 
@@ -146,3 +150,42 @@ def test_undecided_tests_estimate_how_many_more_requests_they_need() -> None:
     needed = more_canary_requests_needed(state, config)
     assert needed is not None
     assert needed > 100
+
+
+def test_the_grid_fits_the_status_and_the_prior_is_a_distribution() -> None:
+    config = Config()
+    grid = ratio_grid(config)
+    assert len(grid) == GRID_POINTS <= 64
+    assert math.isclose(grid[0], config.min_ratio)
+    assert grid[-1] >= 500
+    assert math.isclose(sum(math.exp(w) for w in _LOG_PRIOR), 1.0)
+    # Most of the mass on the subtle regressions, min_ratio .. 2 * min_ratio.
+    core = sum(math.exp(w) for r, w in zip(grid, _LOG_PRIOR, strict=True) if r <= 3.0 + 1e-9)
+    assert math.isclose(core, 0.7)
+
+
+def test_a_state_from_the_former_16_point_grid_keeps_its_evidence() -> None:
+    config = Config()
+    legacy = State(log_lr=tuple(0.5 * j for j in range(16)), canary_requests=100,
+                   canary_bad=5, stable_requests=100, stable_bad=1)  # fmt: skip
+    before = mixture_log(legacy.log_lr)
+    # A window without bad events moves nothing: the evidence carries over intact.
+    quiet = update(legacy, Window(canary_requests=10, canary_bad=0, stable_requests=10,
+                                  stable_bad=0), config)  # fmt: skip
+    assert len(quiet.log_lr) == GRID_POINTS
+    assert math.isclose(mixture_log(quiet.log_lr), before)
+    assert math.isclose(evidence(quiet), evidence(legacy))
+    # Then it is the old value times a fresh mixture over the new windows.
+    window = Window(canary_requests=50, canary_bad=4, stable_requests=50, stable_bad=1)
+    carried = update(legacy, window, config)
+    fresh = update(State(), window, config)
+    assert len(carried.log_lr) == GRID_POINTS
+    assert math.isclose(mixture_log(carried.log_lr), before + mixture_log(fresh.log_lr))
+
+
+def test_a_legacy_state_that_already_crossed_fails_on_its_next_bad_event() -> None:
+    config = Config()
+    legacy = State(log_lr=tuple(10.0 for _ in range(16)))
+    state = update(legacy, Window(canary_requests=10, canary_bad=0, stable_requests=10,
+                                  stable_bad=1), config)  # fmt: skip
+    assert state.verdict is Verdict.FAIL
