@@ -1,1 +1,1 @@
-"""The README's main job: the local control plane, shown working."""
+"""The README's main job: canary releases judged by metrics, on the local control plane."""

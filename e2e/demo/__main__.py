@@ -1,176 +1,121 @@
-"""``python -m e2e.demo``: a canary release and a one-command rollback, end to end.
+"""``python -m e2e.demo``: canary releases judged by metrics, end to end (``make demo``).
 
-Starts (or reuses) the local control plane, installs the Rollout CRD, runs the
-controller (``landinggear run``) as a process, deploys ``web`` at v1 with a
-Rollout, releases v2 step by step, promotes it, rolls it back with one command,
-and prints what it saw with timings. The cluster keeps running afterwards for you
-to explore (``make down`` stops it); the controller is stopped.
+Starts (or reuses) the local control plane, applies the Rollout CRD, makes the
+namespace afresh, and runs on loopback a real Prometheus, one demo app per
+revision (the data plane), 100 requests/s of traffic and the controller. Then
+``web`` v1 gets a Rollout with canary steps and an analysis; a healthy v2 is
+promoted automatically, a bad v3 is caught by the analysis and rolled back
+automatically, both shown live (``landinggear watch``); the summary says how
+long each decision took and how many requests it used. Everything the demo
+started is stopped at the end, on an error or on Ctrl-C; the cluster keeps
+running for you to explore (``make down`` stops it).
+
+``--kubeconfig`` runs the story on another cluster instead (the tests do);
+``--summary-json`` writes the measured figures for a program to read.
 """
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import json
-import subprocess
+import logging
+import signal
 import sys
-import time
-from collections.abc import Callable
+import tempfile
 from pathlib import Path
-from typing import Any
+from types import FrameType
 
+from e2e.demo.stack import ProcessDied, Stack
+from e2e.demo.story import NAME, DemoFailed, Options, prepare_namespace, run
+from e2e.demo.summary import render
 from e2e.localcluster import build, cluster
+from e2e.prometheus import PrometheusError
 
 NAMESPACE = "landinggear-demo"
-ROOT = Path(__file__).parents[2]
-BIN = Path(sys.executable).parent
-STEPS = [{"setWeight": 20}, {"pause": {"duration": "5s"}}, {"setWeight": 50}, {"pause": {}}]
 
 
-class Demo:
-    def __init__(self, kubeconfig: str, kubectl: Path, log_path: Path) -> None:
-        self.kubeconfig = kubeconfig
-        self.kubectl_path = kubectl
-        self.log_path = log_path
-
-    def kubectl(self, *args: str, stdin: str | None = None) -> str:
-        proc = subprocess.run(
-            [str(self.kubectl_path), f"--kubeconfig={self.kubeconfig}", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=120,
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"kubectl {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc.stdout
-
-    def landinggear(self, *args: str) -> str:
-        proc = subprocess.run(
-            [str(BIN / "landinggear"), f"--kubeconfig={self.kubeconfig}", "-n", NAMESPACE, *args],
-            capture_output=True,
-            text=True,
-            check=False,
-            timeout=60,
-        )
-        if proc.returncode != 0:
-            raise SystemExit(f"landinggear {' '.join(args)} failed: {proc.stderr.strip()}")
-        return proc.stdout
-
-    def status(self) -> dict[str, Any]:
-        out = self.kubectl("get", "rollout", "web", "-n", NAMESPACE, "-o", "json")
-        return json.loads(out).get("status") or {}
-
-    def wait(self, what: str, done: Callable[[dict[str, Any]], bool], timeout: float = 60) -> float:
-        started = time.monotonic()
-        while time.monotonic() - started < timeout:
-            if done(self.status()):
-                return time.monotonic() - started
-            time.sleep(0.05)
-        raise SystemExit(f"timed out waiting for {what}; see {self.log_path}")
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m e2e.demo", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--namespace", default=NAMESPACE, help="deleted and made afresh")
+    parser.add_argument("--rps", type=float, default=100.0, help="requests per second")
+    parser.add_argument(
+        "--kubeconfig", help="run on this cluster (default: the local control plane, started)"
+    )
+    parser.add_argument("--log-dir", type=Path, help="default: the local cluster's logs/demo")
+    parser.add_argument("--summary-json", type=Path, help="also write the figures here")
+    return parser.parse_args(argv)
 
 
-def say(text: str) -> None:
-    print(f"\n== {text}", flush=True)
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # unwinds like Ctrl-C: everything started is stopped
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    args = _parse(argv)
+    signal.signal(signal.SIGTERM, _terminated)
     try:
-        state = cluster.up()
+        kubectl = build.ensure_binaries().kubectl
+        if args.kubeconfig:
+            kubeconfig = str(args.kubeconfig)
+            log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="landinggear-demo-"))
+        else:
+            state = cluster.up()
+            kubeconfig = state.kubeconfig
+            log_dir = args.log_dir or Path(state.run_dir) / "logs" / "demo"
     except (cluster.ClusterError, build.BuildError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    log_path = Path(state.run_dir) / "logs" / "demo-controller.log"
-    demo = Demo(state.kubeconfig, build.ensure_binaries().kubectl, log_path)
-    crd = ROOT / "manifests" / "crds" / "rollouts.landinggear.dev.yaml"
-    demo.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(crd))
-    demo.kubectl("wait", "--for=condition=Established", "crd/rollouts.landinggear.dev")
-    demo.kubectl("delete", "namespace", NAMESPACE, "--ignore-not-found", "--wait=true")
-    demo.kubectl("create", "namespace", NAMESPACE)
-
-    with open(log_path, "wb") as log:
-        controller = subprocess.Popen(
-            [
-                str(BIN / "landinggear"),
-                "run",
-                f"--kubeconfig={state.kubeconfig}",
-                f"--namespace={NAMESPACE}",
-                f"--lease-namespace={NAMESPACE}",
-                "--metrics-address=127.0.0.1:0",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        filename=log_dir / "demo.log",
+        filemode="w",
+    )
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    options = Options(
+        kubeconfig=kubeconfig,
+        kubectl=kubectl,
+        namespace=args.namespace,
+        log_dir=log_dir,
+        rps=args.rps,
+        on_terminal=sys.stdout.isatty(),
+    )
+    stack = Stack(
+        kubeconfig=kubeconfig, namespace=args.namespace, rollout=NAME, log_dir=log_dir, rps=args.rps
+    )
+    print(f"Logs of this run: {log_dir}", flush=True)
     try:
-        return run_story(demo)
-    finally:
-        controller.terminate()
-        controller.wait(timeout=30)
-        print(f"\n(controller stopped; its log: {log_path})")
-
-
-def run_story(demo: Demo) -> int:
-    n = ["-n", NAMESPACE]
-    say("Deploy web v1 (3 replicas) and a Service, as anyone would")
-    demo.kubectl("create", "deployment", "web", "--image=web:v1", "--replicas=3", *n)
-    demo.kubectl("expose", "deployment", "web", "--port=80", *n)
-    demo.kubectl("rollout", "status", "deployment/web", "--timeout=60s", *n)
-    rollout = {
-        "apiVersion": "landinggear.dev/v1alpha1",
-        "kind": "Rollout",
-        "metadata": {"name": "web"},
-        "spec": {"workloadRef": {"name": "web"}, "strategy": {"canary": {"steps": STEPS}}},
-    }
-    say("Create a Rollout for it: the controller adopts the Deployment")
-    demo.kubectl("apply", *n, "-f", "-", stdin=json.dumps(rollout))
-    adopt = demo.wait("adoption", lambda s: s.get("phase") == "Healthy")
-    v1 = demo.status()["stableRevision"]
-    print(demo.kubectl("get", "rollout,replicasets,deployment", *n))
-
-    say("kubectl set image deployment/web web=web:v2")
-    demo.kubectl("set", "image", "deployment/web", "web=web:v2", *n)
-    first = demo.wait("canary at 20 %", lambda s: s.get("canaryWeight") == 20)
-    print(demo.landinggear("get", "web"))
-    demo.wait("canary at 50 %", lambda s: s.get("currentStepIndex") == 3, timeout=30)
-    print(demo.kubectl("get", "rollout,replicasets", *n))
-
-    say("landinggear promote web")
-    print(demo.landinggear("promote", "web").strip())
-    promote = demo.wait("promotion", lambda s: s.get("stableRevision") != v1)
-    v2 = demo.status()["stableRevision"]
-    print(demo.kubectl("get", "rollout,replicasets", *n))
-
-    say("v2 turns out bad: landinggear rollback web")
-    started = time.monotonic()
-    print(demo.landinggear("rollback", "web", "--reason", "checkout errors").strip())
-    rs_v1, rs_v2 = f"web-{v1}", f"web-{v2}"
-
-    def restored(_: dict[str, Any]) -> bool:
-        out = demo.kubectl(
-            "get",
-            "replicasets",
-            *n,
-            "-o",
-            "jsonpath={range .items[*]}{.metadata.name}="
-            "{.status.availableReplicas}/{.spec.replicas} {end}",
+        prepare_namespace(options)
+        print(
+            f"\n== Prometheus, the demo apps, {args.rps:g} requests/s and the controller,"
+            " all on loopback",
+            flush=True,
         )
-        sets = dict(item.split("=") for item in out.split())
-        return sets.get(rs_v1) == "3/3" and sets.get(rs_v2) in ("/0", "0/0")
-
-    demo.wait("100 % on v1", restored)
-    rollback = time.monotonic() - started
-    print(demo.landinggear("history", "web"))
-    print(demo.kubectl("get", "rollout,replicasets", *n))
-
-    say("Summary")
-    print(f"  adoption of a running Deployment:          {adopt:5.2f}s")
-    print(f"  kubectl set image -> canary Ready at 20 %:  {first:5.2f}s")
-    print(f"  promote -> v2 stable at full size:          {promote:5.2f}s")
-    print(f"  rollback command -> 100 % back on v1:       {rollback:5.2f}s")
-    print("\nThe cluster keeps running. Explore it with:")
-    print(f"  export KUBECONFIG={demo.kubeconfig}")
-    print(f"  export PATH={BIN}:$PATH")
-    print(f"  kubectl landinggear -n {NAMESPACE} get web")
-    print("Stop it with: make down")
+        with stack:
+            print(f"Prometheus at {stack.prometheus.url}; controller log: {stack.controller_log}")
+            summary = run(options, stack)
+    except KeyboardInterrupt:
+        print("\nInterrupted; everything the demo started is stopped.", file=sys.stderr)
+        return 130
+    except (DemoFailed, ProcessDied, PrometheusError) as err:
+        print(f"\nerror: {err}\n(logs of this run: {log_dir})", file=sys.stderr)
+        return 1
+    summary = dataclasses.replace(summary, processes=stack.pids)
+    print("\n== Summary", flush=True)
+    print(render(summary), flush=True)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
+    print(f"\nEverything the demo started is stopped; its logs: {log_dir}")
+    if not args.kubeconfig:
+        print("The cluster keeps running. Explore it with:")
+        print(f"  export KUBECONFIG={kubeconfig}")
+        print(f"  export PATH={Path(sys.executable).parent}:$PATH")
+        print(f"  kubectl landinggear -n {args.namespace} get {NAME}")
+        print("Stop it with: make down")
     return 0
 
 

@@ -336,7 +336,7 @@ def test_a_new_release_during_the_guard_ends_it() -> None:
 
 def aborted_third_release() -> tuple[AnalysedSim, str, str, str]:
     """v1 -> v2 promoted -> v3 aborted by the analysis."""
-    steps = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
     sim = released(steps, {"metrics": [COMPARISON]}, Traffic(bad_rate={}))
     v1 = sim.status.previous_stable_revision or sim.status.stable_revision
     sim.run(30)

@@ -1,0 +1,210 @@
+"""Everything the demo runs besides the cluster, started together and stopped together.
+
+``Stack`` starts, in order: a real Prometheus on loopback (its own workdir under
+the log directory, fresh each run), the data plane (one demo app per revision
+with available pods, and Prometheus' targets), the traffic generator, the
+recorder and the controller (``python -m controller run``). Leaving the ``with``
+block — normally, on an error or on Ctrl-C — stops them in reverse order, each
+by its own pid; the cluster is left running.
+
+The controller runs in its own process group so a Ctrl-C in the terminal reaches
+only the demo, which then stops it with SIGTERM (it releases its Lease and exits).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from types import TracebackType
+from typing import cast
+
+from kubernetes import config
+from kubernetes.client import ApiClient
+
+from e2e.dataplane import DataPlane, TrafficGenerator
+from e2e.demo.recorder import Recorder
+from e2e.prometheus import Prometheus
+
+__all__ = ["ROOT", "ProcessDied", "Stack"]
+
+ROOT = Path(__file__).resolve().parents[2]
+"""The checkout the demo runs from: ``python -m controller`` is started here."""
+
+
+class ProcessDied(Exception):
+    """A process the demo depends on exited early; the message has its log's tail."""
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        text = path.read_text(errors="replace")
+    except FileNotFoundError:
+        return f"(no log at {path})"
+    return "\n".join(f"  | {line}" for line in text.splitlines()[-lines:])
+
+
+def new_api(kubeconfig: str) -> ApiClient:
+    return cast(ApiClient, config.new_client_from_config(config_file=kubeconfig))  # type: ignore[no-untyped-call]
+
+
+class Stack:
+    """Prometheus, data plane, traffic, recorder and controller for one namespace."""
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str,
+        namespace: str,
+        rollout: str,
+        log_dir: Path,
+        rps: float,
+        interval: float = 0.1,
+    ) -> None:
+        self.kubeconfig = kubeconfig
+        self.namespace = namespace
+        self.log_dir = log_dir
+        self.controller_log = log_dir / "controller.log"
+        self.prometheus = Prometheus(log_dir / "prometheus", scrape_interval="1s")
+        self._rollout = rollout
+        self._rps = rps
+        self._interval = interval
+        self._stack = contextlib.ExitStack()
+        self._controller: subprocess.Popen[bytes] | None = None
+        self._plane: DataPlane | None = None
+        self._traffic: TrafficGenerator | None = None
+        self._recorder: Recorder | None = None
+        self.pids: list[int] = []
+        """Every process started, for the record (the data plane's apps included)."""
+
+    # ------------------------------------------------------------- parts
+
+    @property
+    def plane(self) -> DataPlane:
+        assert self._plane is not None, "the stack is not started"
+        return self._plane
+
+    @property
+    def traffic(self) -> TrafficGenerator:
+        assert self._traffic is not None, "the stack is not started"
+        return self._traffic
+
+    @property
+    def recorder(self) -> Recorder:
+        assert self._recorder is not None, "the stack is not started"
+        return self._recorder
+
+    # --------------------------------------------------------- lifecycle
+
+    def __enter__(self) -> Stack:
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+    def _start(self) -> None:
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(self.prometheus.workdir, ignore_errors=True)
+        self.prometheus.start()
+        self._stack.callback(self.prometheus.stop)
+        if self.prometheus.pid is not None:
+            self.pids.append(self.prometheus.pid)
+
+        plane_api = new_api(self.kubeconfig)
+        self._stack.callback(plane_api.close)
+        self._plane = DataPlane(
+            api=plane_api,
+            namespace=self.namespace,
+            targets=self.prometheus,
+            log_dir=self.log_dir / "apps",
+        )
+        self._plane.start()
+        self._stack.callback(self._plane.stop)
+        self._stack.callback(self._note_app_pids)
+
+        self._traffic = TrafficGenerator(lambda: self.plane.routes(self._rollout), rps=self._rps)
+        self._traffic.start()
+        self._stack.callback(self._traffic.stop)
+
+        recorder_api = new_api(self.kubeconfig)
+        self._stack.callback(recorder_api.close)
+        self._recorder = Recorder(
+            api=recorder_api,
+            namespace=self.namespace,
+            name=self._rollout,
+            served=self.traffic.counts,
+            period=self._interval,
+        ).start()
+        self._stack.callback(self._recorder.stop)
+
+        self._start_controller()
+
+    def _note_app_pids(self) -> None:
+        """Before the data plane stops: record the pids of the apps it runs."""
+        self.pids += [app.pid for app in self.plane.running().values() if app.pid not in self.pids]
+
+    def _start_controller(self) -> None:
+        with open(self.controller_log, "wb") as log:
+            self._controller = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "controller",
+                    "run",
+                    f"--kubeconfig={self.kubeconfig}",
+                    f"--namespace={self.namespace}",
+                    f"--lease-namespace={self.namespace}",
+                    "--metrics-address=127.0.0.1:0",
+                    f"--prometheus-address={self.prometheus.url}",
+                ],
+                cwd=ROOT,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                process_group=0,  # a Ctrl-C reaches the demo, which stops it with SIGTERM
+            )
+        self.pids.append(self._controller.pid)
+        self._stack.callback(self._stop_controller)
+
+    def _stop_controller(self) -> None:
+        proc = self._controller
+        if proc is None or proc.poll() is not None:
+            return
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+    # ------------------------------------------------------------ health
+
+    def check(self) -> None:
+        """Raise ``ProcessDied`` if the controller, Prometheus or the traffic stopped."""
+        proc = self._controller
+        if proc is not None and (code := proc.poll()) is not None:
+            raise ProcessDied(
+                f"the controller exited with {code}; last lines of {self.controller_log}:\n"
+                + _tail(self.controller_log)
+            )
+        if not self.prometheus.alive():
+            raise ProcessDied(
+                f"Prometheus exited; last lines of {self.prometheus.log_file}:\n"
+                + _tail(self.prometheus.log_file)
+            )
+        if self._traffic is not None and not self._traffic.running:
+            raise ProcessDied("the traffic generator stopped")
+        if self._plane is not None:
+            self._note_app_pids()
