@@ -41,9 +41,13 @@ GUARD: Stage = "Guard"
 class Measurement:
     """One metric's look: counts (comparison) or a value (threshold), or why it failed.
 
-    ``window`` None and ``value`` None without an error means the query found no
-    data. ``invalid`` is a configuration error (e.g. a query template that does
-    not parse): nothing can be measured until the Rollout is fixed.
+    A comparison's ``window`` holds the counts *since the analysis started*
+    (cumulative): the core takes what is new since its last look. So a look that
+    finds fewer samples than usual (a missed scrape, a window shorter than two
+    scrape intervals) only delays counts, never loses them. ``window`` None and
+    ``value`` None without an error means the query found no data. ``invalid`` is
+    a configuration error (e.g. a query template that does not render): nothing
+    can be measured until the Rollout is fixed.
     """
 
     metric: str
@@ -65,11 +69,11 @@ class Measurements:
 
 @dataclass(frozen=True, kw_only=True)
 class Due:
-    """A look due now: ``window`` seconds of counts, or None for the first look."""
+    """A look due now over ``window`` seconds: since the analysis started (comparisons),
+    or the rule's interval (threshold rules)."""
 
     metric: Metric
-    window: int | None
-    first: bool
+    window: int
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -253,14 +257,13 @@ def plan(spec: Analysis, current: AnalysisStatus | None, *, now: datetime) -> li
             tally = _tally(current or AnalysisStatus(revision=""), status, now)
             when = threshold.next_measurement(rule(spec, metric), tally)
             if when is not None and now >= when:
-                due.append(Due(metric=metric, window=_seconds(every), first=False))
+                due.append(Due(metric=metric, window=_seconds(every)))
             continue
         if status.verdict == "Fail" or (current is not None and current.completed):
             continue
-        if status.measured_at is None:
-            due.append(Due(metric=metric, window=None, first=True))
-        elif now >= status.measured_at + every:
-            due.append(Due(metric=metric, window=_seconds(now - status.measured_at), first=False))
+        started = (current.started_at if current else None) or now
+        if now >= (status.measured_at or started) + every:
+            due.append(Due(metric=metric, window=_seconds(now - started)))
     return due
 
 
@@ -359,12 +362,13 @@ def _fold(
             }
         )
     if current.stage == GUARD:
-        return _fold_guard(spec, status, result.window, at)
+        return _fold_guard(spec, status, _new(result.window, status, guard=True), at)
+    window = _new(result.window, status, guard=False)
     config = _config(spec)
     passed = status.verdict == "Pass"
     # A passed canary keeps being watched: the fail test runs on until promotion.
     state = sequential.update(
-        _state(status.model_copy(update={"verdict": "Undecided"})), result.window, config
+        _state(status.model_copy(update={"verdict": "Undecided"})), window, config
     )
     verdict = state.verdict.value
     if passed and state.verdict is not sequential.Verdict.FAIL:
@@ -384,6 +388,23 @@ def _fold(
             "last_error": "",
             "measured_at": at,
         }
+    )
+
+
+def _new(cumulative: Window, status: MetricStatus, *, guard: bool) -> Window:
+    """The counts since the last look: cumulative counts minus what was folded in.
+
+    Prometheus extrapolates ``increase`` to the window's edges, so a cumulative
+    count can dip below the previous one; such a dip adds nothing. During the guard
+    only the new stable (``canary_*``) is counted: the baseline is fixed.
+    """
+    return Window(
+        canary_requests=max(0.0, cumulative.canary_requests - status.canary_requests),
+        canary_bad=max(0.0, cumulative.canary_bad - status.canary_bad),
+        stable_requests=0.0
+        if guard
+        else max(0.0, cumulative.stable_requests - status.stable_requests),
+        stable_bad=0.0 if guard else max(0.0, cumulative.stable_bad - status.stable_bad),
     )
 
 

@@ -4,7 +4,8 @@ The core says which looks are due (:func:`controller.core.analysis.plan`); this
 module runs their queries and hands the results back:
 
 * a comparison (``builtin``) counts each revision's requests and bad requests
-  over the time since its last look. A query that matches nothing means no
+  since the analysis started (the core takes the part that is new, so a missed
+  scrape delays counts but never loses them). A query that matches nothing means no
   requests (a canary without traffic is never judged bad: the ``noData`` policy
   settles it at the next gate). During the guard only the new stable is counted;
   its baseline was measured while it was the canary;
@@ -44,8 +45,6 @@ from controller.providers.templates import (
 )
 
 log = structlog.get_logger("landinggear.analysis")
-
-_EMPTY = Window(canary_requests=0, canary_bad=0, stable_requests=0, stable_bad=0)
 
 
 _BUILTINS: dict[str, Callable[[Metric, float], MetricTemplate]] = {
@@ -142,17 +141,13 @@ class Analyst:
         now: datetime,
     ) -> analysis.Measurement:
         metric = due.metric
-        if due.first:
-            # The first look only starts the clock: its window would reach back before
-            # the canary (or the guard) existed. Counting starts from here.
-            return analysis.Measurement(metric=metric.name, window=_EMPTY)
         variables = Variables(
             rollout=rollout.name,
             namespace=rollout.namespace,
             service=rollout.spec.workload_ref.name,
             canary=target.revision,
             stable=target.other,
-            window=f"{due.window or 1}s",
+            window=f"{due.window}s",
         )
         try:
             provider = self.provider(spec, metric)

@@ -22,6 +22,16 @@ class AnalysedSim(Sim):
     def look(self, window: Window | None, error: str = "") -> None:
         revision = self.status.canary_revision
         assert revision is not None
+        if window is not None and self.status.analysis is not None:
+            # The analyst reports counts since the analysis started: add what was
+            # folded in so far to this look's increments.
+            seen = self.status.analysis.metrics[0]
+            window = Window(
+                canary_requests=seen.canary_requests + window.canary_requests,
+                canary_bad=seen.canary_bad + window.canary_bad,
+                stable_requests=seen.stable_requests + window.stable_requests,
+                stable_bad=seen.stable_bad + window.stable_bad,
+            )
         measurements = Measurements(
             revision=revision,
             at=self.now,

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
+from controller.api.analysis import Analysis
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase
 from controller.core import analysis
 from controller.core.decide import decide
 from controller.core.world import Verb
 from controller.judge.sequential import Window
-from tests.unit.core.sim import Sim
+from tests.unit.core.sim import T0, Sim
 
 COMPARISON = {"name": "errors", "builtin": "app-errors"}
 
@@ -66,23 +68,28 @@ class AnalysedSim(Sim):
         if due.metric.threshold is not None:
             assert self.traffic.value is not None
             return analysis.Measurement(metric=name, value=self.traffic.value(target.revision))
-        if due.first:
-            return analysis.Measurement(metric=name, window=Window(
-                canary_requests=0, canary_bad=0, stable_requests=0, stable_bad=0))  # fmt: skip
-        seconds = due.window or 1
+        seconds = self.interval_seconds(due, target)
         share = self.status.canary_weight / 100 if target.stage == analysis.CANARY else 1.0
         canary = self.traffic.rps * seconds * share
         stable = self.traffic.rps * seconds - canary
         rate = self.traffic.bad_rate
+        # The analyst reports counts since the analysis started: what was folded in
+        # so far plus this interval's.
+        seen = next(m for m in target.current.metrics if m.name == name)
         return analysis.Measurement(
             metric=name,
             window=Window(
-                canary_requests=canary,
-                canary_bad=canary * rate.get(target.revision, 0.01),
-                stable_requests=stable,
-                stable_bad=stable * rate.get(target.other, 0.01),
+                canary_requests=seen.canary_requests + canary,
+                canary_bad=seen.canary_bad + canary * rate.get(target.revision, 0.01),
+                stable_requests=seen.stable_requests + stable,
+                stable_bad=seen.stable_bad + stable * rate.get(target.other, 0.01),
             ),
         )
+
+    def interval_seconds(self, due: analysis.Due, target: analysis.Target) -> float:
+        seen = next(m for m in target.current.metrics if m.name == due.metric.name)
+        since = seen.measured_at or target.current.started_at or self.now
+        return (self.now - since).total_seconds()
 
     def reconcile(self, *, write_status: bool = True) -> Any:
         decision = decide(self.rollout(), self.world(), self.now, self.measurements())
@@ -374,3 +381,27 @@ def test_a_retried_release_is_judged_afresh() -> None:
     sim.run(40)
     assert sim.status.stable_revision == v3
     assert sim.status.previous_stable_revision == v2
+
+
+def test_a_look_that_finds_nothing_delays_counts_but_never_loses_them() -> None:
+    spec = Analysis.model_validate({"interval": "5s", "metrics": [COMPARISON]})
+    current = analysis.begin(spec, None, revision="b", stage=analysis.CANARY, now=T0)
+
+    def look(seconds: int, canary: float, stable: float) -> None:
+        nonlocal current
+        window = Window(canary_requests=canary, canary_bad=canary / 100,
+                        stable_requests=stable, stable_bad=stable / 100)  # fmt: skip
+        at = T0 + timedelta(seconds=seconds)
+        measured = analysis.Measurements(
+            revision="b", at=at, results=(analysis.Measurement(metric="errors", window=window),)
+        )
+        current = analysis.analyse(spec, current, measurements=measured, now=at).status
+
+    look(5, 100, 400)
+    look(10, 0, 0)  # a missed scrape: the query found nothing
+    assert current.metrics[0].canary_requests == 100
+    look(15, 300, 1200)  # cumulative again: everything since the start is there
+    assert current.metrics[0].canary_requests == 300
+    assert current.metrics[0].stable_requests == 1200
+    look(20, 298, 1199)  # extrapolation dipped: nothing is taken back
+    assert current.metrics[0].canary_requests == 300
