@@ -135,8 +135,13 @@ class Canary(Context):
         of the recorded step, and passing through must not scale the canary back.
         """
         index = self.status.current_step_index or 0
-        weight = step_weight(steps, index)
-        want = replicas if index >= len(steps) else canary_replicas(weight, replicas)
+        promoting = index >= len(steps) and not self.analysis_blocks_promotion()
+        # Held at the promotion by the analysis, the canary keeps the last step's
+        # traffic: an unjudged canary is never scaled up to take over.
+        weight = step_weight(steps, index if promoting or index < len(steps) else len(steps) - 1)
+        if index >= len(steps) and not promoting and not steps:
+            weight = 0
+        want = replicas if promoting else canary_replicas(weight, replicas)
         rs = self.world.replica_set(revision)
         available = rs.available_replicas if rs else 0
         if available > self.status.canary_ready_replicas:
@@ -208,6 +213,12 @@ class Canary(Context):
         if outcome.next_look is not None:
             self.wake_at(outcome.next_look)
         return True
+
+    def analysis_blocks_promotion(self) -> bool:
+        """Whether the analysis (not the pods or the user) holds the promotion back."""
+        if self.analysis_hold:
+            return True
+        return self.analysis_gate(None) in ("AnalysisInconclusive", "AnalysisRunning")
 
     def analysis_gate(self, step: Step | None) -> str | None:
         """Hold reason of an ``analysis`` step (``step``) or the promotion (None)."""

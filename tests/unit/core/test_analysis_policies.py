@@ -225,6 +225,9 @@ def test_a_canary_that_served_nothing_is_settled_by_the_no_data_policy(
     if not promoted and not degraded:
         assert sim.status.phase is Phase.PAUSED
         assert "no data" in sim.status.message
+        # Held at the promotion, the canary keeps the last step's traffic.
+        assert sim.status.canary_weight == 50
+        assert sim.rs_replicas(sim.revision) == 2
 
 
 def test_on_error_fail_aborts_when_prometheus_stays_down() -> None:
