@@ -147,6 +147,9 @@ def test_a_threshold_rule_on_the_canary_error_ratio_aborts_a_bad_canary(
             "failureLimit": 1,
             "initialDelay": "4s",
         },
+        # A new canary's series may not be scraped yet at the first measurement: that is
+        # no data, which would make the rule inconclusive (and hold) instead of judging.
+        "noData": "ignore",
     }
     harness.create_app(replicas=3)
     harness.start_controller()
