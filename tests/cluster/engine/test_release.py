@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from tests.support.scenario import Harness, ReadyMonitor
+from tests.support.waiting import eventually
 
 
 def test_adoption_takes_over_the_deployment_with_no_unready_moment(harness: Harness) -> None:
@@ -102,7 +103,12 @@ def test_one_click_rollback_after_promotion_restores_the_previous_revision(
     v2 = harness.wait_status("v2 promoted", phase="Healthy", previousStableRevision=v1)[
         "stableRevision"
     ]
-    assert harness.replica_sets() == {v1: (0, 0), v2: (3, 3)}
+    # The old ReplicaSet's status catches up with its scale-down a moment later.
+    eventually(
+        lambda: harness.replica_sets() == {v1: (0, 0), v2: (3, 3)},
+        timeout=10,
+        what="v1 scaled down, v2 in full",
+    )
 
     started = time.monotonic()
     harness.cli("rollback", "web", "--reason", "checkout broken")
@@ -110,8 +116,6 @@ def test_one_click_rollback_after_promotion_restores_the_previous_revision(
 
     def all_traffic_on_v1() -> bool:
         return harness.replica_sets() == {v1: (3, 3), v2: (0, 0)}
-
-    from tests.support.waiting import eventually
 
     eventually(all_traffic_on_v1, timeout=30, what="100 % on the previous revision")
     print(f"rollback command -> 100 % on previous revision in {time.monotonic() - started:.2f}s")
