@@ -408,3 +408,21 @@ def test_a_look_that_finds_nothing_delays_counts_but_never_loses_them() -> None:
     assert current.metrics[0].stable_requests == 1200
     look(20, 298, 1199)  # extrapolation dipped: nothing is taken back
     assert current.metrics[0].canary_requests == 300
+
+
+def test_a_threshold_rule_that_fails_during_the_guard_rolls_back() -> None:
+    spec = {**threshold(success="< 0.5"), "guard": {"duration": "2m"}}
+    sim = released([{"setWeight": 50}, {"pause": {"duration": "20s"}}], spec)
+    sim.traffic.value = lambda _: 0.1
+    v1 = sim.status.stable_revision
+    sim.run(25)
+    v2 = sim.status.stable_revision
+    assert v2 == sim.revision
+    assert sim.status.analysis is not None
+    assert sim.status.analysis.stage == "Guard"
+    assert sim.status.analysis.metrics[0].measurements <= 1  # the guard counts afresh
+    sim.traffic.value = lambda revision: 0.9 if revision == v2 else 0.1
+    sim.run(30)
+    assert sim.status.stable_revision == v1
+    assert sim.status.blocked_revision == v2
+    assert "GuardFailed" in sim.status.history[-1].reason
