@@ -64,7 +64,7 @@ def set_env(harness: Harness, *pairs: str) -> None:
     harness.kube.kubectl("set", "env", "deployment/web", *pairs, f"--namespace={harness.namespace}")
 
 
-def test_a_regression_after_promotion_is_rolled_back_by_the_guard(
+def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_restart(
     harness: Harness,
     prometheus: Prometheus,  # noqa: F811
     traffic: TrafficGenerator,
@@ -83,6 +83,9 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard(
     assert promoted["phase"] == "Progressing"
     assert promoted["analysis"]["metrics"][0]["stableRequests"] > 0  # v1's baseline
     promoted_at = time.monotonic()
+    # A controller restart mid-guard: the guard lives in the status and goes on.
+    harness.controllers[0].kill()
+    harness.start_controller()
 
     status = harness.wait_status("rolled back by the guard", stableRevision=v1, timeout=90)
     rolled_back_after = time.monotonic() - promoted_at
@@ -94,6 +97,7 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard(
     guard = status["analysis"]["metrics"][0]
     assert guard["verdict"] == "Fail"
     assert guard["canaryBad"] > 0
+    assert status["analysis"]["startedAt"] == promoted["analysis"]["startedAt"]  # one guard
 
     def restored() -> bool:
         sets = harness.replica_sets()
