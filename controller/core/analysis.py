@@ -3,9 +3,9 @@
 The I/O layer measures (Prometheus) and hands the results in; this module only
 updates the judges' states — kept in ``status.analysis`` so a restarted
 controller continues the same tests — and says whether the release may go on,
-must hold, or must abort. It also answers the step machine's questions: which
-metrics are due for a look (:func:`plan`), and whether an ``analysis`` step or
-the promotion may pass (:func:`gate`).
+must hold, or must abort. It also says which metrics are due for a look
+(:func:`plan`); whether an ``analysis`` step or the promotion may pass is
+:mod:`controller.core.gates`.
 
 Two stages share the code: ``Canary`` (the canary against the concurrent stable,
 sequential test :mod:`controller.judge.sequential`) and ``Guard`` (after
@@ -86,26 +86,13 @@ class Outcome:
     next_look: datetime | None = None
 
 
-@dataclass(frozen=True, kw_only=True)
-class Gate:
-    """Whether a step (or the promotion) may pass the analysis."""
-
-    passed: bool
-    waiting: str = ""
-    inconclusive: str = ""
-    failed: str = ""
-
-
 # ------------------------------------------------------------------ config
 
 
-def _alpha(spec: Analysis) -> float:
-    # Several metrics share alpha (Bonferroni): the release's false-rollback rate stays alpha.
-    return spec.alpha / len(spec.metrics)
-
-
 def _config(spec: Analysis) -> sequential.Config:
-    return sequential.Config(alpha=_alpha(spec), beta=spec.beta, min_ratio=spec.min_ratio)
+    # Several metrics share alpha (Bonferroni): the release's false-rollback rate stays alpha.
+    alpha = spec.alpha / len(spec.metrics)
+    return sequential.Config(alpha=alpha, beta=spec.beta, min_ratio=spec.min_ratio)
 
 
 def interval(spec: Analysis, metric: Metric) -> timedelta:
@@ -299,7 +286,7 @@ def analyse(
         if metric is None:
             continue
         if status.verdict == "Fail":
-            failed.append(_evidence(status, current.stage))
+            failed.append(evidence(status, current.stage))
         elif status.verdict == "Inconclusive":
             holding.append(f"{status.name}: {status.reason}")
         elif status.consecutive_errors > _error_limit(spec, metric):
@@ -445,9 +432,7 @@ def _fold_threshold(  # noqa: PLR0917 - internal, called once
     at: datetime,
 ) -> MetricStatus:
     the_rule = rule(spec, metric)
-    value = result.value
-    if value is not None and not math.isfinite(value):
-        value = None if math.isnan(value) else value
+    value = None if result.value is not None and math.isnan(result.value) else result.value
     outcome = threshold.classify(the_rule, value, error=bool(result.error))
     tally = threshold.record(the_rule, _tally(current, status, at), outcome, value)
     verdict = _PHASE_VERDICT[tally.phase]
@@ -502,7 +487,8 @@ def _finite(window: Window) -> bool:
     return all(math.isfinite(v) and v >= 0 for v in values)
 
 
-def _evidence(metric: MetricStatus, stage: Stage) -> str:
+def evidence(metric: MetricStatus, stage: Stage) -> str:
+    """A metric's verdict in words, with its counts and likelihood ratio."""
     if metric.reason:
         return f"{metric.name}: {metric.reason}"
     canary = metric.canary_bad / metric.canary_requests if metric.canary_requests else 0.0
@@ -513,92 +499,3 @@ def _evidence(metric: MetricStatus, stage: Stage) -> str:
         f"({canary:.2%}) vs {against} {metric.stable_bad:.0f}/{metric.stable_requests:.0f} "
         f"({stable:.2%}), likelihood ratio {metric.evidence:.3g}"
     )
-
-
-# ------------------------------------------------------------------ gates
-
-
-def no_data(metric: Metric, status: MetricStatus, stage: Stage) -> bool:
-    """Whether a comparison has nothing to judge (a revision that served no requests)."""
-    if metric.threshold is not None:
-        return False
-    return status.canary_requests <= 0 or status.stable_requests <= 0
-
-
-def gate(
-    spec: Analysis,
-    current: AnalysisStatus,
-    *,
-    names: list[str] | None,
-    expired: bool,
-) -> Gate:
-    """Whether an ``analysis`` step (``names``; all when empty) or the promotion (None) passes.
-
-    An ``analysis`` step waits for every named metric to pass; the promotion only
-    needs none to be failing or without data. ``expired``: the step's
-    ``maxDuration`` (or the guard) is over, so what is still undecided is settled
-    as inconclusive, and no data per the metric's ``noData`` policy.
-    """
-    statuses = {m.name: m for m in current.metrics}
-    wanted = [m for m in spec.metrics if names is None or not names or m.name in names]
-    waiting, inconclusive, failed = [], [], []
-    step = names is not None
-    for metric in wanted:
-        status = statuses.get(metric.name) or MetricStatus(name=metric.name)
-        if status.verdict == "Fail":
-            failed.append(_evidence(status, current.stage))
-            continue
-        if status.verdict == "Inconclusive":
-            inconclusive.append(f"{metric.name}: {status.reason}")
-            continue
-        if _passes(metric, status, step=step):
-            continue
-        if no_data(metric, status, current.stage):
-            if not step or expired:
-                who = _who(status, current.stage)
-                why = f"{metric.name}: no data (the {who} served no requests)"
-                if metric.no_data == "fail":
-                    failed.append(why)
-                elif metric.no_data == "inconclusive":
-                    inconclusive.append(why)
-                continue
-            waiting.append(f"{metric.name}: no data yet")
-            continue
-        if not step:
-            continue  # the promotion needs no verdict: the steps' time was the budget
-        more = status.more_canary_requests_needed
-        detail = f"≈{more} more canary requests" if more else "undecided"
-        if expired:
-            inconclusive.append(f"{metric.name}: still undecided ({detail})")
-        else:
-            waiting.append(f"{metric.name}: {detail}")
-    if current.overridden_by is not None:
-        inconclusive = []
-    passed = not (waiting or inconclusive or failed)
-    return Gate(
-        passed=passed,
-        waiting="; ".join(waiting),
-        inconclusive="; ".join(inconclusive),
-        failed="; ".join(failed),
-    )
-
-
-def _passes(metric: Metric, status: MetricStatus, *, step: bool) -> bool:
-    if status.verdict == "Pass":
-        return True
-    if metric.threshold is not None:
-        # Background threshold metrics need no verdict to promote; at an analysis
-        # step one without a count passes on its first successful measurement.
-        return not step or (metric.threshold.count is None and status.successful > 0)
-    return False
-
-
-def _who(status: MetricStatus, stage: Stage) -> str:
-    if stage == GUARD:
-        return "new stable" if status.canary_requests <= 0 else "previous revision"
-    return "canary" if status.canary_requests <= 0 else "stable"
-
-
-def due(spec: Analysis, current: AnalysisStatus | None, *, now: datetime) -> bool:
-    """Whether any look is due at ``now``."""
-    return bool(plan(spec, current, now=now))

@@ -17,7 +17,7 @@ from controller.api.v1alpha1 import (
     Phase,
     Step,
 )
-from controller.core import analysis
+from controller.core import analysis, gates
 from controller.core.actions import (
     Event,
     SetCanaryWeight,
@@ -135,12 +135,15 @@ class Canary(Context):
         of the recorded step, and passing through must not scale the canary back.
         """
         index = self.status.current_step_index or 0
-        promoting = index >= len(steps) and not self.analysis_blocks_promotion()
+        gate = self.analysis_gate(None) if index >= len(steps) else None
+        held_by_analysis = bool(self.analysis_hold) or gate in (
+            "AnalysisInconclusive",
+            "AnalysisRunning",
+        )
+        promoting = index >= len(steps) and not held_by_analysis
         # Held at the promotion by the analysis, the canary keeps the last step's
         # traffic: an unjudged canary is never scaled up to take over.
-        weight = step_weight(steps, index if promoting or index < len(steps) else len(steps) - 1)
-        if index >= len(steps) and not promoting and not steps:
-            weight = 0
+        weight = step_weight(steps, index if promoting else min(index, len(steps) - 1))
         want = replicas if promoting else canary_replicas(weight, replicas)
         rs = self.world.replica_set(revision)
         available = rs.available_replicas if rs else 0
@@ -154,7 +157,7 @@ class Canary(Context):
             and rs.available_replicas >= want
         )
         label = f"step {index + 1}/{len(steps)}" if index < len(steps) else "promotion"
-        held = self.hold_reason(steps, index, ready=ready)
+        held = self.hold_reason(steps, index, ready=ready, promotion=gate)
         if held is None:
             if index >= len(steps):
                 self.promote(revision, replicas)
@@ -214,12 +217,6 @@ class Canary(Context):
             self.wake_at(outcome.next_look)
         return True
 
-    def analysis_blocks_promotion(self) -> bool:
-        """Whether the analysis (not the pods or the user) holds the promotion back."""
-        if self.analysis_hold:
-            return True
-        return self.analysis_gate(None) in ("AnalysisInconclusive", "AnalysisRunning")
-
     def analysis_gate(self, step: Step | None) -> str | None:
         """Hold reason of an ``analysis`` step (``step``) or the promotion (None)."""
         spec = self.rollout.spec.strategy.canary.analysis
@@ -237,7 +234,7 @@ class Canary(Context):
             expired = self.now >= ends
             if not expired:
                 self.wake_at(ends)
-        gate = analysis.gate(spec, current, names=names, expired=expired)
+        gate = gates.gate(spec, current, names=names, expired=expired)
         if gate.failed:
             self.analysis_failure = gate.failed
             return "AnalysisFailed"
@@ -249,8 +246,14 @@ class Canary(Context):
             return "AnalysisRunning"
         return None
 
-    def hold_reason(self, steps: list[Step], index: int, *, ready: bool) -> str | None:
-        """Why the machine stays at step ``index``, or None when it may move on."""
+    def hold_reason(
+        self, steps: list[Step], index: int, *, ready: bool, promotion: str | None
+    ) -> str | None:
+        """Why the machine stays at step ``index``, or None when it may move on.
+
+        ``promotion``: what the analysis says of the promotion (``analysis_gate``),
+        once all steps are done.
+        """
         early = (
             (self.rollout.spec.paused, "PausedByUser"),
             (bool(self.analysis_hold), "AnalysisInconclusive"),
@@ -260,7 +263,7 @@ class Canary(Context):
             if applies:
                 return reason
         if index >= len(steps):
-            return self.analysis_gate(None)
+            return promotion
         if steps[index].analysis is not None:
             return self.analysis_gate(steps[index])
         pause = steps[index].pause

@@ -16,7 +16,7 @@ from controller.api.v1alpha1 import (
     Phase,
     Rollout,
 )
-from controller.core import analysis
+from controller.core import analysis, gates
 from controller.core.actions import (
     Decision,
     EnsureFinalizer,
@@ -190,7 +190,7 @@ class _Run(Canary):
         ends = current.ends_at or self.now
         failed = outcome.failed
         if not failed and self.now >= ends:
-            gate = analysis.gate(spec, current, names=None, expired=True)
+            gate = gates.gate(spec, current, names=None, expired=True)
             failed = gate.failed
             if not failed:
                 self.update(analysis=current.model_copy(update={"completed": True}))
@@ -275,7 +275,7 @@ def decide(
     """What to do about ``rollout`` given the observed ``world`` at ``now``.
 
     ``measurements`` are the metric counts the I/O layer took for this look, if
-    an analysis look was due (:func:`controller.core.analysis.due`).
+    analysis looks were due (:func:`controller.core.analysis.plan`).
     """
     run = _Run(rollout, world, now, measurements)
     run.run()
