@@ -15,7 +15,10 @@ import pytest
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.prometheus import Prometheus
 from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
+from tests.support.analysis import analysis_rollout
 from tests.support.scenario import Harness
+
+ERRORS: list[dict[str, Any]] = [{"name": "errors", "builtin": "app-errors"}]
 
 
 @pytest.fixture
@@ -25,29 +28,6 @@ def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:  # noqa: F811
     generator.stop()
 
 
-def analysed_rollout(harness: Harness, address: str, steps: list[dict[str, Any]]) -> None:
-    harness.apply(
-        {
-            "apiVersion": "landinggear.dev/v1alpha1",
-            "kind": "Rollout",
-            "metadata": {"name": "web"},
-            "spec": {
-                "workloadRef": {"name": "web"},
-                "strategy": {
-                    "canary": {
-                        "steps": steps,
-                        "analysis": {
-                            "prometheus": {"address": address},
-                            "interval": "2s",
-                            "metrics": [{"name": "errors", "builtin": "app-errors"}],
-                        },
-                    }
-                },
-            },
-        }
-    )
-
-
 def test_a_canary_with_errors_is_aborted_automatically(
     harness: Harness,
     prometheus: Prometheus,  # noqa: F811
@@ -55,7 +35,9 @@ def test_a_canary_with_errors_is_aborted_automatically(
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()
-    analysed_rollout(harness, prometheus.url, [{"setWeight": 50}, {"pause": {}}])
+    analysis_rollout(
+        harness, address=prometheus.url, steps=[{"setWeight": 50}, {"pause": {}}], metrics=ERRORS
+    )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
     harness.kube.kubectl(
@@ -84,7 +66,12 @@ def test_a_healthy_canary_is_promoted(
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()
-    analysed_rollout(harness, prometheus.url, [{"setWeight": 50}, {"pause": {"duration": "15s"}}])
+    analysis_rollout(
+        harness,
+        address=prometheus.url,
+        steps=[{"setWeight": 50}, {"pause": {"duration": "15s"}}],
+        metrics=ERRORS,
+    )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
     harness.set_image("web:v2")

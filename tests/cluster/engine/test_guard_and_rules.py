@@ -16,6 +16,7 @@ import pytest
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.prometheus import Prometheus
 from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
+from tests.support.analysis import analysis_rollout, release_with_env
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
@@ -27,41 +28,7 @@ def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:  # noqa: F811
     generator.stop()
 
 
-def rollout(
-    harness: Harness,
-    address: str,
-    steps: list[dict[str, Any]],
-    metrics: list[dict[str, Any]],
-    **analysis: Any,
-) -> None:
-    harness.apply(
-        {
-            "apiVersion": "landinggear.dev/v1alpha1",
-            "kind": "Rollout",
-            "metadata": {"name": "web"},
-            "spec": {
-                "workloadRef": {"name": "web"},
-                "strategy": {
-                    "canary": {
-                        "steps": steps,
-                        "analysis": {
-                            "prometheus": {"address": address},
-                            "interval": "2s",
-                            "metrics": metrics,
-                            **analysis,
-                        },
-                    }
-                },
-            },
-        }
-    )
-
-
 ERRORS: dict[str, Any] = {"name": "errors", "builtin": "app-errors"}
-
-
-def set_env(harness: Harness, *pairs: str) -> None:
-    harness.kube.kubectl("set", "env", "deployment/web", *pairs, f"--namespace={harness.namespace}")
 
 
 def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_restart(
@@ -72,11 +39,13 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_resta
     harness.create_app(replicas=3)
     harness.start_controller()
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
-    rollout(harness, prometheus.url, steps, [ERRORS], guard={"duration": "3m"})
+    analysis_rollout(
+        harness, address=prometheus.url, steps=steps, metrics=[ERRORS], guard={"duration": "3m"}
+    )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
     # v2 is healthy through its canary, then fails 30 % of requests (a late regression).
-    set_env(harness, "ERROR_RATE=0.3", "ERRORS_AFTER_SECONDS=25")
+    release_with_env(harness, ERROR_RATE="0.3", ERRORS_AFTER_SECONDS="25")
     promoted = harness.wait_status("promoted", previousStableRevision=v1, timeout=60)
     v2 = promoted["stableRevision"]
     assert promoted["analysis"]["stage"] == "Guard"
@@ -121,7 +90,9 @@ def test_a_healthy_release_passes_the_guard_and_completes(
     harness.create_app(replicas=3)
     harness.start_controller()
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "8s"}}]
-    rollout(harness, prometheus.url, steps, [ERRORS], guard={"duration": "12s"})
+    analysis_rollout(
+        harness, address=prometheus.url, steps=steps, metrics=[ERRORS], guard={"duration": "12s"}
+    )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
     harness.set_image("web:v2")
@@ -157,10 +128,12 @@ def test_a_threshold_rule_on_the_canary_error_ratio_aborts_a_bad_canary(
     }
     harness.create_app(replicas=3)
     harness.start_controller()
-    rollout(harness, prometheus.url, [{"setWeight": 50}, {"pause": {}}], [ratio])
+    analysis_rollout(
+        harness, address=prometheus.url, steps=[{"setWeight": 50}, {"pause": {}}], metrics=[ratio]
+    )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
-    set_env(harness, "ERROR_RATE=0.3")
+    release_with_env(harness, ERROR_RATE="0.3")
     status = harness.wait_status("aborted by the threshold rule", phase="Degraded", timeout=90)
 
     assert "AnalysisFailed" in status["message"]
