@@ -96,7 +96,7 @@ class Manager:
             watch_timeout_seconds=timeout,
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
-        self.actuator = Actuator(self.api, ReplicaRatioRouter())
+        self.actuator = Actuator(self.api, [ReplicaRatioRouter()])
         clock = _utc_now
         self.reconciler = Reconciler(
             rollouts=self.rollouts,

@@ -20,6 +20,7 @@ failure.
 from __future__ import annotations
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
@@ -298,15 +299,25 @@ class AnalysisStep(Model):
     _durations = field_validator("max_duration")(_duration)
 
 
-Verdict = Literal["Undecided", "Pass", "Fail", "Inconclusive"]
-Stage = Literal["Canary", "Guard"]
+class Verdict(StrEnum):
+    UNDECIDED = "Undecided"
+    PASS = "Pass"  # noqa: S105 - a verdict, not a password
+    FAIL = "Fail"
+    INCONCLUSIVE = "Inconclusive"
+
+
+class Stage(StrEnum):
+    CANARY = "Canary"
+    """The canary against the concurrent stable."""
+    GUARD = "Guard"
+    """After promotion: the new stable against the previous revision's baseline."""
 
 
 class MetricStatus(Model):
     """One metric's judgement so far, and the evidence behind it."""
 
     name: str
-    verdict: Verdict = "Undecided"
+    verdict: Verdict = Verdict.UNDECIDED
     measured_at: datetime | None = Field(default=None, description="Time of the last look.")
     # comparison
     canary_requests: float = 0
@@ -338,7 +349,7 @@ class AnalysisStatus(Model):
     """The analysis of ``revision``: the canary, or during the guard the new stable."""
 
     revision: str
-    stage: Stage = "Canary"
+    stage: Stage = Stage.CANARY
     baseline_revision: str | None = Field(
         default=None, description="Guard: the previous stable whose baseline is compared."
     )
@@ -361,5 +372,7 @@ __all__ = [
     "Metric",
     "MetricStatus",
     "PrometheusRef",
+    "Stage",
     "ThresholdRule",
+    "Verdict",
 ]

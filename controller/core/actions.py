@@ -10,8 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from controller.api.v1alpha1 import RolloutStatus
+from controller.api.reasons import EventReason, EventType
+from controller.api.v1alpha1 import HistoryAction, RolloutStatus
 from controller.core.revisions import Revision
+from controller.core.traffic import REPLICA_RATIO
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -52,11 +54,24 @@ class UpdateDeployment:
 
 @dataclass(frozen=True, kw_only=True)
 class SetCanaryWeight:
-    """Route ``weight`` percent of traffic to the canary (no-op for replica ratio)."""
+    """Route ``weight`` percent of traffic to the canary, the rest to the stable.
+
+    The I/O layer's router named ``router`` sets the routes and reads them back;
+    the weight counts as reached (the status written) only once they verify.
+    """
 
     weight: int
     canary: Revision | None
     stable: Revision
+    router: str = REPLICA_RATIO
+
+
+@dataclass(frozen=True, kw_only=True)
+class RemoveManagedRoutes:
+    """Undo every route change ``router`` made for the Rollout (it is being deleted)."""
+
+    stable: Revision | None
+    router: str = REPLICA_RATIO
 
 
 Action = (
@@ -66,6 +81,7 @@ Action = (
     | DeleteReplicaSet
     | UpdateDeployment
     | SetCanaryWeight
+    | RemoveManagedRoutes
 )
 
 
@@ -73,8 +89,8 @@ Action = (
 class Event:
     """A Kubernetes Event to record on the Rollout (on transitions only)."""
 
-    type: str  # "Normal" | "Warning"
-    reason: str
+    type: EventType
+    reason: EventReason | HistoryAction
     message: str
 
 

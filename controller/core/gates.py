@@ -10,19 +10,34 @@ on. A user's promote (``overridden_by``) overrides what is inconclusive.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
-from controller.api.analysis import Analysis, AnalysisStatus, Metric, MetricStatus, Stage
-from controller.core.analysis import GUARD, evidence
+from controller.api.analysis import (
+    Analysis,
+    AnalysisStatus,
+    Metric,
+    MetricStatus,
+    Stage,
+    Verdict,
+)
+from controller.api.base import parse_duration
+from controller.api.reasons import AbortCode, HoldReason
+from controller.api.v1alpha1 import Step
+from controller.core.analysis import evidence
+from controller.core.holds import Abort, Answer, Hold
 
 
 @dataclass(frozen=True, kw_only=True)
 class Gate:
-    """Whether a step (or the promotion) may pass the analysis."""
+    """What the metrics at a gate say, each list in words ("; "-joined)."""
 
-    passed: bool
     waiting: str = ""
     inconclusive: str = ""
     failed: str = ""
+
+    @property
+    def passed(self) -> bool:
+        return not (self.waiting or self.inconclusive or self.failed)
 
 
 def no_data(metric: Metric, status: MetricStatus) -> bool:
@@ -39,7 +54,7 @@ def gate(
     names: list[str] | None,
     expired: bool,
 ) -> Gate:
-    """Whether an ``analysis`` step (``names``; all when empty) or the promotion (None) passes.
+    """What an ``analysis`` step (``names``; all when empty) or the promotion (None) faces.
 
     An ``analysis`` step waits for every named metric to pass; the promotion only
     needs none to be failing or without data. ``expired``: the step's
@@ -52,10 +67,10 @@ def gate(
     step = names is not None
     for metric in wanted:
         status = statuses.get(metric.name) or MetricStatus(name=metric.name)
-        if status.verdict == "Fail":
+        if status.verdict == Verdict.FAIL:
             failed.append(evidence(status, current.stage))
             continue
-        if status.verdict == "Inconclusive":
+        if status.verdict == Verdict.INCONCLUSIVE:
             inconclusive.append(f"{metric.name}: {status.reason}")
             continue
         if _passes(metric, status, step=step):
@@ -81,17 +96,50 @@ def gate(
             waiting.append(f"{metric.name}: {detail}")
     if current.overridden_by is not None:
         inconclusive = []
-    passed = not (waiting or inconclusive or failed)
     return Gate(
-        passed=passed,
         waiting="; ".join(waiting),
         inconclusive="; ".join(inconclusive),
         failed="; ".join(failed),
     )
 
 
+def _answer(result: Gate, *, wake_at: datetime | None = None) -> Answer:
+    if result.failed:
+        return Abort(code=AbortCode.ANALYSIS_FAILED, reason=result.failed)
+    if result.inconclusive:
+        return Hold(reason=HoldReason.ANALYSIS_INCONCLUSIVE, detail=result.inconclusive)
+    if result.waiting:
+        return Hold(reason=HoldReason.ANALYSIS_RUNNING, detail=result.waiting, wake_at=wake_at)
+    return None
+
+
+def analysis_step(
+    spec: Analysis | None,
+    current: AnalysisStatus | None,
+    step: Step,
+    *,
+    started: datetime,
+    now: datetime,
+) -> Answer:
+    """An ``analysis`` step that began at ``started``: wait for its metrics to pass,
+    until its ``maxDuration``, when what is undecided becomes inconclusive."""
+    if spec is None or current is None or step.analysis is None:
+        return None
+    ends = started + parse_duration(step.analysis.max_duration)
+    expired = now >= ends
+    result = gate(spec, current, names=step.analysis.metrics, expired=expired)
+    return _answer(result, wake_at=None if expired else ends)
+
+
+def promotion(spec: Analysis | None, current: AnalysisStatus | None) -> Answer:
+    """The promotion: nothing failing, inconclusive or (per ``noData``) without data."""
+    if spec is None or current is None:
+        return None
+    return _answer(gate(spec, current, names=None, expired=True))
+
+
 def _passes(metric: Metric, status: MetricStatus, *, step: bool) -> bool:
-    if status.verdict == "Pass":
+    if status.verdict == Verdict.PASS:
         return True
     if metric.threshold is not None:
         # Background threshold metrics need no verdict to promote; at an analysis
@@ -101,6 +149,6 @@ def _passes(metric: Metric, status: MetricStatus, *, step: bool) -> bool:
 
 
 def _who(status: MetricStatus, stage: Stage) -> str:
-    if stage == GUARD:
+    if stage == Stage.GUARD:
         return "new stable" if status.canary_requests <= 0 else "previous revision"
     return "canary" if status.canary_requests <= 0 else "stable"

@@ -8,6 +8,7 @@ re-decided from fresh state, never retried blindly.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,6 +22,7 @@ from controller.core.actions import (
     EnsureFinalizer,
     EnsureReplicaSet,
     RemoveFinalizer,
+    RemoveManagedRoutes,
     SetCanaryWeight,
     UpdateDeployment,
 )
@@ -44,6 +46,11 @@ class Conflict(Exception):
 
 class ForeignObject(Exception):
     """An object we would manage exists but belongs to someone else."""
+
+
+class TrafficNotVerified(Exception):
+    """A router set a weight the data plane does not serve yet: the actions after it
+    (scaling down what lost its traffic) and the status write wait for a later try."""
 
 
 @dataclass(kw_only=True)
@@ -70,10 +77,16 @@ class Target:
 class Actuator:
     """Sends the requests that carry out actions; counts them for the metrics."""
 
-    def __init__(self, api: ApiClient, router: Router) -> None:
+    def __init__(self, api: ApiClient, routers: Iterable[Router]) -> None:
         self.api = api
-        self.router = router
+        self.routers = {router.name: router for router in routers}
         self.writes = 0
+
+    def router(self, name: str) -> Router:
+        router = self.routers.get(name)
+        if router is None:
+            raise AssertionError(f"no router {name!r} is configured ({sorted(self.routers)})")
+        return router
 
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, patch: bool = False
@@ -101,27 +114,50 @@ class Actuator:
     def apply_one(self, target: Target, action: Action) -> None:
         match action:
             case EnsureFinalizer():
-                return self._finalizers(target, add=True)
+                self._finalizers(target, add=True)
             case RemoveFinalizer():
-                return self._finalizers(target, add=False)
+                self._finalizers(target, add=False)
             case EnsureReplicaSet():
-                return self._ensure_replica_set(target, action)
+                self._ensure_replica_set(target, action)
             case DeleteReplicaSet(name=name):
-                path = REPLICA_SETS.object_path(target.namespace, name)
-                try:
-                    self._send("DELETE", path, {"propagationPolicy": "Background"})
-                except ApiException as err:
-                    if err.status != 404:
-                        raise
-                return None
+                self._delete_replica_set(target, name)
             case UpdateDeployment():
-                return self._update_deployment(target, action)
-            case SetCanaryWeight(weight=weight, canary=canary, stable=stable):
+                self._update_deployment(target, action)
+            case SetCanaryWeight():
+                self._set_weight(target, action)
+            case RemoveManagedRoutes(stable=stable, router=name) if stable is not None:
                 route = RouteTarget(
-                    namespace=target.namespace, rollout=target.name, stable=stable, canary=canary
+                    namespace=target.namespace, rollout=target.name, stable=stable, canary=None
                 )
-                return self.router.set_weight(route, weight)
-        raise AssertionError(f"unhandled action {action!r}")
+                self.router(name).remove_managed_routes(route)
+            case RemoveManagedRoutes():
+                pass  # never adopted: nothing was routed
+            case _:
+                raise AssertionError(f"unhandled action {action!r}")
+
+    def _delete_replica_set(self, target: Target, name: str) -> None:
+        path = REPLICA_SETS.object_path(target.namespace, name)
+        try:
+            self._send("DELETE", path, {"propagationPolicy": "Background"})
+        except ApiException as err:
+            if err.status != 404:
+                raise
+
+    def _set_weight(self, target: Target, action: SetCanaryWeight) -> None:
+        """Set the routes, then read them back: a weight is reached only once served."""
+        router = self.router(action.router)
+        route = RouteTarget(
+            namespace=target.namespace,
+            rollout=target.name,
+            stable=action.stable,
+            canary=action.canary,
+        )
+        router.set_weight(route, action.weight)
+        if not router.verify_weight(route, action.weight):
+            to = action.canary or action.stable
+            raise TrafficNotVerified(
+                f"{router.name}: {action.weight}% to {to} is set but not served yet"
+            )
 
     def _finalizers(self, target: Target, *, add: bool) -> None:
         meta = target.obj["metadata"]

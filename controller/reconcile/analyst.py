@@ -1,6 +1,6 @@
 """Taking the analysis' measurements in Prometheus: counts for comparisons, values for rules.
 
-The core says which looks are due (:func:`controller.core.analysis.plan`); this
+The core says which looks are due (:func:`controller.core.looks.plan`); this
 module runs their queries and hands the results back:
 
 * a comparison (``builtin``) counts each revision's requests and bad requests
@@ -28,7 +28,8 @@ import structlog
 
 from controller.api.analysis import Analysis, Metric, Stage
 from controller.api.v1alpha1 import Rollout
-from controller.core import analysis
+from controller.core import looks
+from controller.core.measurements import Measurement, Measurements
 from controller.judge.sequential import Window
 from controller.providers import MetricProvider, ProviderConfigError, ProviderError
 from controller.providers import builtin_metrics as builtins
@@ -116,30 +117,28 @@ class Analyst:
             self._providers[key] = self.connect(config)
         return self._providers[key]
 
-    def measure(self, rollout: Rollout, now: datetime) -> analysis.Measurements | None:
+    def measure(self, rollout: Rollout, now: datetime) -> Measurements | None:
         """The looks due at ``now`` (canary, or post-promotion guard), or None if none is."""
         spec = rollout.spec.strategy.canary.analysis
         if spec is None:
             return None
-        target = analysis.target(spec, rollout.status, now=now)
+        target = looks.target(spec, rollout.status, now=now)
         if target is None:
             return None
-        due = analysis.plan(spec, target.current, now=now)
+        due = looks.plan(spec, target.current, now=now)
         if not due:
             return None
         results = tuple(self._look(rollout, spec, target, d, now) for d in due)
-        return analysis.Measurements(
-            revision=target.revision, at=now, results=results, stage=target.stage
-        )
+        return Measurements(revision=target.revision, at=now, results=results, stage=target.stage)
 
     def _look(
         self,
         rollout: Rollout,
         spec: Analysis,
-        target: analysis.Target,
-        due: analysis.Due,
+        target: looks.Target,
+        due: looks.Due,
         now: datetime,
-    ) -> analysis.Measurement:
+    ) -> Measurement:
         metric = due.metric
         variables = Variables(
             rollout=rollout.name,
@@ -157,10 +156,10 @@ class Analyst:
             queries = template(metric)
             return _counts(provider, metric, queries, variables, now=now, stage=target.stage)
         except (TemplateError, ProviderConfigError) as err:
-            return analysis.Measurement(metric=metric.name, invalid=str(err))
+            return Measurement(metric=metric.name, invalid=str(err))
         except ProviderError as err:
             log.warning("Measurement failed", metric=metric.name, error=str(err))
-            return analysis.Measurement(metric=metric.name, error=str(err))
+            return Measurement(metric=metric.name, error=str(err))
 
 
 def _counts(
@@ -171,12 +170,12 @@ def _counts(
     *,
     now: datetime,
     stage: Stage,
-) -> analysis.Measurement:
-    roles = (Role.CANARY,) if stage == analysis.GUARD else (Role.CANARY, Role.STABLE)
+) -> Measurement:
+    roles = (Role.CANARY,) if stage == Stage.GUARD else (Role.CANARY, Role.STABLE)
     found = {role: counts(provider, queries, variables, role, at=now) for role in roles}
     canary = _pair(found.get(Role.CANARY))
     stable = _pair(found.get(Role.STABLE))
-    return analysis.Measurement(
+    return Measurement(
         metric=metric.name,
         window=Window(
             canary_requests=canary[0],
@@ -199,15 +198,15 @@ def _value(
     query: QueryTemplate,
     variables: Variables,
     now: datetime,
-) -> analysis.Measurement:
+) -> Measurement:
     text = query.render(variables.for_role(Role.CANARY))
     samples = provider.query(text, at=now)
     if len(samples) > 1:
-        return analysis.Measurement(
+        return Measurement(
             metric=metric.name,
             error=f"the query returned {len(samples)} series; aggregate them to one value "
             "(e.g. sum(...))",
         )
     if not samples or math.isnan(samples[0].value):
-        return analysis.Measurement(metric=metric.name)  # no data
-    return analysis.Measurement(metric=metric.name, value=samples[0].value)
+        return Measurement(metric=metric.name)  # no data
+    return Measurement(metric=metric.name, value=samples[0].value)

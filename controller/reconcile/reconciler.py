@@ -24,7 +24,13 @@ from controller.core.actions import Decision
 from controller.core.decide import decide
 from controller.kube.objects import ObjectKey
 from controller.reconcile import observe
-from controller.reconcile.actuator import Actuator, Conflict, ForeignObject, Target
+from controller.reconcile.actuator import (
+    Actuator,
+    Conflict,
+    ForeignObject,
+    Target,
+    TrafficNotVerified,
+)
 from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 
@@ -50,6 +56,9 @@ class Cache(Protocol):
 
 
 STALE_RETRY_SECONDS = 1.0
+
+TRAFFIC_RECHECK_SECONDS = 1.0
+"""A router that has not shifted traffic yet is asked again after this long."""
 
 
 class _StaleCache(Exception):
@@ -122,6 +131,11 @@ class Reconciler:
         )
         try:
             self._act(key, target, decision)
+        except TrafficNotVerified as err:
+            # Nothing after the route change was applied and no status written: the
+            # weight is not recorded as reached, nothing that lost traffic scaled down.
+            bound.info("Waiting for traffic to shift", reason=str(err))
+            return Result(requeue_after=TRAFFIC_RECHECK_SECONDS)
         except (Conflict, ForeignObject, ApiException) as err:
             return _failed(err, rollout, bound)
         for event in decision.events:

@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+from controller.core.traffic import REPLICA_RATIO
 from controller.traffic import RouteTarget
 
 
 class ReplicaRatioRouter:
     """Traffic share equals the canary's share of Ready pods behind the one Service.
 
-    The core sets those counts (``ceil(weight * replicas / 100)`` canary pods beside
-    a full stable), so there is no routing object to change and nothing to verify
-    beyond the pods being Ready, which the core already waits for.
+    The core's :class:`~controller.core.traffic.ReplicaRatioPlan` sets those counts
+    (``ceil(weight * replicas / 100)`` canary pods beside a full stable) and waits
+    for the pods, so there is no routing object to change and nothing more to verify.
     """
 
-    name = "replica-ratio"
+    name = REPLICA_RATIO
 
     def set_weight(self, target: RouteTarget, weight: int) -> None:
         del target, weight

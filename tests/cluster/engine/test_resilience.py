@@ -100,7 +100,7 @@ def _reconciler(harness: Harness) -> tuple[Reconciler, dict[str, Any]]:
         rollouts=Snapshot([rollout]),
         deployments=Snapshot([deployment]),
         replica_sets=Snapshot(sets),
-        actuator=Actuator(api, ReplicaRatioRouter()),
+        actuator=Actuator(api, [ReplicaRatioRouter()]),
         events=EventRecorder(api, clock),
         clock=clock,
     )

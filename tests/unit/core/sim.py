@@ -19,6 +19,7 @@ from controller.core.actions import (
     EnsureFinalizer,
     EnsureReplicaSet,
     RemoveFinalizer,
+    RemoveManagedRoutes,
     SetCanaryWeight,
     UpdateDeployment,
 )
@@ -71,6 +72,7 @@ class Sim:
     paused: bool = False
     progress_deadline: int = 600
     weights: list[int] = field(default_factory=list)
+    routes_removed: bool = False
     last: Decision | None = None
 
     def __post_init__(self) -> None:
@@ -184,6 +186,8 @@ class Sim:
                     self.deployment_annotations[DESIRED_REPLICAS_ANNOTATION] = str(desired)
             case SetCanaryWeight(weight=w):
                 self.weights.append(w)
+            case RemoveManagedRoutes():
+                self.routes_removed = True
             case _:
                 raise AssertionError(f"unknown action {action!r}")
 

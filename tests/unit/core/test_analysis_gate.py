@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import timedelta
 
 from controller.api.v1alpha1 import Phase, Rollout
-from controller.core.analysis import Measurement, Measurements
 from controller.core.decide import decide
+from controller.core.measurements import Measurement, Measurements
 from controller.judge.sequential import Window
 from tests.unit.core.sim import Sim
 

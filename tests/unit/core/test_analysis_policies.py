@@ -1,7 +1,7 @@
 """Analysis policies in the step machine: threshold rules, noData, onError, analysis steps, guard.
 
 The sim plays the I/O layer: it asks the core which looks are due
-(``analysis.target`` / ``analysis.plan``, as the analyst does) and answers them
+(``looks.target`` / ``looks.plan``, as the analyst does) and answers them
 from a traffic model — each revision's bad-request rate, requests split by the
 canary weight — with expected (not random) counts, so every outcome here is
 deterministic.
@@ -16,10 +16,11 @@ from typing import Any
 
 import pytest
 
-from controller.api.analysis import Analysis
+from controller.api.analysis import Analysis, Stage
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase
-from controller.core import analysis
+from controller.core import analysis, looks
 from controller.core.decide import decide
+from controller.core.measurements import Measurement, Measurements
 from controller.core.world import Verb
 from controller.judge.sequential import Window
 from tests.unit.core.sim import T0, Sim
@@ -45,38 +46,38 @@ class AnalysedSim(Sim):
     def canary_extra(self) -> dict[str, Any]:
         return {"analysis": self.analysis_spec}
 
-    def measurements(self) -> analysis.Measurements | None:
+    def measurements(self) -> Measurements | None:
         rollout = self.rollout()
         spec = rollout.spec.strategy.canary.analysis
         assert spec is not None
-        target = analysis.target(spec, rollout.status, now=self.now)
+        target = looks.target(spec, rollout.status, now=self.now)
         if target is None:
             return None
         results = []
-        for due in analysis.plan(spec, target.current, now=self.now):
+        for due in looks.plan(spec, target.current, now=self.now):
             results.append(self.answer(due, target))
         if not results:
             return None
-        return analysis.Measurements(
+        return Measurements(
             revision=target.revision, at=self.now, results=tuple(results), stage=target.stage
         )
 
-    def answer(self, due: analysis.Due, target: analysis.Target) -> analysis.Measurement:
+    def answer(self, due: looks.Due, target: looks.Target) -> Measurement:
         name = due.metric.name
         if self.traffic.error:
-            return analysis.Measurement(metric=name, error=self.traffic.error)
+            return Measurement(metric=name, error=self.traffic.error)
         if due.metric.threshold is not None:
             assert self.traffic.value is not None
-            return analysis.Measurement(metric=name, value=self.traffic.value(target.revision))
+            return Measurement(metric=name, value=self.traffic.value(target.revision))
         seconds = self.interval_seconds(due, target)
-        share = self.status.canary_weight / 100 if target.stage == analysis.CANARY else 1.0
+        share = self.status.canary_weight / 100 if target.stage == Stage.CANARY else 1.0
         canary = self.traffic.rps * seconds * share
         stable = self.traffic.rps * seconds - canary
         rate = self.traffic.bad_rate
         # The analyst reports counts since the analysis started: what was folded in
         # so far plus this interval's.
         seen = next(m for m in target.current.metrics if m.name == name)
-        return analysis.Measurement(
+        return Measurement(
             metric=name,
             window=Window(
                 canary_requests=seen.canary_requests + canary,
@@ -86,7 +87,7 @@ class AnalysedSim(Sim):
             ),
         )
 
-    def interval_seconds(self, due: analysis.Due, target: analysis.Target) -> float:
+    def interval_seconds(self, due: looks.Due, target: looks.Target) -> float:
         seen = next(m for m in target.current.metrics if m.name == due.metric.name)
         since = seen.measured_at or target.current.started_at or self.now
         return (self.now - since).total_seconds()
@@ -388,15 +389,15 @@ def test_a_retried_release_is_judged_afresh() -> None:
 
 def test_a_look_that_finds_nothing_delays_counts_but_never_loses_them() -> None:
     spec = Analysis.model_validate({"interval": "5s", "metrics": [COMPARISON]})
-    current = analysis.begin(spec, None, revision="b", stage=analysis.CANARY, now=T0)
+    current = analysis.begin(spec, None, revision="b", stage=Stage.CANARY, now=T0)
 
     def look(seconds: int, canary: float, stable: float) -> None:
         nonlocal current
         window = Window(canary_requests=canary, canary_bad=canary / 100,
                         stable_requests=stable, stable_bad=stable / 100)  # fmt: skip
         at = T0 + timedelta(seconds=seconds)
-        measured = analysis.Measurements(
-            revision="b", at=at, results=(analysis.Measurement(metric="errors", window=window),)
+        measured = Measurements(
+            revision="b", at=at, results=(Measurement(metric="errors", window=window),)
         )
         current = analysis.analyse(spec, current, measurements=measured, now=at).status
 

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as s
 
 from controller.api.v1alpha1 import Phase, Step
-from controller.core.decide import step_weight
+from controller.core.steps import step_weight
 from controller.core.world import Verb
 from tests.unit.core.sim import Sim
 

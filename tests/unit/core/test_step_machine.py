@@ -6,7 +6,9 @@ from typing import Any
 
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase
 from controller.core.actions import EnsureReplicaSet, SetCanaryWeight
-from controller.core.decide import FINALIZER, canary_replicas, step_weight
+from controller.core.decide import FINALIZER
+from controller.core.steps import step_weight
+from controller.core.traffic import canary_replicas
 from controller.core.world import DESIRED_REPLICAS_ANNOTATION, Verb
 from tests.unit.core.sim import Sim
 

@@ -1,0 +1,39 @@
+"""What the I/O layer measured for one look, handed to the core as values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from controller.api.analysis import Stage
+from controller.judge.sequential import Window
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measurement:
+    """One metric's look: counts (comparison) or a value (threshold), or why it failed.
+
+    A comparison's ``window`` holds the counts *since the analysis started*
+    (cumulative): the core takes what is new since its last look. So a look that
+    finds fewer samples than usual (a missed scrape, a window shorter than two
+    scrape intervals) only delays counts, never loses them. ``window`` None and
+    ``value`` None without an error means the query found no data. ``invalid`` is
+    a configuration error (e.g. a query template that does not render): nothing
+    can be measured until the Rollout is fixed.
+    """
+
+    metric: str
+    window: Window | None = None
+    value: float | None = None
+    error: str = ""
+    invalid: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Measurements:
+    """The looks due at ``at`` for ``revision`` (the canary, or the guarded stable)."""
+
+    revision: str
+    at: datetime
+    results: tuple[Measurement, ...]
+    stage: Stage = Stage.CANARY
