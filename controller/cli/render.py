@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from controller.api.analysis import Stage, Verdict
 from controller.cli.text import age, table, timestamp
 from controller.kube.objects import KubeObject
 
@@ -115,7 +116,7 @@ def summary(rollout: KubeObject, now: datetime) -> str:
 
 def analysis_title(analysis: dict[str, Any]) -> str:
     """``Analysis (canary vs stable):``, or the guard's title after a promotion."""
-    if analysis.get("stage") != "Guard":
+    if analysis.get("stage") != Stage.GUARD:
         return "Analysis (canary vs stable):"
     baseline = _text(analysis.get("baselineRevision"))
     if analysis.get("completed"):
@@ -151,7 +152,7 @@ def analysis_rows(analysis: dict[str, Any], now: datetime) -> str:
                 "-",
                 note,
             )
-        needs = m.get("moreCanaryRequestsNeeded") if m.get("verdict") == "Undecided" else None
+        needs = m.get("moreCanaryRequestsNeeded") if m.get("verdict") == Verdict.UNDECIDED else None
         return (
             _text(m.get("name")),
             _text(m.get("verdict")),
@@ -162,7 +163,7 @@ def analysis_rows(analysis: dict[str, Any], now: datetime) -> str:
             note,
         )
 
-    guard = analysis.get("stage") == "Guard"
+    guard = analysis.get("stage") == Stage.GUARD
     heading = (
         "METRIC",
         "VERDICT",

@@ -185,7 +185,7 @@ class Reconciler:
         if decision.actions:
             failpoints.hit(failpoints.CRASH_BEFORE_STATUS_WRITE)
         new_status = status_to_object(decision.status)
-        if _canonical(new_status) != _canonical(target.obj.get("status") or {}):
+        if canonical_status(new_status) != canonical_status(target.obj.get("status") or {}):
             before = target.obj["metadata"]["resourceVersion"]
             written = self.actuator.write_status(target, new_status)
             version = written["metadata"]["resourceVersion"]
@@ -209,7 +209,7 @@ def _failed(
     return Result(retry=True)
 
 
-def _canonical(status: dict[str, Any]) -> str:
+def canonical_status(status: dict[str, Any]) -> str:
     """Status as compared: the API server stores 1.0 as 1, so integral floats are ints."""
     return json.dumps(_numbers(status), sort_keys=True, separators=(",", ":"))
 

@@ -12,6 +12,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from controller.api.analysis import Verdict
+
 __all__ = ["BadRelease", "HealthyRelease", "JudgedMetric", "Summary", "render"]
 
 
@@ -31,7 +33,7 @@ class JudgedMetric:
     def from_status(cls, metric: dict[str, Any]) -> JudgedMetric:
         return cls(
             name=str(metric.get("name", "?")),
-            verdict=str(metric.get("verdict", "Undecided")),
+            verdict=str(metric.get("verdict", Verdict.UNDECIDED)),
             canary_requests=float(metric.get("canaryRequests") or 0),
             canary_bad=float(metric.get("canaryBad") or 0),
             stable_requests=float(metric.get("stableRequests") or 0),
@@ -110,7 +112,7 @@ def render(summary: Summary) -> str:
     ]
     lines += [f"  judge at promotion: {m.describe()}" for m in healthy.judged]
     judged_requests = max((m.canary_requests for m in bad.judged), default=0.0)
-    failed = [m for m in bad.judged if m.verdict == "Fail"]
+    failed = [m for m in bad.judged if m.verdict == Verdict.FAIL]
     lines += [
         f"Bad release (revision {bad.revision}, {bad.error_rate:.0%} errors):",
         f"  release -> aborted by the analysis:           {bad.to_decision:6.1f}s"

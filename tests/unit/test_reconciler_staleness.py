@@ -96,8 +96,8 @@ def test_a_cache_still_holding_the_version_we_replaced_is_skipped() -> None:
 
 
 def test_a_status_the_server_stores_with_integral_floats_as_ints_is_unchanged() -> None:
-    from controller.reconcile.reconciler import _canonical
+    from controller.reconcile.reconciler import canonical_status
 
     ours = {"analysis": {"metrics": [{"evidence": 1.0, "logLr": [0.0, 2.5]}]}}
     stored = {"analysis": {"metrics": [{"evidence": 1, "logLr": [0, 2.5]}]}}
-    assert _canonical(ours) == _canonical(stored)
+    assert canonical_status(ours) == canonical_status(stored)
