@@ -16,7 +16,9 @@ import sys
 import threading
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from controller.api import v1alpha1
 from controller.core.revisions import REVISION_LABEL
+from controller.reconcile.actuator import Actuator
+from controller.reconcile.events import EventRecorder
+from controller.reconcile.reconciler import Reconciler
+from controller.traffic import Router
+from controller.traffic.replica_ratio import ReplicaRatioRouter
 from tests.support.kube import ClusterUnderTest
 from tests.support.waiting import eventually
 
@@ -236,6 +243,30 @@ class Harness:
     def deployment(self, name: str = "web") -> client.V1Deployment:
         return client.AppsV1Api(self.kube.api()).read_namespaced_deployment(name, self.namespace)
 
+    def one_shot_reconciler(
+        self, routers: Sequence[Router] = (ReplicaRatioRouter(),)
+    ) -> tuple[Reconciler, dict[str, Any]]:
+        """A reconciler over a snapshot of the world taken now, for driving one
+        reconcile by hand (conflicts, routers that do not verify); and the Rollout
+        as snapshotted."""
+        api = self.kube.api()
+        rollout = self.rollout()
+        deployment = api.sanitize_for_serialization(self.deployment())  # type: ignore[no-untyped-call]
+        sets = [
+            api.sanitize_for_serialization(rs)  # type: ignore[no-untyped-call]
+            for rs in client.AppsV1Api(api).list_namespaced_replica_set(self.namespace).items
+        ]
+        clock = lambda: datetime.now(UTC)  # noqa: E731
+        reconciler = Reconciler(
+            rollouts=_Snapshot([rollout]),
+            deployments=_Snapshot([deployment]),
+            replica_sets=_Snapshot(sets),
+            actuator=Actuator(api, routers),
+            events=EventRecorder(api, clock),
+            clock=clock,
+        )
+        return reconciler, rollout
+
     def ready_endpoints(self, service: str = "web") -> int:
         discovery = client.DiscoveryV1Api(self.kube.api())
         slices = discovery.list_namespaced_endpoint_slice(
@@ -244,6 +275,23 @@ class Harness:
         return sum(
             1 for s in slices for e in s.endpoints or [] if e.conditions and e.conditions.ready
         )
+
+
+class _Snapshot:
+    """An informer's read side over a fixed list of objects."""
+
+    def __init__(self, objs: list[dict[str, Any]]) -> None:
+        self.objs = objs
+
+    def get(self, namespace: str, name: str) -> dict[str, Any] | None:
+        return next((o for o in self.objs if o["metadata"]["name"] == name), None)
+
+    def by_index(self, index: str, value: str) -> list[dict[str, Any]]:
+        return [
+            o
+            for o in self.objs
+            if any(r["uid"] == value for r in o["metadata"].get("ownerReferences") or [])
+        ]
 
 
 def _free_port() -> int:

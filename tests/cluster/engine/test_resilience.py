@@ -7,17 +7,13 @@ import re
 import signal
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from kubernetes import client
 
 from controller.kube.objects import ObjectKey
-from controller.reconcile.actuator import Actuator
-from controller.reconcile.events import EventRecorder
-from controller.reconcile.reconciler import Reconciler
-from controller.traffic.replica_ratio import ReplicaRatioRouter
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
@@ -70,43 +66,6 @@ def test_timed_pause_ends_on_time_although_the_controller_was_killed(harness: Ha
     assert -0.5 <= late < 2, f"pause ended {late:.1f}s after its deadline"
 
 
-def _reconciler(harness: Harness) -> tuple[Reconciler, dict[str, Any]]:
-    """A reconciler over a one-shot snapshot of the world, for driving conflicts by hand."""
-    api = harness.kube.api()
-    rollout = harness.rollout()
-    deployment = api.sanitize_for_serialization(harness.deployment())  # type: ignore[no-untyped-call]
-    apps = client.AppsV1Api(api)
-    sets = [
-        api.sanitize_for_serialization(rs)  # type: ignore[no-untyped-call]
-        for rs in apps.list_namespaced_replica_set(harness.namespace).items
-    ]
-
-    class Snapshot:
-        def __init__(self, objs: list[dict[str, Any]]) -> None:
-            self.objs = objs
-
-        def get(self, namespace: str, name: str) -> dict[str, Any] | None:
-            return next((o for o in self.objs if o["metadata"]["name"] == name), None)
-
-        def by_index(self, index: str, value: str) -> list[dict[str, Any]]:
-            return [
-                o
-                for o in self.objs
-                if any(r["uid"] == value for r in o["metadata"].get("ownerReferences") or [])
-            ]
-
-    clock = lambda: datetime.now(UTC)  # noqa: E731
-    reconciler = Reconciler(
-        rollouts=Snapshot([rollout]),
-        deployments=Snapshot([deployment]),
-        replica_sets=Snapshot(sets),
-        actuator=Actuator(api, [ReplicaRatioRouter()]),
-        events=EventRecorder(api, clock),
-        clock=clock,
-    )
-    return reconciler, rollout
-
-
 def test_a_conflict_on_the_status_write_requeues_without_writing(harness: Harness) -> None:
     harness.create_app(replicas=2)
     controller = harness.start_controller()
@@ -114,7 +73,7 @@ def test_a_conflict_on_the_status_write_requeues_without_writing(harness: Harnes
     harness.wait_status("adopted", phase="Healthy")
     controller.stop()
     harness.set_image("web:v2")
-    reconciler, snapshot = _reconciler(harness)
+    reconciler, snapshot = harness.one_shot_reconciler()
 
     # Someone else changes the Rollout after our snapshot: our write must lose.
     harness.kube.kubectl(
