@@ -1,9 +1,15 @@
 """``landinggear run``: informers, a work queue, workers, leader election, signals.
 
 Informers fill the queue whether or not this process leads (a warm standby);
-workers reconcile only while it holds the Lease. Losing the Lease stops the
-workers before another leader can act and the process exits 1. SIGTERM
-finishes in-flight reconciles, releases the Lease and exits 0.
+workers reconcile only while it holds the Lease. Every write is fenced: it
+leaves only while leadership is held with ``fence_margin`` to spare, by this
+process' own clock, so a leader that was frozen or cut off writes nothing once
+a standby could lead; an in-flight reconcile is abandoned at its next write.
+Losing the Lease stops the workers and the process exits 1. SIGTERM finishes
+in-flight reconciles, releases the Lease and exits 0.
+
+The Lease has its own client: no rate limiter, no retries, each request bounded
+by what is left of the renew round, so API load cannot delay a renewal.
 """
 
 from __future__ import annotations
@@ -19,8 +25,10 @@ from types import FrameType
 import structlog
 from kubernetes import client, config
 
+from controller import __version__
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
+from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
 from controller.kube.lease import KubeLeaseLock
@@ -41,8 +49,8 @@ log = structlog.get_logger("landinggear.manager")
 WORKLOAD_INDEX = "workload"
 
 
-def api_client(settings: Settings) -> client.ApiClient:
-    """A rate-limited client from the kubeconfig (or in-cluster config)."""
+def api_configuration(settings: Settings) -> client.Configuration:
+    """The client configuration from the kubeconfig (or the in-cluster config)."""
     configuration = client.Configuration()
     try:
         config.load_kube_config(  # type: ignore[no-untyped-call]
@@ -52,9 +60,25 @@ def api_client(settings: Settings) -> client.ApiClient:
         )
     except config.ConfigException:
         config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return RateLimitedApiClient(
-        configuration, limiter=RateLimiter(qps=settings.qps, burst=settings.burst)
+    return configuration
+
+
+def api_client(
+    settings: Settings, configuration: client.Configuration, *, fence: Fence, agent: str
+) -> client.ApiClient:
+    """The rate-limited, fenced client every read and write but the Lease's goes through."""
+    api = RateLimitedApiClient(
+        configuration, limiter=RateLimiter(qps=settings.qps, burst=settings.burst), fence=fence
     )
+    api.user_agent = agent
+    return api
+
+
+def lease_client(configuration: client.Configuration, *, agent: str) -> client.ApiClient:
+    """The Lease's own client: no limiter, no retries, never queued behind other requests."""
+    api = client.ApiClient(configuration)
+    api.user_agent = agent
+    return api
 
 
 def _workload_keys(obj: KubeObject) -> list[str]:
@@ -68,7 +92,28 @@ class Manager:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.api = api_client(settings)
+        identity = settings.identity or f"{socket.gethostname()}_{os.getpid()}"
+        agent = f"landinggear/{__version__} ({identity})"
+        configuration = api_configuration(settings)
+        self.elector: LeaderElector | None = None
+        if settings.leader_elect:
+            self.elector = LeaderElector(
+                KubeLeaseLock(
+                    lease_client(configuration, agent=agent),
+                    namespace=settings.lease_namespace,
+                    name=settings.lease_name,
+                ),
+                identity,
+                config=ElectionConfig(
+                    lease_duration=settings.lease_duration,
+                    renew_deadline=settings.renew_deadline,
+                    retry_period=settings.retry_period,
+                ),
+            )
+        self.fence = Fence(
+            self.elector.holds if self.elector else None, margin=settings.fence_margin
+        )
+        self.api = api_client(settings, configuration, fence=self.fence, agent=agent)
         ns = settings.namespace
         timeout = settings.watch_timeout
         self.rollouts = Informer(
@@ -189,6 +234,12 @@ class Manager:
                     self.queue.add(key)  # leave it for the next leader's turn
                     continue
                 result = self.reconciler.reconcile(key)
+            except LeadershipLost as err:
+                # Abandoned before its next write; the elector ends the process.
+                log.error("Abandoned reconcile", namespace=key.namespace, rollout=key.name,
+                          reason=str(err))  # fmt: skip
+                self._working.clear()
+                continue
             except Exception:
                 log.exception("Reconcile raised", namespace=key.namespace, rollout=key.name)
                 self.metrics.errors.inc()
@@ -212,7 +263,7 @@ class Manager:
 
     def run(self) -> int:
         stop = threading.Event()
-        elector: LeaderElector | None = None
+        elector = self.elector
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             del frame
@@ -233,36 +284,27 @@ class Manager:
         log.info("Caches synced", rollouts=len(self.rollouts))
         grace = self.settings.lease_duration - self.settings.renew_deadline
         try:
-            if not self.settings.leader_elect:
+            if elector is None:
                 self.start_workers()
                 stop.wait()
                 self.stop_workers(timeout=30)
                 return 0
-            identity = self.settings.identity or f"{socket.gethostname()}_{os.getpid()}"
-            elector = LeaderElector(
-                KubeLeaseLock(
-                    self.api,
-                    namespace=self.settings.lease_namespace,
-                    name=self.settings.lease_name,
-                ),
-                identity,
-                config=ElectionConfig(
-                    lease_duration=self.settings.lease_duration,
-                    renew_deadline=self.settings.renew_deadline,
-                    retry_period=self.settings.retry_period,
-                ),
-            )
             if stop.is_set():
                 return 0
+
+            def stopped_leading() -> None:
+                # Asked to stop, in-flight reconciles may finish (leadership still
+                # holds); lost, they are abandoned: the fence refuses their writes.
+                self.stop_workers(timeout=grace * 0.8 if elector.holds() else 0.0)
+
             outcome = elector.run(
-                on_started_leading=self.start_workers,
-                on_stopped_leading=lambda: self.stop_workers(timeout=grace * 0.8),
+                on_started_leading=self.start_workers, on_stopped_leading=stopped_leading
             )
             return 1 if outcome is ElectionOutcome.LOST else 0
         finally:
             self.queue.shut_down()
             for informer in (self.rollouts, self.deployments, self.replica_sets):
-                informer.stop()
+                informer.stop(timeout=1.0)  # a watch cut off mid-read must not delay the exit
             server.shutdown()
 
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Self
+
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -29,6 +31,12 @@ class Settings(BaseSettings):
     lease_duration: float = Field(default=15.0, gt=0, description="Lease duration, seconds.")
     renew_deadline: float = Field(default=10.0, gt=0, description="Give up leading after this.")
     retry_period: float = Field(default=2.0, gt=0, description="Seconds between lease attempts.")
+    fence_margin: float = Field(
+        default=2.0,
+        ge=0,
+        description="A leader stops writing this many seconds before its renew deadline, so "
+        "a write in flight lands before a standby can take over.",
+    )
     metrics_address: str = Field(
         default="127.0.0.1:8080", description="host:port for /metrics, /healthz and /readyz."
     )
@@ -58,3 +66,17 @@ class Settings(BaseSettings):
     prometheus_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds one Prometheus query may take."
     )
+
+    @model_validator(mode="after")
+    def _timings_nest(self) -> Self:
+        if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
+            raise ValueError(
+                "leader election needs retry-period < renew-deadline < lease-duration "
+                f"(got {self.retry_period} < {self.renew_deadline} < {self.lease_duration})"
+            )
+        if self.fence_margin >= self.renew_deadline:
+            raise ValueError(
+                f"fence-margin ({self.fence_margin}) must be below renew-deadline "
+                f"({self.renew_deadline}), or a leader could never write"
+            )
+        return self

@@ -12,11 +12,13 @@ throughout.
 - :mod:`~controller.kube.informer` (with :mod:`~controller.kube.listwatch` and
   :mod:`~controller.kube.store`): watched, indexed caches of one resource type.
 - :mod:`~controller.kube.leaderelection` (with :mod:`~controller.kube.lease`):
-  one active controller per cluster.
+  one active controller per cluster; :mod:`~controller.kube.fencing`: no write
+  leaves a process that may no longer lead.
 - :mod:`~controller.kube.objects` and :mod:`~controller.kube.transport`: shared
   helpers for dict objects and raw JSON requests.
 """
 
+from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import EventHandler, Handlers, Informer, ResourceExpired
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
 from controller.kube.lease import KubeLeaseLock, LeaseConflict, LeaseLock, LeaseRecord
@@ -39,12 +41,14 @@ __all__ = [
     "ElectionConfig",
     "ElectionOutcome",
     "EventHandler",
+    "Fence",
     "Handlers",
     "Informer",
     "KubeLeaseLock",
     "KubeListWatch",
     "KubeObject",
     "LeaderElector",
+    "LeadershipLost",
     "LeaseConflict",
     "LeaseLock",
     "LeaseRecord",

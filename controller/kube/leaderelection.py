@@ -8,17 +8,24 @@ One :class:`LeaderElector` per process campaigns with its ``identity``:
   monotonic clock. Clocks of different machines are never compared;
 - every write quotes the resourceVersion read, so of two candidates racing for
   the same round one gets 409 and loses;
-- the leader renews every ``retry_period``. If it has not renewed for
-  ``renew_deadline`` (measured from *before* the last successful request, so
-  request latency counts against it), or it sees another holder, it stops
-  leading at once, well before others can take over after ``lease_duration``.
-  ``on_stopped_leading`` is then called, and the process is expected to stop
-  its work (typically exit non-zero);
+- the leader renews every ``retry_period``. One renew round (a GET and a PUT)
+  has one total deadline, the time left until ``renew_deadline`` after the last
+  successful renewal (measured from *before* its request, so latency counts
+  against it); each request's timeout is what is left of it, and the round runs
+  on its own thread, so a request that hangs cannot hold the leader past it.
+  Past that deadline, or on seeing another holder, it stops leading at once,
+  well before others can take over after ``lease_duration``, whatever the API
+  server answers later. ``on_stopped_leading`` is then called, and the process
+  is expected to stop its work (typically exit non-zero);
+- :meth:`LeaderElector.holds` answers, by the local monotonic clock alone,
+  whether leadership is still held with a margin: the fence every write asks
+  first (:mod:`controller.kube.fencing`);
 - on a requested stop it calls ``on_stopped_leading`` first, so work stops, and
   then releases the Lease (empty holder, like client-go's ``ReleaseOnCancel``) so
   another candidate takes over at once instead of after ``lease_duration``.
 
-Time (``clock``, ``now``) and waiting (``sleep``) are injectable for tests.
+Time (``clock``, ``now``) and waiting (``sleep``, and ``wait`` for a renew round
+to finish) are injectable for tests.
 """
 
 from __future__ import annotations
@@ -83,6 +90,7 @@ class LeaderElector:
         clock: Callable[[], float] = time.monotonic,
         now: Callable[[], datetime] = _utc_now,
         sleep: Callable[[float], None] | None = None,
+        wait: Callable[[threading.Event, float], bool] | None = None,
     ) -> None:
         if not identity:
             raise ValueError("identity must not be empty")
@@ -95,6 +103,7 @@ class LeaderElector:
         self._now = now
         self._stopping = threading.Event()
         self._sleep = sleep or self._stopping.wait
+        self._wait = wait or _wait_for
         self._mutex = threading.Lock()
         self._observed: ObservedLease | None = None
         self._observed_at = 0.0
@@ -105,6 +114,18 @@ class LeaderElector:
         """The holder last observed in the Lease (``""`` if none or unknown)."""
         with self._mutex:
             return self._observed.record.holder if self._observed else ""
+
+    def holds(self, margin: float = 0.0) -> bool:
+        """Whether this process leads and will still lead ``margin`` seconds from now.
+
+        Judged by the local monotonic clock from the start of the last successful
+        renewal, never by what the API server says: a frozen or partitioned leader
+        stops holding on time even if its requests never return.
+        """
+        renewed = self._renewed_at
+        if not self.is_leader.is_set() or renewed is None:
+            return False
+        return self._clock() + margin < renewed + self.config.renew_deadline
 
     def stop(self) -> None:
         """End :meth:`run`: stop campaigning, or stop leading and release the Lease."""
@@ -117,7 +138,7 @@ class LeaderElector:
         limit = self.config.renew_deadline if timeout is None else timeout
         started = self._clock()
         try:
-            acquired = self._try_once(started, limit)
+            acquired = self._try_once(started, started + limit)
         except LeaseConflict:
             acquired = False
         except Exception as err:
@@ -127,16 +148,23 @@ class LeaderElector:
             self._renewed_at = started
         return acquired
 
-    def _try_once(self, now: float, timeout: float) -> bool:
+    def _left(self, deadline: float) -> float:
+        """Seconds left of the round; raises once it is over."""
+        left = deadline - self._clock()
+        if left <= 0:
+            raise TimeoutError("the renew round ran out of time")
+        return left
+
+    def _try_once(self, now: float, deadline: float) -> bool:
         duration = math.ceil(self.config.lease_duration)
-        current = self.lock.get(timeout=timeout)
+        current = self.lock.get(timeout=self._left(deadline))
         if current is None:
             wall = self._now()
             record = LeaseRecord(
                 holder=self.identity, lease_duration_seconds=duration, acquire_time=wall,
                 renew_time=wall,
             )  # fmt: skip
-            self._remember(self.lock.create(record, timeout=timeout), now)
+            self._remember(self.lock.create(record, timeout=self._left(deadline)), now)
             return True
         with self._mutex:
             if self._observed is None or self._observed.record != current.record:
@@ -156,7 +184,7 @@ class LeaderElector:
             renew_time=wall,
             transitions=current.record.transitions + (0 if mine else 1),
         )
-        self._remember(self.lock.update(current, record, timeout=timeout), now)
+        self._remember(self.lock.update(current, record, timeout=self._left(deadline)), now)
         return True
 
     def _remember(self, written: ObservedLease, now: float) -> None:
@@ -214,10 +242,13 @@ class LeaderElector:
             on_started_leading()
             outcome = self._renew_until_done()
         finally:
-            self.is_leader.clear()
             if outcome is ElectionOutcome.LOST:
+                self.is_leader.clear()  # the fence closes before anything else happens
                 log.error("Lost leadership", lease=str(self.lock), identity=self.identity)
+            # On a requested stop the work ends while leadership still holds, so
+            # in-flight reconciles may finish their writes (the fence still asks).
             on_stopped_leading()
+            self.is_leader.clear()
         if outcome is ElectionOutcome.STOPPED and self.config.release_on_stop:
             self.release()
         return outcome
@@ -233,9 +264,32 @@ class LeaderElector:
             remaining = deadline - self._clock()
             if remaining <= 0:
                 return ElectionOutcome.LOST
-            if self.try_acquire_or_renew(timeout=remaining):
+            if self._bounded_round(remaining):
                 wait = self.config.retry_period
                 continue
             if self.leader not in ("", self.identity):
                 return ElectionOutcome.LOST
             wait = max(0.0, min(self.config.retry_period, deadline - self._clock()))
+
+    def _bounded_round(self, remaining: float) -> bool:
+        """One renew round on its own thread, waited for ``remaining`` seconds at most.
+
+        A round still running then counts as failed; its thread is abandoned (a
+        late success may only move ``_renewed_at`` to its own start, which the
+        Lease as written then justifies).
+        """
+        done = threading.Event()
+        result: list[bool] = []
+
+        def attempt() -> None:
+            try:
+                result.append(self.try_acquire_or_renew(timeout=remaining))
+            finally:
+                done.set()
+
+        threading.Thread(target=attempt, name="lease-renew", daemon=True).start()
+        return self._wait(done, remaining) and bool(result and result[0])
+
+
+def _wait_for(event: threading.Event, timeout: float) -> bool:
+    return event.wait(timeout)

@@ -9,7 +9,8 @@ When the API server sheds load it answers 429 (or 503) with ``Retry-After``.
 :func:`retry_after` decides whether and how long to wait; :class:`LimitedCaller`
 and :func:`call_with_limits` apply it around a client call that raises
 ``ApiException``; :class:`RateLimitedApiClient` applies both the bucket and the
-retries to every request an ``ApiClient`` sends, generated APIs included.
+retries to every request an ``ApiClient`` sends, generated APIs included, and
+asks its :class:`~controller.kube.fencing.Fence` before each write leaves.
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from typing import Any, ParamSpec, TypeVar
 from kubernetes.client import ApiClient, Configuration
 from kubernetes.client.exceptions import ApiException
 from kubernetes.client.rest import RESTResponse
+
+from controller.kube.fencing import Fence
 
 __all__ = [
     "LimitedCaller",
@@ -182,11 +185,15 @@ class RateLimitedApiClient(ApiClient):
         limiter: RateLimiter | None = None,
         policy: RetryPolicy = DEFAULT_POLICY,
         sleep: Sleep | None = None,
+        fence: Fence | None = None,
     ) -> None:
         super().__init__(configuration)
         self.limiter = limiter or RateLimiter()
         self.policy = policy
         self._sleep = sleep or self.limiter.sleep
+        self.fence = fence
+        """Asked right before each attempt leaves, after the token wait and any
+        Retry-After sleep, so a write never goes out on stale leadership."""
 
     def call_api(
         self,
@@ -200,6 +207,8 @@ class RateLimitedApiClient(ApiClient):
         attempt = 1
         while True:
             self.limiter.acquire()
+            if self.fence is not None:
+                self.fence.check(str(method))
             response = super().call_api(
                 method, url, header_params, body, post_params, _request_timeout=_request_timeout
             )

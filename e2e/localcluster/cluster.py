@@ -253,6 +253,26 @@ def up(name: str = "default") -> State:
         return state
 
 
+AUDIT_LOG = "audit.log"
+"""Beside the admin kubeconfig: one JSON line per write the admin identity made."""
+
+_AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+  - level: Metadata
+    users: [{pki.ADMIN.user}]
+    verbs: [create, update, patch, delete, deletecollection]
+  - level: None
+"""
+
+
+def _write_audit_policy(run_dir: Path) -> Path:
+    path = run_dir / "audit-policy.yaml"
+    path.write_text(_AUDIT_POLICY)
+    return path
+
+
 def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, Path]) -> None:
     run_dir = Path(state.run_dir)
     pki_dir = run_dir / "pki"
@@ -308,6 +328,13 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
             # The apiserver's own Endpoints for `kubernetes` would hold 127.0.0.1,
             # which Endpoints validation rejects; nothing here dials it in-cluster.
             "--endpoint-reconciler-type=none",
+            # Writes by the admin identity (tests, CLI, controllers) are audited,
+            # so a test can tell which process wrote what, and when.
+            f"--audit-policy-file={_write_audit_policy(run_dir)}",
+            f"--audit-log-path={run_dir / AUDIT_LOG}",
+            "--audit-log-format=json",
+            "--audit-log-maxsize=200",
+            "--audit-log-maxbackup=1",
             "--profiling=false",
             "--v=0",
         ],

@@ -92,7 +92,12 @@ class Harness:
     # ---------------------------------------------------------- controller
 
     def start_controller(
-        self, *, identity: str = "a", failpoints: str = "", extra: tuple[str, ...] = ()
+        self,
+        *,
+        identity: str = "a",
+        failpoints: str = "",
+        extra: tuple[str, ...] = (),
+        kubeconfig: Path | None = None,
     ) -> ControllerProcess:
         env = {**os.environ, "LANDINGGEAR_FAILPOINTS": failpoints}
         log_path = self.log_dir / f"controller-{identity}-{len(self.controllers)}.log"
@@ -104,7 +109,7 @@ class Harness:
                 "-m",
                 "controller",
                 "run",
-                f"--kubeconfig={self.kube.kubeconfig}",
+                f"--kubeconfig={kubeconfig or self.kube.kubeconfig}",
                 f"--namespace={self.namespace}",
                 f"--lease-namespace={self.namespace}",
                 f"--metrics-address=127.0.0.1:{port}",

@@ -1,0 +1,81 @@
+"""A loopback TCP proxy a test controls: forward, or black-hole the traffic.
+
+Black-holed, it keeps every connection open and accepts new ones but forwards
+nothing in either direction and discards what the client sends, as a network
+partition that drops packets would (the client's requests hang, they never
+fail fast).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import selectors
+import socket
+import threading
+
+
+class TcpProxy:
+    """Forwards 127.0.0.1:<port> to ``target`` until :meth:`blackhole`."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self._listener.getsockname()[1]
+        self._holed = threading.Event()
+        self._closed = threading.Event()
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
+
+    def blackhole(self) -> None:
+        self._holed.set()
+
+    def close(self) -> None:
+        self._closed.set()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        with self._lock:
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.close()
+
+    def _track(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock)
+
+    def _accept(self) -> None:
+        while not self._closed.is_set():
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return
+            self._track(client)
+            threading.Thread(target=self._serve, args=(client,), daemon=True).start()
+
+    def _serve(self, client: socket.socket) -> None:
+        upstream: socket.socket | None = None
+        if not self._holed.is_set():
+            try:
+                upstream = socket.create_connection(self.target, timeout=5)
+            except OSError:
+                client.close()
+                return
+            self._track(upstream)
+        selector = selectors.DefaultSelector()
+        selector.register(client, selectors.EVENT_READ, upstream)
+        if upstream is not None:
+            selector.register(upstream, selectors.EVENT_READ, client)
+        try:
+            while not self._closed.is_set():
+                for key, _ in selector.select(timeout=0.2):
+                    source: socket.socket = key.fileobj  # type: ignore[assignment]
+                    data = source.recv(65536)
+                    if not data:
+                        return
+                    if self._holed.is_set() or key.data is None:
+                        continue  # swallowed: no answer, no error
+                    key.data.sendall(data)
+        except OSError:
+            return
+        finally:
+            selector.close()
