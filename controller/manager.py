@@ -40,6 +40,7 @@ from controller.providers.prometheus_config import BasicAuth, PrometheusConfig, 
 from controller.reconcile.actuator import DEPLOYMENTS, REPLICA_SETS, ROLLOUTS, Actuator
 from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
+from controller.reconcile.measuring import Measurer
 from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
 from controller.settings import Settings
 from controller.traffic.replica_ratio import ReplicaRatioRouter
@@ -142,6 +143,9 @@ class Manager:
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.actuator = Actuator(self.api, [ReplicaRatioRouter()])
+        self.measurer = Measurer(
+            Analyst(default=prometheus_default(settings)), on_ready=self.queue.add
+        )
         clock = _utc_now
         self.reconciler = Reconciler(
             rollouts=self.rollouts,
@@ -150,7 +154,7 @@ class Manager:
             actuator=self.actuator,
             events=EventRecorder(self.api, clock),
             clock=clock,
-            analyst=Analyst(default=prometheus_default(settings)),
+            measurer=self.measurer,
         )
         self.metrics = Metrics(
             observed=lambda: dict(self.reconciler.observed),
@@ -277,6 +281,7 @@ class Manager:
         server = serve(
             self.settings.metrics_address, registry=self.metrics.registry, ready=self.synced
         )
+        self.measurer.start()
         for informer in (self.rollouts, self.deployments, self.replica_sets):
             informer.start()
         for informer in (self.rollouts, self.deployments, self.replica_sets):
@@ -303,6 +308,7 @@ class Manager:
             return 1 if outcome is ElectionOutcome.LOST else 0
         finally:
             self.queue.shut_down()
+            self.measurer.stop()
             for informer in (self.rollouts, self.deployments, self.replica_sets):
                 informer.stop(timeout=1.0)  # a watch cut off mid-read must not delay the exit
             server.shutdown()

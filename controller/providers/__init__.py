@@ -1,10 +1,17 @@
 """Metric providers: the I/O edge where the analysis asks a metrics backend for numbers.
 
-A provider answers one PromQL *instant* query with a list of :class:`Sample`; a
-scalar result is one sample with no labels. Values are returned exactly as the
-backend sent them: ``NaN`` and ``±Inf`` stay ``NaN`` and ``±Inf`` (never 0) so
-the judge can decide what they mean. An empty list means "no series matched",
-which is not the same as a zero count (see ``templates.counts``).
+A provider is asynchronous. ``await provider.query(promql, at=...)`` answers one
+PromQL *instant* query with a list of :class:`Sample`; a scalar result is one
+sample with no labels. ``await provider.aclose()`` releases its connections.
+Values are returned exactly as the backend sent them: ``NaN`` and ``±Inf`` stay
+``NaN`` and ``±Inf`` (never 0) so the judge can decide what they mean. An empty
+list means "no series matched", which is not the same as a zero count (see
+``templates.counts``).
+
+Each HTTP attempt has a total deadline, ``timeout_seconds``, enforced by asyncio
+cancellation from connecting to the last byte of the body: a server that never
+answers, or trickles its answer, cannot hold a query past it. Cancelling the task
+that awaits ``query`` cancels the query too.
 
 Modules: ``prometheus`` (the HTTP client), ``prometheus_config`` (its settings
 and the default/override merge), ``templates`` (safe query substitution and
@@ -18,7 +25,8 @@ Exceptions raised by ``MetricProvider.query``::
     |                        never contains a credential or header value
     +-- ProviderUnreachable  kind "unreachable": connection refused, DNS failure,
     |                        TLS handshake failure, connection dropped
-    +-- ProviderTimeout      kind "timeout": connect/read timeout, or Prometheus' own
+    +-- ProviderTimeout      kind "timeout": no complete answer within the attempt's
+    |                        deadline, a connect/read timeout, or Prometheus' own
     |                        query timeout (503 with errorType "timeout")
     +-- ProviderHTTPStatus   kind "http_status": any other non-2xx status
     |                        (.status): 401/403/404/500..., or 429/502/503/504
@@ -79,7 +87,11 @@ class Sample:
 class MetricProvider(Protocol):
     """Runs an instant query; ``at`` (timezone-aware) defaults to the server's now."""
 
-    def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]: ...
+    async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]: ...
+
+    async def aclose(self) -> None:
+        """Release the provider's connections; it is not used afterwards."""
+        ...
 
 
 class ErrorKind(StrEnum):

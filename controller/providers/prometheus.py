@@ -4,14 +4,19 @@
 API documents it: ``{"status", "data": {"resultType", "result"}}`` on success,
 ``{"status": "error", "errorType", "error"}`` otherwise. See the package
 docstring for which failures are retried and which error each one raises.
+
+Each attempt has a total deadline of ``timeout_seconds``: connecting, sending,
+waiting and reading the whole body run under one ``asyncio.timeout``, so a server
+that never answers or trickles its answer a byte at a time cannot hold a query
+past it (httpx's own timeouts, kept as well, bound each network operation only).
 """
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import random
-import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
 from typing import Any
@@ -20,8 +25,8 @@ from urllib.parse import urlencode
 import httpx
 import structlog
 from tenacity import (
+    AsyncRetrying,
     RetryCallState,
-    Retrying,
     retry_if_exception,
     stop_after_attempt,
     stop_before_delay,
@@ -54,20 +59,23 @@ query ends as its clean ``timeout`` error rather than a dropped connection."""
 
 
 class PrometheusProvider:
-    """Instant queries against one endpoint. ``sleep`` and ``rng`` drive the backoff (tests)."""
+    """Instant queries against one endpoint. ``sleep`` and ``rng`` drive the backoff (tests).
+
+    Use it as an ``async with`` block, or call ``aclose`` when done.
+    """
 
     def __init__(
         self,
         config: PrometheusConfig,
         *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        transport: httpx.AsyncBaseTransport | None = None,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rng: random.Random | None = None,
     ) -> None:
         self._config = config
         self._sleep = sleep
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not cryptography
-        self._client = httpx.Client(
+        self._client = httpx.AsyncClient(
             timeout=httpx.Timeout(config.timeout_seconds, connect=config.connect_timeout_seconds),
             verify=ssl_context(config.tls),
             transport=transport,
@@ -78,19 +86,24 @@ class PrometheusProvider:
     def __repr__(self) -> str:
         return f"PrometheusProvider(address={self._config.address!r})"
 
-    def close(self) -> None:
-        self._client.close()
+    async def aclose(self) -> None:
+        await self._client.aclose()
 
-    def __enter__(self) -> PrometheusProvider:
+    async def __aenter__(self) -> PrometheusProvider:
         return self
 
-    def __exit__(
+    async def __aexit__(
         self, kind: type[BaseException] | None, err: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        await self.aclose()
 
-    def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
-        """Run ``promql`` as an instant query at ``at`` (timezone-aware) or the server's now."""
+    async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
+        """Run ``promql`` as an instant query at ``at`` (timezone-aware) or the server's now.
+
+        Each attempt ends within ``timeout_seconds``; with the retries and their
+        backoff the whole call stays within about ``retry_budget_seconds`` plus one
+        attempt's ``timeout_seconds``.
+        """
         params = {
             "query": promql,
             "timeout": f"{self._config.timeout_seconds * SERVER_TIMEOUT_SHARE:g}",
@@ -99,7 +112,7 @@ class PrometheusProvider:
             if at.tzinfo is None:
                 raise ValueError("at must be timezone-aware")
             params["time"] = f"{at.timestamp():.3f}"
-        retrying = Retrying(
+        retrying = AsyncRetrying(
             stop=stop_after_attempt(self._config.retries + 1)
             | stop_before_delay(self._config.retry_budget_seconds),
             wait=self._backoff,
@@ -110,13 +123,13 @@ class PrometheusProvider:
         )
         attempts = 0
 
-        def attempt() -> list[Sample]:
+        async def attempt() -> list[Sample]:
             nonlocal attempts
             attempts += 1
-            return self._attempt(promql, params)
+            return await self._attempt(promql, params)
 
         try:
-            return retrying(attempt)
+            return await retrying(attempt)
         except ProviderError as err:
             err.attempts = attempts
             raise
@@ -137,15 +150,30 @@ class PrometheusProvider:
             sleep_seconds=round(state.upcoming_sleep, 3),
         )
 
-    def _attempt(self, promql: str, params: dict[str, str]) -> list[Sample]:
+    async def _attempt(self, promql: str, params: dict[str, str]) -> list[Sample]:
+        """One request, bounded in total (connect to last body byte) by ``timeout_seconds``."""
         address = self._config.address
         headers = {**self._extra_headers(), **self._authorization(promql)}
+        limit = self._config.timeout_seconds
+        try:
+            async with asyncio.timeout(limit):
+                response = await self._send(promql, params, headers)
+        except TimeoutError:
+            raise ProviderTimeout(
+                f"no complete answer within {limit:g}s", address=address, query=promql
+            ) from None
+        return _parse_response(response, address=address, query=promql)
+
+    async def _send(
+        self, promql: str, params: dict[str, str], headers: dict[str, str]
+    ) -> httpx.Response:
+        """The request and its whole body (httpx reads it before returning)."""
+        address = self._config.address
         url = address + QUERY_PATH
         try:
             if len(urlencode(params)) > MAX_GET_BYTES:
-                response = self._client.post(url, data=params, headers=headers)
-            else:
-                response = self._client.get(url, params=params, headers=headers)
+                return await self._client.post(url, data=params, headers=headers)
+            return await self._client.get(url, params=params, headers=headers)
         except httpx.TimeoutException as err:
             raise ProviderTimeout(
                 f"timed out ({type(err).__name__})", address=address, query=promql
@@ -156,7 +184,6 @@ class PrometheusProvider:
                 address=address,
                 query=promql,
             ) from None
-        return _parse_response(response, address=address, query=promql)
 
     def _extra_headers(self) -> dict[str, str]:
         return {name: value.get_secret_value() for name, value in self._config.headers.items()}

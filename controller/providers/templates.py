@@ -235,7 +235,7 @@ class NoData:
         return f"no data for the {self.role} revision from {self.query!r}"
 
 
-def counts(
+async def counts(
     provider: MetricProvider,
     template: MetricTemplate,
     variables: Variables,
@@ -251,7 +251,7 @@ def counts(
     """
     values: list[float] = []
     for query in template.render(variables, role):
-        samples = provider.query(query, at=at)
+        samples = await provider.query(query, at=at)
         if not samples:
             return NoData(role=role, query=query)
         values.append(sum((s.value for s in samples), 0.0))

@@ -16,12 +16,22 @@ A failed query is an error, which the core counts towards holding (or, with
 ``onError: fail``, aborting) the release — never towards a success. A query
 that cannot be built (a bad template, a bad label name) makes the metric
 inconclusive at once: nothing can be measured until the Rollout is fixed.
+
+Looks run on an event loop of their own (:mod:`controller.reconcile.measuring`),
+never on a reconcile worker. Each look has a total deadline — one attempt's
+timeout after the provider's retry budget — enforced by cancellation, so a
+server that trickles bytes or never answers costs its own looks an error and
+nothing more; each provider runs at most ``PER_PROVIDER_QUERIES`` queries at
+once, and at most ``MAX_PROVIDERS`` stay open (the least recently used is closed).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
+from collections import OrderedDict
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import structlog
@@ -31,7 +41,7 @@ from controller.api.v1alpha1 import Rollout
 from controller.core import looks
 from controller.core.measurements import Measurement, Measurements
 from controller.judge.sequential import Window
-from controller.providers import MetricProvider, ProviderConfigError, ProviderError
+from controller.providers import MetricProvider, ProviderConfigError, ProviderError, Sample
 from controller.providers import builtin_metrics as builtins
 from controller.providers.prometheus import PrometheusProvider
 from controller.providers.prometheus_config import PrometheusConfig, PrometheusOverride, resolve
@@ -94,30 +104,63 @@ def template(metric: Metric) -> MetricTemplate:
     return make(metric, metric.latency_bound_seconds or 0.0)
 
 
+MAX_PROVIDERS = 64
+"""Providers (one per Prometheus configuration) kept open; the least recently used
+beyond this is closed."""
+
+PER_PROVIDER_QUERIES = 4
+"""Queries one provider runs at once: a slow server only ever holds its own slots."""
+
+
 class Analyst:
-    """Measures for the reconciler; one provider per Prometheus configuration."""
+    """Measures for the reconciler; one provider per Prometheus configuration.
+
+    Runs on the measurements' event loop (:mod:`controller.reconcile.measuring`),
+    never on a reconcile worker.
+    """
 
     def __init__(
         self,
         *,
         default: PrometheusConfig | None,
         connect: Callable[[PrometheusConfig], MetricProvider] = PrometheusProvider,
+        max_providers: int = MAX_PROVIDERS,
     ) -> None:
         self.default = default
         self.connect = connect
-        self._providers: dict[str, MetricProvider] = {}
+        self.max_providers = max_providers
+        self._providers: OrderedDict[str, _Slot] = OrderedDict()
 
     def provider(self, spec: Analysis, metric: Metric) -> MetricProvider:
         """The provider for ``metric`` (raises ProviderConfigError without an address)."""
+        return self._slot(spec, metric).provider
+
+    def _slot(self, spec: Analysis, metric: Metric) -> _Slot:
+        config = self.config(spec, metric)
+        key = config.model_dump_json()
+        slot = self._providers.get(key)
+        if slot is None:
+            slot = _Slot(config=config, provider=self.connect(config))
+            self._providers[key] = slot
+            while len(self._providers) > self.max_providers:
+                _, evicted = self._providers.popitem(last=False)
+                evicted.close_later()
+        self._providers.move_to_end(key)
+        return slot
+
+    def config(self, spec: Analysis, metric: Metric) -> PrometheusConfig:
+        """The Prometheus ``metric`` is measured on (raises ProviderConfigError)."""
         address = (metric.prometheus and metric.prometheus.address) or spec.prometheus.address
         override = PrometheusOverride(address=address) if address else None
-        config = resolve(self.default, override)
-        key = config.model_dump_json()
-        if key not in self._providers:
-            self._providers[key] = self.connect(config)
-        return self._providers[key]
+        return resolve(self.default, override)
 
-    def measure(self, rollout: Rollout, now: datetime) -> Measurements | None:
+    async def aclose(self) -> None:
+        """Close every provider."""
+        slots, self._providers = list(self._providers.values()), OrderedDict()
+        for slot in slots:
+            await slot.provider.aclose()
+
+    async def measure(self, rollout: Rollout, now: datetime) -> Measurements | None:
         """The looks due at ``now`` (canary, or post-promotion guard), or None if none is."""
         spec = rollout.spec.strategy.canary.analysis
         if spec is None:
@@ -128,15 +171,50 @@ class Analyst:
         due = looks.plan(spec, target.current, now=now)
         if not due:
             return None
-        results = tuple(self._look(rollout, spec, target, d, now) for d in due)
-        return Measurements(revision=target.revision, at=now, results=results, stage=target.stage)
+        return await self.measure_due(rollout, spec, target, due, now)
 
-    def _look(
+    async def measure_due(
+        self,
+        rollout: Rollout,
+        spec: Analysis,
+        target: looks.Target,
+        due: list[looks.Due],
+        now: datetime,
+    ) -> Measurements:
+        """The looks ``due`` for ``target``, taken concurrently, each within its deadline."""
+        results = await asyncio.gather(*(self._bounded(rollout, spec, target, d, now) for d in due))
+        return Measurements(
+            revision=target.revision, at=now, results=tuple(results), stage=target.stage
+        )
+
+    async def _bounded(
         self,
         rollout: Rollout,
         spec: Analysis,
         target: looks.Target,
         due: looks.Due,
+        now: datetime,
+    ) -> Measurement:
+        """One look within its total deadline: one attempt's timeout after the retry budget."""
+        name = due.metric.name
+        try:
+            slot = self._slot(spec, due.metric)
+        except ProviderConfigError as err:
+            return Measurement(metric=name, invalid=str(err))
+        deadline = slot.config.timeout_seconds + slot.config.retry_budget_seconds
+        try:
+            async with asyncio.timeout(deadline):
+                return await self._look(rollout, target, due, slot, now)
+        except TimeoutError:
+            log.warning("Measurement timed out", metric=name, seconds=deadline)
+            return Measurement(metric=name, error=f"no answer within {deadline:g}s")
+
+    async def _look(
+        self,
+        rollout: Rollout,
+        target: looks.Target,
+        due: looks.Due,
+        slot: _Slot,
         now: datetime,
     ) -> Measurement:
         metric = due.metric
@@ -148,13 +226,13 @@ class Analyst:
             stable=target.other,
             window=f"{due.window}s",
         )
+        provider = slot.limited()
         try:
-            provider = self.provider(spec, metric)
             if metric.threshold is not None:
                 query = QueryTemplate(metric.threshold.query)
-                return _value(provider, metric, query, variables, now)
+                return await _value(provider, metric, query, variables, now)
             queries = template(metric)
-            return _counts(provider, metric, queries, variables, now=now, stage=target.stage)
+            return await _counts(provider, metric, queries, variables, now=now, stage=target.stage)
         except (TemplateError, ProviderConfigError) as err:
             return Measurement(metric=metric.name, invalid=str(err))
         except ProviderError as err:
@@ -162,7 +240,47 @@ class Analyst:
             return Measurement(metric=metric.name, error=str(err))
 
 
-def _counts(
+@dataclass(kw_only=True)
+class _Slot:
+    """A provider, its configuration, and the limit on its concurrent queries."""
+
+    config: PrometheusConfig
+    provider: MetricProvider
+    limit: asyncio.Semaphore = field(
+        default_factory=lambda: asyncio.Semaphore(PER_PROVIDER_QUERIES)
+    )
+
+    def limited(self) -> MetricProvider:
+        return _Limited(self)
+
+    def close_later(self) -> None:
+        """Close an evicted provider once its queries are done (on the running loop)."""
+
+        async def close() -> None:
+            async with self.limit:
+                await self.provider.aclose()
+
+        try:
+            asyncio.get_running_loop().create_task(close())
+        except RuntimeError:  # no loop (tests calling provider() directly): nothing in flight
+            asyncio.run(self.provider.aclose())
+
+
+class _Limited:
+    """A provider whose queries wait for a slot of its ``_Slot``."""
+
+    def __init__(self, slot: _Slot) -> None:
+        self._slot = slot
+
+    async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
+        async with self._slot.limit:
+            return await self._slot.provider.query(promql, at=at)
+
+    async def aclose(self) -> None:
+        await self._slot.provider.aclose()
+
+
+async def _counts(
     provider: MetricProvider,
     metric: Metric,
     queries: MetricTemplate,
@@ -172,7 +290,7 @@ def _counts(
     stage: Stage,
 ) -> Measurement:
     roles = (Role.CANARY,) if stage == Stage.GUARD else (Role.CANARY, Role.STABLE)
-    found = {role: counts(provider, queries, variables, role, at=now) for role in roles}
+    found = {role: await counts(provider, queries, variables, role, at=now) for role in roles}
     canary = _pair(found.get(Role.CANARY))
     stable = _pair(found.get(Role.STABLE))
     return Measurement(
@@ -192,7 +310,7 @@ def _pair(found: object) -> tuple[float, float]:
     return 0.0, 0.0  # no series: no requests in the window
 
 
-def _value(
+async def _value(
     provider: MetricProvider,
     metric: Metric,
     query: QueryTemplate,
@@ -200,7 +318,7 @@ def _value(
     now: datetime,
 ) -> Measurement:
     text = query.render(variables.for_role(Role.CANARY))
-    samples = provider.query(text, at=now)
+    samples = await provider.query(text, at=now)
     if len(samples) > 1:
         return Measurement(
             metric=metric.name,

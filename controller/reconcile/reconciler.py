@@ -31,8 +31,8 @@ from controller.reconcile.actuator import (
     Target,
     TrafficNotVerified,
 )
-from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
+from controller.reconcile.measuring import Collected, Measurer
 
 log = structlog.get_logger("landinggear.reconcile")
 
@@ -56,6 +56,9 @@ class Cache(Protocol):
 
 
 STALE_RETRY_SECONDS = 1.0
+
+PENDING_RECHECK_SECONDS = 1.0
+"""While a look is in flight, a Rollout due again sooner is looked at after this."""
 
 TRAFFIC_RECHECK_SECONDS = 1.0
 """A router that has not shifted traffic yet is asked again after this long."""
@@ -90,9 +93,9 @@ class Reconciler:
         actuator: Actuator,
         events: EventRecorder,
         clock: Callable[[], datetime],
-        analyst: Analyst | None = None,
+        measurer: Measurer | None = None,
     ) -> None:
-        self.analyst = analyst
+        self.measurer = measurer
         self.rollouts = rollouts
         self.deployments = deployments
         self.replica_sets = replica_sets
@@ -118,7 +121,8 @@ class Reconciler:
         owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
         world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
         now = self.clock()
-        measurements = self.analyst.measure(rollout, now) if self.analyst else None
+        looked = self.measurer.collect(key, rollout, now) if self.measurer else Collected()
+        measurements = looked.measurements
         decision = decide(rollout, world, now, measurements)
         if measurements is not None:
             bound.debug("Measured", results=[vars(r) for r in measurements.results])
@@ -154,7 +158,11 @@ class Reconciler:
             weight=decision.status.canary_weight,
             step=decision.status.current_step_index,
         )
-        return Result(requeue_after=decision.requeue_after)
+        requeue_after = decision.requeue_after
+        if looked.pending and requeue_after is not None:
+            # The look in flight queues the key when it ends; until then, no busy loop.
+            requeue_after = max(requeue_after, PENDING_RECHECK_SECONDS)
+        return Result(requeue_after=requeue_after)
 
     def _load(
         self, key: ObjectKey, bound: structlog.typing.FilteringBoundLogger
@@ -164,6 +172,8 @@ class Reconciler:
         if obj is None:
             self._superseded.pop(key, None)
             self.observed.pop(key, None)
+            if self.measurer is not None:
+                self.measurer.forget(key)
             return None
         version = obj["metadata"].get("resourceVersion", "")
         if version in self._superseded.get(key, ()):

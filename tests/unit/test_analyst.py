@@ -7,12 +7,14 @@ the cluster tests exercise against a real Prometheus.
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from controller.api.v1alpha1 import Rollout
+from controller.core.measurements import Measurements
 from controller.providers import MetricProvider, ProviderUnreachable, Sample
 from controller.providers.prometheus_config import PrometheusConfig
 from controller.reconcile.analyst import Analyst
@@ -27,8 +29,9 @@ class FakeProvider:
         self.answers = answers
         self.fail = fail
         self.queries: list[str] = []
+        self.closed = False
 
-    def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
+    async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
         self.queries.append(promql)
         if self.fail:
             raise ProviderUnreachable("refused", address="http://p", query=promql)
@@ -36,6 +39,13 @@ class FakeProvider:
             if needle in promql:
                 return [Sample(labels={"i": str(i)}, value=v) for i, v in enumerate(values)]
         return []
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+def measure(subject: Analyst, target: Rollout, now: datetime) -> Measurements | None:
+    return asyncio.run(subject.measure(target, now))
 
 
 def rollout(metrics: list[dict[str, Any]], status: dict[str, Any]) -> Rollout:
@@ -94,8 +104,8 @@ def test_providers_are_reused_per_configuration() -> None:
 def test_a_comparison_counts_both_revisions_over_the_time_since_the_last_look() -> None:
     provider = FakeProvider({'revision="bbb"': [100.0], 'revision="aaa"': [300.0]})
     subject = analyst(provider)
-    looks = subject.measure(
-        rollout([{"name": "m", "builtin": "app-errors"}], SEEN), T0 + timedelta(seconds=12)
+    looks = measure(
+        subject, rollout([{"name": "m", "builtin": "app-errors"}], SEEN), T0 + timedelta(seconds=12)
     )
     assert looks is not None
     window = looks.results[0].window
@@ -106,8 +116,10 @@ def test_a_comparison_counts_both_revisions_over_the_time_since_the_last_look() 
 
 def test_a_threshold_query_returning_several_series_is_an_error_not_a_value() -> None:
     metric = {"name": "m", "threshold": {"query": 'up{job="${rollout}"}', "success": "> 0"}}
-    looks = analyst(FakeProvider({"up": [1.0, 2.0]})).measure(
-        rollout([metric], SEEN), T0 + timedelta(seconds=10)
+    looks = measure(
+        analyst(FakeProvider({"up": [1.0, 2.0]})),
+        rollout([metric], SEEN),
+        T0 + timedelta(seconds=10),
     )
     assert looks is not None
     assert "returned 2 series" in looks.results[0].error
@@ -116,8 +128,10 @@ def test_a_threshold_query_returning_several_series_is_an_error_not_a_value() ->
 @pytest.mark.parametrize("answer", [[], [float("nan")]])
 def test_no_series_or_nan_is_no_data(answer: list[float]) -> None:
     metric = {"name": "m", "threshold": {"query": "vector(1)", "success": "> 0"}}
-    looks = analyst(FakeProvider({"vector": answer})).measure(
-        rollout([metric], SEEN), T0 + timedelta(seconds=10)
+    looks = measure(
+        analyst(FakeProvider({"vector": answer})),
+        rollout([metric], SEEN),
+        T0 + timedelta(seconds=10),
     )
     assert looks is not None
     result = looks.results[0]
@@ -126,14 +140,16 @@ def test_no_series_or_nan_is_no_data(answer: list[float]) -> None:
 
 def test_a_template_that_cannot_be_rendered_makes_the_metric_invalid() -> None:
     metric = {"name": "m", "threshold": {"query": "up{job=${rollout}}", "success": "> 0"}}
-    looks = analyst(FakeProvider({})).measure(rollout([metric], SEEN), T0 + timedelta(seconds=10))
+    looks = measure(analyst(FakeProvider({})), rollout([metric], SEEN), T0 + timedelta(seconds=10))
     assert looks is not None
     assert "double-quoted" in looks.results[0].invalid
 
 
 def test_a_dead_prometheus_is_an_error() -> None:
-    looks = analyst(FakeProvider({}, fail=True)).measure(
-        rollout([{"name": "m", "builtin": "app-errors"}], SEEN), T0 + timedelta(seconds=10)
+    looks = measure(
+        analyst(FakeProvider({}, fail=True)),
+        rollout([{"name": "m", "builtin": "app-errors"}], SEEN),
+        T0 + timedelta(seconds=10),
     )
     assert looks is not None
     assert "refused" in looks.results[0].error
@@ -153,8 +169,10 @@ def test_the_guard_counts_only_the_new_stable() -> None:
         },
     }
     provider = FakeProvider({'revision="bbb"': [80.0]})
-    looks = analyst(provider).measure(
-        rollout([{"name": "m", "builtin": "app-errors"}], status), T0 + timedelta(seconds=10)
+    looks = measure(
+        analyst(provider),
+        rollout([{"name": "m", "builtin": "app-errors"}], status),
+        T0 + timedelta(seconds=10),
     )
     assert looks is not None
     assert looks.stage == "Guard"
@@ -173,7 +191,7 @@ def test_nothing_is_measured_once_the_guard_completed() -> None:
     }  # fmt: skip
     provider = FakeProvider({})
     assert (
-        analyst(provider).measure(rollout([{"name": "m", "builtin": "app-errors"}], status), T0)
+        measure(analyst(provider), rollout([{"name": "m", "builtin": "app-errors"}], status), T0)
         is None
     )
     assert provider.queries == []

@@ -5,17 +5,22 @@ Prometheus runs on loopback with a 1 s scrape interval and scrapes a
 histogram the test drives. Counts are evaluated at the exact time of the last
 scrape over a window that covers the series' whole life, so ``increase`` has
 nothing to extrapolate and the counts must be exact.
+
+The provider is asynchronous; the module keeps one event loop (an
+``asyncio.Runner``) for it, so its connections are reused across the tests.
 """
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import socket
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
@@ -23,9 +28,10 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 from controller.providers import ErrorKind, ProviderError
 from controller.providers.builtin_metrics import app_errors, app_latency
 from controller.providers.prometheus import PrometheusConfig, PrometheusProvider
-from controller.providers.templates import Counts, NoData, Role, Variables, counts
+from controller.providers.templates import Counts, MetricTemplate, NoData, Role, Variables, counts
 from tests.support.waiting import eventually
 
+T = TypeVar("T")
 PROMETHEUS = shutil.which("prometheus") or shutil.which("/usr/bin/prometheus")
 pytestmark = pytest.mark.skipif(
     PROMETHEUS is None,
@@ -52,6 +58,11 @@ class Stack:
     app: App
     provider: PrometheusProvider
     log: Path
+    runner: asyncio.Runner
+
+    def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
+        """Await ``coroutine`` on the module's event loop, where the provider lives."""
+        return self.runner.run(coroutine)
 
 
 @pytest.fixture(scope="module")
@@ -91,12 +102,17 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             stdout=out,
             stderr=subprocess.STDOUT,
         )
+    runner = asyncio.Runner()
     provider = PrometheusProvider(PrometheusConfig(address=f"http://127.0.0.1:{port}", retries=0))
+    stack = Stack(app=app, provider=provider, log=log, runner=runner)
     try:
-        eventually(lambda: provider.query("vector(1)"), timeout=60, what="Prometheus to answer")
-        yield Stack(app=app, provider=provider, log=log)
+        eventually(
+            lambda: stack.run(provider.query("vector(1)")), timeout=60, what="Prometheus to answer"
+        )
+        yield stack
     finally:
-        provider.close()
+        runner.run(provider.aclose())
+        runner.close()
         server.terminate()
         try:
             server.wait(timeout=20)
@@ -108,19 +124,20 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         exporter_thread.join(timeout=5)
 
 
-def last_scrape(provider: PrometheusProvider) -> float | None:
+def last_scrape(stack: Stack) -> float | None:
     # timestamp() must see the selector itself: after "== 1" it would return the evaluation time.
-    samples = provider.query('timestamp(up{job="app"}) and on() (up{job="app"} == 1)')
+    query = 'timestamp(up{job="app"}) and on() (up{job="app"} == 1)'
+    samples = stack.run(stack.provider.query(query))
     return samples[0].value if samples else None
 
 
-def wait_for_scrapes(provider: PrometheusProvider, count: int) -> float:
+def wait_for_scrapes(stack: Stack, count: int) -> float:
     """Wait until ``count`` more scrapes have happened; return the last one's time."""
-    seen = last_scrape(provider) or 0.0
+    seen = last_scrape(stack) or 0.0
     for _ in range(count):
 
         def newer(than: float = seen) -> float | None:
-            latest = last_scrape(provider)
+            latest = last_scrape(stack)
             return latest if latest is not None and latest > than else None
 
         seen = eventually(newer, timeout=30, what="the next scrape")
@@ -143,7 +160,7 @@ def test_counts_per_revision_match_what_the_app_served(stack: Stack) -> None:
     app.requests.labels("shop", "bbb", "200")
     app.latency.labels("shop", "aaa")
     app.latency.labels("shop", "bbb")
-    wait_for_scrapes(provider, 1)
+    wait_for_scrapes(stack, 1)
 
     observe(
         app,
@@ -152,35 +169,38 @@ def test_counts_per_revision_match_what_the_app_served(stack: Stack) -> None:
         latencies=[0.05] * 10 + [0.2] * 5 + [0.5] * 4 + [2.0],
     )
     observe(app, "bbb", codes={"200": 25}, latencies=[0.05] * 20)
-    at = datetime.fromtimestamp(wait_for_scrapes(provider, 2), UTC)
+    at = datetime.fromtimestamp(wait_for_scrapes(stack, 2), UTC)
+
+    def measure(template: MetricTemplate, variables: Variables, role: Role) -> Counts | NoData:
+        return stack.run(counts(provider, template, variables, role, at=at))
 
     variables = Variables(
         rollout="web", namespace="shop", service="web", canary="aaa", stable="bbb", window="1h"
     )
     errors, log = app_errors(), stack.log.read_text()
-    assert counts(provider, errors, variables, Role.CANARY, at=at) == Counts(40.0, 3.0), log
+    assert measure(errors, variables, Role.CANARY) == Counts(40.0, 3.0), log
     # bbb never failed: it has no 5xx series at all, which is zero errors, not "no data".
-    assert counts(provider, errors, variables, Role.STABLE, at=at) == Counts(25.0, 0.0), log
+    assert measure(errors, variables, Role.STABLE) == Counts(25.0, 0.0), log
 
     slower_than_quarter = app_latency(bound_seconds=0.25)
-    assert counts(provider, slower_than_quarter, variables, Role.CANARY, at=at) == Counts(20.0, 5.0)
-    assert counts(provider, slower_than_quarter, variables, Role.STABLE, at=at) == Counts(20.0, 0.0)
+    assert measure(slower_than_quarter, variables, Role.CANARY) == Counts(20.0, 5.0)
+    assert measure(slower_than_quarter, variables, Role.STABLE) == Counts(20.0, 0.0)
     # The Python client writes le="1.0"; the builtin matches it when asked for 1.
     slower_than_second = app_latency(bound_seconds=1)
-    assert counts(provider, slower_than_second, variables, Role.CANARY, at=at) == Counts(20.0, 1.0)
+    assert measure(slower_than_second, variables, Role.CANARY) == Counts(20.0, 1.0)
 
     # A bound that is not a bucket, and a revision that served nothing: no data, not zero.
     not_a_bucket = app_latency(bound_seconds=0.5)
-    assert isinstance(counts(provider, not_a_bucket, variables, Role.CANARY, at=at), NoData)
+    assert isinstance(measure(not_a_bucket, variables, Role.CANARY), NoData)
     unseen = Variables(
         rollout="web", namespace="shop", service="web", canary="ccc", stable="bbb", window="1h"
     )
-    assert isinstance(counts(provider, errors, unseen, Role.CANARY, at=at), NoData)
+    assert isinstance(measure(errors, unseen, Role.CANARY), NoData)
 
 
 def test_real_server_rejects_a_bad_query_without_retrying(stack: Stack) -> None:
     with pytest.raises(ProviderError) as caught:
-        stack.provider.query("sum(rate(http_requests_total[5m])")
+        stack.run(stack.provider.query("sum(rate(http_requests_total[5m])"))
     assert caught.value.kind is ErrorKind.BAD_QUERY
     assert caught.value.attempts == 1
     assert "bad_data" in str(caught.value)
@@ -188,5 +208,5 @@ def test_real_server_rejects_a_bad_query_without_retrying(stack: Stack) -> None:
 
 def test_long_query_sent_as_form_post_is_answered(stack: Stack) -> None:
     terms = " + ".join(f'count(up{{job="app", instance!="not-{i}"}})' for i in range(120))
-    samples = stack.provider.query(f"({terms}) / 120")
+    samples = stack.run(stack.provider.query(f"({terms}) / 120"))
     assert [s.value for s in samples] == [1.0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import ssl
 import threading
@@ -78,8 +79,12 @@ def query(server: Server, tls: dict[str, Any], **settings: Any) -> list[Sample]:
     config = PrometheusConfig.model_validate(
         {"address": server.address, "retries": 0, "tls": tls, **settings}
     )
-    with PrometheusProvider(config) as provider:
-        return provider.query("vector(1)")
+
+    async def ask() -> list[Sample]:
+        async with PrometheusProvider(config) as provider:
+            return await provider.query("vector(1)")
+
+    return asyncio.run(ask())
 
 
 def test_mutual_tls_with_our_ca_and_client_certificate(server: Server) -> None:

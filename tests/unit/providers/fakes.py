@@ -1,4 +1,9 @@
-"""A scripted Prometheus behind ``httpx.MockTransport``, and a provider wired to it."""
+"""A scripted Prometheus behind ``httpx.MockTransport``, and a provider wired to it.
+
+The provider is asynchronous (``async with make_provider(...)``, ``await
+provider.query(...)``); the scripted handler stays synchronous, which
+``MockTransport`` accepts for an ``AsyncClient`` too.
+"""
 
 from __future__ import annotations
 
@@ -66,9 +71,14 @@ def make_provider(
 ) -> PrometheusProvider:
     config = PrometheusConfig.model_validate({"address": ADDRESS, **settings})
     recorded = sleeps if sleeps is not None else []
+
+    async def sleep(seconds: float) -> None:
+        """Records the backoff instead of waiting it out."""
+        recorded.append(seconds)
+
     return PrometheusProvider(
         config,
         transport=httpx.MockTransport(backend),
-        sleep=recorded.append,
+        sleep=sleep,
         rng=random.Random(seed),
     )

@@ -15,6 +15,7 @@ from structlog.testing import capture_logs
 from controller.providers import ErrorKind, ProviderConfigError, ProviderError
 from controller.providers.prometheus_config import PrometheusConfig, TLSConfig, ssl_context
 from e2e.localcluster import pki
+from tests.support.aio import synchronously
 from tests.unit.providers.fakes import ADDRESS, ScriptedPrometheus, make_provider, vector
 
 SECRET = "s3cr3t-t0ken-value"
@@ -26,70 +27,77 @@ def authorization(backend: ScriptedPrometheus, index: int = -1) -> str | None:
     return None if value is None else str(value)
 
 
-def test_inline_bearer_token_is_sent() -> None:
+@synchronously
+async def test_inline_bearer_token_is_sent() -> None:
     backend = ScriptedPrometheus(vector())
-    with make_provider(backend, bearer_token=SECRET) as provider:
-        provider.query(QUERY)
+    async with make_provider(backend, bearer_token=SECRET) as provider:
+        await provider.query(QUERY)
     assert authorization(backend) == f"Bearer {SECRET}"
 
 
-def test_bearer_token_file_is_reread_after_rotation(tmp_path: Path) -> None:
+@synchronously
+async def test_bearer_token_file_is_reread_after_rotation(tmp_path: Path) -> None:
     token = tmp_path / "token"
     token.write_text("first-token\n")
     backend = ScriptedPrometheus(vector())
-    with make_provider(backend, bearer_token_file=token) as provider:
-        provider.query(QUERY)
+    async with make_provider(backend, bearer_token_file=token) as provider:
+        await provider.query(QUERY)
         token.write_text("second-token\n")
-        provider.query(QUERY)
+        await provider.query(QUERY)
     assert [authorization(backend, i) for i in (0, 1)] == [
         "Bearer first-token",
         "Bearer second-token",
     ]
 
 
-def test_basic_auth_with_password() -> None:
+@synchronously
+async def test_basic_auth_with_password() -> None:
     backend = ScriptedPrometheus(vector())
-    with make_provider(backend, basic_auth={"username": "lg", "password": SECRET}) as provider:
-        provider.query(QUERY)
+    async with make_provider(
+        backend, basic_auth={"username": "lg", "password": SECRET}
+    ) as provider:
+        await provider.query(QUERY)
     assert authorization(backend) == "Basic " + base64.b64encode(f"lg:{SECRET}".encode()).decode()
 
 
-def test_basic_auth_password_file_is_reread(tmp_path: Path) -> None:
+@synchronously
+async def test_basic_auth_password_file_is_reread(tmp_path: Path) -> None:
     password = tmp_path / "password"
     password.write_text("one")
     backend = ScriptedPrometheus(vector())
     basic_auth = {"username": "lg", "password_file": str(password)}
-    with make_provider(backend, basic_auth=basic_auth) as provider:
-        provider.query(QUERY)
+    async with make_provider(backend, basic_auth=basic_auth) as provider:
+        await provider.query(QUERY)
         password.write_text("two")
-        provider.query(QUERY)
+        await provider.query(QUERY)
     decoded = [base64.b64decode(authorization(backend, i)[6:]).decode() for i in (0, 1)]  # type: ignore[index]
     assert decoded == ["lg:one", "lg:two"]
 
 
-def test_no_credentials_sends_no_authorization_header() -> None:
+@synchronously
+async def test_no_credentials_sends_no_authorization_header() -> None:
     backend = ScriptedPrometheus(vector())
-    with make_provider(backend) as provider:
-        provider.query(QUERY)
+    async with make_provider(backend) as provider:
+        await provider.query(QUERY)
     assert authorization(backend) is None
 
 
-def test_extra_headers_are_sent() -> None:
+@synchronously
+async def test_extra_headers_are_sent() -> None:
     backend = ScriptedPrometheus(vector())
-    with make_provider(backend, headers={"X-Scope-OrgID": "tenant-1"}) as provider:
-        provider.query(QUERY)
+    async with make_provider(backend, headers={"X-Scope-OrgID": "tenant-1"}) as provider:
+        await provider.query(QUERY)
     assert backend.requests[0].headers["x-scope-orgid"] == "tenant-1"
 
 
-def test_missing_token_file_is_a_credentials_error_without_retry(tmp_path: Path) -> None:
+@synchronously
+async def test_missing_token_file_is_a_credentials_error_without_retry(tmp_path: Path) -> None:
     backend = ScriptedPrometheus(vector())
     sleeps: list[float] = []
     missing = tmp_path / "gone"
-    with (
-        make_provider(backend, sleeps=sleeps, bearer_token_file=missing) as provider,
-        pytest.raises(ProviderError) as caught,
-    ):
-        provider.query(QUERY)
+    async with make_provider(backend, sleeps=sleeps, bearer_token_file=missing) as provider:
+        with pytest.raises(ProviderError) as caught:
+            await provider.query(QUERY)
     assert caught.value.kind is ErrorKind.CREDENTIALS
     assert str(missing) in str(caught.value)
     assert backend.requests == []
@@ -104,19 +112,21 @@ def test_missing_token_file_is_a_credentials_error_without_retry(tmp_path: Path)
         {"headers": {"X-Api-Key": SECRET}},
     ],
 )
-def test_secrets_never_appear_in_reprs_dumps_errors_or_logs(settings: dict[str, Any]) -> None:
+@synchronously
+async def test_secrets_never_appear_in_reprs_dumps_errors_or_logs(settings: dict[str, Any]) -> None:
     backend = ScriptedPrometheus(httpx.Response(503, text="down"), httpx.Response(401, text="no"))
-    with make_provider(backend, retries=1, **settings) as provider, capture_logs() as logs:
-        with pytest.raises(ProviderError) as caught:
-            provider.query(QUERY)
-        config = PrometheusConfig.model_validate({"address": ADDRESS, **settings})
-        shown = [
-            repr(provider),
-            repr(config),
-            str(config),
-            config.model_dump_json(),
-            str(caught.value),
-        ]
+    async with make_provider(backend, retries=1, **settings) as provider:
+        with capture_logs() as logs:
+            with pytest.raises(ProviderError) as caught:
+                await provider.query(QUERY)
+            config = PrometheusConfig.model_validate({"address": ADDRESS, **settings})
+            shown = [
+                repr(provider),
+                repr(config),
+                str(config),
+                config.model_dump_json(),
+                str(caught.value),
+            ]
     shown += [str(event) for event in logs]
     assert logs, "the retry was logged"
     assert all(SECRET not in text for text in shown)

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from controller.providers import ErrorKind, ProviderError, ProviderHTTPStatus, Sample
 from controller.providers.prometheus import BACKOFF_FIRST_SECONDS, MAX_GET_BYTES
+from tests.support.aio import synchronously
 from tests.unit.providers.fakes import (
     ADDRESS,
     ScriptedPrometheus,
@@ -24,10 +25,11 @@ from tests.unit.providers.fakes import (
 QUERY = 'sum(increase(http_requests_total{revision="abc"}[30s]))'
 
 
-def test_vector_result_becomes_labelled_samples() -> None:
+@synchronously
+async def test_vector_result_becomes_labelled_samples() -> None:
     backend = ScriptedPrometheus(vector(({"code": "200"}, "12"), ({"code": "500"}, "3.5")))
-    with make_provider(backend) as provider:
-        samples = provider.query(QUERY)
+    async with make_provider(backend) as provider:
+        samples = await provider.query(QUERY)
     assert samples == [Sample({"code": "200"}, 12.0), Sample({"code": "500"}, 3.5)]
     request = backend.requests[0]
     assert request.method == "GET"
@@ -36,48 +38,52 @@ def test_vector_result_becomes_labelled_samples() -> None:
     assert backend.params()["timeout"] == "9"  # 90 % of the 10 s default
 
 
-def test_scalar_result_is_one_sample_without_labels() -> None:
-    with make_provider(ScriptedPrometheus(scalar("42"))) as provider:
-        assert provider.query("scalar(1)") == [Sample({}, 42.0)]
+@synchronously
+async def test_scalar_result_is_one_sample_without_labels() -> None:
+    async with make_provider(ScriptedPrometheus(scalar("42"))) as provider:
+        assert await provider.query("scalar(1)") == [Sample({}, 42.0)]
 
 
-def test_empty_vector_is_an_empty_list() -> None:
-    with make_provider(ScriptedPrometheus(vector())) as provider:
-        assert provider.query(QUERY) == []
+@synchronously
+async def test_empty_vector_is_an_empty_list() -> None:
+    async with make_provider(ScriptedPrometheus(vector())) as provider:
+        assert await provider.query(QUERY) == []
 
 
-def test_nan_and_infinities_are_returned_as_such() -> None:
+@synchronously
+async def test_nan_and_infinities_are_returned_as_such() -> None:
     backend = ScriptedPrometheus(
         vector(({"a": "1"}, "NaN"), ({"a": "2"}, "+Inf"), ({"a": "3"}, "-Inf"))
     )
-    with make_provider(backend) as provider:
-        values = [s.value for s in provider.query(QUERY)]
+    async with make_provider(backend) as provider:
+        values = [s.value for s in await provider.query(QUERY)]
     assert math.isnan(values[0])
     assert values[1:] == [math.inf, -math.inf]
 
 
-def test_evaluation_time_is_sent_in_unix_seconds() -> None:
+@synchronously
+async def test_evaluation_time_is_sent_in_unix_seconds() -> None:
     backend = ScriptedPrometheus(vector())
     at = datetime(2024, 5, 1, 12, 0, 0, 250_000, tzinfo=timezone(timedelta(hours=2)))
-    with make_provider(backend) as provider:
-        provider.query(QUERY, at=at)
+    async with make_provider(backend) as provider:
+        await provider.query(QUERY, at=at)
     assert backend.params()["time"] == f"{at.timestamp():.3f}"
 
 
-def test_naive_evaluation_time_is_refused() -> None:
-    with (
-        make_provider(ScriptedPrometheus(vector())) as provider,
-        pytest.raises(ValueError, match="aware"),
-    ):
-        provider.query(QUERY, at=datetime(2024, 5, 1))
+@synchronously
+async def test_naive_evaluation_time_is_refused() -> None:
+    async with make_provider(ScriptedPrometheus(vector())) as provider:
+        with pytest.raises(ValueError, match="aware"):
+            await provider.query(QUERY, at=datetime(2024, 5, 1))
 
 
-def test_long_query_is_sent_as_a_form_post() -> None:
+@synchronously
+async def test_long_query_is_sent_as_a_form_post() -> None:
     backend = ScriptedPrometheus(vector())
     long_query = "sum(" + " + ".join(f'up{{job="j{i}"}}' for i in range(200)) + ")"
     assert len(long_query) > MAX_GET_BYTES
-    with make_provider(backend) as provider:
-        provider.query(long_query, at=datetime(2024, 5, 1, tzinfo=UTC))
+    async with make_provider(backend) as provider:
+        await provider.query(long_query, at=datetime(2024, 5, 1, tzinfo=UTC))
     request = backend.requests[0]
     assert request.method == "POST"
     assert request.headers["content-type"] == "application/x-www-form-urlencoded"
@@ -85,10 +91,11 @@ def test_long_query_is_sent_as_a_form_post() -> None:
     assert "time" in backend.params()
 
 
-def test_address_with_a_path_prefix_is_kept() -> None:
+@synchronously
+async def test_address_with_a_path_prefix_is_kept() -> None:
     backend = ScriptedPrometheus(vector())
-    with make_provider(backend, address="https://mimir.test/prometheus/") as provider:
-        provider.query(QUERY)
+    async with make_provider(backend, address="https://mimir.test/prometheus/") as provider:
+        await provider.query(QUERY)
     assert backend.requests[0].url.path == "/prometheus/api/v1/query"
 
 
@@ -113,20 +120,26 @@ def test_address_with_a_path_prefix_is_kept() -> None:
         (success({"resultType": "scalar", "result": [1, 2]}), "pair"),
     ],
 )
-def test_unusable_success_bodies_are_bad_responses(reply: httpx.Response, reason: str) -> None:
+@synchronously
+async def test_unusable_success_bodies_are_bad_responses(
+    reply: httpx.Response, reason: str
+) -> None:
     backend = ScriptedPrometheus(reply)
-    with make_provider(backend) as provider, pytest.raises(ProviderError, match=reason) as caught:
-        provider.query(QUERY)
+    async with make_provider(backend) as provider:
+        with pytest.raises(ProviderError, match=reason) as caught:
+            await provider.query(QUERY)
     assert caught.value.kind is ErrorKind.BAD_RESPONSE
     assert len(backend.requests) == 1
 
 
 @pytest.mark.parametrize(("status", "error_type"), [(400, "bad_data"), (422, "execution")])
-def test_rejected_query_is_bad_query_and_not_retried(status: int, error_type: str) -> None:
+@synchronously
+async def test_rejected_query_is_bad_query_and_not_retried(status: int, error_type: str) -> None:
     backend = ScriptedPrometheus(error(status, error_type, 'parse error: unexpected "}"'))
     sleeps: list[float] = []
-    with make_provider(backend, sleeps=sleeps) as provider, pytest.raises(ProviderError) as caught:
-        provider.query(QUERY)
+    async with make_provider(backend, sleeps=sleeps) as provider:
+        with pytest.raises(ProviderError) as caught:
+            await provider.query(QUERY)
     assert caught.value.kind is ErrorKind.BAD_QUERY
     assert f"{error_type}: parse error" in str(caught.value)
     assert len(backend.requests) == 1
@@ -134,20 +147,24 @@ def test_rejected_query_is_bad_query_and_not_retried(status: int, error_type: st
 
 
 @pytest.mark.parametrize("status", [401, 403, 404, 500])
-def test_other_statuses_are_not_retried(status: int) -> None:
+@synchronously
+async def test_other_statuses_are_not_retried(status: int) -> None:
     backend = ScriptedPrometheus(httpx.Response(status, text="nope"))
-    with make_provider(backend) as provider, pytest.raises(ProviderHTTPStatus) as caught:
-        provider.query(QUERY)
+    async with make_provider(backend) as provider:
+        with pytest.raises(ProviderHTTPStatus) as caught:
+            await provider.query(QUERY)
     assert caught.value.kind is ErrorKind.HTTP_STATUS
     assert caught.value.status == status
     assert len(backend.requests) == 1
 
 
-def test_unavailable_then_success_is_retried_after_a_jittered_backoff() -> None:
+@synchronously
+async def test_unavailable_then_success_is_retried_after_a_jittered_backoff() -> None:
     backend = ScriptedPrometheus(httpx.Response(503), vector(({}, "7")))
     sleeps: list[float] = []
-    with make_provider(backend, sleeps=sleeps) as provider, capture_logs() as logs:
-        assert provider.query(QUERY) == [Sample({}, 7.0)]
+    async with make_provider(backend, sleeps=sleeps) as provider:
+        with capture_logs() as logs:
+            assert await provider.query(QUERY) == [Sample({}, 7.0)]
     assert len(backend.requests) == 2
     assert len(sleeps) == 1
     assert BACKOFF_FIRST_SECONDS / 2 <= sleeps[0] <= BACKOFF_FIRST_SECONDS
@@ -156,14 +173,13 @@ def test_unavailable_then_success_is_retried_after_a_jittered_backoff() -> None:
 
 
 @pytest.mark.parametrize("status", [429, 502, 503, 504])
-def test_retryable_statuses_give_up_after_the_configured_retries(status: int) -> None:
+@synchronously
+async def test_retryable_statuses_give_up_after_the_configured_retries(status: int) -> None:
     backend = ScriptedPrometheus(httpx.Response(status))
     sleeps: list[float] = []
-    with (
-        make_provider(backend, sleeps=sleeps, retries=3) as provider,
-        pytest.raises(ProviderHTTPStatus) as caught,
-    ):
-        provider.query(QUERY)
+    async with make_provider(backend, sleeps=sleeps, retries=3) as provider:
+        with pytest.raises(ProviderHTTPStatus) as caught:
+            await provider.query(QUERY)
     assert len(backend.requests) == 4
     assert caught.value.attempts == 4
     assert "after 4 attempts" in str(caught.value)
@@ -172,34 +188,39 @@ def test_retryable_statuses_give_up_after_the_configured_retries(status: int) ->
     assert len(set(sleeps)) == 3
 
 
-def test_backoff_is_jittered_differently_for_different_random_sources() -> None:
-    def sleeps_with(seed: int) -> list[float]:
+@synchronously
+async def test_backoff_is_jittered_differently_for_different_random_sources() -> None:
+    async def sleeps_with(seed: int) -> list[float]:
         sleeps: list[float] = []
         backend = ScriptedPrometheus(httpx.Response(503))
-        with make_provider(backend, sleeps=sleeps, seed=seed) as p, pytest.raises(ProviderError):
-            p.query(QUERY)
+        async with make_provider(backend, sleeps=sleeps, seed=seed) as p:
+            with pytest.raises(ProviderError):
+                await p.query(QUERY)
         return sleeps
 
-    assert sleeps_with(1) == sleeps_with(1)
-    assert sleeps_with(1) != sleeps_with(2)
+    assert await sleeps_with(1) == await sleeps_with(1)
+    assert await sleeps_with(1) != await sleeps_with(2)
 
 
-def test_retry_budget_stops_retrying_before_a_backoff_would_overrun_it() -> None:
+@synchronously
+async def test_retry_budget_stops_retrying_before_a_backoff_would_overrun_it() -> None:
     backend = ScriptedPrometheus(httpx.Response(503))
     sleeps: list[float] = []
-    with (
-        make_provider(backend, sleeps=sleeps, retries=10, retry_budget_seconds=0.2) as provider,
-        pytest.raises(ProviderHTTPStatus),
-    ):
-        provider.query(QUERY)
+    async with make_provider(
+        backend, sleeps=sleeps, retries=10, retry_budget_seconds=0.2
+    ) as provider:
+        with pytest.raises(ProviderHTTPStatus):
+            await provider.query(QUERY)
     assert len(backend.requests) == 1  # the first backoff (>= 0.25 s) would not fit
     assert sleeps == []
 
 
-def test_server_side_query_timeout_is_a_timeout() -> None:
+@synchronously
+async def test_server_side_query_timeout_is_a_timeout() -> None:
     backend = ScriptedPrometheus(error(503, "timeout", "query timed out in expression evaluation"))
-    with make_provider(backend, retries=1) as provider, pytest.raises(ProviderError) as caught:
-        provider.query(QUERY)
+    async with make_provider(backend, retries=1) as provider:
+        with pytest.raises(ProviderError) as caught:
+            await provider.query(QUERY)
     assert caught.value.kind is ErrorKind.TIMEOUT
     assert len(backend.requests) == 2
 
@@ -207,40 +228,46 @@ def test_server_side_query_timeout_is_a_timeout() -> None:
 @pytest.mark.parametrize(
     "failure", [httpx.ReadTimeout("read timed out"), httpx.ConnectTimeout("connect timed out")]
 )
-def test_client_timeouts_are_retried_then_reported_as_timeouts(failure: Exception) -> None:
+@synchronously
+async def test_client_timeouts_are_retried_then_reported_as_timeouts(failure: Exception) -> None:
     backend = ScriptedPrometheus(failure)
-    with make_provider(backend, retries=2) as provider, pytest.raises(ProviderError) as caught:
-        provider.query(QUERY)
+    async with make_provider(backend, retries=2) as provider:
+        with pytest.raises(ProviderError) as caught:
+            await provider.query(QUERY)
     assert caught.value.kind is ErrorKind.TIMEOUT
     assert len(backend.requests) == 3
 
 
-def test_timeouts_are_passed_to_the_http_client() -> None:
+@synchronously
+async def test_timeouts_are_passed_to_the_http_client() -> None:
     seen: list[dict[str, float]] = []
 
     def record(request: httpx.Request) -> httpx.Response:
         seen.append(request.extensions["timeout"])
         return vector()
 
-    with make_provider(
+    async with make_provider(
         ScriptedPrometheus(record), timeout_seconds=4, connect_timeout_seconds=1.5
     ) as p:
-        p.query(QUERY)
+        await p.query(QUERY)
     assert seen == [{"connect": 1.5, "read": 4.0, "write": 4.0, "pool": 4.0}]
 
 
-def test_connection_refused_is_unreachable_and_retried() -> None:
+@synchronously
+async def test_connection_refused_is_unreachable_and_retried() -> None:
     backend = ScriptedPrometheus(httpx.ConnectError("[Errno 111] Connection refused"), vector())
-    with make_provider(backend) as provider:
-        assert provider.query(QUERY) == []
+    async with make_provider(backend) as provider:
+        assert await provider.query(QUERY) == []
     assert len(backend.requests) == 2
 
 
-def test_unreachable_error_names_the_address_and_the_shortened_query() -> None:
+@synchronously
+async def test_unreachable_error_names_the_address_and_the_shortened_query() -> None:
     backend = ScriptedPrometheus(httpx.ConnectError("[Errno 111] Connection refused"))
     long_query = "sum(increase(" + "x" * 300 + "[30s]))"
-    with make_provider(backend, retries=0) as provider, pytest.raises(ProviderError) as caught:
-        provider.query(long_query)
+    async with make_provider(backend, retries=0) as provider:
+        with pytest.raises(ProviderError) as caught:
+            await provider.query(long_query)
     message = str(caught.value)
     assert caught.value.kind is ErrorKind.UNREACHABLE
     assert ADDRESS in message
