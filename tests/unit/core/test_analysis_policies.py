@@ -42,6 +42,8 @@ class Traffic:
 class AnalysedSim(Sim):
     analysis_spec: dict[str, Any] = field(default_factory=dict)
     traffic: Traffic = field(default_factory=Traffic)
+    looked: Measurements | None = None
+    """The looks handed to the last reconcile."""
 
     def canary_extra(self) -> dict[str, Any]:
         return {"analysis": self.analysis_spec}
@@ -93,7 +95,8 @@ class AnalysedSim(Sim):
         return (self.now - since).total_seconds()
 
     def reconcile(self, *, write_status: bool = True) -> Any:
-        decision = decide(self.rollout(), self.world(), self.now, self.measurements())
+        self.looked = self.measurements()
+        decision = decide(self.rollout(), self.world(), self.now, self.looked)
         for action in decision.actions:
             self.apply(action)
         if write_status:
