@@ -49,6 +49,10 @@ log = structlog.get_logger("landinggear.manager")
 
 WORKLOAD_INDEX = "workload"
 
+STUCK_AFTER_SECONDS = 300.0
+"""A reconcile running longer than this is stuck (every request it makes is bounded
+far below it): ``/healthz`` fails so the kubelet restarts the process."""
+
 
 def api_configuration(settings: Settings) -> client.Configuration:
     """The client configuration from the kubeconfig (or the in-cluster config)."""
@@ -163,6 +167,8 @@ class Manager:
         )
         self._workers: list[threading.Thread] = []
         self._working = threading.Event()
+        self._busy_since: dict[str, float] = {}
+        """Per worker thread, when its reconcile in progress started."""
         self._wire_handlers()
 
     def _wire_handlers(self) -> None:
@@ -205,6 +211,21 @@ class Manager:
 
     # ------------------------------------------------------------ workers
 
+    def problems(self) -> list[str]:
+        """What makes this process unhealthy (``/healthz``): empty when all is well."""
+        found = [
+            f"informer {informer.resource} is not running"
+            for informer in (self.rollouts, self.deployments, self.replica_sets)
+            if not informer.alive()
+        ]
+        if not self.measurer.alive():
+            found.append("the measurements' event loop is not running")
+        now = time.monotonic()
+        for worker, since in list(self._busy_since.items()):
+            if now - since > STUCK_AFTER_SECONDS:
+                found.append(f"{worker} has been in one reconcile for {now - since:.0f}s")
+        return found
+
     def synced(self) -> bool:
         return all(i.has_synced() for i in (self.rollouts, self.deployments, self.replica_sets))
 
@@ -233,6 +254,7 @@ class Manager:
             if key is None:
                 continue
             started = time.monotonic()
+            self._busy_since[threading.current_thread().name] = started
             try:
                 if not self._working.is_set():
                     self.queue.add(key)  # leave it for the next leader's turn
@@ -250,6 +272,7 @@ class Manager:
                 self.queue.add_rate_limited(key)
                 continue
             finally:
+                self._busy_since.pop(threading.current_thread().name, None)
                 self.metrics.duration.observe(time.monotonic() - started)
                 self.queue.done(key)
             if result.retry:
@@ -279,7 +302,10 @@ class Manager:
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
         server = serve(
-            self.settings.metrics_address, registry=self.metrics.registry, ready=self.synced
+            self.settings.metrics_address,
+            registry=self.metrics.registry,
+            ready=self.synced,
+            healthy=self.problems,
         )
         self.measurer.start()
         for informer in (self.rollouts, self.deployments, self.replica_sets):

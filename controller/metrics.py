@@ -90,9 +90,18 @@ class _StateCollector(Collector):
 
 
 def serve(
-    address: str, *, registry: CollectorRegistry, ready: Callable[[], bool]
+    address: str,
+    *,
+    registry: CollectorRegistry,
+    ready: Callable[[], bool],
+    healthy: Callable[[], list[str]] = list,
 ) -> ThreadingHTTPServer:
-    """Serve the endpoints on ``host:port`` from a daemon thread; returns the server."""
+    """Serve the endpoints on ``host:port`` from a daemon thread; returns the server.
+
+    ``/healthz`` answers 503 with ``healthy()``'s problems (one a line) while it
+    has any — a dead informer, a stuck reconcile — so the kubelet restarts the
+    process; ``/readyz`` answers 503 until ``ready()``.
+    """
     host, _, port = address.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
@@ -100,7 +109,9 @@ def serve(
             if self.path == "/metrics":
                 body, code, kind = generate_latest(registry), 200, "text/plain; version=0.0.4"
             elif self.path == "/healthz":
-                body, code, kind = b"ok\n", 200, "text/plain"
+                problems = healthy()
+                text = "".join(f"{p}\n" for p in problems) if problems else "ok\n"
+                body, code, kind = text.encode(), 503 if problems else 200, "text/plain"
             elif self.path == "/readyz":
                 ok = ready()
                 body, code, kind = (

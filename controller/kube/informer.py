@@ -153,6 +153,10 @@ class Informer:
         """The resourceVersion the cache is known to be current with."""
         return self._resource_version
 
+    def alive(self) -> bool:
+        """Whether the list-and-watch loop runs (started, not stopped, not crashed)."""
+        return self._thread is not None and self._thread.is_alive()
+
     def has_synced(self) -> bool:
         """Whether the first list has been stored (and its adds delivered)."""
         return self._synced.is_set()

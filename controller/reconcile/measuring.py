@@ -70,6 +70,11 @@ class Measurer:
         )
         self._thread.start()
 
+    def alive(self) -> bool:
+        """Whether the event loop runs."""
+        thread = self._thread
+        return thread is not None and thread.is_alive()
+
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel the looks in flight, close the providers, end the loop."""
         loop, thread = self._loop, self._thread

@@ -451,6 +451,13 @@ def _stop(state: State) -> None:
         if _alive(pid, state.binaries.get(name)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
+            # SIGKILL is asynchronous: return only once the process is gone, so a
+            # caller (or the next `up`) never meets it still holding its ports.
+            gone_by = time.monotonic() + 10
+            while _alive(pid, state.binaries.get(name)) and time.monotonic() < gone_by:
+                time.sleep(0.05)
+            if _alive(pid, state.binaries.get(name)):
+                raise ClusterError(f"{name} (pid {pid}) survived SIGKILL for 10 s")
     shutil.rmtree(state.run_dir, ignore_errors=True)
 
 

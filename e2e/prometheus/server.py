@@ -158,6 +158,7 @@ class Prometheus:
             self._spawn(config, detach=detach)
             if self._wait_ready(timeout):
                 return
+            self._kill_spawned()  # never two on one data folder
         raise PrometheusError(f"Prometheus exited during start-up:\n{self._log_tail()}")
 
     def _spawn(self, config: Path, *, detach: bool) -> None:
@@ -200,11 +201,34 @@ class Prometheus:
         tmp.write_text(json.dumps(state, indent=2) + "\n")
         tmp.replace(self.workdir / "state.json")
 
+    def _exited(self) -> bool:
+        """Whether the process we spawned has exited.
+
+        Asked of the child itself (``waitpid``), not of ``/proc``: between
+        ``posix_spawn`` and its ``exec`` the child still shows our own command
+        line, and taking that for "not running" once started three Prometheus on
+        one data folder (two of them never stopped).
+        """
+        assert self._pid is not None
+        try:
+            done, _ = os.waitpid(self._pid, os.WNOHANG)
+        except ChildProcessError:  # reaped already, or not our child
+            return not self.alive()
+        return done == self._pid
+
+    def _kill_spawned(self) -> None:
+        if self._pid is None or self._exited():
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(self._pid, signal.SIGKILL)
+        while not self._exited():
+            time.sleep(0.05)
+
     def _wait_ready(self, timeout: float) -> bool:
         """True once ready; False if the process exited; PrometheusError on timeout."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not self.alive():
+            if self._exited():
                 return False
             if self.ready():
                 return True
@@ -247,18 +271,14 @@ class Prometheus:
 
         Only with ``remove_workdir`` is anything deleted (config, targets, TSDB, log).
         """
-        was_alive = self.alive()
+        was_alive = self._pid is not None and not self._exited()
         if was_alive and self._pid is not None:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self._pid, signal.SIGTERM)
             deadline = time.monotonic() + timeout
-            while self.alive() and time.monotonic() < deadline:
+            while not self._exited() and time.monotonic() < deadline:
                 time.sleep(0.05)
-            if self.alive():
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(self._pid, signal.SIGKILL)
-                while self.alive():
-                    time.sleep(0.05)
+            self._kill_spawned()
         (self.workdir / "state.json").unlink(missing_ok=True)
         if remove_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)

@@ -86,3 +86,29 @@ def test_cli_up_prints_the_url_last_status_reports_it_and_down_stops_it(tmp_path
     after = run_cli("status", cache=tmp_path)
     assert after.returncode == 1
     assert "not running" in after.stdout
+
+
+def _processes_on(workdir: Path) -> int:
+    """Prometheus processes whose TSDB is under ``workdir``."""
+    needle = f"--storage.tsdb.path={workdir / 'data'}".encode()
+    count = 0
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            if needle in cmdline.read_bytes().split(b"\0"):
+                count += 1
+        except OSError:
+            continue
+    return count
+
+
+def test_start_runs_exactly_one_process_per_data_folder_and_stop_ends_it(tmp_path: Path) -> None:
+    # Right after posix_spawn the child still shows our command line until it
+    # execs; taking that for "exited" once started three on one folder.
+    for index in range(5):
+        server = Prometheus(tmp_path / f"p{index}", scrape_interval="1s")
+        server.start()
+        try:
+            assert _processes_on(server.workdir) == 1
+        finally:
+            server.stop()
+        assert _processes_on(server.workdir) == 0

@@ -7,30 +7,19 @@ Ready pods; Prometheus scrapes the apps every second; the controller judges.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from e2e.dataplane import DataPlane, TrafficGenerator
+from e2e.dataplane import TrafficGenerator
 from e2e.prometheus import Prometheus
-from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
 from tests.support.analysis import analysis_rollout
 from tests.support.scenario import Harness
 
 ERRORS: list[dict[str, Any]] = [{"name": "errors", "builtin": "app-errors"}]
 
 
-@pytest.fixture
-def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:  # noqa: F811
-    generator = TrafficGenerator(dataplane.routes, rps=100, seed=3).start()
-    yield generator
-    generator.stop()
-
-
 def test_a_canary_with_errors_is_aborted_automatically(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
+    prometheus: Prometheus,
     traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
@@ -61,7 +50,7 @@ def test_a_canary_with_errors_is_aborted_automatically(
 
 def test_a_healthy_canary_is_promoted(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
+    prometheus: Prometheus,
     traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
@@ -77,9 +66,13 @@ def test_a_healthy_canary_is_promoted(
     harness.set_image("web:v2")
     status = harness.wait_status("promoted", phase="Healthy", previousStableRevision=v1, timeout=60)
 
-    assert status["stableRevision"] != v1
-    assert (
-        "analysis" not in status
-        or status["analysis"] is None
-        or all(m["verdict"] != "Fail" for m in status["analysis"]["metrics"])
-    )
+    v2 = status["stableRevision"]
+    assert v2 != v1
+    promoted = [h for h in status["history"] if h["action"] == "Promoted"][-1]
+    assert (promoted["revision"], promoted["by"]) == (v2, "controller")
+    analysis = status["analysis"]  # the canary's, judged on real counts
+    assert analysis["revision"] == v2
+    metric = analysis["metrics"][0]
+    assert metric["verdict"] != "Fail"
+    assert metric["canaryRequests"] > 0
+    assert metric["stableRequests"] > 0

@@ -21,8 +21,6 @@ from kubernetes.client import ApiClient
 
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.prometheus import Prometheus
-from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
-from tests.cluster.engine.test_analysis import traffic  # noqa: F401
 from tests.support.analysis import (
     ANALYSIS_STEPS_TIMEOUT,
     WorldRecorder,
@@ -100,9 +98,9 @@ def _held_at_promotion_for_no_data(
 
 def test_ten_percent_errors_are_aborted_automatically(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
-    dataplane: DataPlane,  # noqa: F811
-    traffic: TrafficGenerator,  # noqa: F811
+    prometheus: Prometheus,
+    dataplane: DataPlane,
+    traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()
@@ -151,9 +149,9 @@ def test_ten_percent_errors_are_aborted_automatically(
 
 def test_two_hundred_ms_slower_canary_is_aborted_by_app_latency(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
-    dataplane: DataPlane,  # noqa: F811
-    traffic: TrafficGenerator,  # noqa: F811
+    prometheus: Prometheus,
+    dataplane: DataPlane,
+    traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()
@@ -220,7 +218,7 @@ def own_prometheus(tmp_path: Path) -> Iterator[Prometheus]:
 
 @pytest.fixture
 def own_dataplane(
-    api: ApiClient,  # noqa: F811
+    api: ApiClient,
     namespace: str,
     own_prometheus: Prometheus,
     tmp_path: Path,
@@ -291,8 +289,10 @@ def test_prometheus_down_mid_canary_holds_the_release_until_it_is_back(
             )
             to_promote = time.monotonic() - up
         assert promoted["previousStableRevision"] == v1
-        if promoted.get("analysis"):  # the look that let it promote succeeded
-            assert metric_status(promoted, "errors")["consecutiveErrors"] == 0
+        judged = metric_status(promoted, "errors")  # the look that let it promote succeeded
+        assert judged["consecutiveErrors"] == 0
+        assert judged["canaryRequests"] > 0
+        assert judged["verdict"] != "Fail"
 
         blind = world.between(down, up)
         assert len(blind) > 20, f"too few samples while Prometheus was down: {len(blind)}"
@@ -324,9 +324,9 @@ def test_prometheus_down_mid_canary_holds_the_release_until_it_is_back(
 
 def test_an_analysis_that_finds_no_series_never_fails_the_canary(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
-    dataplane: DataPlane,  # noqa: F811
-    traffic: TrafficGenerator,  # noqa: F811
+    prometheus: Prometheus,
+    dataplane: DataPlane,
+    traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()
@@ -375,8 +375,8 @@ def test_an_analysis_that_finds_no_series_never_fails_the_canary(
 @pytest.mark.parametrize("traffic_to", ["stable-only", "none"])
 def test_a_canary_without_traffic_is_never_rolled_back(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
-    dataplane: DataPlane,  # noqa: F811
+    prometheus: Prometheus,
+    dataplane: DataPlane,
     traffic_to: str,
 ) -> None:
     harness.create_app(replicas=3)
@@ -419,7 +419,10 @@ def test_a_canary_without_traffic_is_never_rolled_back(
     assert all(s.canary_requests_judged.get("errors", 0) == 0 for s in samples)
     assert all(s.stable_revision == v1 for s in world.all())  # never promoted
     assert harness.replica_sets()[v1] == (3, 3)
-    assert metric_status(status, "errors")["canaryRequests"] == 0
+    held = metric_status(status, "errors")
+    assert held["canaryRequests"] == 0
+    assert held.get("measuredAt"), "held without ever looking"  # the looks ran, found nothing
+    assert held["consecutiveErrors"] == 0  # and Prometheus answered them
     counts = generator.counts() if generator else {}
     assert v2 not in counts  # premise: the canary served nothing
     stable_judged = max(s.stable_requests_judged.get("errors", 0) for s in samples)
@@ -438,9 +441,9 @@ def test_a_canary_without_traffic_is_never_rolled_back(
 
 def test_a_one_second_interval_still_measures_the_canary(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
-    dataplane: DataPlane,  # noqa: F811
-    traffic: TrafficGenerator,  # noqa: F811
+    prometheus: Prometheus,
+    dataplane: DataPlane,
+    traffic: TrafficGenerator,
 ) -> None:
     """Looks as often as Prometheus scrapes still count the canary's requests.
 
@@ -482,9 +485,9 @@ def test_a_one_second_interval_still_measures_the_canary(
 
 def test_a_release_held_at_the_promotion_keeps_the_last_steps_traffic(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
-    dataplane: DataPlane,  # noqa: F811
-    traffic: TrafficGenerator,  # noqa: F811
+    prometheus: Prometheus,
+    dataplane: DataPlane,
+    traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
     harness.start_controller()

@@ -15,14 +15,13 @@ import pytest
 
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.prometheus import Prometheus
-from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
 from tests.support.analysis import analysis_rollout, release_with_env
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
 
 @pytest.fixture
-def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:  # noqa: F811
+def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:
     generator = TrafficGenerator(dataplane.routes, rps=100, seed=5).start()
     yield generator
     generator.stop()
@@ -33,7 +32,7 @@ ERRORS: dict[str, Any] = {"name": "errors", "builtin": "app-errors"}
 
 def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_restart(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
+    prometheus: Prometheus,
     traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
@@ -84,7 +83,7 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_resta
 
 def test_a_healthy_release_passes_the_guard_and_completes(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
+    prometheus: Prometheus,
     traffic: TrafficGenerator,
 ) -> None:
     harness.create_app(replicas=3)
@@ -109,7 +108,7 @@ def test_a_healthy_release_passes_the_guard_and_completes(
 
 def test_a_threshold_rule_on_the_canary_error_ratio_aborts_a_bad_canary(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
+    prometheus: Prometheus,
     traffic: TrafficGenerator,
 ) -> None:
     selector = 'namespace="${namespace}",revision="${canary}"'

@@ -55,10 +55,17 @@ def test_set_image_walks_the_steps_then_promote_makes_the_canary_stable(
     assert completed["status"] == "True"
 
 
-def test_kubectl_wait_for_completed_works(harness: Harness) -> None:
+def test_kubectl_wait_for_completed_returns_once_the_release_is_promoted(
+    harness: Harness,
+) -> None:
     harness.create_app(replicas=2)
     harness.start_controller()
-    harness.create_rollout(steps=[{"setWeight": 50}])
+    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {"duration": "3s"}}])
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+    harness.set_image("web:v2")
+    harness.wait_status("release under way", currentStepIndex=1)  # Completed is False now
+
+    started = time.monotonic()
     proc = harness.kube.kubectl(
         "wait",
         "--for=condition=Completed",
@@ -66,7 +73,13 @@ def test_kubectl_wait_for_completed_works(harness: Harness) -> None:
         f"--namespace={harness.namespace}",
         "--timeout=60s",
     )
+    waited = time.monotonic() - started
+
     assert "condition met" in proc.stdout
+    status = harness.status()
+    assert status["stableRevision"] not in (None, v1)  # it returned on the promotion …
+    assert status["phase"] == "Healthy"
+    assert waited >= 1.0  # … having waited out the pause, not on a stale condition
 
 
 def test_abort_returns_to_stable_and_retry_starts_again(harness: Harness) -> None:

@@ -66,16 +66,26 @@ def test_timed_pause_ends_on_time_although_the_controller_was_killed(harness: Ha
     assert -0.5 <= late < 2, f"pause ended {late:.1f}s after its deadline"
 
 
-def test_a_conflict_on_the_status_write_requeues_without_writing(harness: Harness) -> None:
+def replica_set_uids(harness: Harness) -> dict[str, str]:
+    apps = client.AppsV1Api(harness.kube.api())
+    return {
+        str(rs.metadata.name): str(rs.metadata.uid)
+        for rs in apps.list_namespaced_replica_set(harness.namespace).items
+    }
+
+
+def test_a_conflict_on_the_status_write_records_nothing_and_its_actions_are_not_redone(
+    harness: Harness,
+) -> None:
     harness.create_app(replicas=2)
     controller = harness.start_controller()
     harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
-    harness.wait_status("adopted", phase="Healthy")
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
     controller.stop()
     harness.set_image("web:v2")
     reconciler, snapshot = harness.one_shot_reconciler()
 
-    # Someone else changes the Rollout after our snapshot: our write must lose.
+    # Someone else changes the Rollout after our snapshot: our status write must lose.
     harness.kube.kubectl(
         "annotate", "rollout/web", "team=payments", f"--namespace={harness.namespace}"
     )
@@ -85,12 +95,22 @@ def test_a_conflict_on_the_status_write_requeues_without_writing(harness: Harnes
     status = harness.status()
     assert status.get("canaryRevision") is None  # nothing recorded from the stale snapshot
     assert status["phase"] == "Healthy"
+    assert status["stableRevision"] == v1
     assert (
         snapshot["metadata"]["resourceVersion"] != harness.rollout()["metadata"]["resourceVersion"]
     )
+    # The actions before the write did happen: they are end states (the canary's
+    # ReplicaSet at its first step's size), which the next decision wants too.
+    sets = harness.replica_sets()
+    [v2] = set(sets) - {v1}
+    assert sets == {v1: (2, 2), v2: (1, 1)}
+    created = replica_set_uids(harness)
 
     harness.start_controller(identity="b")
-    harness.wait_status("proceeds after the conflict", currentStepIndex=1, timeout=30)
+    status = harness.wait_status("proceeds after the conflict", currentStepIndex=1, timeout=30)
+    assert (status["canaryRevision"], status["canaryWeight"]) == (v2, 50)
+    assert replica_set_uids(harness) == created  # adopted as it was: nothing recreated
+    assert harness.replica_sets() == {v1: (2, 2), v2: (1, 1)}
 
 
 def test_invalid_rollouts_are_refused_with_readable_messages(harness: Harness) -> None:

@@ -17,7 +17,6 @@ import pytest
 
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.prometheus import Prometheus
-from tests.cluster.dataplane.conftest import api, dataplane, prometheus  # noqa: F401
 from tests.support.analysis import (
     ANALYSIS_STEPS_TIMEOUT,
     analysis_rollout,
@@ -33,7 +32,7 @@ SLOW_ROLLOUTS = 3
 
 
 @pytest.fixture
-def web_traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:  # noqa: F811
+def web_traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:
     generator = TrafficGenerator(lambda: dataplane.routes("web"), rps=100, seed=3).start()
     yield generator
     generator.stop()
@@ -80,8 +79,8 @@ def slow_rollout(harness: Harness, name: str, address: str) -> None:
 
 def test_a_trickling_metrics_server_delays_no_other_rollouts_abort(
     harness: Harness,
-    prometheus: Prometheus,  # noqa: F811
-    dataplane: DataPlane,  # noqa: F811
+    prometheus: Prometheus,
+    dataplane: DataPlane,
     web_traffic: TrafficGenerator,
 ) -> None:
     hostile = TrickleServer()

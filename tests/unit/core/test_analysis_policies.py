@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from controller.api.analysis import Analysis, Stage
+from controller.api.analysis import Analysis, Stage, Verdict
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase
-from controller.core import analysis, looks
+from controller.core import analysis, looks, rules
 from controller.core.decide import decide
 from controller.core.measurements import Measurement, Measurements
 from controller.core.world import Verb
@@ -430,3 +430,35 @@ def test_a_threshold_rule_that_fails_during_the_guard_rolls_back() -> None:
     assert sim.status.stable_revision == v1
     assert sim.status.blocked_revision == v2
     assert "GuardFailed" in sim.status.history[-1].reason
+
+
+def test_metrics_share_alpha_so_a_release_keeps_its_false_rollback_rate() -> None:
+    """Bonferroni: with k comparisons each fails at 1/(alpha/k), not at 1/alpha."""
+    second = {**COMPARISON, "name": "errors2"}
+    one = Analysis.model_validate({"interval": "5s", "alpha": 0.01, "metrics": [COMPARISON]})
+    two = Analysis.model_validate(
+        {"interval": "5s", "alpha": 0.01, "metrics": [COMPARISON, second]}
+    )
+    assert rules.comparison_config(one).alpha == 0.01
+    assert rules.comparison_config(two).alpha == 0.005
+
+    def failed_at(spec: Analysis) -> tuple[int, float]:
+        """The look at which "errors" fails on a canary at 3 % vs 1 %, and its evidence."""
+        current = analysis.begin(spec, None, revision="b", stage=Stage.CANARY, now=T0)
+        for n in range(1, 400):
+            window = Window(canary_requests=50.0 * n, canary_bad=1.5 * n,
+                            stable_requests=50.0 * n, stable_bad=0.5 * n)  # fmt: skip
+            at = T0 + timedelta(seconds=5 * n)
+            results = tuple(Measurement(metric=m.name, window=window) for m in spec.metrics)
+            looked = Measurements(revision="b", at=at, results=results)
+            current = analysis.analyse(spec, current, measurements=looked, now=at).status
+            metric = current.metrics[0]
+            if metric.verdict == Verdict.FAIL:
+                return n, metric.evidence
+        raise AssertionError("never failed")
+
+    alone, alone_evidence = failed_at(one)
+    shared, shared_evidence = failed_at(two)
+    assert alone_evidence >= 100
+    assert shared_evidence >= 200
+    assert shared > alone  # the same counts need more evidence with two metrics

@@ -237,18 +237,31 @@ def test_a_handler_added_late_is_told_about_existing_objects(
     assert late.log == [("add", "early")]
 
 
-def test_a_failing_handler_does_not_stop_the_informer(server: FakeApiServer) -> None:
+def test_a_failing_handler_neither_starves_the_others_nor_restarts_the_watch(
+    server: FakeApiServer,
+) -> None:
     class Exploding(Mirror):
         def on_add(self, obj: KubeObject) -> None:
             raise RuntimeError("boom")
 
+        def on_update(self, old: KubeObject, new: KubeObject) -> None:
+            raise RuntimeError("boom")
+
     informer = Informer(None, CONFIGMAPS, list_watch=server)
+    healthy = Mirror()
     informer.add_handler(Exploding())
+    informer.add_handler(healthy)
     informer.start()
     try:
         informer.wait_for_sync(5)
         server.apply("ns", "x")
-        eventually(lambda: informer.get("ns", "x"), timeout=5, what="x cached")
+        server.apply("ns", "x", data={"v": "2"})
+        server.apply("ns", "y")
+        eventually(lambda: len(healthy.log) == 3, timeout=5, what="three notifications")
+        # Told once each, in order, by the one watch: no relist, no second watch.
+        assert healthy.log == [("add", "x"), ("update", "x"), ("add", "y")]
+        assert server.list_calls == 1
+        assert len(server.watch_calls) == 1
     finally:
         informer.stop()
 

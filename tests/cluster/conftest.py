@@ -1,4 +1,10 @@
-"""Fixtures for the e2e data plane: one real Prometheus for the session, a DataPlane per test.
+"""Fixtures shared by the cluster tests: one real Prometheus for the whole session,
+a DataPlane and 100 rps of traffic per test.
+
+They live here, in the one ``conftest.py`` above every test that uses them: a
+fixture imported into test modules is a new fixture per module, so a "session"
+Prometheus imported that way started once per module (and the earlier ones
+outlived their modules).
 
 Prometheus is Debian's package (``apt-get install -y prometheus``); without it
 these tests fail with that command in the message rather than skip quietly.
@@ -13,7 +19,7 @@ from pathlib import Path
 import pytest
 from kubernetes.client import ApiClient
 
-from e2e.dataplane import DataPlane
+from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.prometheus import Prometheus
 from tests.support.kube import ClusterUnderTest
 
@@ -44,3 +50,11 @@ def dataplane(
     )
     with plane:
         yield plane
+
+
+@pytest.fixture
+def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:
+    """100 requests/s across every revision the data plane serves, split by Ready pods."""
+    generator = TrafficGenerator(dataplane.routes, rps=100, seed=3).start()
+    yield generator
+    generator.stop()
