@@ -61,7 +61,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  server:     {found.server}")
             print(f"  kubeconfig: {found.kubeconfig}")
             for name, pid in found.pids.items():
-                alive = cluster._alive(pid, found.binaries.get(name))  # noqa: SLF001
+                alive = cluster.process_alive(pid, found.binaries.get(name))
                 print(f"  {name:<24} pid {pid:<8} {'running' if alive else 'DEAD'}")
             return 0 if healthy else 1
         elif args.command == "kubeconfig":

@@ -80,13 +80,13 @@ def _log(message: str) -> None:
     build._log(message)  # noqa: SLF001 - one progress channel for the harness
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
 
 
-def _alive(pid: int, binary: str | None = None) -> bool:
+def process_alive(pid: int, binary: str | None = None) -> bool:
     with contextlib.suppress(ChildProcessError):
         done, _ = os.waitpid(pid, os.WNOHANG)  # reap our own exited children
         if done == pid:
@@ -101,7 +101,7 @@ def _alive(pid: int, binary: str | None = None) -> bool:
     return binary is None or cmdline == binary
 
 
-def _https_get(state: State, path: str, *, timeout: float = 2.0) -> tuple[int, str]:
+def https_get(state: State, path: str, *, timeout: float = 2.0) -> tuple[int, str]:
     certs = Path(state.run_dir) / "pki"
     ctx = ssl.create_default_context(cafile=str(certs / "ca.crt"))
     ctx.load_cert_chain(str(certs / "admin.crt"), str(certs / "admin.key"))
@@ -118,16 +118,16 @@ def healthy(state: State) -> bool:
     """Every recorded process runs and the apiserver answers ``/readyz``."""
     if set(state.pids) != set(_START_ORDER):
         return False
-    if not all(_alive(pid, state.binaries.get(name)) for name, pid in state.pids.items()):
+    if not all(process_alive(pid, state.binaries.get(name)) for name, pid in state.pids.items()):
         return False
     try:
-        status, _ = _https_get(state, "/readyz")
+        status, _ = https_get(state, "/readyz")
     except (OSError, ssl.SSLError):
         return False
     return status == 200
 
 
-def _wait(what: str, check: object, *, timeout: float, log: Path | None) -> None:
+def wait_until(what: str, check: object, *, timeout: float, log: Path | None) -> None:
     assert callable(check)
     deadline = time.monotonic() + timeout
     last_error = ""
@@ -142,7 +142,7 @@ def _wait(what: str, check: object, *, timeout: float, log: Path | None) -> None
     raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}{hint} {last_error}")
 
 
-def _start(state: State, name: str, binary: Path, args: list[str]) -> None:
+def start_process(state: State, name: str, binary: Path, args: list[str]) -> None:
     """Spawn ``binary`` in its own session, output to ``logs/<name>.log``.
 
     ``posix_spawn`` rather than ``Popen``: the process must outlive this one, and
@@ -168,7 +168,7 @@ def _start(state: State, name: str, binary: Path, args: list[str]) -> None:
 
 
 def _check_running(state: State, name: str) -> None:
-    if not _alive(state.pids[name]):
+    if not process_alive(state.pids[name]):
         log = Path(state.run_dir) / "logs" / f"{name}.log"
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
         raise ClusterError(f"{name} exited during start-up; last lines of {log}:\n{tail}")
@@ -229,7 +229,7 @@ def up(name: str = "default") -> State:
         pki_dir = run_dir / "pki"
         pki.generate(pki_dir)
         ports = {
-            key: _free_port()
+            key: free_port()
             for key in ("etcd", "etcd-peer", "apiserver", "controller-manager", "scheduler", "kwok")
         }
         server = f"https://127.0.0.1:{ports['apiserver']}"
@@ -279,7 +279,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
     ports = state.ports
     logs = run_dir / "logs"
 
-    _start(
+    start_process(
         state,
         "etcd",
         binaries.etcd,
@@ -303,9 +303,9 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
         with urllib.request.urlopen(url, timeout=1) as resp:
             return '"true"' in resp.read().decode()
 
-    _wait("etcd", etcd_ok, timeout=30, log=logs / "etcd.log")
+    wait_until("etcd", etcd_ok, timeout=30, log=logs / "etcd.log")
 
-    _start(
+    start_process(
         state,
         "kube-apiserver",
         binaries.kube_apiserver,
@@ -342,12 +342,12 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
 
     def apiserver_ok() -> bool:
         _check_running(state, "kube-apiserver")
-        status, _ = _https_get(state, "/readyz", timeout=2)
+        status, _ = https_get(state, "/readyz", timeout=2)
         return status == 200
 
-    _wait("kube-apiserver /readyz", apiserver_ok, timeout=90, log=logs / "kube-apiserver.log")
+    wait_until("kube-apiserver /readyz", apiserver_ok, timeout=90, log=logs / "kube-apiserver.log")
 
-    _start(
+    start_process(
         state,
         "kube-controller-manager",
         binaries.kube_controller_manager,
@@ -372,7 +372,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
             "--v=0",
         ],
     )
-    _start(
+    start_process(
         state,
         "kube-scheduler",
         binaries.kube_scheduler,
@@ -388,7 +388,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
     )
     kwok_config = run_dir / "kwok.yaml"
     kwok_config.write_text(build.kwok_stages())
-    _start(
+    start_process(
         state,
         "kwok",
         binaries.kwok,
@@ -406,7 +406,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
     for proc_name in ("kube-controller-manager", "kube-scheduler", "kwok"):
         _check_running(state, proc_name)
 
-    _wait(
+    wait_until(
         "Node creation",
         lambda: _kubectl(state, "apply", "-f", "-", stdin=_node_manifest()) is not None,
         timeout=30,
@@ -426,19 +426,19 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
         )
         return out.strip() == "True"
 
-    _wait(f"node {NODE_NAME} Ready", node_ready, timeout=60, log=logs / "kwok.log")
+    wait_until(f"node {NODE_NAME} Ready", node_ready, timeout=60, log=logs / "kwok.log")
 
     def default_service_account() -> bool:
         _kubectl(state, "get", "serviceaccount", "default", "--namespace=default")
         return True
 
-    _wait("the default ServiceAccount", default_service_account, timeout=60, log=None)
+    wait_until("the default ServiceAccount", default_service_account, timeout=60, log=None)
 
 
 def _stop(state: State) -> None:
     for name in reversed(_START_ORDER):
         pid = state.pids.get(name)
-        if pid is not None and _alive(pid, state.binaries.get(name)):
+        if pid is not None and process_alive(pid, state.binaries.get(name)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
@@ -446,17 +446,17 @@ def _stop(state: State) -> None:
         pid = state.pids.get(name)
         if pid is None:
             continue
-        while _alive(pid, state.binaries.get(name)) and time.monotonic() < deadline:
+        while process_alive(pid, state.binaries.get(name)) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _alive(pid, state.binaries.get(name)):
+        if process_alive(pid, state.binaries.get(name)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
             # SIGKILL is asynchronous: return only once the process is gone, so a
             # caller (or the next `up`) never meets it still holding its ports.
             gone_by = time.monotonic() + 10
-            while _alive(pid, state.binaries.get(name)) and time.monotonic() < gone_by:
+            while process_alive(pid, state.binaries.get(name)) and time.monotonic() < gone_by:
                 time.sleep(0.05)
-            if _alive(pid, state.binaries.get(name)):
+            if process_alive(pid, state.binaries.get(name)):
                 raise ClusterError(f"{name} (pid {pid}) survived SIGKILL for 10 s")
     shutil.rmtree(state.run_dir, ignore_errors=True)
 

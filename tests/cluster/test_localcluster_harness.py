@@ -62,7 +62,7 @@ def test_down_stops_every_process_up_started_and_removes_its_data() -> None:
     down = _harness("--name", name, "down")
 
     assert down.returncode == 0, down.stderr
-    assert not any(cluster._alive(pid) for pid in state.pids.values())
+    assert not any(cluster.process_alive(pid) for pid in state.pids.values())
     assert not Path(state.run_dir).exists()
     status = _harness("--name", name, "status")
     assert status.returncode == 1

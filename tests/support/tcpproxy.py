@@ -30,6 +30,16 @@ class TcpProxy:
     def blackhole(self) -> None:
         self._holed.set()
 
+    def heal(self) -> None:
+        """Forward again; the connections the black hole held are reset, so clients
+        reconnect (as after a partition that outlived their TCP sessions)."""
+        with self._lock:
+            held, self._sockets = self._sockets, []
+        self._holed.clear()
+        for sock in held:
+            with contextlib.suppress(OSError):
+                sock.close()
+
     def close(self) -> None:
         self._closed.set()
         with contextlib.suppress(OSError):
