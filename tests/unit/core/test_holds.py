@@ -319,26 +319,27 @@ def test_undecided_metrics_become_inconclusive_at_max_duration_with_no_wake_up(
     )
 
 
-@pytest.mark.parametrize(
-    ("policy", "expected"),
-    [
-        (
-            "fail",
-            Abort(
-                code=AbortCode.ANALYSIS_FAILED,
-                reason="errors: no data (the canary served no requests)",
-            ),
+NO_DATA_POLICIES = [
+    (
+        "fail",
+        Abort(
+            code=AbortCode.ANALYSIS_FAILED,
+            reason="errors: no data (the canary served no requests)",
         ),
-        (
-            "inconclusive",
-            Hold(
-                reason=HoldReason.ANALYSIS_INCONCLUSIVE,
-                detail="errors: no data (the canary served no requests)",
-            ),
+    ),
+    (
+        "inconclusive",
+        Hold(
+            reason=HoldReason.ANALYSIS_INCONCLUSIVE,
+            detail="errors: no data (the canary served no requests)",
         ),
-        ("ignore", None),
-    ],
-)
+    ),
+    ("ignore", None),
+]
+"""Each ``noData`` policy, and what a gate answers for a canary that served nothing."""
+
+
+@pytest.mark.parametrize(("policy", "expected"), NO_DATA_POLICIES)
 def test_no_data_at_max_duration_follows_the_metrics_no_data_policy(
     policy: str, expected: Answer
 ) -> None:
@@ -509,26 +510,7 @@ def test_the_promotion_needs_no_verdict_from_a_comparison_with_data() -> None:
     assert gates.promotion(spec(ERRORS, LATENCY), status(undecided(), passed("latency"))) is None
 
 
-@pytest.mark.parametrize(
-    ("policy", "expected"),
-    [
-        (
-            "fail",
-            Abort(
-                code=AbortCode.ANALYSIS_FAILED,
-                reason="errors: no data (the canary served no requests)",
-            ),
-        ),
-        (
-            "inconclusive",
-            Hold(
-                reason=HoldReason.ANALYSIS_INCONCLUSIVE,
-                detail="errors: no data (the canary served no requests)",
-            ),
-        ),
-        ("ignore", None),
-    ],
-)
+@pytest.mark.parametrize(("policy", "expected"), NO_DATA_POLICIES)
 def test_the_promotion_without_data_follows_the_no_data_policy(
     policy: str, expected: Answer
 ) -> None:
