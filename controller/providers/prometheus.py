@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import ssl
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from types import TracebackType
@@ -178,7 +179,10 @@ class PrometheusProvider:
             raise ProviderTimeout(
                 f"timed out ({type(err).__name__})", address=address, query=promql
             ) from None
-        except httpx.TransportError as err:
+        except (httpx.TransportError, ssl.SSLError, OSError) as err:
+            # httpx maps most transport failures; on its asyncio backend a TLS alert
+            # that arrives after the handshake (TLS 1.3: "certificate required")
+            # surfaces as the raw ssl.SSLError.
             raise ProviderUnreachable(
                 f"could not reach the server ({type(err).__name__}: {err})",
                 address=address,

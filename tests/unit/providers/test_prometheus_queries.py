@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import ssl
 from datetime import UTC, datetime, timedelta, timezone
 
 import httpx
@@ -259,6 +260,19 @@ async def test_connection_refused_is_unreachable_and_retried() -> None:
     async with make_provider(backend) as provider:
         assert await provider.query(QUERY) == []
     assert len(backend.requests) == 2
+
+
+@synchronously
+async def test_a_tls_alert_after_the_handshake_is_unreachable_not_a_crash() -> None:
+    # TLS 1.3 servers refuse a missing client certificate after the handshake; on
+    # httpx's asyncio backend that alert arrives as a raw ssl.SSLError.
+    alert = ssl.SSLError(1, "[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] certificate required")
+    backend = ScriptedPrometheus(alert)
+    async with make_provider(backend, retries=0) as provider:
+        with pytest.raises(ProviderError) as caught:
+            await provider.query(QUERY)
+    assert caught.value.kind is ErrorKind.UNREACHABLE
+    assert "CERTIFICATE_REQUIRED" in str(caught.value)
 
 
 @synchronously
