@@ -167,7 +167,7 @@ class Manager:
         )
         self._workers: list[threading.Thread] = []
         self._working = threading.Event()
-        self._busy_since: dict[str, float] = {}
+        self.busy_since: dict[str, float] = {}
         """Per worker thread, when its reconcile in progress started."""
         self._wire_handlers()
 
@@ -221,7 +221,7 @@ class Manager:
         if not self.measurer.alive():
             found.append("the measurements' event loop is not running")
         now = time.monotonic()
-        for worker, since in list(self._busy_since.items()):
+        for worker, since in list(self.busy_since.items()):
             if now - since > STUCK_AFTER_SECONDS:
                 found.append(f"{worker} has been in one reconcile for {now - since:.0f}s")
         return found
@@ -254,7 +254,7 @@ class Manager:
             if key is None:
                 continue
             started = time.monotonic()
-            self._busy_since[threading.current_thread().name] = started
+            self.busy_since[threading.current_thread().name] = started
             try:
                 if not self._working.is_set():
                     self.queue.add(key)  # leave it for the next leader's turn
@@ -272,7 +272,7 @@ class Manager:
                 self.queue.add_rate_limited(key)
                 continue
             finally:
-                self._busy_since.pop(threading.current_thread().name, None)
+                self.busy_since.pop(threading.current_thread().name, None)
                 self.metrics.duration.observe(time.monotonic() - started)
                 self.queue.done(key)
             if result.retry:

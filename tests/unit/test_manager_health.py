@@ -1,0 +1,49 @@
+"""What makes a controller process unhealthy (``/healthz``): checked on a real
+``Manager`` built from a kubeconfig that points nowhere (nothing connects until
+it runs)."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from controller.manager import STUCK_AFTER_SECONDS, Manager
+from controller.settings import Settings
+
+KUBECONFIG = """apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]
+users: [{name: u, user: {token: t}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+"""
+
+
+@pytest.fixture
+def manager(tmp_path: Path) -> Manager:
+    path = tmp_path / "kubeconfig"
+    path.write_text(KUBECONFIG)
+    return Manager(Settings(kubeconfig=str(path), leader_elect=False))
+
+
+def test_a_manager_whose_loops_do_not_run_says_which(manager: Manager) -> None:
+    assert manager.problems() == [
+        "informer rollouts.v1alpha1.landinggear.dev is not running",
+        "informer deployments.v1.apps is not running",
+        "informer replicasets.v1.apps is not running",
+        "the measurements' event loop is not running",
+    ]
+
+
+def test_a_reconcile_running_too_long_is_reported_stuck(manager: Manager) -> None:
+    manager.measurer.start()
+    try:
+        now = time.monotonic()
+        manager.busy_since = {"worker-3": now - STUCK_AFTER_SECONDS - 5, "worker-4": now - 1}
+        stuck = [p for p in manager.problems() if "worker" in p]
+        assert len(stuck) == 1
+        assert stuck[0].startswith("worker-3 has been in one reconcile for 30")
+    finally:
+        manager.measurer.stop()
