@@ -160,10 +160,12 @@ def run_step(
     steps = spec.strategy.canary.steps
     index = draft.status.current_step_index or 0
     at_promotion = index >= len(steps)
-    promotion = gates.promotion(spec.strategy.canary.analysis, draft.status.analysis)
-    if not at_promotion:
-        promotion = None
-    elif isinstance(promotion, Hold) and promotion.reason is HoldReason.ANALYSIS_INCONCLUSIVE:
+    promotion = (
+        gates.promotion(spec.strategy.canary.analysis, draft.status.analysis)
+        if at_promotion
+        else None
+    )
+    if isinstance(promotion, Hold) and promotion.reason is HoldReason.ANALYSIS_INCONCLUSIVE:
         analysis_hold = promotion  # its words are the promotion gate's
     # Held at the promotion by the analysis, the canary keeps the last step's
     # traffic: an unjudged canary is never scaled up to take over.
