@@ -360,6 +360,11 @@ class AnalysisStatus(Model):
         default=None, description="Who promoted past an inconclusive analysis."
     )
     last_measured_at: datetime | None = None
+    unjudged_since: datetime | None = Field(
+        default=None,
+        description="Since when a metric's measurements fail (Prometheus down): that time "
+        "does not count toward a pause, an analysis step's maxDuration or the guard.",
+    )
     metrics: list[MetricStatus] = Field(default_factory=list, max_length=10)
 
 

@@ -263,6 +263,12 @@ class RolloutStatus(_Model):
         "changes or the user retries.",
     )
     step_started_at: datetime | None = Field(default=None, description="When the step began.")
+    step_unjudged_seconds: float = Field(
+        default=0.0,
+        ge=0,
+        description="Seconds of the current step in which the metrics could not be measured; "
+        "its pause or maxDuration runs that much longer.",
+    )
     last_progress_at: datetime | None = Field(
         default=None, description="When the canary last made progress (progress deadline)."
     )

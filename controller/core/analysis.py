@@ -50,6 +50,35 @@ class Outcome:
     holding: str = ""
     """Why the release must hold (inconclusive: it never promotes)."""
     next_look: datetime | None = None
+    recovered_from: datetime | None = None
+    """Measurements failed from this time until these looks succeeded (a spell just over)."""
+
+
+def unjudged_seconds(current: AnalysisStatus | None, *, since: datetime, now: datetime) -> float:
+    """Seconds from ``since`` (or later) until ``now`` during which measurements have been
+    failing, as of ``current``; 0 while they succeed."""
+    if current is None or current.unjudged_since is None:
+        return 0.0
+    return max(0.0, (now - max(current.unjudged_since, since)).total_seconds())
+
+
+def spell_seconds(recovered_from: datetime | None, *, since: datetime, now: datetime) -> float:
+    """Seconds of a failing spell that began at ``recovered_from`` and ended ``now``,
+    counted from ``since`` at the earliest."""
+    if recovered_from is None:
+        return 0.0
+    return max(0.0, (now - max(recovered_from, since)).total_seconds())
+
+
+def _track_spell(current: AnalysisStatus, now: datetime) -> tuple[AnalysisStatus, datetime | None]:
+    """Mark when measurements start failing (any metric's last one failed); clear it, and
+    return its start, when they all succeed again."""
+    failing = any(m.consecutive_errors > 0 for m in current.metrics)
+    if failing and current.unjudged_since is None:
+        return current.model_copy(update={"unjudged_since": now}), None
+    if not failing and current.unjudged_since is not None:
+        return current.model_copy(update={"unjudged_since": None}), current.unjudged_since
+    return current, None
 
 
 def begin(
@@ -125,6 +154,7 @@ def analyse(
         current = current.model_copy(
             update={"metrics": metrics, "last_measured_at": measurements.at}
         )
+    current, recovered_from = _track_spell(current, now)
     failed, holding = [], []
     by_spec = {m.name: m for m in spec.metrics}
     for status in current.metrics:
@@ -143,7 +173,13 @@ def analyse(
             (failed if spec.on_error == "fail" else holding).append(why)
     next_look = None if current.completed else _next_look(spec, current, now)
     hold = "; ".join(holding) if current.overridden_by is None else ""
-    return Outcome(status=current, failed="; ".join(failed), holding=hold, next_look=next_look)
+    return Outcome(
+        status=current,
+        failed="; ".join(failed),
+        holding=hold,
+        next_look=next_look,
+        recovered_from=recovered_from,
+    )
 
 
 def _next_look(spec: Analysis, current: AnalysisStatus, now: datetime) -> datetime | None:

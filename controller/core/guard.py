@@ -4,14 +4,18 @@ At promotion the step machine starts a ``Guard`` stage in ``status.analysis``
 (:func:`controller.core.analysis.begin_guard`). Until it ends, each reconcile
 folds the new looks in; a failure starts the rollback to the kept previous
 revision (:mod:`controller.core.rollback`), the end without a failure marks it
-completed. While it runs, the Rollout reads ``Progressing / GuardRunning``.
+completed. While it runs, the Rollout reads ``Progressing / GuardRunning``. Time in
+which the metrics cannot be measured (Prometheus down) does not count: the guard
+ends that much later, so a regression that shows during an outage is still judged.
 """
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from controller.api.analysis import Stage
 from controller.api.reasons import EventReason, EventType, HoldReason
-from controller.core import analysis, gates, rollback
+from controller.core import analysis, gates, looks, rollback
 from controller.core.draft import Draft, Inputs
 from controller.core.holds import Hold
 
@@ -31,10 +35,17 @@ def guard(inputs: Inputs, draft: Draft) -> tuple[Draft, Hold | None]:
         return draft, None
     outcome = analysis.analyse(spec, current, measurements=inputs.measurements, now=inputs.now)
     current = outcome.status
+    started = current.started_at or inputs.now
+    lost = analysis.spell_seconds(outcome.recovered_from, since=started, now=inputs.now)
+    if lost:  # the guard watches for its duration of measured time
+        later = (current.ends_at or inputs.now) + timedelta(seconds=lost)
+        current = current.model_copy(update={"ends_at": later})
     draft = draft.with_status(analysis=current)
-    ends = current.ends_at or inputs.now
+    unjudged = analysis.unjudged_seconds(current, since=started, now=inputs.now)
+    ends = (current.ends_at or inputs.now) + timedelta(seconds=unjudged)
     failed = outcome.failed
-    if not failed and inputs.now >= ends:
+    late = looks.overdue(spec, current, now=inputs.now)  # judge what came in meanwhile first
+    if not failed and inputs.now >= ends and not late:
         result = gates.gate(spec, current, names=None, expired=True)
         failed = result.failed
         if not failed:

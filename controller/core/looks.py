@@ -59,25 +59,49 @@ def target(spec: Analysis, status: RolloutStatus, *, now: datetime) -> Target | 
     return Target(stage=Stage.GUARD, revision=stable, other=guard.baseline_revision, current=guard)
 
 
+def _due_at(
+    spec: Analysis, current: AnalysisStatus | None, status: MetricStatus, metric: Metric,
+    *, now: datetime,
+) -> datetime | None:  # fmt: skip
+    """When ``metric``'s next look is due (None: it needs no more)."""
+    if metric.threshold is not None:
+        tally = rules.tally(current or AnalysisStatus(revision=""), status, now)
+        return threshold.next_measurement(rules.rule(spec, metric), tally)
+    if status.verdict == Verdict.FAIL or (current is not None and current.completed):
+        return None
+    started = (current.started_at if current else None) or now
+    return (status.measured_at or started) + rules.interval(spec, metric)
+
+
 def plan(spec: Analysis, current: AnalysisStatus | None, *, now: datetime) -> list[Due]:
     """The looks due at ``now`` for the analysis ``current`` (all of them when it is new)."""
     statuses = {m.name: m for m in current.metrics} if current is not None else {}
     due: list[Due] = []
     for metric in spec.metrics:
         status = statuses.get(metric.name) or MetricStatus(name=metric.name)
-        every = rules.interval(spec, metric)
+        when = _due_at(spec, current, status, metric, now=now)
+        if when is None or now < when:
+            continue
         if metric.threshold is not None:
-            tally = rules.tally(current or AnalysisStatus(revision=""), status, now)
-            when = threshold.next_measurement(rules.rule(spec, metric), tally)
-            if when is not None and now >= when:
-                due.append(Due(metric=metric, window=_seconds(every)))
-            continue
-        if status.verdict == Verdict.FAIL or (current is not None and current.completed):
-            continue
-        started = (current.started_at if current else None) or now
-        if now >= (status.measured_at or started) + every:
+            due.append(Due(metric=metric, window=_seconds(rules.interval(spec, metric))))
+        else:
+            started = (current.started_at if current else None) or now
             due.append(Due(metric=metric, window=_seconds(now - started)))
     return due
+
+
+def overdue(spec: Analysis, current: AnalysisStatus | None, *, now: datetime) -> str:
+    """Looks due more than an interval ago, in words ("" if none): no controller was
+    looking (none led, or it was busy). A pause's end, the promotion and the guard's end
+    wait for them, so that they are judged on what the revisions served until now."""
+    statuses = {m.name: m for m in current.metrics} if current is not None else {}
+    late = []
+    for metric in spec.metrics:
+        status = statuses.get(metric.name) or MetricStatus(name=metric.name)
+        when = _due_at(spec, current, status, metric, now=now)
+        if when is not None and when + rules.interval(spec, metric) <= now:
+            late.append(f"{metric.name}: a look due {(now - when).total_seconds():.0f}s ago")
+    return "; ".join(late)
 
 
 def _seconds(delta: timedelta) -> int:

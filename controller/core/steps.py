@@ -14,12 +14,12 @@ the recorded step, and passing through must not scale the canary back.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.api.analysis import Stage
 from controller.api.reasons import AbortCode, EventReason, EventType, HoldReason
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase, Step
-from controller.core import analysis, gates, holds, release, workload
+from controller.core import analysis, gates, holds, looks, release, workload
 from controller.core.actions import SetCanaryWeight
 from controller.core.draft import CONTROLLER, Draft, Inputs, required, revision
 from controller.core.holds import Abort, Hold
@@ -95,6 +95,7 @@ def _start(inputs: Inputs, draft: Draft, deployment: DeploymentView) -> Draft:
         current_step_index=0,
         canary_weight=0,
         step_started_at=inputs.now,
+        step_unjudged_seconds=0.0,
         last_progress_at=inputs.now,
         canary_ready_replicas=0,
         blocked_revision=None,
@@ -111,7 +112,10 @@ def _promote_request(draft: Draft, request: Request, steps: int) -> Draft:
     index = draft.status.current_step_index or 0
     target = steps if request.full else min(index + 1, steps)
     draft = draft.with_status(
-        current_step_index=target, step_started_at=draft.now, last_progress_at=draft.now
+        current_step_index=target,
+        step_started_at=draft.now,
+        step_unjudged_seconds=0.0,
+        last_progress_at=draft.now,
     )
     return draft.emit(
         EventType.NORMAL,
@@ -144,6 +148,10 @@ def judge(
         current = current.model_copy(update={"overridden_by": promoted_by})
     outcome = analysis.analyse(spec, current, measurements=inputs.measurements, now=inputs.now)
     draft = draft.with_status(analysis=outcome.status)
+    started = draft.status.step_started_at or inputs.now
+    lost = analysis.spell_seconds(outcome.recovered_from, since=started, now=inputs.now)
+    if lost:  # the step's clock did not run while nothing could be measured
+        draft = draft.with_status(step_unjudged_seconds=draft.status.step_unjudged_seconds + lost)
     if outcome.failed:
         return draft, Abort(code=AbortCode.ANALYSIS_FAILED, reason=outcome.failed)
     draft = draft.wake(outcome.next_look)
@@ -180,6 +188,11 @@ def run_step(
     draft = draft.with_status(canary_ready_replicas=available)
     ready = inputs.plan.serves(target, replicas=inputs.replicas, canary=rs)
     started = draft.status.step_started_at or inputs.now
+    # A pause or an analysis step's maxDuration counts only time the metrics were measured.
+    unjudged = draft.status.step_unjudged_seconds + analysis.unjudged_seconds(
+        draft.status.analysis, since=started, now=inputs.now
+    )
+    clock = started + timedelta(seconds=unjudged)
     hold = holds.step_hold(
         paused=spec.paused,
         analysis=analysis_hold,
@@ -193,8 +206,10 @@ def run_step(
             replica_set=rs.name if rs else f"for {rev}",
             now=inputs.now,
         ),
-        step=promotion if at_promotion else _step_answer(inputs, draft, steps[index], started),
+        step=promotion if at_promotion else _step_answer(inputs, draft, steps[index], clock),
     )
+    if hold is None and (at_promotion or steps[index].pause is not None):
+        hold = _overdue_look(inputs, draft)
     if hold is None:
         if at_promotion:
             return promote(inputs, draft, rev), False
@@ -209,6 +224,18 @@ def run_step(
     label = f"step {index + 1}/{len(steps)}" if index < len(steps) else "promotion"
     draft = draft.holding(hold.reason, describe(hold, label=label, weight=weight))
     return draft.wake(hold.wake_at), False
+
+
+def _overdue_look(inputs: Inputs, draft: Draft) -> Hold | None:
+    """A pause ends, and the canary is promoted, only on looks that are up to date:
+    after a time with no controller looking, the counts since are judged first."""
+    spec = inputs.rollout.spec.strategy.canary.analysis
+    if spec is None or draft.status.analysis is None:
+        return None
+    late = looks.overdue(spec, draft.status.analysis, now=inputs.now)
+    if not late:
+        return None
+    return Hold(reason=HoldReason.ANALYSIS_RUNNING, detail=f"measuring first ({late})")
 
 
 def _step_answer(inputs: Inputs, draft: Draft, step: Step, started: datetime) -> holds.Answer:
@@ -242,7 +269,10 @@ def describe(hold: Hold, *, label: str, weight: int) -> str:
 
 def _advance(draft: Draft, steps: list[Step], index: int, rev: Revision) -> Draft:
     draft = draft.with_status(
-        current_step_index=index + 1, step_started_at=draft.now, last_progress_at=draft.now
+        current_step_index=index + 1,
+        step_started_at=draft.now,
+        step_unjudged_seconds=0.0,
+        last_progress_at=draft.now,
     )
     if index + 1 >= len(steps):
         return draft
@@ -270,6 +300,7 @@ def promote(inputs: Inputs, draft: Draft, rev: Revision) -> Draft:
         current_step_index=None,
         canary_weight=0,
         step_started_at=None,
+        step_unjudged_seconds=0.0,
     )
     draft = release.steady(inputs, draft)
     guard = draft.status.analysis

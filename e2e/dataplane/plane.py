@@ -149,11 +149,19 @@ class DataPlane:
             }
 
     def _loop(self) -> None:
+        failing = 0  # ticks failed in a row: an outage is logged once, and its end
         while not self._stopping.wait(self._poll_interval):
             try:
                 self.sync_once()
             except Exception as err:  # keep serving; the next tick retries
-                log.warning("Failed to sync the data plane of %s: %s", self.namespace, err)
+                if not failing:
+                    log.warning("Failed to sync the data plane of %s: %s", self.namespace, err)
+                failing += 1
+            else:
+                if failing:
+                    log.warning("Synced the data plane of %s again after %d failed tries",
+                                self.namespace, failing)  # fmt: skip
+                failing = 0
 
     def _list_replicasets(self) -> list[dict[str, Any]]:
         body = request_json(

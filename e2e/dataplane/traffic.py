@@ -96,7 +96,10 @@ class TrafficGenerator:
         seed: int | None = None,
         max_in_flight: int = 32,
         timeout: float = 5.0,
+        on_dispatch: Callable[[str, float], None] | None = None,
     ) -> None:
+        """``on_dispatch(revision, time.time())`` is called as each request is sent
+        (from the pacing thread, so it must be quick)."""
         if rps <= 0:
             raise ValueError("rps must be positive")
         self.rps = rps
@@ -105,6 +108,7 @@ class TrafficGenerator:
         self._rng = random.Random(seed)  # noqa: S311 - simulation, not security
         self._timeout = timeout
         self._max_in_flight = max_in_flight
+        self._on_dispatch = on_dispatch
         self._slots = threading.BoundedSemaphore(max_in_flight)
         self._stopping = threading.Event()
         self._lock = threading.Lock()
@@ -177,6 +181,8 @@ class TrafficGenerator:
                 elif not self._slots.acquire(blocking=False):
                     self._dropped += 1
                 else:
+                    if self._on_dispatch is not None:
+                        self._on_dispatch(route.revision, time.time())
                     pool.submit(self._send, client, route)
 
     def _send(self, client: httpx.Client, route: Route) -> None:

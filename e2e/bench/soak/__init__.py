@@ -1,0 +1,1 @@
+"""The kill-soak: releases under controller kills, API server restarts and a Prometheus outage."""

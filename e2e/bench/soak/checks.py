@@ -1,0 +1,256 @@
+"""Pure: the soak's invariants and outcomes, from every stored version of each Rollout.
+
+Inputs are what the soak observed, nothing it was told: each Rollout's versions
+in etcd's commit order (``Version``), the wall-clock times requests were sent to
+each revision, and the windows in which the API server was down. ``judge``
+returns the outcome of each release and every invariant broken:
+
+- a canary that failed from its first request (``errors``, ``latency``) is never promoted;
+- once an abort or a rollback of revision R is stored, no request is sent to R
+  later than ``settle`` seconds after it (plus any API server downtime in
+  between: pods cannot leave the endpoints while it is away);
+- the steps go forward only, each starts once (one ``stepStartedAt``), a timed
+  pause is never cut short nor skipped, and the canary's weight never exceeds
+  its step's;
+- every Rollout ends ``Healthy`` on the new revision (healthy release) or
+  ``Degraded`` on its previous one with the right reason (``AnalysisFailed``;
+  for a late regression also ``GuardFailed``).
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from e2e.bench.soak.plan import Kind
+
+__all__ = ["Outcome", "Report", "Version", "judge", "parse_duration"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class Version:
+    """One stored version of a Rollout."""
+
+    name: str
+    revision: int
+    """etcd's mod revision: the object's resourceVersion."""
+    seen: float
+    """Wall-clock time (``time.time()``) it was seen."""
+    obj: dict[str, Any] | None
+    """The stored object; None for a delete."""
+
+    @property
+    def status(self) -> dict[str, Any]:
+        return dict((self.obj or {}).get("status") or {})
+
+
+@dataclass(frozen=True, kw_only=True)
+class Outcome:
+    rollout: str
+    kind: Kind
+    result: str
+    """``promoted``, ``aborted`` (by the analysis), ``rolled-back`` (by the guard) or
+    ``unsettled``."""
+    right: bool
+    detail: str
+    release_to_decision: float | None = None
+    """Seconds from the stored ``ReleaseStarted`` to the stored promotion guard end,
+    abort or rollback."""
+    last_request_after_abort: float | None = None
+    """Seconds from the stored abort (or rollback) to the last request sent to the revision."""
+
+
+@dataclass(kw_only=True)
+class Report:
+    outcomes: list[Outcome] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+
+    def count(self, *, right: bool, bad: bool) -> int:
+        return sum(1 for o in self.outcomes if o.right is right and o.kind.bad is bad)
+
+    @property
+    def wrong(self) -> list[Outcome]:
+        return [o for o in self.outcomes if not o.right]
+
+
+def parse_duration(text: str) -> float:
+    """``"10s"``, ``"2m"``, ``"1h"`` → seconds (the steps' spelling)."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(text[:-1]) * units[text[-1]]
+
+
+def _history(status: Mapping[str, Any], action: str, revision: str) -> dict[str, Any] | None:
+    return next(
+        (
+            dict(h)
+            for h in status.get("history") or []
+            if h.get("action") == action and h.get("revision") == revision
+        ),
+        None,
+    )
+
+
+def _first(versions: Sequence[Version], action: str, revision: str) -> Version | None:
+    return next((v for v in versions if _history(v.status, action, revision)), None)
+
+
+def _downtime(windows: Sequence[tuple[float, float]], start: float, end: float) -> float:
+    """Seconds of the windows that overlap [start, end]."""
+    return sum(max(0.0, min(b, end) - max(a, start)) for a, b in windows)
+
+
+def _check_steps(
+    name: str, versions: Sequence[Version], canary: str, steps: Sequence[Mapping[str, Any]]
+) -> list[str]:
+    problems: list[str] = []
+    starts: dict[int, set[str]] = {}
+    last_index = -1
+    for version in versions:
+        status = version.status
+        index = status.get("currentStepIndex")
+        if status.get("canaryRevision") != canary or index is None:
+            continue
+        if index < last_index:
+            problems.append(f"{name}: step {index} after step {last_index} (went back)")
+        if index > last_index + 1:
+            for skipped in range(last_index + 1, index):
+                if "pause" in steps[skipped]:
+                    problems.append(f"{name}: step {skipped} (a pause) was never stored")
+        last_index = max(last_index, index)
+        if started := status.get("stepStartedAt"):
+            starts.setdefault(index, set()).add(started)
+        weights = [s["setWeight"] for s in steps[: index + 1] if "setWeight" in s]
+        allowed = weights[-1] if weights else 0
+        if (status.get("canaryWeight") or 0) > allowed:
+            problems.append(
+                f"{name}: canary weight {status.get('canaryWeight')} at step {index} "
+                f"(its share is {allowed})"
+            )
+    for index, seen in sorted(starts.items()):
+        if len(seen) > 1:
+            problems.append(f"{name}: step {index} started {len(seen)} times: {sorted(seen)}")
+    for index, step in enumerate(steps):
+        duration = (step.get("pause") or {}).get("duration")
+        if not duration or index not in starts or index + 1 not in starts:
+            continue
+        began = datetime.fromisoformat(min(starts[index]))
+        ended = datetime.fromisoformat(min(starts[index + 1]))
+        held = (ended - began).total_seconds()
+        if held < parse_duration(duration):
+            problems.append(f"{name}: pause {index} ({duration}) held only {held:.1f}s")
+    return problems
+
+
+def _reason(status: Mapping[str, Any], action: str, revision: str) -> str:
+    entry = _history(status, action, revision) or {}
+    return str(entry.get("reason") or "")
+
+
+def _judge_one(
+    *,
+    name: str,
+    kind: Kind,
+    versions: Sequence[Version],
+    steps: Sequence[Mapping[str, Any]],
+    sent: Mapping[str, Sequence[float]],
+    api_down: Sequence[tuple[float, float]],
+    settle: float,
+) -> tuple[Outcome, list[str]]:
+    started = next(
+        (v for v in versions if any(h.get("action") == "ReleaseStarted"
+                                    for h in v.status.get("history") or [])),
+        None,
+    )  # fmt: skip
+    if started is None:
+        return Outcome(
+            rollout=name, kind=kind, result="unsettled", right=False, detail="never released"
+        ), []
+    entry = next(h for h in started.status["history"] if h["action"] == "ReleaseStarted")
+    canary, previous = str(entry["revision"]), started.status.get("stableRevision")
+    problems = _check_steps(name, versions, canary, steps)
+    promoted = _first(versions, "Promoted", canary)
+    if promoted is not None and kind in (Kind.ERRORS, Kind.LATENCY):
+        problems.append(f"{name}: a canary failing from its first request ({kind}) was promoted")
+    ended = _first(versions, "Aborted", canary) or _first(versions, "RolledBack", canary)
+    last_after = None
+    if ended is not None:
+        times = sent.get(canary) or ()
+        later = times[bisect.bisect_right(times, ended.seen) :]
+        if later:
+            last_after = later[-1] - ended.seen
+            allowed = settle + _downtime(api_down, ended.seen, later[-1])
+            if last_after > allowed:
+                problems.append(
+                    f"{name}: {len(later)} request(s) sent to {canary} after its abort was "
+                    f"stored, the last {last_after:.2f}s after (allowed {allowed:.2f}s)"
+                )
+    final = versions[-1].status
+    phase, stable = final.get("phase"), final.get("stableRevision")
+    aborted_reason = _reason(final, "Aborted", canary)
+    rolled_reason = _reason(final, "RolledBack", canary)
+    decided = ended or promoted
+    took = decided.seen - started.seen if decided is not None else None
+    if phase == "Healthy" and stable == canary:
+        result, right = "promoted", not kind.bad
+        detail = "promoted and guarded"
+    elif phase == "Degraded" and stable == previous and final.get("blockedRevision") == canary:
+        result = "rolled-back" if rolled_reason else "aborted"
+        reason = rolled_reason or aborted_reason
+        want = ("AnalysisFailed", "GuardFailed") if kind is Kind.LATE else ("AnalysisFailed",)
+        right = kind.bad and reason.startswith(want)
+        detail = reason
+    else:
+        result, right = "unsettled", False
+        detail = f"ended {phase}: {final.get('message', '')}"
+    outcome = Outcome(
+        rollout=name,
+        kind=kind,
+        result=result,
+        right=right,
+        detail=detail,
+        release_to_decision=took,
+        last_request_after_abort=last_after,
+    )
+    return outcome, problems
+
+
+def judge(
+    *,
+    kinds: Mapping[str, Kind],
+    versions: Sequence[Version],
+    steps: Sequence[Mapping[str, Any]],
+    sent: Mapping[str, Sequence[float]],
+    api_down: Sequence[tuple[float, float]],
+    settle: float,
+) -> Report:
+    """The outcome of each release in ``kinds`` and every invariant broken.
+
+    ``sent`` maps a revision to the sorted times requests were sent to it.
+    """
+    report = Report()
+    by_name: dict[str, list[Version]] = {}
+    for version in versions:
+        if version.obj is not None:
+            by_name.setdefault(version.name, []).append(version)
+    for name, kind in sorted(kinds.items()):
+        mine = by_name.get(name)
+        if not mine:
+            report.outcomes.append(
+                Outcome(rollout=name, kind=kind, result="unsettled", right=False, detail="absent")
+            )
+            continue
+        outcome, problems = _judge_one(
+            name=name,
+            kind=kind,
+            versions=mine,
+            steps=steps,
+            sent=sent,
+            api_down=api_down,
+            settle=settle,
+        )
+        report.outcomes.append(outcome)
+        report.violations += problems
+    return report

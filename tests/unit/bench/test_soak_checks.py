@@ -1,0 +1,193 @@
+"""The soak's judge, on hand-made histories: each invariant it checks fails when broken."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from e2e.bench.soak.checks import Version, judge
+from e2e.bench.soak.plan import FaultKind, Kind, Shape, make_plan
+
+pytestmark = pytest.mark.unit
+
+STEPS: list[dict[str, Any]] = [
+    {"setWeight": 25},
+    {"pause": {"duration": "10s"}},
+    {"setWeight": 50},
+    {"pause": {"duration": "10s"}},
+]
+T0 = 1_000_000.0
+
+
+def _at(seconds: float) -> str:
+    return f"2026-11-29T10:00:{seconds:06.3f}+00:00"
+
+
+class Story:
+    """The stored versions of one Rollout released from v1 to v2."""
+
+    def __init__(self, name: str = "r") -> None:
+        self.name = name
+        self.versions: list[Version] = []
+        self.history: list[dict[str, Any]] = [{"action": "Adopted", "revision": "v1"}]
+        self.status: dict[str, Any] = {"phase": "Healthy", "stableRevision": "v1"}
+        self.store(0)
+
+    def store(self, seen: float, **changes: Any) -> Story:
+        self.status = {**self.status, **changes, "history": list(self.history)}
+        self.versions.append(
+            Version(
+                name=self.name,
+                revision=len(self.versions) + 1,
+                seen=T0 + seen,
+                obj={"status": dict(self.status)},
+            )
+        )
+        return self
+
+    def record(self, action: str, revision: str, reason: str = "") -> Story:
+        self.history.append({"action": action, "revision": revision, "reason": reason})
+        return self
+
+    def release(self, *, pause: float = 10.0) -> Story:
+        """Steps 0-3 with both pauses held ``pause`` seconds; the canary is v2."""
+        self.record("ReleaseStarted", "v2")
+        canary = {"canaryRevision": "v2", "phase": "Progressing"}
+        self.store(1, **canary, currentStepIndex=0, stepStartedAt=_at(1), canaryWeight=20)
+        self.store(2, **canary, currentStepIndex=1, stepStartedAt=_at(2), canaryWeight=20)
+        self.store(2 + pause, currentStepIndex=2, stepStartedAt=_at(2 + pause), canaryWeight=50)
+        three = 3 + pause
+        return self.store(three, currentStepIndex=3, stepStartedAt=_at(three), canaryWeight=50)
+
+    def promote(self, at: float = 30) -> Story:
+        self.record("Promoted", "v2")
+        self.store(at, stableRevision="v2", canaryRevision=None, currentStepIndex=None)
+        return self.store(at + 40, phase="Healthy")
+
+    def abort(self, at: float = 14, reason: str = "AnalysisFailed: errors") -> Story:
+        self.record("Aborted", "v2", reason)
+        return self.store(
+            at, phase="Degraded", blockedRevision="v2", canaryRevision=None, currentStepIndex=None
+        )
+
+
+def _judge(story: Story, kind: Kind, sent: dict[str, list[float]] | None = None) -> Any:
+    return judge(
+        kinds={story.name: kind},
+        versions=story.versions,
+        steps=STEPS,
+        sent={k: sorted(T0 + t for t in v) for k, v in (sent or {}).items()},
+        api_down=[(T0 + 100, T0 + 112)],
+        settle=3.0,
+    )
+
+
+def test_a_clean_promotion_and_a_clean_abort_are_right_and_break_nothing() -> None:
+    good = _judge(Story().release().promote(), Kind.HEALTHY, {"v2": [5, 20, 60]})
+    bad = _judge(Story().release().abort(), Kind.ERRORS, {"v2": [5, 14.5, 16.9]})
+    for report, result in ((good, "promoted"), (bad, "aborted")):
+        assert report.violations == []
+        assert [(o.result, o.right) for o in report.outcomes] == [(result, True)]
+    assert bad.outcomes[0].last_request_after_abort == pytest.approx(2.9)
+
+
+def test_a_promoted_bad_canary_is_a_violation_and_a_wrong_outcome() -> None:
+    report = _judge(Story().release().promote(), Kind.LATENCY)
+    assert any("was promoted" in v for v in report.violations)
+    assert not report.outcomes[0].right
+
+
+def test_a_late_regression_may_be_promoted_then_rolled_back_by_the_guard() -> None:
+    story = Story().release()
+    story.record("Promoted", "v2").store(30, stableRevision="v2", canaryRevision=None)
+    story.record("RolledBack", "v2", "GuardFailed: errors")
+    story.store(50, stableRevision="v1", phase="Degraded", blockedRevision="v2")
+    report = _judge(story, Kind.LATE)
+    assert report.violations == []
+    assert [(o.result, o.right) for o in report.outcomes] == [("rolled-back", True)]
+
+
+def test_traffic_to_an_aborted_revision_after_the_settle_time_is_a_violation() -> None:
+    report = _judge(Story().release().abort(), Kind.ERRORS, {"v2": [5, 18.0]})
+    assert any("after its abort was stored" in v for v in report.violations)
+
+
+def test_api_server_downtime_extends_the_settle_time() -> None:
+    """Pods cannot leave the endpoints while the API server is away (down at 100-112)."""
+    story = Story().release().abort(at=99)
+    assert _judge(story, Kind.ERRORS, {"v2": [110.0]}).violations == []
+    assert _judge(story, Kind.ERRORS, {"v2": [116.0]}).violations != []
+
+
+def test_a_step_started_twice_is_a_violation() -> None:
+    story = Story().release()
+    story.store(13.5, currentStepIndex=3, stepStartedAt=_at(13.5))  # step 3 again
+    report = _judge(story.promote(), Kind.HEALTHY)
+    assert any("step 3 started 2 times" in v for v in report.violations)
+
+
+def test_a_pause_cut_short_or_never_stored_is_a_violation() -> None:
+    short = _judge(Story().release(pause=4).promote(), Kind.HEALTHY)
+    assert any("held only 4.0s" in v for v in short.violations)
+
+    story = Story().record("ReleaseStarted", "v2")
+    canary = {"canaryRevision": "v2", "phase": "Progressing"}
+    story.store(1, **canary, currentStepIndex=0, stepStartedAt=_at(1), canaryWeight=20)
+    story.store(2, **canary, currentStepIndex=2, stepStartedAt=_at(2), canaryWeight=50)
+    skipped = _judge(story.promote(), Kind.HEALTHY)
+    assert any("step 1 (a pause) was never stored" in v for v in skipped.violations)
+
+
+def test_steps_going_back_or_a_weight_above_the_step_are_violations() -> None:
+    story = Story().release()
+    story.store(14, currentStepIndex=1, canaryWeight=20)
+    assert any("went back" in v for v in _judge(story.promote(), Kind.HEALTHY).violations)
+
+    story = Story().record("ReleaseStarted", "v2")
+    story.store(1, canaryRevision="v2", currentStepIndex=0, stepStartedAt=_at(1), canaryWeight=50)
+    assert any("canary weight 50 at step 0" in v for v in _judge(story, Kind.HEALTHY).violations)
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason", "right"),
+    [
+        (Kind.HEALTHY, "AnalysisFailed: errors", False),  # a false alarm is wrong
+        (Kind.ERRORS, "AbortedByUser: by hand", False),  # aborted, but not by the analysis
+        (Kind.LATE, "AnalysisFailed: errors", True),  # caught before the promotion
+        (Kind.ERRORS, "AnalysisFailed: errors", True),
+    ],
+)
+def test_the_reason_of_an_abort_decides_whether_it_was_right(
+    kind: Kind, reason: str, right: bool
+) -> None:
+    report = _judge(Story().release().abort(reason=reason), kind)
+    assert report.outcomes[0].right is right
+
+
+def test_a_release_that_never_settles_or_never_started_is_wrong() -> None:
+    assert _judge(Story().release(), Kind.HEALTHY).outcomes[0].result == "unsettled"
+    assert _judge(Story(), Kind.HEALTHY).outcomes[0].detail == "never released"
+
+
+def test_the_plan_mixes_kinds_and_schedules_every_fault_within_the_kill_period() -> None:
+    plan = make_plan(Shape.quick(), seed=7)
+    kinds = [r.kind for r in plan.releases]
+    assert kinds.count(Kind.HEALTHY) == 8 and all(kinds.count(k) == 4 for k in list(Kind)[1:])
+    assert plan.count(FaultKind.APISERVER_RESTART) == 2
+    stop, start = (
+        next(e.at for e in plan.events if e.kind is k)
+        for k in (FaultKind.PROMETHEUS_STOP, FaultKind.PROMETHEUS_START)
+    )
+    assert start - stop == 60
+    kills = [e.at for e in plan.events if e.kind in (FaultKind.CRASH, FaultKind.REPLACE)]
+    gaps = [b - a for a, b in zip(kills, kills[1:], strict=False)]
+    assert kills[0] == 5 and all(10 <= g <= 30 for g in gaps)
+    assert all(e.at <= Shape.quick().faults_for for e in plan.events)
+    window = [e.at for e in plan.events if e.kind in (FaultKind.STANDBY_START, FaultKind.STANDBY_STOP)]
+    assert all(
+        e.kind is FaultKind.REPLACE
+        for e in plan.events
+        if e.kind in (FaultKind.CRASH, FaultKind.REPLACE) and window[0] < e.at < window[1]
+    )
+    assert make_plan(Shape.quick(), seed=7) == plan
