@@ -79,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", type=Path, help="write the figures here")
     parser.add_argument("--log-dir", type=Path, help="controller, app and Prometheus logs")
+    parser.add_argument(
+        "--kubeconfig",
+        type=Path,
+        help="a running local cluster's admin kubeconfig (default: the local cluster, "
+        "started if needed); the soak restarts its API server, so no other cluster will do",
+    )
     args = parser.parse_args(argv)
     shape = Shape.quick() if args.quick else Shape.full()
     plan = make_plan(shape, args.seed)
@@ -92,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
         f"{shape.rollouts} Rollouts, {plan.count(FaultKind.CRASH) + plan.count(FaultKind.REPLACE)}"
         f" kills planned; logs in {log_dir}"
     )
-    outcome = run(plan, seed=args.seed, log_dir=log_dir, progress=progress)
+    outcome = run(
+        plan, seed=args.seed, log_dir=log_dir, progress=progress, kubeconfig=args.kubeconfig
+    )
     figures = _figures(outcome)
     print(_table(outcome))
     print(

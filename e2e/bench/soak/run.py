@@ -296,10 +296,18 @@ def _closing(*stops: Callable[[], object]) -> Iterator[None]:
                 stop()
 
 
-def run(plan: Plan, *, seed: int, log_dir: Path, progress: Callable[[str], None]) -> Outcome:
-    """Run the soak ``plan``; raise only if it could not be set up."""
+def run(
+    plan: Plan,
+    *,
+    seed: int,
+    log_dir: Path,
+    progress: Callable[[str], None],
+    kubeconfig: Path | None = None,
+) -> Outcome:
+    """Run the soak ``plan`` on the local cluster of ``kubeconfig`` (default: the local
+    cluster, started if needed); raise only if it could not be set up."""
     log_dir.mkdir(parents=True, exist_ok=True)
-    state = cluster.up()
+    state = faults.state_of(kubeconfig) if kubeconfig else cluster.up()
     api = _api(state.kubeconfig)
     _install_crd(state.kubeconfig)
     _forget_old_runs(api)

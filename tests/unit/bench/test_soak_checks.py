@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import pytest
@@ -113,11 +114,22 @@ def test_traffic_to_an_aborted_revision_after_the_settle_time_is_a_violation() -
     assert any("after its abort was stored" in v for v in report.violations)
 
 
-def test_api_server_downtime_extends_the_settle_time() -> None:
-    """Pods cannot leave the endpoints while the API server is away (down at 100-112)."""
+def test_api_server_downtime_and_its_recovery_extend_the_settle_time() -> None:
+    """Pods cannot leave the endpoints while the API server is away (down at 100-112),
+    nor before the controller manager caught up (RECOVERY seconds more)."""
     story = Story().release().abort(at=99)
-    assert _judge(story, Kind.ERRORS, {"v2": [110.0]}).violations == []
-    assert _judge(story, Kind.ERRORS, {"v2": [116.0]}).violations != []
+    assert _judge(story, Kind.ERRORS, {"v2": [110.0, 133.0]}).violations == []
+    assert _judge(story, Kind.ERRORS, {"v2": [137.0]}).violations != []
+
+
+def test_traffic_to_a_revision_being_rolled_back_is_allowed_until_the_rollback_completes() -> None:
+    story = Story().release()
+    story.record("Promoted", "v2").store(30, stableRevision="v2", canaryRevision=None)
+    story.record("RolledBack", "v2", "GuardFailed: errors")
+    story.store(50, rollingBackTo="v1")  # the previous revision is scaling up
+    story.store(60, stableRevision="v1", phase="Degraded", blockedRevision="v2", rollingBackTo=None)
+    assert _judge(story, Kind.LATE, {"v2": [58.0, 62.0]}).violations == []
+    assert _judge(story, Kind.LATE, {"v2": [64.0]}).violations != []
 
 
 def test_a_step_started_twice_is_a_violation() -> None:
@@ -173,7 +185,8 @@ def test_a_release_that_never_settles_or_never_started_is_wrong() -> None:
 def test_the_plan_mixes_kinds_and_schedules_every_fault_within_the_kill_period() -> None:
     plan = make_plan(Shape.quick(), seed=7)
     kinds = [r.kind for r in plan.releases]
-    assert kinds.count(Kind.HEALTHY) == 8 and all(kinds.count(k) == 4 for k in list(Kind)[1:])
+    assert kinds.count(Kind.HEALTHY) == 8
+    assert all(kinds.count(k) == 4 for k in list(Kind)[1:])
     assert plan.count(FaultKind.APISERVER_RESTART) == 2
     stop, start = (
         next(e.at for e in plan.events if e.kind is k)
@@ -181,10 +194,12 @@ def test_the_plan_mixes_kinds_and_schedules_every_fault_within_the_kill_period()
     )
     assert start - stop == 60
     kills = [e.at for e in plan.events if e.kind in (FaultKind.CRASH, FaultKind.REPLACE)]
-    gaps = [b - a for a, b in zip(kills, kills[1:], strict=False)]
-    assert kills[0] == 5 and all(10 <= g <= 30 for g in gaps)
+    gaps = [b - a for a, b in itertools.pairwise(kills)]
+    assert kills[0] == 5
+    assert all(10 <= g <= 30 for g in gaps)
     assert all(e.at <= Shape.quick().faults_for for e in plan.events)
-    window = [e.at for e in plan.events if e.kind in (FaultKind.STANDBY_START, FaultKind.STANDBY_STOP)]
+    standby = (FaultKind.STANDBY_START, FaultKind.STANDBY_STOP)
+    window = [e.at for e in plan.events if e.kind in standby]
     assert all(
         e.kind is FaultKind.REPLACE
         for e in plan.events

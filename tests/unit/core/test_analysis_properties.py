@@ -21,7 +21,7 @@ from hypothesis import strategies as s
 from controller.api.analysis import MetricStatus, Stage, Verdict
 from controller.api.v1alpha1 import HistoryAction, RolloutStatus
 from controller.core.world import Verb
-from tests.unit.core.test_analysis_policies import AnalysedSim, Traffic
+from tests.unit.core.analysed import AnalysedSim, Traffic
 
 ERROR_LIMIT = 2
 

@@ -57,7 +57,7 @@ def test_a_healthy_canary_is_promoted_after_the_pause_s_measured_time() -> None:
 
 
 def test_an_analysis_step_s_max_duration_does_not_run_during_an_outage() -> None:
-    steps = [{"setWeight": 50}, {"analysis": {"maxDuration": "30s"}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"analysis": {"maxDuration": "30s"}}]
     sim = released(steps, SPEC, Traffic(rps=0.2, bad_rate={}))
     outage(sim, 60)
     sim.run(20)
@@ -68,7 +68,7 @@ def test_an_analysis_step_s_max_duration_does_not_run_during_an_outage() -> None
 
 
 def test_the_guard_runs_its_duration_of_measured_time() -> None:
-    steps = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
     spec = {**SPEC, "guard": {"duration": "60s"}}
     sim = released(steps, spec, Traffic(rps=100, bad_rate={}))
     v1 = sim.status.stable_revision
@@ -115,7 +115,7 @@ def test_after_a_time_with_no_controller_the_canary_is_measured_before_it_is_pro
 
 
 def test_the_guard_ends_only_after_judging_what_came_in_while_no_controller_looked() -> None:
-    steps = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
+    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
     spec = {**SPEC, "guard": {"duration": "60s"}}
     sim = released(steps, spec, Traffic(rps=100, bad_rate={}))
     v1 = sim.status.stable_revision
