@@ -55,7 +55,10 @@ def _figures(outcome: Outcome) -> dict[str, Any]:
             "dropped": outcome.dropped,
             "unrouted": outcome.unrouted,
         },
-        "abort_to_last_request_max_s": round(max(lags), 2) if lags else None,
+        "abort_to_last_request_s": {
+            "p50": round(statistics.median(lags), 2) if lags else None,
+            "max": round(max(lags), 2) if lags else None,
+        },
     }
 
 
@@ -114,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(
         f"outcomes: {figures['outcomes']}; requests {figures['requests']}; "
-        f"abort → last request to the revision ≤ {figures['abort_to_last_request_max_s']} s"
+        f"abort stored → last request to the revision: "
+        f"p50 {figures['abort_to_last_request_s']['p50']} s, "
+        f"max {figures['abort_to_last_request_s']['max']} s"
     )
     for line in figures["wrong"]:
         print(f"WRONG {line}")

@@ -53,8 +53,9 @@ ANALYSIS: dict[str, Any] = {
         {"name": "slow", "builtin": "app-latency", "latencyBoundSeconds": 0.1},
     ],
 }
-SETTLE = 3.0
-"""Seconds after a stored abort within which traffic must have left the revision:
+SETTLE = 5.0
+"""Seconds after a stored abort within which traffic must have left the revision (measured
+here: 0.5-3 s):
 the data plane's poll (0.2 s), the controller manager deleting pods, kwok and the
 drain of requests in flight."""
 
