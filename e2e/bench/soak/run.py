@@ -54,10 +54,9 @@ ANALYSIS: dict[str, Any] = {
     ],
 }
 SETTLE = 5.0
-"""Seconds after a stored abort within which traffic must have left the revision (measured
-here: 0.5-3 s):
-the data plane's poll (0.2 s), the controller manager deleting pods, kwok and the
-drain of requests in flight."""
+"""Seconds after a stored abort within which traffic must have left the revision
+(measured here: 0.5-3 s): the data plane's poll (0.2 s), the controller manager
+deleting pods, kwok and the drain of requests in flight."""
 
 
 @dataclass(kw_only=True)
