@@ -43,6 +43,7 @@ def _figures(outcome: Outcome) -> dict[str, Any]:
         "apiserver_down_s": [round(s, 1) for s in outcome.api_restarts],
         "prometheus_down_s": round(outcome.prometheus_down, 1),
         "two_replicas_s": round(outcome.standby_for, 1),
+        "controllers_that_wrote": len(outcome.writers),
         "outcomes": {
             "promoted_good": report.count(right=True, bad=False),
             "aborted_bad": report.count(right=True, bad=True),

@@ -29,7 +29,15 @@ from typing import Any
 
 from e2e.bench.soak.plan import Kind
 
-__all__ = ["RECOVERY", "Outcome", "Report", "Version", "judge", "parse_duration"]
+__all__ = [
+    "RECOVERY",
+    "Outcome",
+    "Report",
+    "Version",
+    "judge",
+    "overlapping_writers",
+    "parse_duration",
+]
 
 RECOVERY = 20.0
 """Seconds after an API server restart that the controller manager needs to catch up
@@ -276,3 +284,28 @@ def judge(
         report.outcomes.append(outcome)
         report.violations += problems
     return report
+
+
+def overlapping_writers(writes: Sequence[tuple[float, str]], *, lease: float) -> list[str]:
+    """Writes by one controller while another one led (split brain).
+
+    ``writes`` are (time, identity) of every write the controllers made. A
+    controller that wrote at t1 and again at t2 < t1 + ``lease`` held the lease
+    in between (to lose it and lead again, the lease must expire first), so no
+    other identity may write between t1 and t2. A pod restarted in place keeps
+    its identity: its old process is dead."""
+    times: dict[str, list[float]] = {}
+    for at, who in sorted(writes):
+        times.setdefault(who, []).append(at)
+    problems: list[str] = []
+    for at, who in sorted(writes):
+        for other, seen in times.items():
+            if other == who:
+                continue
+            i = bisect.bisect_left(seen, at)
+            if 0 < i < len(seen) and seen[i] - seen[i - 1] < lease:
+                problems.append(
+                    f"{who} wrote at {at:.3f} while {other} led "
+                    f"(it wrote at {seen[i - 1]:.3f} and {seen[i]:.3f})"
+                )
+    return problems

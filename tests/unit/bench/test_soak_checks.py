@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from e2e.bench.soak.checks import Version, judge
+from e2e.bench.soak.checks import Version, judge, overlapping_writers
 from e2e.bench.soak.plan import FaultKind, Kind, Shape, make_plan
 
 pytestmark = pytest.mark.unit
@@ -206,3 +206,12 @@ def test_the_plan_mixes_kinds_and_schedules_every_fault_within_the_kill_period()
         if e.kind in (FaultKind.CRASH, FaultKind.REPLACE) and window[0] < e.at < window[1]
     )
     assert make_plan(Shape.quick(), seed=7) == plan
+
+
+def test_writes_by_a_deposed_controller_after_its_successor_began_are_split_brain() -> None:
+    clean = [(1.0, "a"), (2.0, "a"), (20.0, "b"), (21.0, "b"), (40.0, "a"), (41.0, "a")]
+    assert overlapping_writers(clean, lease=15) == []  # a led again after b's lease expired
+    overlap = [(1.0, "a"), (20.0, "b"), (20.5, "a"), (21.0, "b")]
+    assert overlapping_writers(overlap, lease=15) == [
+        "a wrote at 20.500 while b led (it wrote at 20.000 and 21.000)"
+    ]
