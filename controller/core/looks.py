@@ -91,16 +91,20 @@ def plan(spec: Analysis, current: AnalysisStatus | None, *, now: datetime) -> li
 
 
 def overdue(spec: Analysis, current: AnalysisStatus | None, *, now: datetime) -> str:
-    """Looks due more than an interval ago, in words ("" if none): no controller was
-    looking (none led, or it was busy). A pause's end, the promotion and the guard's end
-    wait for them, so that they are judged on what the revisions served until now."""
+    """Metrics with a look due whose last look is two intervals old or more, in words
+    ("" if none): no controller was looking (none led, or it was busy). A pause's end,
+    the promotion and the guard's end wait for them, so that they are judged on what
+    the revisions served until now. (A threshold rule behind its schedule is not
+    overdue by itself: its looks catch up back to back, each over its own window.)"""
     statuses = {m.name: m for m in current.metrics} if current is not None else {}
+    started = (current.started_at if current is not None else None) or now
     late = []
     for metric in spec.metrics:
         status = statuses.get(metric.name) or MetricStatus(name=metric.name)
         when = _due_at(spec, current, status, metric, now=now)
-        if when is not None and when + rules.interval(spec, metric) <= now:
-            late.append(f"{metric.name}: a look due {(now - when).total_seconds():.0f}s ago")
+        last = status.measured_at or started
+        if when is not None and when <= now and last + 2 * rules.interval(spec, metric) <= now:
+            late.append(f"{metric.name}: last look {(now - last).total_seconds():.0f}s ago")
     return "; ".join(late)
 
 

@@ -160,6 +160,18 @@ _DOWN_MID_RELEASE = [
     no_data="inconclusive",
 )
 @example(steps=[{"setWeight": 0}], script=[("image", "web:v2"), ("reconcile", 0)], no_data="fail")
+# A threshold rule behind its look schedule (reconciles further apart than its
+# interval) once held a pause, and the promotion, forever as "overdue".
+@example(
+    steps=[{"pause": {"duration": "1s"}}],
+    script=[("image", "web:v2"), ("reconcile", 0), ("reconcile", 0), ("advance", 20)],
+    no_data="inconclusive",
+)
+@example(
+    steps=[],
+    script=[("image", "web:v2"), ("reconcile", 0), ("promote", 0), ("advance", 10)],
+    no_data="inconclusive",
+)
 def test_analysed_releases_never_promote_past_a_failing_or_inconclusive_metric(
     steps: list[dict[str, Any]], script: list[tuple[str, Any]], no_data: str
 ) -> None:
