@@ -1,10 +1,10 @@
-"""The provider, ``counts`` and the app builtins against a real Prometheus scraping a real exporter.
+"""The provider, ``counts`` and the app builtins against a real Prometheus scraping real apps.
 
-Prometheus runs on loopback with a 1 s scrape interval and scrapes a
-``prometheus_client`` HTTP server started in this process, whose counters and
-histogram the test drives. Counts are evaluated at the exact time of the last
-scrape over a window that covers the series' whole life, so ``increase`` has
-nothing to extrapolate and the counts must be exact.
+No Kubernetes: Prometheus runs on loopback with a 1 s scrape interval and
+scrapes a ``prometheus_client`` exporter started in this process, whose
+counters and histogram the tests drive. Counts are the raw samples at the
+start minus those at now, so they must equal exactly what was served between
+the two — never more, as ``increase()``'s extrapolation made them.
 
 The provider is asynchronous; the module keeps one event loop (an
 ``asyncio.Runner``) for it, so its connections are reused across the tests.
@@ -27,8 +27,9 @@ from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_
 
 from controller.providers import ErrorKind, ProviderError
 from controller.providers.builtin_metrics import app_errors, app_latency
+from controller.providers.counters import Counts, MetricTemplate, NoData, counts
 from controller.providers.prometheus import PrometheusConfig, PrometheusProvider
-from controller.providers.templates import Counts, MetricTemplate, NoData, Role, Variables, counts
+from controller.providers.templates import Role, Variables
 from tests.support.waiting import eventually
 
 T = TypeVar("T")
@@ -154,13 +155,11 @@ def observe(app: App, revision: str, *, codes: dict[str, int], latencies: list[f
 
 def test_counts_per_revision_match_what_the_app_served(stack: Stack) -> None:
     app, provider = stack.app, stack.provider
-    # Series exist (at zero) before the traffic, as they do for a live app.
-    app.requests.labels("shop", "aaa", "200")
-    app.requests.labels("shop", "aaa", "500")
-    app.requests.labels("shop", "bbb", "200")
-    app.latency.labels("shop", "aaa")
-    app.latency.labels("shop", "bbb")
-    wait_for_scrapes(stack, 1)
+    # Series exist before the analysis starts, as they do for a live app, and have
+    # served already: that must not be counted.
+    observe(app, "aaa", codes={"200": 7, "500": 2}, latencies=[0.05] * 6 + [0.5] * 3)
+    observe(app, "bbb", codes={"200": 4}, latencies=[0.05] * 4)
+    since = datetime.fromtimestamp(wait_for_scrapes(stack, 2), UTC)
 
     observe(
         app,
@@ -169,25 +168,25 @@ def test_counts_per_revision_match_what_the_app_served(stack: Stack) -> None:
         latencies=[0.05] * 10 + [0.2] * 5 + [0.5] * 4 + [2.0],
     )
     observe(app, "bbb", codes={"200": 25}, latencies=[0.05] * 20)
-    at = datetime.fromtimestamp(wait_for_scrapes(stack, 2), UTC)
+    now = datetime.fromtimestamp(wait_for_scrapes(stack, 2), UTC)
 
     def measure(template: MetricTemplate, variables: Variables, role: Role) -> Counts | NoData:
-        return stack.run(counts(provider, template, variables, role, at=at))
+        return stack.run(counts(provider, template, variables, role, since=since, now=now))
 
     variables = Variables(
         rollout="web", namespace="shop", service="web", canary="aaa", stable="bbb", window="1h"
     )
     errors, log = app_errors(), stack.log.read_text()
-    assert measure(errors, variables, Role.CANARY) == Counts(40.0, 3.0), log
+    assert measure(errors, variables, Role.CANARY) == Counts(40, 3), log
     # bbb never failed: it has no 5xx series at all, which is zero errors, not "no data".
-    assert measure(errors, variables, Role.STABLE) == Counts(25.0, 0.0), log
+    assert measure(errors, variables, Role.STABLE) == Counts(25, 0), log
 
     slower_than_quarter = app_latency(bound_seconds=0.25)
-    assert measure(slower_than_quarter, variables, Role.CANARY) == Counts(20.0, 5.0)
-    assert measure(slower_than_quarter, variables, Role.STABLE) == Counts(20.0, 0.0)
+    assert measure(slower_than_quarter, variables, Role.CANARY) == Counts(20, 5)
+    assert measure(slower_than_quarter, variables, Role.STABLE) == Counts(20, 0)
     # The Python client writes le="1.0"; the builtin matches it when asked for 1.
     slower_than_second = app_latency(bound_seconds=1)
-    assert measure(slower_than_second, variables, Role.CANARY) == Counts(20.0, 1.0)
+    assert measure(slower_than_second, variables, Role.CANARY) == Counts(20, 1)
 
     # A bound that is not a bucket, and a revision that served nothing: no data, not zero.
     not_a_bucket = app_latency(bound_seconds=0.5)
