@@ -1,8 +1,10 @@
 """The provider, ``counts`` and the app builtins against a real Prometheus scraping real apps.
 
-No Kubernetes: Prometheus runs on loopback with a 1 s scrape interval and
-scrapes a ``prometheus_client`` exporter started in this process, whose
-counters and histogram the tests drive. Counts are the raw samples at the
+No Kubernetes: Prometheus runs on loopback with a 1 s scrape interval. The first
+tests drive a ``prometheus_client`` exporter started in this process, whose
+counters and histogram they set; the last sends requests to a demo app
+(``e2e.demoapp``) that the session's Prometheus (``tests/cluster/conftest.py``)
+discovers only after the analysis "started". Counts are the raw samples at the
 start minus those at now, so they must equal exactly what was served between
 the two — never more, as ``increase()``'s extrapolation made them.
 
@@ -16,12 +18,16 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import threading
+import time
+import uuid
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+import httpx
 import pytest
 from prometheus_client import CollectorRegistry, Counter, Histogram, start_http_server
 
@@ -30,6 +36,8 @@ from controller.providers.builtin_metrics import app_errors, app_latency
 from controller.providers.counters import Counts, MetricTemplate, NoData, counts
 from controller.providers.prometheus import PrometheusConfig, PrometheusProvider
 from controller.providers.templates import Role, Variables
+from e2e.demoapp import AppConfig, serve_in_thread
+from e2e.prometheus import Prometheus
 from tests.support.waiting import eventually
 
 T = TypeVar("T")
@@ -209,3 +217,108 @@ def test_long_query_sent_as_form_post_is_answered(stack: Stack) -> None:
     terms = " + ".join(f'count(up{{job="app", instance!="not-{i}"}})' for i in range(120))
     samples = stack.run(stack.provider.query(f"({terms}) / 120"))
     assert [s.value for s in samples] == [1.0]
+
+
+@dataclass
+class Served:
+    """What a client saw of the requests it sent to one app, one at a time."""
+
+    started: int = 0
+    answered: int = 0
+    failed: int = 0
+
+    def send(self, client: httpx.Client, url: str) -> None:
+        self.started += 1
+        status = client.get(url).status_code
+        self.answered += 1
+        self.failed += status >= 500
+
+
+def demo_revision_counts(
+    runner: asyncio.Runner, provider: PrometheusProvider, revision: str, since: datetime
+) -> Counts | NoData:
+    variables = Variables(
+        rollout="web", namespace="shop", service="web", canary=revision, stable="x", window="1h"
+    )
+    errors = app_errors(namespace_label=None)  # the demo app labels code and revision only
+    now = datetime.now(UTC)
+    return runner.run(counts(provider, errors, variables, Role.CANARY, since=since, now=now))
+
+
+def test_a_demo_app_appearing_after_the_start_is_counted_exactly(prometheus: Prometheus) -> None:
+    """The demo app's series appear after the analysis started: they count from 0.
+
+    While traffic runs, every look counts at most what the app had served (a
+    request is counted by the app before its answer leaves, so it has been
+    started; what was served is read while no request is in flight); once it
+    stops, the counts are exactly what was served.
+    """
+    revision = f"counts-{uuid.uuid4().hex[:8]}"
+    since = datetime.now(UTC)
+    app = serve_in_thread(AppConfig(revision=revision, error_rate=0.3, seed=11))
+    source = f"counts-{revision}"
+    served = Served()
+    stop = threading.Event()
+    lock = threading.Lock()
+
+    def traffic() -> None:
+        with httpx.Client(trust_env=False, timeout=5) as client:
+            while not stop.is_set():
+                with lock:
+                    served.send(client, app.url + "/")
+                time.sleep(0.01)
+
+    runner = asyncio.Runner()
+    provider = PrometheusProvider(PrometheusConfig(address=prometheus.url, retries=0))
+    sender = threading.Thread(target=traffic, name="counts-traffic", daemon=True)
+    try:
+        with httpx.Client(trust_env=False, timeout=5) as client:
+            for _ in range(60):
+                served.send(client, app.url + "/")
+        assert 0 < served.failed < 60
+        prometheus.set_targets([(app.address, {})], source=source)
+
+        def counted_all() -> Counts | None:
+            found = demo_revision_counts(runner, provider, revision, since)
+            return found if isinstance(found, Counts) and found.requests == 60 else None
+
+        eventually(counted_all, timeout=60, what="Prometheus to scrape the demo app")
+        scraped = prometheus_scrapes(prometheus, app.address)
+        eventually(
+            lambda: prometheus_scrapes(prometheus, app.address) >= scraped + 2,
+            timeout=30,
+            what="two more scrapes",
+        )
+        assert demo_revision_counts(runner, provider, revision, since) == Counts(60, served.failed)
+
+        sender.start()
+        for _ in range(8):
+            found = demo_revision_counts(runner, provider, revision, since)
+            with lock:  # no request is in flight while we read what was served
+                started, failed = served.started, served.failed
+            assert isinstance(found, Counts)
+            assert 60 <= found.requests <= started
+            assert found.bad <= failed
+            time.sleep(0.4)
+        stop.set()
+        sender.join(timeout=10)
+        scraped = prometheus_scrapes(prometheus, app.address)
+        eventually(
+            lambda: prometheus_scrapes(prometheus, app.address) >= scraped + 2,
+            timeout=30,
+            what="two scrapes after the traffic stopped",
+        )
+        final = demo_revision_counts(runner, provider, revision, since)
+        assert final == Counts(served.started, served.failed), prometheus.log_file.read_text()
+    finally:
+        stop.set()
+        prometheus.set_targets([], source=source)
+        runner.run(provider.aclose())
+        runner.close()
+        app.stop()
+
+
+def prometheus_scrapes(prometheus: Prometheus, address: str) -> float:
+    """How many times Prometheus has scraped ``address`` successfully."""
+    found = prometheus.query(f'sum_over_time(up{{instance="{address}"}}[10m])')
+    return found[0].value if found else 0.0
