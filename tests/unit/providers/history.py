@@ -12,6 +12,16 @@ from collections.abc import Callable
 from datetime import datetime
 
 from controller.providers import Sample
+from controller.providers.templates import Variables
+
+VARIABLES = Variables(
+    rollout="web", namespace="shop", service="web", canary="c4n4ry", stable="st4bl3", window="30s"
+)
+REQUESTS = 'http_requests_total{namespace="shop", revision="c4n4ry"}'
+FAILED = 'http_requests_total{namespace="shop", revision="c4n4ry", code=~"5.."}'
+COUNT = 'http_request_duration_seconds_count{namespace="shop", revision="c4n4ry"}'
+FAST = 'http_request_duration_seconds_bucket{namespace="shop", revision="c4n4ry", le="0.25"}'
+"""What ``app_errors()`` and ``app_latency(bound_seconds=0.25)`` select for the canary."""
 
 Answer = list[Sample] | Callable[[], list[Sample]]
 

@@ -22,20 +22,21 @@ from controller.providers.counters import (
     NoData,
     counts,
 )
-from controller.providers.templates import Role, Variables
+from controller.providers.templates import Role
 from tests.support.aio import synchronously
 from tests.unit.providers.fakes import ScriptedPrometheus, make_provider, vector
-from tests.unit.providers.history import History, sample
+from tests.unit.providers.history import (
+    COUNT,
+    FAILED,
+    FAST,
+    REQUESTS,
+    VARIABLES,
+    History,
+    sample,
+)
 
 SINCE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 NOW = SINCE + timedelta(minutes=3)
-VARIABLES = Variables(
-    rollout="web", namespace="shop", service="web", canary="c4n4ry", stable="st4bl3", window="30s"
-)
-REQUESTS = 'http_requests_total{namespace="shop", revision="c4n4ry"}'
-FAILED = 'http_requests_total{namespace="shop", revision="c4n4ry", code=~"5.."}'
-COUNT = 'http_request_duration_seconds_count{namespace="shop", revision="c4n4ry"}'
-FAST = 'http_request_duration_seconds_bucket{namespace="shop", revision="c4n4ry", le="0.25"}'
 
 
 def served(*, before: list[Sample], after: list[Sample]) -> History:

@@ -20,18 +20,19 @@ from hypothesis import strategies as s
 from controller.providers import Sample
 from controller.providers.builtin_metrics import app_errors, app_latency
 from controller.providers.counters import Counts, MetricTemplate, NoData, counts
-from controller.providers.templates import Role, Variables
-from tests.unit.providers.history import Answer, History
+from controller.providers.templates import Role
+from tests.unit.providers.history import (
+    COUNT,
+    FAILED,
+    FAST,
+    REQUESTS,
+    VARIABLES,
+    Answer,
+    History,
+)
 
 SCRAPES = 8
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-VARIABLES = Variables(
-    rollout="web", namespace="shop", service="web", canary="c4n4ry", stable="st4bl3", window="1m"
-)
-REQUESTS = 'http_requests_total{namespace="shop", revision="c4n4ry"}'
-FAILED = 'http_requests_total{namespace="shop", revision="c4n4ry", code=~"5.."}'
-COUNT = 'http_request_duration_seconds_count{namespace="shop", revision="c4n4ry"}'
-FAST = 'http_request_duration_seconds_bucket{namespace="shop", revision="c4n4ry", le="0.25"}'
 
 
 def at(scrape: int) -> datetime:
