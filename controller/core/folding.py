@@ -65,9 +65,12 @@ def fold(
 def new_counts(cumulative: Window, status: MetricStatus, *, guard: bool) -> Window:
     """The counts since the last look: cumulative counts minus what was folded in.
 
-    Prometheus extrapolates ``increase`` to the window's edges, so a cumulative
-    count can dip below the previous one; such a dip adds nothing. During the guard
-    only the new stable (``canary_*``) is counted: the baseline is fixed.
+    The counts are exact, yet a cumulative count can still dip below the previous
+    one: a counter reset between two looks (a restarted pod) drops the increments
+    before it, and a series that went away (its pod deleted) no longer counts. Such
+    a dip adds nothing, so nothing is counted twice when the count climbs back.
+    During the guard only the new stable (``canary_*``) is counted: the baseline
+    is fixed.
     """
     return Window(
         canary_requests=max(0.0, cumulative.canary_requests - status.canary_requests),

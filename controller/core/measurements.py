@@ -14,9 +14,9 @@ class Measurement:
     """One metric's look: counts (comparison) or a value (threshold), or why it failed.
 
     A comparison's ``window`` holds the counts *since the analysis started*
-    (cumulative): the core takes what is new since its last look. So a look that
-    finds fewer samples than usual (a missed scrape, a window shorter than two
-    scrape intervals) only delays counts, never loses them. ``window`` None and
+    (cumulative, exact whole numbers): the core takes what is new since its last
+    look. So a look that finds an older sample than usual (a missed scrape) only
+    delays counts, never loses them. ``window`` None and
     ``value`` None without an error means the query found no data. ``invalid`` is
     a configuration error (e.g. a query template that does not render): nothing
     can be measured until the Rollout is fixed.

@@ -6,7 +6,7 @@ sample with no labels. ``await provider.aclose()`` releases its connections.
 Values are returned exactly as the backend sent them: ``NaN`` and ``±Inf`` stay
 ``NaN`` and ``±Inf`` (never 0) so the judge can decide what they mean. An empty
 list means "no series matched", which is not the same as a zero count (see
-``templates.counts``).
+``counters.counts``).
 
 Each HTTP attempt has a total deadline, ``timeout_seconds``, enforced by asyncio
 cancellation from connecting to the last byte of the body: a server that never
@@ -14,8 +14,9 @@ answers, or trickles its answer, cannot hold a query past it. Cancelling the tas
 that awaits ``query`` cancels the query too.
 
 Modules: ``prometheus`` (the HTTP client), ``prometheus_config`` (its settings
-and the default/override merge), ``templates`` (safe query substitution and
-``counts``), ``builtin_metrics`` (ready-made request/bad-request queries for
+and the default/override merge), ``templates`` (safe query substitution, plain
+series selectors), ``counters`` (exact request counts from raw counter samples,
+``counts``), ``builtin_metrics`` (ready-made request/bad-request selectors for
 common meshes, ingresses and app metrics).
 
 Exceptions raised by ``MetricProvider.query``::

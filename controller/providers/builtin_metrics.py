@@ -1,18 +1,22 @@
 """Ready-made metric templates: requests and bad requests per revision, no PromQL needed.
 
-Each builtin yields a ``MetricTemplate`` whose queries return *counts* over the
-window, ``sum(increase(...[${window}]))``, for one revision:
+Each builtin yields a ``MetricTemplate`` of plain series selectors, one
+revision's counters; ``counters.counts`` turns them into exact counts by
+subtracting raw samples taken at the analysis' start and now (never
+``increase()``, which extrapolates):
 
-* ``*_errors``: bad = responses with a 5xx status. The bad query falls back to
-  ``0 * requests`` (``... or (0 * requests)``), because a revision that never
-  failed has no 5xx series at all: that is zero errors, not "no data". With no
-  requests either, both queries are empty and ``counts`` reports ``NoData``.
-* ``*_latency``: bad = requests slower than ``bound`` = the histogram's total
-  count minus its ``le`` bucket at ``bound``. The bound must be one of the
-  histogram's bucket bounds (in the histogram's unit); otherwise no bucket
-  matches and ``counts`` reports ``NoData`` rather than a made-up number. The
-  ``le`` value is matched in every spelling exporters and Prometheus versions
-  use for the same number (``1``, ``1.0``; ``3.6e+06``, ``3600000``).
+* requests: the request counter (or the histogram's ``_count``); no series now
+  is ``NoData``, not zero requests.
+* ``*_errors``: bad = the same counter's series with a 5xx status. A revision
+  that never failed has no 5xx series at all: that is zero errors, not "no data"
+  (the term is ``absent_is_zero``).
+* ``*_latency``: bad = requests slower than ``bound`` = the histogram's
+  ``_count`` minus its ``_bucket`` at ``bound``, matched child by child. The
+  bound must be one of the histogram's bucket bounds (in the histogram's unit);
+  otherwise no bucket matches and ``counts`` reports ``NoData`` rather than a
+  made-up number. The ``le`` value is matched in every spelling exporters and
+  Prometheus versions use for the same number (``1``, ``1.0``; ``3.6e+06``,
+  ``3600000``).
 
 Label and metric names are checked; fixed values (an Ingress name, an Envoy
 cluster pattern) are escaped into string literals, ``$`` included, so they
@@ -62,7 +66,8 @@ import re
 from decimal import Decimal
 
 from controller.core.revisions import REVISION_LABEL
-from controller.providers.templates import MetricTemplate, QueryTemplate, escape_label_value
+from controller.providers.counters import CounterSum, MetricTemplate
+from controller.providers.templates import escape_label_value
 
 _NAME = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
 _METRIC = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
@@ -132,28 +137,34 @@ def _selector(*matchers: str) -> str:
     return "{" + ", ".join(matchers) + "}"
 
 
-def _count(metric: str, matchers: tuple[str, ...]) -> str:
-    return f"sum(increase({metric}{_selector(*matchers)}[${{window}}]))"
+def _series(metric: str, matchers: tuple[str, ...]) -> str:
+    return f"{metric}{_selector(*matchers)}"
 
 
-def _errors(metric: str, matchers: tuple[str, ...], bad: str) -> tuple[str, str]:
-    total = _count(metric, matchers)
-    return total, f"{_count(metric, (*matchers, bad))} or (0 * {total})"
+def _errors(metric: str, matchers: tuple[str, ...], bad: str) -> tuple[CounterSum, CounterSum]:
+    return (
+        CounterSum.of(_series(metric, matchers)),
+        CounterSum.of(_series(metric, (*matchers, bad)), absent_is_zero=True),
+    )
 
 
-def _latency(histogram: str, matchers: tuple[str, ...], bound: float) -> tuple[str, str]:
-    total = _count(f"{histogram}_count", matchers)
-    fast = _count(f"{histogram}_bucket", (*matchers, _le_matcher(bound)))
-    return total, f"{total} - {fast}"
+def _latency(
+    histogram: str, matchers: tuple[str, ...], bound: float
+) -> tuple[CounterSum, CounterSum]:
+    total = _series(f"{histogram}_count", matchers)
+    fast = _series(f"{histogram}_bucket", (*matchers, _le_matcher(bound)))
+    return CounterSum.of(total), CounterSum.of(total).minus(fast)
 
 
-def _per_role(name: str, canary: tuple[str, str], stable: tuple[str, str]) -> MetricTemplate:
+def _per_role(
+    name: str, canary: tuple[CounterSum, CounterSum], stable: tuple[CounterSum, CounterSum]
+) -> MetricTemplate:
     return MetricTemplate(
         name=name,
-        canary_requests=QueryTemplate(canary[0]),
-        canary_bad=QueryTemplate(canary[1]),
-        stable_requests=QueryTemplate(stable[0]),
-        stable_bad=QueryTemplate(stable[1]),
+        canary_requests=canary[0],
+        canary_bad=canary[1],
+        stable_requests=stable[0],
+        stable_bad=stable[1],
     )
 
 

@@ -1,11 +1,12 @@
-"""Query templates with safe substitution, and ``counts``: requests and bad requests of a revision.
+"""Query templates with safe substitution, and plain series selectors for counting.
 
 Syntax: ``${name}`` is replaced, ``$$`` is a literal ``$``; any other ``$`` is an
 error. No expressions, no eval, no Jinja. Known names:
 
 * ``rollout``, ``namespace``, ``service`` — the Rollout, its namespace and Service;
 * ``canary``, ``stable`` — the two revisions (pod-template hashes);
-* ``revision`` — the revision being measured (``canary`` or ``stable``, set by ``counts``);
+* ``revision`` — the revision being measured (``canary`` or ``stable``, set by
+  ``counters.counts``);
 * ``window`` — a PromQL duration such as ``30s`` or ``1m30s``.
 
 ``window`` is placed bare (``[${window}]``) and its value must be a duration.
@@ -16,28 +17,28 @@ PromQL. It is *not* escaped for regular expressions: use ``=``, not ``=~``. An
 empty value is refused, because ``label=""`` matches every series *without* the
 label. All of this is checked when a template is built, so a bad template fails
 when the Rollout is read, not mid-analysis.
+
+A :class:`Selector` is a template that must be a *plain series selector*,
+``metric{label="value", ...}``: no function, aggregation, range, offset or
+operator. Counts are taken client-side from the raw counter samples it selects
+(see :mod:`controller.providers.counters`); ``increase()`` and its kin
+extrapolate to the window's edges, which inflated the judge's counts.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime
 from enum import StrEnum
-
-from controller.providers import MetricProvider
 
 __all__ = [
     "KNOWN_VARIABLES",
-    "Counts",
-    "MetricTemplate",
-    "NoData",
     "QueryTemplate",
     "Role",
+    "Selector",
     "TemplateError",
     "Variables",
     "check_duration",
-    "counts",
     "escape_label_value",
 ]
 
@@ -176,83 +177,42 @@ class QueryTemplate:
         return f"QueryTemplate({self.text!r})"
 
 
-@dataclass(frozen=True, kw_only=True)
-class MetricTemplate:
-    """Two queries per revision: how many requests, and how many of them were bad.
+_NAME = r"[a-zA-Z_][a-zA-Z0-9_]*"
+_MATCHER = rf'\s*{_NAME}\s*(?:=|!=|=~|!~)\s*""\s*'
+_PLAIN = re.compile(
+    rf"\s*(?P<metric>[a-zA-Z_:][a-zA-Z0-9_:]*)?\s*"
+    rf"(?:\{{(?P<matchers>{_MATCHER}(?:,{_MATCHER})*,?)?\s*\}})?\s*"
+)
 
-    Both must return counts over ``${window}`` (``sum(increase(...[${window}]))``),
-    not rates or ratios: the judge works on counts.
+
+class Selector(QueryTemplate):
+    """A template that renders to a plain series selector, ``metric{label="value", ...}``.
+
+    Checked on the template's text with every string literal blanked, so a
+    label value may hold anything (a regular expression with parentheses, an
+    escaped ``${name}``) while the PromQL around it can only be a metric name and
+    matchers: a function, an aggregation, a range, ``offset``, ``@``, an
+    operator or a comment is refused. ``${window}`` cannot appear (it is a
+    duration, placed outside strings). The point is the raw samples: an instant
+    query of a plain selector returns each series' last scraped value, which
+    ``counters.counts`` subtracts exactly; anything computed by Prometheus would
+    be extrapolated or aggregated first.
     """
 
-    name: str
-    canary_requests: QueryTemplate
-    canary_bad: QueryTemplate
-    stable_requests: QueryTemplate
-    stable_bad: QueryTemplate
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        blanked, position = [], 0
+        for start, end, _ in _quoted_spans(text):
+            blanked.append(text[position:start] + '""')
+            position = end + 1
+        blanked.append(text[position:])
+        match = _PLAIN.fullmatch("".join(blanked))
+        if match is None or not (match.group("metric") or match.group("matchers")):
+            raise TemplateError(
+                f"{text!r} is not a plain series selector such as "
+                'metric{label="value"}: counts are taken from raw counter samples, so no '
+                "functions, aggregations, ranges, offsets or operators"
+            )
 
-    @classmethod
-    def uniform(cls, *, name: str, requests: str, bad: str) -> MetricTemplate:
-        """One pair of queries for both revisions, which must select by ``${revision}``."""
-        pair = QueryTemplate(requests), QueryTemplate(bad)
-        for query in pair:
-            if "revision" not in query.variables:
-                raise TemplateError(
-                    f"metric {name!r}: {query.text!r} does not use ${{revision}}, so canary "
-                    "and stable would be measured by the same query"
-                )
-        return cls(
-            name=name,
-            canary_requests=pair[0],
-            canary_bad=pair[1],
-            stable_requests=pair[0],
-            stable_bad=pair[1],
-        )
-
-    def render(self, variables: Variables, role: Role) -> tuple[str, str]:
-        """The (requests, bad) queries for ``role``."""
-        values = variables.for_role(role)
-        if role is Role.CANARY:
-            return self.canary_requests.render(values), self.canary_bad.render(values)
-        return self.stable_requests.render(values), self.stable_bad.render(values)
-
-
-@dataclass(frozen=True)
-class Counts:
-    """Requests a revision served in the window, and how many were bad (NaN kept as NaN)."""
-
-    requests: float
-    bad: float
-
-
-@dataclass(frozen=True)
-class NoData:
-    """A query matched no series: nothing was measured (which is not zero requests)."""
-
-    role: Role
-    query: str
-
-    def __str__(self) -> str:
-        return f"no data for the {self.role} revision from {self.query!r}"
-
-
-async def counts(
-    provider: MetricProvider,
-    template: MetricTemplate,
-    variables: Variables,
-    role: Role,
-    *,
-    at: datetime,
-) -> Counts | NoData:
-    """Run the two queries of ``role`` at the same instant ``at``.
-
-    Several series are summed (counts add up); an empty result is ``NoData``, so
-    the caller applies its no-data policy instead of seeing a zero. Errors from
-    the provider propagate (``ProviderError``).
-    """
-    values: list[float] = []
-    for query in template.render(variables, role):
-        samples = await provider.query(query, at=at)
-        if not samples:
-            return NoData(role=role, query=query)
-        values.append(sum((s.value for s in samples), 0.0))
-    return Counts(requests=values[0], bad=values[1])
+    def __repr__(self) -> str:
+        return f"Selector({self.text!r})"

@@ -5,10 +5,14 @@ module runs their queries and hands the results back:
 
 * a comparison (``builtin``) counts each revision's requests and bad requests
   since the analysis started (the core takes the part that is new, so a missed
-  scrape delays counts but never loses them). A query that matches nothing means no
-  requests (a canary without traffic is never judged bad: the ``noData`` policy
-  settles it at the next gate). During the guard only the new stable is counted;
-  its baseline was measured while it was the canary;
+  scrape delays counts but never loses them). The counts are exact: raw counter
+  samples at the analysis' start and now, subtracted series by series
+  (:mod:`controller.providers.counters`), never Prometheus' extrapolated
+  ``increase()``. A selector that matches nothing means no requests (a canary
+  without traffic is never judged bad: the ``noData`` policy settles it at the
+  next gate); counters that are no whole numbers are an error. During the guard
+  only the new stable is counted, since the guard started; its baseline was
+  measured while it was the canary;
 * a threshold rule renders its query (``${window}`` = its interval) and expects
   one value; nothing or NaN is "no data", several series an error.
 
@@ -43,17 +47,10 @@ from controller.core.measurements import Measurement, Measurements
 from controller.judge.sequential import Window
 from controller.providers import MetricProvider, ProviderConfigError, ProviderError, Sample
 from controller.providers import builtin_metrics as builtins
+from controller.providers.counters import CountError, Counts, MetricTemplate, counts
 from controller.providers.prometheus import PrometheusProvider
 from controller.providers.prometheus_config import PrometheusConfig, PrometheusOverride, resolve
-from controller.providers.templates import (
-    Counts,
-    MetricTemplate,
-    QueryTemplate,
-    Role,
-    TemplateError,
-    Variables,
-    counts,
-)
+from controller.providers.templates import QueryTemplate, Role, TemplateError, Variables
 
 log = structlog.get_logger("landinggear.analysis")
 
@@ -231,11 +228,18 @@ class Analyst:
             if metric.threshold is not None:
                 query = QueryTemplate(metric.threshold.query)
                 return await _value(provider, metric, query, variables, now)
-            queries = template(metric)
-            return await _counts(provider, metric, queries, variables, now=now, stage=target.stage)
+            return await _counts(
+                provider,
+                metric,
+                template(metric),
+                variables,
+                since=target.current.started_at or now,
+                now=now,
+                stage=target.stage,
+            )
         except (TemplateError, ProviderConfigError) as err:
             return Measurement(metric=metric.name, invalid=str(err))
-        except ProviderError as err:
+        except (ProviderError, CountError) as err:
             log.warning("Measurement failed", metric=metric.name, error=str(err))
             return Measurement(metric=metric.name, error=str(err))
 
@@ -286,11 +290,16 @@ async def _counts(
     queries: MetricTemplate,
     variables: Variables,
     *,
+    since: datetime,
     now: datetime,
     stage: Stage,
 ) -> Measurement:
+    """Both revisions' counts (the guard: the new stable's) from ``since`` to ``now``."""
     roles = (Role.CANARY,) if stage == Stage.GUARD else (Role.CANARY, Role.STABLE)
-    found = {role: await counts(provider, queries, variables, role, at=now) for role in roles}
+    found = {
+        role: await counts(provider, queries, variables, role, since=since, now=now)
+        for role in roles
+    }
     canary = _pair(found.get(Role.CANARY))
     stable = _pair(found.get(Role.STABLE))
     return Measurement(
@@ -305,8 +314,9 @@ async def _counts(
 
 
 def _pair(found: object) -> tuple[float, float]:
+    """The judge's floats; exact whole numbers of requests."""
     if isinstance(found, Counts):
-        return found.requests, found.bad
+        return float(found.requests), float(found.bad)
     return 0.0, 0.0  # no series: no requests in the window
 
 

@@ -25,17 +25,31 @@ T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 
 class FakeProvider:
-    def __init__(self, answers: dict[str, list[float]], fail: bool = False) -> None:
+    """Answers by the first needle found in the query: from ``answers``, or from
+    ``before`` for queries evaluated at ``start`` (when the test's analysis started)."""
+
+    def __init__(
+        self,
+        answers: dict[str, list[float]],
+        fail: bool = False,
+        *,
+        before: dict[str, list[float]] | None = None,
+        start: datetime = T0,
+    ) -> None:
         self.answers = answers
+        self.before = before or {}
+        self.start = start
         self.fail = fail
         self.queries: list[str] = []
+        self.times: list[datetime | None] = []
         self.closed = False
 
     async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
         self.queries.append(promql)
+        self.times.append(at)
         if self.fail:
             raise ProviderUnreachable("refused", address="http://p", query=promql)
-        for needle, values in self.answers.items():
+        for needle, values in (self.before if at == self.start else self.answers).items():
             if needle in promql:
                 return [Sample(labels={"i": str(i)}, value=v) for i, v in enumerate(values)]
         return []
@@ -101,17 +115,33 @@ def test_providers_are_reused_per_configuration() -> None:
     assert len(made) == 1
 
 
-def test_a_comparison_counts_both_revisions_over_the_time_since_the_last_look() -> None:
-    provider = FakeProvider({'revision="bbb"': [100.0], 'revision="aaa"': [300.0]})
-    subject = analyst(provider)
-    looks = measure(
-        subject, rollout([{"name": "m", "builtin": "app-errors"}], SEEN), T0 + timedelta(seconds=12)
+def test_a_comparison_counts_both_revisions_since_the_analysis_started() -> None:
+    provider = FakeProvider(
+        {'code=~"5.."': [], 'revision="bbb"': [100.0], 'revision="aaa"': [300.0]},
+        before={'code=~"5.."': [], 'revision="bbb"': [40.0], 'revision="aaa"': [250.0]},
     )
+    subject = analyst(provider)
+    now = T0 + timedelta(seconds=12)
+    looks = measure(subject, rollout([{"name": "m", "builtin": "app-errors"}], SEEN), now)
     assert looks is not None
     window = looks.results[0].window
     assert window is not None
-    assert (window.canary_requests, window.stable_requests) == (100.0, 300.0)
-    assert all("[12s]" in q for q in provider.queries)
+    assert (window.canary_requests, window.canary_bad) == (60.0, 0.0)
+    assert (window.stable_requests, window.stable_bad) == (50.0, 0.0)
+    assert set(provider.times) == {T0, now}  # the analysis' start and now
+    assert all("(" not in q and "[" not in q for q in provider.queries)  # raw samples
+
+
+def test_a_counter_that_is_not_a_whole_number_is_an_error() -> None:
+    looks = measure(
+        analyst(FakeProvider({'code=~"5.."': [], "revision=": [2.5]})),
+        rollout([{"name": "m", "builtin": "app-errors"}], SEEN),
+        T0 + timedelta(seconds=10),
+    )
+    assert looks is not None
+    result = looks.results[0]
+    assert (result.window, result.invalid) == (None, "")
+    assert "whole requests" in result.error
 
 
 def test_a_threshold_query_returning_several_series_is_an_error_not_a_value() -> None:
@@ -168,16 +198,18 @@ def test_the_guard_counts_only_the_new_stable() -> None:
             "metrics": [{"name": "m", "measuredAt": T0.isoformat(), "stableRequests": 500}],
         },
     }
-    provider = FakeProvider({'revision="bbb"': [80.0]})
+    guard_started = T0 + timedelta(minutes=1)
+    status["analysis"]["startedAt"] = guard_started.isoformat()  # type: ignore[index]
+    provider = FakeProvider({'revision="bbb"': [80.0]}, start=guard_started)
+    now = guard_started + timedelta(seconds=10)
     looks = measure(
-        analyst(provider),
-        rollout([{"name": "m", "builtin": "app-errors"}], status),
-        T0 + timedelta(seconds=10),
+        analyst(provider), rollout([{"name": "m", "builtin": "app-errors"}], status), now
     )
     assert looks is not None
     assert looks.stage == "Guard"
     assert looks.revision == "bbb"
     assert all('revision="aaa"' not in q for q in provider.queries)
+    assert set(provider.times) == {guard_started, now}  # counted since the guard began
     window = looks.results[0].window
     assert window is not None
     assert window.canary_requests == 80.0

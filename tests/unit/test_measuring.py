@@ -33,7 +33,8 @@ DEADLINE = 0.5  # one attempt's timeout after the retry budget
 
 
 class Provider:
-    """Answers every query with one sample, or (``hang``) never answers."""
+    """Answers every query with one sample (none before ``T0``: a counter that appeared
+    since the analysis began), or (``hang``) never answers."""
 
     def __init__(self, *, hang: bool) -> None:
         self.hang = hang
@@ -47,7 +48,7 @@ class Provider:
         try:
             if self.hang:
                 await asyncio.Event().wait()  # a server that never answers
-            return [Sample(labels={}, value=10.0)]
+            return [] if at is not None and at < T0 else [Sample(labels={}, value=10.0)]
         finally:
             self.in_flight -= 1
 

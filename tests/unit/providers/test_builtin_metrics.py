@@ -1,4 +1,4 @@
-"""Builtin metrics render to the expected PromQL (golden strings) for each revision."""
+"""Builtin metrics render to the expected plain series selectors (golden strings) per revision."""
 
 from __future__ import annotations
 
@@ -6,25 +6,29 @@ import pytest
 
 from controller.providers import builtin_metrics as builtin
 from controller.providers.builtin_metrics import le_spellings
-from controller.providers.templates import MetricTemplate, Role, Variables
+from controller.providers.counters import MetricTemplate, Rendered
+from controller.providers.templates import Role, Selector, Variables
 
 VARIABLES = Variables(
     rollout="web", namespace="shop", service="web", canary="c4n4ry", stable="st4bl3", window="30s"
 )
 
 
-def incr(series: str) -> str:
-    return f"sum(increase({series}[30s]))"
+Terms = tuple[tuple[Rendered, ...], tuple[Rendered, ...]]
 
 
-def errors(metric: str, selector: str, bad: str) -> tuple[str, str]:
-    total = incr(f"{metric}{{{selector}}}")
-    return total, f"{incr(f'{metric}{{{selector}, {bad}}}')} or (0 * {total})"
+def errors(metric: str, selector: str, bad: str) -> Terms:
+    """Requests: the counter; bad: its 5xx series, zero when there are none."""
+    return (
+        (Rendered(f"{metric}{{{selector}}}"),),
+        (Rendered(f"{metric}{{{selector}, {bad}}}", absent_is_zero=True),),
+    )
 
 
-def latency(histogram: str, selector: str, le: str) -> tuple[str, str]:
-    total = incr(f"{histogram}_count{{{selector}}}")
-    return total, f"{total} - {incr(f'{histogram}_bucket{{{selector}, {le}}}')}"
+def latency(histogram: str, selector: str, le: str) -> Terms:
+    """Requests: the histogram's count; bad: the count less the bucket at the bound."""
+    total = Rendered(f"{histogram}_count{{{selector}}}")
+    return (total,), (total, Rendered(f"{histogram}_bucket{{{selector}, {le}}}", sign=-1))
 
 
 APP = 'namespace="shop", revision="{rev}"'
@@ -35,7 +39,7 @@ ISTIO = (
 LINKERD = 'direction="inbound", namespace="shop", landinggear_dev_pod_template_hash="{rev}"'
 NGINX = 'namespace="shop", ingress="web", canary{op}""'
 
-GOLDEN: list[tuple[str, MetricTemplate, dict[Role, tuple[str, str]]]] = [
+GOLDEN: list[tuple[str, MetricTemplate, dict[Role, Terms]]] = [
     (
         "app errors",
         builtin.app_errors(),
@@ -152,10 +156,27 @@ GOLDEN: list[tuple[str, MetricTemplate, dict[Role, tuple[str, str]]]] = [
     [(m, role, q) for _, m, roles in GOLDEN for role, q in roles.items()],
     ids=[f"{name}-{role}" for name, _, roles in GOLDEN for role in roles],
 )
-def test_builtin_renders_the_golden_promql(
-    metric: MetricTemplate, role: Role, expected: tuple[str, str]
+def test_builtin_renders_the_golden_selectors(
+    metric: MetricTemplate, role: Role, expected: Terms
 ) -> None:
     assert metric.render(VARIABLES, role) == expected
+
+
+@pytest.mark.parametrize(
+    ("metric", "role"),
+    [(m, role) for _, m, _ in GOLDEN for role in Role],
+    ids=[f"{name}-{role}" for name, _, _ in GOLDEN for role in Role],
+)
+def test_every_builtin_counts_plain_selectors_of_one_revision(
+    metric: MetricTemplate, role: Role
+) -> None:
+    """Plain (no function, range or operator), and selecting the measured revision only."""
+    requests, bad = metric.render(VARIABLES, role)
+    other = VARIABLES.stable if role is Role.CANARY else VARIABLES.canary
+    for term in (*requests, *bad):
+        assert Selector(term.selector).text == term.selector
+        assert other not in term.selector
+        assert "[" not in term.selector
 
 
 @pytest.mark.parametrize(
@@ -192,7 +213,9 @@ def test_metric_names_are_checked() -> None:
 def test_fixed_values_are_escaped_including_template_dollars() -> None:
     metric = builtin.envoy_errors(canary_cluster='a"b$c${canary}', stable_cluster="s")
     requests, _ = metric.render(VARIABLES, Role.CANARY)
-    assert requests == incr('envoy_cluster_upstream_rq_xx{envoy_cluster_name=~"a\\"b$c${canary}"}')
+    assert requests == (
+        Rendered('envoy_cluster_upstream_rq_xx{envoy_cluster_name=~"a\\"b$c${canary}"}'),
+    )
 
 
 def test_empty_fixed_value_is_refused() -> None:

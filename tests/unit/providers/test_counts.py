@@ -1,98 +1,258 @@
-"""``counts``: a revision's requests and bad requests, with "no data" kept apart from zero."""
+"""``counts``: exact requests and bad requests from raw counter samples at two times.
+
+The provider is a fake answering each (selector, time) with given raw samples
+(``history.History``); what a real Prometheus answers is checked in
+``tests/cluster/providers/test_real_prometheus.py``.
+"""
 
 from __future__ import annotations
 
-import math
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 
 from controller.providers import ErrorKind, ProviderError, Sample
-from controller.providers.builtin_metrics import app_errors
-from controller.providers.templates import Counts, NoData, Role, Variables, counts
+from controller.providers.builtin_metrics import app_errors, app_latency
+from controller.providers.counters import (
+    CountError,
+    CounterSum,
+    Counts,
+    MetricTemplate,
+    NoData,
+    counts,
+)
+from controller.providers.templates import Role
 from tests.support.aio import synchronously
 from tests.unit.providers.fakes import ScriptedPrometheus, make_provider, vector
-
-AT = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-VARIABLES = Variables(
-    rollout="web", namespace="shop", service="web", canary="c4n4ry", stable="st4bl3", window="30s"
+from tests.unit.providers.history import (
+    COUNT,
+    FAILED,
+    FAST,
+    REQUESTS,
+    VARIABLES,
+    History,
+    sample,
 )
 
-
-class Recorded:
-    """A MetricProvider answering from a table of query -> samples."""
-
-    def __init__(self, answers: list[list[Sample]]) -> None:
-        self.answers = answers
-        self.calls: list[tuple[str, datetime | None]] = []
-
-    async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
-        self.calls.append((promql, at))
-        return self.answers[len(self.calls) - 1]
-
-    async def aclose(self) -> None:
-        return None
+SINCE = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+NOW = SINCE + timedelta(minutes=3)
 
 
-@synchronously
-async def test_counts_come_from_the_requests_and_bad_queries_at_one_instant() -> None:
-    provider = Recorded([[Sample({}, 120.0)], [Sample({}, 3.0)]])
-    result = await counts(provider, app_errors(), VARIABLES, Role.CANARY, at=AT)
-    assert result == Counts(requests=120.0, bad=3.0)
-    assert [at for _, at in provider.calls] == [AT, AT]
-    assert all('revision="c4n4ry"' in query for query, _ in provider.calls)
+def served(*, before: list[Sample], after: list[Sample]) -> History:
+    """The request counter's series at both times; the 5xx selector sees the ``code=5..`` ones."""
+
+    def failed(samples: list[Sample]) -> list[Sample]:
+        return [s for s in samples if s.labels.get("code", "").startswith("5")]
+
+    return History(
+        {
+            (REQUESTS, SINCE): before,
+            (REQUESTS, NOW): after,
+            (FAILED, SINCE): failed(before),
+            (FAILED, NOW): failed(after),
+        }
+    )
 
 
-@synchronously
-async def test_zero_is_a_measurement() -> None:
-    provider = Recorded([[Sample({}, 0.0)], [Sample({}, 0.0)]])
-    assert await counts(provider, app_errors(), VARIABLES, Role.STABLE, at=AT) == Counts(0.0, 0.0)
+async def errors(provider: History, role: Role = Role.CANARY) -> Counts | NoData:
+    return await counts(provider, app_errors(), VARIABLES, role, since=SINCE, now=NOW)
+
+
+async def latency(provider: History) -> Counts | NoData:
+    metric = app_latency(bound_seconds=0.25)
+    return await counts(provider, metric, VARIABLES, Role.CANARY, since=SINCE, now=NOW)
 
 
 @synchronously
-async def test_empty_result_is_no_data_not_zero() -> None:
-    provider = Recorded([[]])
-    result = await counts(provider, app_errors(), VARIABLES, Role.STABLE, at=AT)
-    assert isinstance(result, NoData)
-    assert result.role is Role.STABLE
-    assert result.query == provider.calls[0][0]
-    assert len(provider.calls) == 1
-    assert "no data for the stable revision" in str(result)
+async def test_a_count_is_the_difference_of_raw_samples_between_start_and_now() -> None:
+    provider = served(
+        before=[sample(100, code="200"), sample(5, code="500")],
+        after=[sample(160, code="200"), sample(9, code="500")],
+    )
+    assert await errors(provider) == Counts(requests=64, bad=4)
+    assert {at for _, at in provider.calls} == {SINCE, NOW}
+    assert {query for query, _ in provider.calls} == {REQUESTS, FAILED}
 
 
 @synchronously
-async def test_empty_bad_query_is_no_data_too() -> None:
-    provider = Recorded([[Sample({}, 10.0)], []])
-    result = await counts(provider, app_errors(), VARIABLES, Role.CANARY, at=AT)
-    assert isinstance(result, NoData)
-    assert result.query == provider.calls[1][0]
+async def test_a_series_absent_at_start_counts_from_zero() -> None:
+    provider = served(before=[], after=[sample(40, code="200"), sample(3, code="500")])
+    assert await errors(provider) == Counts(requests=43, bad=3)
 
 
 @synchronously
-async def test_nan_is_kept() -> None:
-    provider = Recorded([[Sample({}, math.nan)], [Sample({}, 1.0)]])
-    result = await counts(provider, app_errors(), VARIABLES, Role.CANARY, at=AT)
-    assert isinstance(result, Counts)
-    assert math.isnan(result.requests)
-    assert result.bad == 1.0
+async def test_a_reset_counter_counts_from_zero() -> None:
+    provider = served(before=[sample(100, code="200")], after=[sample(30, code="200")])
+    assert await errors(provider) == Counts(requests=30, bad=0)
 
 
 @synchronously
 async def test_several_series_are_summed() -> None:
-    provider = Recorded(
-        [[Sample({"pod": "a"}, 10.0), Sample({"pod": "b"}, 5.0)], [Sample({}, 1.0)]]
+    provider = served(
+        before=[sample(10, pod="a", code="200"), sample(7, pod="b", code="200")],
+        after=[
+            sample(15, pod="a", code="200"),
+            sample(27, pod="b", code="200"),
+            sample(2, pod="b", code="503"),
+        ],
     )
-    assert await counts(provider, app_errors(), VARIABLES, Role.CANARY, at=AT) == Counts(15.0, 1.0)
+    assert await errors(provider) == Counts(requests=5 + 20 + 2, bad=2)
 
 
 @synchronously
-async def test_counts_over_http_pins_the_evaluation_time() -> None:
-    backend = ScriptedPrometheus(vector(({}, "40")), vector(({}, "2")))
+async def test_a_series_gone_by_now_adds_nothing() -> None:
+    provider = served(
+        before=[sample(50, pod="a", code="200"), sample(10, pod="b", code="200")],
+        after=[sample(25, pod="b", code="200")],
+    )
+    assert await errors(provider) == Counts(requests=15, bad=0)
+
+
+@synchronously
+async def test_no_request_series_now_is_no_data_not_zero() -> None:
+    provider = served(before=[sample(50, code="200")], after=[])
+    result = await errors(provider, Role.STABLE)
+    assert result == NoData(
+        role=Role.STABLE, query='http_requests_total{namespace="shop", revision="st4bl3"}'
+    )
+    assert "no data for the stable revision" in str(result)
+
+
+@synchronously
+async def test_a_revision_without_5xx_series_has_zero_bad_not_no_data() -> None:
+    provider = served(before=[sample(3, code="200")], after=[sample(80, code="200")])
+    assert await errors(provider) == Counts(requests=77, bad=0)
+
+
+@pytest.mark.parametrize("value", [12.5, float("nan"), float("inf")])
+@synchronously
+async def test_a_counter_that_is_not_a_whole_number_is_an_error(value: float) -> None:
+    provider = served(before=[sample(3, code="200")], after=[sample(value, code="200")])
+    with pytest.raises(CountError, match="whole requests"):
+        await errors(provider)
+
+
+@synchronously
+async def test_float_noise_on_a_whole_number_is_tolerated() -> None:
+    provider = served(before=[sample(3, code="200")], after=[sample(10.0 + 1e-12, code="200")])
+    assert await errors(provider) == Counts(requests=7, bad=0)
+
+
+@synchronously
+async def test_latency_bad_is_the_count_less_the_bucket() -> None:
+    provider = History(
+        {
+            (COUNT, SINCE): [sample(100, pod="a")],
+            (FAST, SINCE): [sample(90, pod="a", le="0.25")],
+            (COUNT, NOW): [sample(150, pod="a"), sample(20, pod="b")],
+            (FAST, NOW): [sample(132, pod="a", le="0.25"), sample(19, pod="b", le="0.25")],
+        }
+    )
+    assert await latency(provider) == Counts(requests=50 + 20, bad=(50 - 42) + (20 - 19))
+
+
+@synchronously
+async def test_a_reset_no_series_shows_loses_increments_but_never_makes_them_up() -> None:
+    """Both series are higher now, yet fewer requests are slow than at the start: a reset
+    no single series shows. The slow count is never below 0 nor above the requests."""
+    provider = History(
+        {
+            (COUNT, SINCE): [sample(100, pod="a")],
+            (FAST, SINCE): [sample(90, pod="a", le="0.25")],
+            (COUNT, NOW): [sample(101, pod="a")],
+            (FAST, NOW): [sample(95, pod="a", le="0.25")],
+        }
+    )
+    assert await latency(provider) == Counts(requests=1, bad=0)
+
+
+@synchronously
+async def test_a_reset_seen_on_the_count_restarts_the_bucket_too() -> None:
+    """Series by series this would be 40 requests and 40 - 20 = 20 slow: the 10 fast
+    requests the bucket held before the reset would be counted as slow."""
+    provider = History(
+        {
+            (COUNT, SINCE): [sample(100, pod="a")],
+            (FAST, SINCE): [sample(10, pod="a", le="0.25")],
+            (COUNT, NOW): [sample(40, pod="a")],
+            (FAST, NOW): [sample(30, pod="a", le="0.25")],
+        }
+    )
+    assert await latency(provider) == Counts(requests=40, bad=10)
+
+
+@synchronously
+async def test_a_latency_bound_that_is_no_bucket_is_no_data() -> None:
+    provider = History({(COUNT, SINCE): [sample(1, pod="a")], (COUNT, NOW): [sample(9, pod="a")]})
+    assert await latency(provider) == NoData(role=Role.CANARY, query=FAST)
+
+
+@synchronously
+async def test_a_scrape_landing_between_the_reads_of_now_never_adds_slow_requests() -> None:
+    """Before the scrape 10 requests, 2 slow; after it 20, still 2 slow (10 fast ones came)."""
+    landed = False
+
+    def count() -> list[Sample]:
+        nonlocal landed
+        value, landed = (20 if landed else 10), True
+        return [sample(value, pod="a")]
+
+    def fast() -> list[Sample]:
+        nonlocal landed
+        value, landed = (18 if landed else 8), True
+        return [sample(value, pod="a", le="0.25")]
+
+    provider = History({(COUNT, NOW): count, (FAST, NOW): fast})
+    result = await latency(provider)
+    assert isinstance(result, Counts)
+    assert result.bad <= 2
+
+
+@synchronously
+async def test_more_bad_than_requests_is_an_error() -> None:
+    metric = MetricTemplate.uniform(
+        name="mismatched",
+        requests=CounterSum.of('a_total{revision="${revision}"}'),
+        bad=CounterSum.of('b_total{revision="${revision}"}'),
+    )
+    provider = History(
+        {
+            ('a_total{revision="c4n4ry"}', NOW): [sample(5)],
+            ('b_total{revision="c4n4ry"}', NOW): [sample(8)],
+        }
+    )
+    with pytest.raises(CountError, match="8 bad of 5 requests"):
+        await counts(provider, metric, VARIABLES, Role.CANARY, since=SINCE, now=NOW)
+
+
+@synchronously
+async def test_series_that_differ_only_in_le_are_an_error() -> None:
+    provider = History(
+        {
+            (COUNT, NOW): [sample(9, pod="a")],
+            (FAST, NOW): [sample(5, pod="a", le="0.25"), sample(6, pod="a", le="0.250")],
+        }
+    )
+    with pytest.raises(CountError, match="differ only in __name__ or le"):
+        await latency(provider)
+
+
+@synchronously
+async def test_counts_over_http_pin_the_start_and_now() -> None:
+    def answer(request: httpx.Request) -> httpx.Response:
+        query, at = request.url.params["query"], float(request.url.params["time"])
+        value = {(REQUESTS, NOW): "40", (REQUESTS, SINCE): "15", (FAILED, NOW): "2"}
+        key = (query, datetime.fromtimestamp(at, UTC))
+        found = value.get(key)
+        return vector(({}, found)) if found else vector()
+
+    backend = ScriptedPrometheus(answer)
     async with make_provider(backend) as provider:
-        result = await counts(provider, app_errors(), VARIABLES, Role.CANARY, at=AT)
-    assert result == Counts(40.0, 2.0)
-    assert [backend.params(i)["time"] for i in (0, 1)] == [f"{AT.timestamp():.3f}"] * 2
+        result = await counts(provider, app_errors(), VARIABLES, Role.CANARY, since=SINCE, now=NOW)
+    assert result == Counts(requests=25, bad=2)
+    times = {backend.params(i)["time"] for i in range(len(backend.requests))}
+    assert times == {f"{SINCE.timestamp():.3f}", f"{NOW.timestamp():.3f}"}
 
 
 @synchronously
@@ -100,5 +260,5 @@ async def test_provider_errors_propagate() -> None:
     backend = ScriptedPrometheus(httpx.Response(403))
     async with make_provider(backend) as provider:
         with pytest.raises(ProviderError) as caught:
-            await counts(provider, app_errors(), VARIABLES, Role.CANARY, at=AT)
+            await counts(provider, app_errors(), VARIABLES, Role.CANARY, since=SINCE, now=NOW)
     assert caught.value.kind is ErrorKind.HTTP_STATUS

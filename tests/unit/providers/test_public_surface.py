@@ -8,7 +8,7 @@ from types import ModuleType
 import pytest
 
 import controller.providers
-from controller.providers import prometheus, templates
+from controller.providers import counters, prometheus, templates
 
 
 def public_names(module: ModuleType) -> set[str]:
@@ -23,7 +23,7 @@ def public_names(module: ModuleType) -> set[str]:
     }
 
 
-@pytest.mark.parametrize("module", [controller.providers, templates])
+@pytest.mark.parametrize("module", [controller.providers, templates, counters])
 def test_all_lists_the_public_names(module: ModuleType) -> None:
     declared = {name for name in module.__all__ if not name.isupper()}
     assert declared == public_names(module)

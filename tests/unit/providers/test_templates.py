@@ -1,14 +1,16 @@
-"""Query templates: placeholders substituted safely, mistakes refused when the template is built."""
+"""Query templates: placeholders substituted safely, mistakes refused when the template is built;
+selectors for counting are plain series selectors."""
 
 from __future__ import annotations
 
 import pytest
 
+from controller.providers.counters import CounterSum, MetricTemplate, Rendered
 from controller.providers.templates import (
     KNOWN_VARIABLES,
-    MetricTemplate,
     QueryTemplate,
     Role,
+    Selector,
     TemplateError,
     Variables,
     escape_label_value,
@@ -118,22 +120,66 @@ def test_empty_value_is_refused_because_it_matches_series_without_the_label() ->
         render('x{r="${revision}"}', Role.STABLE, first_release)
 
 
-def test_uniform_metric_must_select_by_revision() -> None:
+@pytest.mark.parametrize(
+    "text",
+    [
+        'http_requests_total{namespace="${namespace}", revision="${revision}"}',
+        'x{code=~"5..", le=~"1|1\\\\.0", canary!="", b!~"(a|b)+"}',
+        "x",
+        "x{}",
+        '{__name__="x", r="${revision}"}',
+        "x{a='v', b=`w`,}",
+        '  job:requests:total { a = "v" }  ',
+    ],
+)
+def test_plain_series_selectors_are_selectors(text: str) -> None:
+    assert Selector(text).text == text
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'sum(x{r="${revision}"})',
+        'increase(x{r="${revision}"}[${window}])',
+        'x{r="${revision}"}[5m]',
+        'x{r="${revision}"} offset 5m',
+        'x{r="${revision}"} @ 1700000000',
+        'x{r="${revision}"} or vector(0)',
+        'x{r="${revision}"} - y{r="${revision}"}',
+        'x{r="${revision}"} # a comment',
+        'x{r="${revision}"}{a="b"}',
+        "x{a}",
+        "{}",
+        "",
+        "sum by (a) (x)",
+    ],
+)
+def test_anything_but_a_plain_selector_is_refused(text: str) -> None:
+    with pytest.raises(TemplateError, match="not a plain series selector"):
+        Selector(text)
+
+
+def test_a_selector_renders_like_any_template() -> None:
+    selector = Selector('x{r="${revision}", re=~"(a|b)$$"}')
+    assert selector.render(VARIABLES.for_role(Role.STABLE)) == 'x{r="st4bl3", re=~"(a|b)$"}'
+
+
+def test_uniform_metric_must_select_by_revision_in_every_term() -> None:
     with pytest.raises(TemplateError, match="same query"):
         MetricTemplate.uniform(
-            name="errors",
-            requests='sum(increase(x{ns="${namespace}"}[${window}]))',
-            bad='sum(increase(x{r="${revision}"}[${window}]))',
+            name="latency",
+            requests=CounterSum.of('x_count{r="${revision}"}'),
+            bad=CounterSum.of('x_count{r="${revision}"}').minus('x_bucket{le="1"}'),
         )
 
 
 def test_uniform_metric_renders_each_role() -> None:
     metric = MetricTemplate.uniform(
         name="errors",
-        requests='sum(increase(x{r="${revision}"}[${window}]))',
-        bad='sum(increase(x{r="${revision}", code=~"5.."}[${window}]))',
+        requests=CounterSum.of('x{r="${revision}"}'),
+        bad=CounterSum.of('x{r="${revision}", code=~"5.."}', absent_is_zero=True),
     )
     assert metric.render(VARIABLES, Role.STABLE) == (
-        'sum(increase(x{r="st4bl3"}[1m30s]))',
-        'sum(increase(x{r="st4bl3", code=~"5.."}[1m30s]))',
+        (Rendered('x{r="st4bl3"}'),),
+        (Rendered('x{r="st4bl3", code=~"5.."}', absent_is_zero=True),),
     )
