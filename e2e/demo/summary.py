@@ -112,20 +112,22 @@ def render(summary: Summary) -> str:
     ]
     lines += [f"  judge at promotion: {m.describe()}" for m in healthy.judged]
     judged_requests = max((m.canary_requests for m in bad.judged), default=0.0)
+    judged_bad = max((m.canary_bad for m in bad.judged), default=0.0)
     failed = [m for m in bad.judged if m.verdict == Verdict.FAIL]
     lines += [
         f"Bad release (revision {bad.revision}, {bad.error_rate:.0%} errors):",
         f"  release -> aborted by the analysis:           {bad.to_decision:6.1f}s"
         f"   (at step {bad.decided_at_step})",
         f"  canary requests the judge used:               {judged_requests:6.0f}"
-        f"    (fails at likelihood ratio {bad.fail_threshold:g})",
+        f"    ({judged_bad:.0f} bad; fails at likelihood ratio {bad.fail_threshold:g})",
     ]
     lines += [f"    {m.describe()}" for m in failed or bad.judged]
     lines += [
         f"  release -> canary ReplicaSet at 0:            {bad.to_scaled_down:6.1f}s",
         f"  release -> last request served by it:         {bad.to_traffic_restored:6.1f}s",
         f"  requests that reached the bad revision:       {bad.served:6d}"
-        f"    ({bad.served_errors} of them failed)",
+        f"    ({bad.served_errors} of them failed; the judge counts exact"
+        f" counter deltas, never more than served)",
     ]
     lines.append(
         f"Traffic during both releases: {summary.requests_sent} requests sent, "

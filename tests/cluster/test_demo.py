@@ -105,6 +105,11 @@ def test_the_demo_promotes_a_healthy_release_and_rolls_back_a_bad_one(
     assert bad["to_decision"] <= bad["to_scaled_down"] < bad["to_decision"] + 30
     assert 0 < bad["to_traffic_restored"] <= bad["to_scaled_down"] + 2
     assert 0 < bad["served_errors"] < bad["served"]
+    # The judge counts exact counter deltas: never more than the revision served.
+    for metric in bad["judged"]:
+        assert metric["canary_requests"] <= bad["served"]
+        assert metric["canary_bad"] <= bad["served_errors"]
+        assert metric["canary_requests"] == int(metric["canary_requests"])
     # Every request slot found a Ready pod while the releases ran: no downtime.
     assert summary["requests_sent"] > 0
     assert summary["requests_unrouted"] == 0
