@@ -36,10 +36,11 @@ previous look, read as if a scrape had just happened.
   together on a *calibration* seed — the threshold the most sensitive keeping
   A/A <= alpha, the schedule the one catching a 2x regression with the fewest
   canary requests — and judged on the *evaluation* seed. ``tuned`` is calibrated
-  under all four scenarios (A/A <= alpha in each); ``tuned_stationary`` on
-  stationary traffic only, as a threshold set from last week's dashboards is;
-  ``flagger_tuned`` / ``argo_tuned`` in each case (the former keys) keep the
-  documented schedule and calibrate the threshold only, on stationary traffic.
+  under all four scenarios (A/A <= alpha in each); ``tuned_no_burst`` under
+  all but the burst; ``tuned_stationary`` on stationary traffic only, as a
+  threshold set from last week's dashboards is; ``flagger_tuned`` /
+  ``argo_tuned`` in each case (the former keys) keep the documented schedule and
+  calibrate the threshold only, on stationary traffic.
 
 What the comparison is: the same simulated counts, the same looks, the same
 false-rollback budget, the baselines tuned on the same traffic they are judged
@@ -53,10 +54,11 @@ Printed: the calibrated rules; per case canary requests to the rollback
 per share the 2x figures against the floors; the A/A rates per scenario of
 every judge; the targets (:mod:`.targets`) as PASS / FAIL. ``--json PATH``
 keeps every figure: per case the former keys plus ``oracle_two_arm_requests``,
-``tuned`` and ``tuned_stationary`` (``{"flagger": ..., "argo": ...}``, each
-like ``flagger``); at the top ``drift`` (``scenario``, ``method``,
+``tuned``, ``tuned_no_burst`` and ``tuned_stationary`` (``{"flagger": ...,
+"argo": ...}``, each like ``flagger``); at the top ``drift`` (``scenario``, ``method``,
 ``false_rollback``, for ours, ``flagger_default``, ``argo_default``,
 ``flagger_tuned``, ``argo_tuned`` — the last two best-tuned under drift),
-``drift_stationary_calibrated``, ``tuned_rules``, ``aa`` (stationary, former
-keys) and ``targets``. ``--quick`` runs one traffic (100 rps, 20 %, 1 %).
+``drift_other`` (the other tunings), ``tuned_rules``, ``aa`` (stationary,
+former keys), ``targets`` and ``references`` (the comparison against the other
+tunings: figures, not targets). ``--quick`` runs one traffic (100 rps, 20 %, 1 %).
 """
