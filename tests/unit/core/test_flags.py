@@ -301,3 +301,25 @@ def test_looks_of_an_analysis_that_started_over_are_not_folded_into_the_new_one(
     outcome = analysis.analyse(spec, fresh, measurements=old_look, now=T0)
     assert outcome.status.metrics[0].canary_requests == 0
     assert not outcome.failed
+
+
+def test_a_guard_failure_rolls_back_and_switches_the_flags_naming_it_off() -> None:
+    sim = released(
+        [{"setWeight": 50}, {"pause": {"duration": "60s"}}],
+        {"metrics": [COMPARISON], "guard": {"duration": "2m"}},
+        Traffic(),
+        feature_flags=[flag("new-checkout", disableOn=["GuardFailure"]), flag("other")],
+        on_anomaly="Rollback",
+    )
+    v1 = sim.status.stable_revision
+    sim.run(65)
+    v2 = sim.status.stable_revision
+    assert v2 == sim.revision != v1
+    assert sim.status.feature_flags == []
+
+    sim.traffic.bad_rate[v2] = 0.05  # regresses after promotion
+    sim.run(60)
+    assert sim.status.stable_revision == v1
+    assert [e.name for e in sim.status.feature_flags] == ["new-checkout", "other"]
+    assert all(e.state is FlagState.OFF for e in sim.status.feature_flags)
+    assert entry(sim, "new-checkout").reason.startswith(f"GuardFailure: {v2}: ")
