@@ -28,6 +28,8 @@ from kubernetes import client, config
 from controller import __version__
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
+from controller.flags import FlagSwitches
+from controller.flags.openfeature import OpenFeatureProvider
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
@@ -146,7 +148,9 @@ class Manager:
             watch_timeout_seconds=timeout,
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
-        self.actuator = Actuator(self.api, [ReplicaRatioRouter()])
+        self.actuator = Actuator(
+            self.api, [ReplicaRatioRouter()], FlagSwitches([OpenFeatureProvider(self.api)])
+        )
         self.measurer = Measurer(
             Analyst(default=prometheus_default(settings)), on_ready=self.queue.add
         )

@@ -359,6 +359,11 @@ class AnalysisStatus(Model):
     overridden_by: str | None = Field(
         default=None, description="Who promoted past an inconclusive analysis."
     )
+    flags_off_at: datetime | None = Field(
+        default=None,
+        description="onAnomaly DisableFlags: this analysis started over at this time with "
+        "the feature flags switched off; another failure aborts.",
+    )
     last_measured_at: datetime | None = None
     unjudged_since: datetime | None = Field(
         default=None,

@@ -63,6 +63,10 @@ class ConditionReason(StrEnum):
     WORKLOAD_NOT_FOUND = "WorkloadNotFound"
     ABORTED = "Aborted"
     """An aborted revision is held back, with no history entry left to name why."""
+    FLAGS_PENDING = "FlagsPending"
+    """A feature flag is not yet confirmed in the state the controller wants."""
+    FLAGS_CONFIRMED = "FlagsConfirmed"
+    """Every feature flag is in the state the controller wants (or none is wanted yet)."""
 
 
 class EventReason(StrEnum):
@@ -74,6 +78,12 @@ class EventReason(StrEnum):
     REQUEST_IGNORED = "RequestIgnored"
     ROLLBACK_IMPOSSIBLE = "RollbackImpossible"
     GUARD_PASSED = "GuardPassed"
+    FLAG_SWITCHED_OFF = "FlagSwitchedOff"
+    FLAG_RESTORED = "FlagRestored"
+    FLAGS_PENDING = "FlagsPending"
+    """A flag provider did not confirm a switch (a Warning; retried with backoff)."""
+    FLAG_DROPPED = "FlagDropped"
+    """A flag the controller had switched was removed from the spec: left as it is."""
 
 
 class EventType(StrEnum):

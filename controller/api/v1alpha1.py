@@ -22,6 +22,14 @@ from controller.api.base import (
     cel,
     parse_duration,
 )
+from controller.api.flags import (
+    FEATURE_FLAGS_RULES,
+    MAX_FLAGS,
+    FeatureFlag,
+    FlagStatus,
+    OnAnomaly,
+    check_flags,
+)
 
 GROUP = "landinggear.dev"
 VERSION = "v1alpha1"
@@ -145,6 +153,14 @@ class CanaryStrategy(_Model):
         description="Judge canary against stable on metrics while the canary runs; a "
         "failing metric aborts the release.",
     )
+    on_anomaly: OnAnomaly | None = Field(
+        default=None,
+        description="What a failed analysis does: Rollback (abort; aborts leave the flags "
+        "alone), RollbackAndDisableFlags (abort and switch spec.featureFlags off), "
+        "DisableFlags (switch the flags off, keep the canary at its weight and judge it "
+        "again from zero; a second failure aborts). Default: RollbackAndDisableFlags when "
+        "spec.featureFlags is set, else Rollback.",
+    )
 
     @model_validator(mode="after")
     def _steps_name_metrics(self) -> CanaryStrategy:
@@ -169,6 +185,10 @@ class Strategy(_Model):
 class RolloutSpec(_Model):
     """Desired behaviour of a Rollout."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"x-kubernetes-validations": list(FEATURE_FLAGS_RULES)}
+    )
+
     workload_ref: WorkloadRef = Field(description="The Deployment whose template is released.")
     strategy: Strategy = Field(description="Release strategy.")
     replicas: int | None = Field(
@@ -192,6 +212,26 @@ class RolloutSpec(_Model):
         le=50,
         description="Old ReplicaSets kept at zero replicas for rollback.",
     )
+    feature_flags: list[FeatureFlag] = Field(
+        default_factory=list,
+        max_length=MAX_FLAGS,
+        description="The release's feature flags: switched off on an abort, a rollback or "
+        "a guard failure (each flag's disableOn), put back by `landinggear retry`.",
+    )
+
+    @model_validator(mode="after")
+    def _flags(self) -> RolloutSpec:
+        check_flags(self.feature_flags, self.strategy.canary.on_anomaly)
+        return self
+
+    @property
+    def anomaly_policy(self) -> OnAnomaly:
+        """``strategy.canary.onAnomaly`` with its default filled in: with flags declared,
+        an anomaly switches them off as it rolls back; without, it only rolls back."""
+        chosen = self.strategy.canary.on_anomaly
+        if chosen is not None:
+            return chosen
+        return OnAnomaly.ROLLBACK_AND_DISABLE_FLAGS if self.feature_flags else OnAnomaly.ROLLBACK
 
 
 # ------------------------------------------------------------------- status
@@ -209,6 +249,8 @@ class ConditionType(StrEnum):
     PAUSED = "Paused"
     COMPLETED = "Completed"
     ABORTED = "Aborted"
+    FLAGS_PENDING = "FlagsPending"
+    """True while a feature flag is not yet confirmed in the state the controller wants."""
 
 
 class Condition(_Model):
@@ -229,6 +271,9 @@ class HistoryAction(StrEnum):
     RETRIED = "Retried"
     ROLLED_BACK = "RolledBack"
     SUPERSEDED = "Superseded"
+    FLAGS_DISABLED = "FlagsDisabled"
+    """onAnomaly DisableFlags: the analysis failed, the flags were switched off and the
+    canary is judged again from zero."""
 
 
 class HistoryEntry(_Model):
@@ -283,6 +328,12 @@ class RolloutStatus(_Model):
     )
     analysis: AnalysisStatus | None = Field(
         default=None, description="Metric analysis of the current canary, if configured."
+    )
+    feature_flags: list[FlagStatus] = Field(
+        default_factory=list,
+        max_length=MAX_FLAGS,
+        description="Per feature flag the controller switched: wanted and confirmed state, "
+        "the previous state, the last error.",
     )
     conditions: list[Condition] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)

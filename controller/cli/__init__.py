@@ -62,8 +62,9 @@ def _run(args: argparse.Namespace) -> int:
             return commands.list_rollouts(
                 session, all_namespaces=args.all_namespaces, output=args.output
             )
-        case "history":
-            return commands.history(session, args.name)
+        case "history" | "flags":
+            reader = commands.history if args.command == "history" else commands.flags
+            return reader(session, args.name)
         case "watch":
             from controller.cli.watch import watch
 
@@ -75,4 +76,5 @@ def _run(args: argparse.Namespace) -> int:
                 args.name,
                 full=getattr(args, "full", False),
                 reason=getattr(args, "reason", ""),
+                keep_flags_off=getattr(args, "keep_flags_off", False),
             )

@@ -98,10 +98,17 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
             request.add_argument(
                 "--full", action="store_true", help="skip the remaining steps and pauses"
             )
+        if name == "retry":
+            request.add_argument(
+                "--keep-flags-off",
+                action="store_true",
+                help="leave the feature flags the abort switched off as they are",
+            )
         request.add_argument("--reason", default="", help="why, recorded in the history")
     verb("pause", "hold the canary at its current step")
     verb("resume", "continue a paused canary")
     verb("history", "show who did what to which revision, and when")
+    verb("flags", "list the Rollout's feature flags: wanted and confirmed state, errors")
     verb("version", "print the client version", rollout=False)
     from controller.cli import run
 

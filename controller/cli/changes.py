@@ -68,11 +68,24 @@ def paused_patch(paused: bool) -> KubeObject:
 
 
 def request_patch(
-    verb: str, *, request_id: str, by: str, at: datetime, full: bool = False, reason: str = ""
+    verb: str,
+    *,
+    request_id: str,
+    by: str,
+    at: datetime,
+    full: bool = False,
+    reason: str = "",
+    keep_flags_off: bool = False,
 ) -> KubeObject:
     """Merge patch writing the one-shot request annotation for ``verb``."""
     request = Request(
-        verb=Verb(verb), id=request_id, by=by, at=at.astimezone(UTC), full=full, reason=reason
+        verb=Verb(verb),
+        id=request_id,
+        by=by,
+        at=at.astimezone(UTC),
+        full=full,
+        reason=reason,
+        keep_flags_off=keep_flags_off,
     )
     key, value = request_annotation(request)
     return {"metadata": {"annotations": {key: value}}}

@@ -1,5 +1,5 @@
-"""The verbs that read or change one request's worth: ``get``, ``list``, ``history``
-and the changing verbs. Each takes a :class:`Session`, prints, and returns the exit code.
+"""The verbs that read or change one request's worth: ``get``, ``list``, ``history``,
+``flags`` and the changing verbs. Each takes a :class:`Session`, prints, and returns the exit code.
 """
 
 from __future__ import annotations
@@ -14,10 +14,11 @@ import yaml
 
 from controller.cli import api, changes, render
 from controller.cli.errors import CliError
+from controller.cli.flags import flags_table
 from controller.cli.session import Session
 from controller.kube.objects import KubeObject
 
-__all__ = ["change", "get", "history", "list_rollouts"]
+__all__ = ["change", "flags", "get", "history", "list_rollouts"]
 
 
 def _without_managed_fields(obj: KubeObject) -> KubeObject:
@@ -69,7 +70,20 @@ def history(session: Session, name: str) -> int:
     return 0
 
 
-def change(session: Session, verb: str, name: str, *, full: bool = False, reason: str = "") -> int:
+def flags(session: Session, name: str) -> int:
+    print(flags_table(api.get_rollout(session, name), datetime.now(UTC)))
+    return 0
+
+
+def change(
+    session: Session,
+    verb: str,
+    name: str,
+    *,
+    full: bool = False,
+    reason: str = "",
+    keep_flags_off: bool = False,
+) -> int:
     """Read the Rollout, refuse if ``verb`` cannot apply, patch it, record an Event."""
     rollout = api.get_rollout(session, name)
     why = changes.refusal(verb, rollout)
@@ -81,7 +95,13 @@ def change(session: Session, verb: str, name: str, *, full: bool = False, reason
         patch = changes.paused_patch(verb == "pause")
     else:
         patch = changes.request_patch(
-            verb, request_id=uuid.uuid4().hex, by=user, at=now, full=full, reason=reason
+            verb,
+            request_id=uuid.uuid4().hex,
+            by=user,
+            at=now,
+            full=full,
+            reason=reason,
+            keep_flags_off=keep_flags_off,
         )
     stored = api.merge_patch_rollout(session, name, patch)
     event = changes.event_for(

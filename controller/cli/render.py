@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.analysis import Stage, Verdict
+from controller.cli.flags import pending_banner
 from controller.cli.text import age, table, timestamp
 from controller.kube.objects import KubeObject
 
@@ -86,6 +87,9 @@ def summary(rollout: KubeObject, now: datetime) -> str:
         ("Phase", _text(status.get("phase") or "Unknown (not yet seen by the controller)")),
         ("Message", _text(status.get("message"))),
     ]
+    banner = pending_banner(rollout)
+    if banner:
+        fields.append(("Flags", f"{banner} (landinggear flags {meta.get('name')})"))
     if spec.get("paused"):
         fields.append(("Paused", "yes (landinggear resume continues)"))
     fields += [

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from controller.api.flags import FeatureFlag, FlagState
 from controller.api.reasons import EventReason, EventType
 from controller.api.v1alpha1 import HistoryAction, RolloutStatus
 from controller.core.revisions import Revision
@@ -74,6 +75,29 @@ class RemoveManagedRoutes:
     router: str = REPLICA_RATIO
 
 
+@dataclass(frozen=True, kw_only=True)
+class SwitchFlagOff:
+    """Switch the feature flag ``flag`` off (its provider records what it was)."""
+
+    flag: FeatureFlag
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class RestoreFlag:
+    """Put the feature flag ``flag`` back as it was before it was switched off.
+
+    ``previous`` is what the provider reported when it switched the flag off, as
+    recorded in the status; a provider that keeps its own record (OpenFeature's
+    annotation, reference counted across Rollouts) goes by that one.
+    """
+
+    flag: FeatureFlag
+    previous: str
+
+
+FlagAction = SwitchFlagOff | RestoreFlag
+
 Action = (
     EnsureFinalizer
     | RemoveFinalizer
@@ -82,7 +106,26 @@ Action = (
     | UpdateDeployment
     | SetCanaryWeight
     | RemoveManagedRoutes
+    | SwitchFlagOff
+    | RestoreFlag
 )
+
+
+@dataclass(frozen=True, kw_only=True)
+class FlagResult:
+    """What a flag provider answered to one :data:`FlagAction`, reported back to the core.
+
+    ``error`` empty: the provider confirmed ``state``. A provider that did not answer
+    in time is an error too.
+    """
+
+    flag: str
+    """The flag's handle."""
+    state: FlagState
+    """The state the action asked for."""
+    error: str = ""
+    previous: str = ""
+    """Switched off: what the flag was before (empty: the provider keeps no record)."""
 
 
 @dataclass(frozen=True, kw_only=True)

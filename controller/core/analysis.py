@@ -145,6 +145,7 @@ def analyse(
         measurements is not None
         and measurements.revision == current.revision
         and measurements.stage == current.stage
+        and measurements.started_at in (None, current.started_at)
     ):
         by_name = {r.metric: r for r in measurements.results}
         metrics = [

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from controller.api.reasons import ConditionReason, EventReason, EventType
 from controller.api.v1alpha1 import HistoryAction, Phase, Rollout
-from controller.core import release, rollback, steps, workload
+from controller.core import flags, release, rollback, steps, workload
 from controller.core.actions import Decision, EnsureFinalizer
 from controller.core.draft import CONTROLLER, Draft, Inputs, required
 from controller.core.guard import guard
@@ -86,7 +86,8 @@ def _decide(inputs: Inputs, draft: Draft) -> Draft:
         )
     draft = _route(inputs, draft, deployment, pending)
     draft = workload.manage_deployment(inputs, draft, deployment)
-    return release.observe_counts(inputs, draft)
+    draft = release.observe_counts(inputs, draft)
+    return flags.drive(inputs, draft)  # last: the workload never waits for a flag provider
 
 
 def _workload_missing(inputs: Inputs, draft: Draft) -> Draft:
@@ -112,7 +113,11 @@ def _route(
     for request in pending:
         if request.verb is Verb.RETRY and rev == draft.status.blocked_revision:
             draft = draft.with_status(blocked_revision=None, canary_revision=None)
-            draft = draft.record(HistoryAction.RETRIED, rev, by=request.by, reason="Retry")
+            keep = request.keep_flags_off
+            why = "Retry; feature flags kept off" if keep else "Retry"
+            draft = draft.record(HistoryAction.RETRIED, rev, by=request.by, reason=why)
+            if not keep:
+                draft = flags.restore(inputs, draft, by=request.by)
             canary_active = rev != stable
         elif request.verb is Verb.ROLLBACK and not canary_active:
             draft = rollback.start(inputs, draft, request)

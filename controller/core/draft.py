@@ -88,7 +88,11 @@ class Draft:
             by=by,
             reason=reason,
         )
-        bad = action in (HistoryAction.ABORTED, HistoryAction.ROLLED_BACK)
+        bad = action in (
+            HistoryAction.ABORTED,
+            HistoryAction.ROLLED_BACK,
+            HistoryAction.FLAGS_DISABLED,
+        )
         draft = self.with_status(history=st.append_history(self.status.history, entry))
         return draft.emit(EventType.WARNING if bad else EventType.NORMAL, action, reason)
 

@@ -37,3 +37,6 @@ class Measurements:
     at: datetime
     results: tuple[Measurement, ...]
     stage: Stage = Stage.CANARY
+    started_at: datetime | None = None
+    """The start of the analysis the looks count from; the core drops looks of an
+    analysis that has started over since (``onAnomaly: DisableFlags``)."""

@@ -8,9 +8,10 @@ stable keeps all traffic until the template changes or a user retries.
 
 from __future__ import annotations
 
+from controller.api.flags import FlagTrigger
 from controller.api.reasons import ConditionReason
 from controller.api.v1alpha1 import HistoryAction, Phase
-from controller.core import workload
+from controller.core import flags, workload
 from controller.core.draft import CONTROLLER, Draft, Inputs, required, revision
 from controller.core.holds import Abort
 from controller.core.revisions import Revision
@@ -82,9 +83,12 @@ def blocked(inputs: Inputs, draft: Draft, held: Revision) -> Draft:
 
 def aborted(inputs: Inputs, draft: Draft, rev: Revision, abort: Abort, *, by: str) -> Draft:
     """Abort the release of ``rev``: recorded, then held back (``blocked`` routes all
-    traffic to the stable *before* it scales the canary down)."""
+    traffic to the stable *before* it scales the canary down); the flags that an abort
+    switches off are wanted off (their actions come after the workload's)."""
+    why = f"{abort.code}: {abort.reason}"
     draft = draft.with_status(blocked_revision=rev)
-    draft = draft.record(HistoryAction.ABORTED, rev, by=by, reason=f"{abort.code}: {abort.reason}")
+    draft = draft.record(HistoryAction.ABORTED, rev, by=by, reason=why)
+    draft = flags.switch_off(inputs, draft, FlagTrigger.ABORT, reason=why, by=by)
     return blocked(inputs, draft, rev)
 
 

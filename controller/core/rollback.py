@@ -8,9 +8,10 @@ change.
 
 from __future__ import annotations
 
+from controller.api.flags import FlagTrigger
 from controller.api.reasons import AbortCode, EventReason, EventType, HoldReason
 from controller.api.v1alpha1 import HistoryAction
-from controller.core import workload
+from controller.core import flags, workload
 from controller.core.actions import SetCanaryWeight
 from controller.core.draft import CONTROLLER, Draft, Inputs, required
 from controller.core.revisions import Revision
@@ -27,10 +28,9 @@ def start(inputs: Inputs, draft: Draft, request: Request) -> Draft:
             EventReason.ROLLBACK_IMPOSSIBLE,
             f"rollback by {request.by}: no previous revision is kept",
         )
-    why = request.reason or "rollback requested"
-    draft = draft.record(
-        HistoryAction.ROLLED_BACK, stable, by=request.by, reason=f"{why} (back to {target})"
-    )
+    why = f"{request.reason or 'rollback requested'} (back to {target})"
+    draft = draft.record(HistoryAction.ROLLED_BACK, stable, by=request.by, reason=why)
+    draft = flags.switch_off(inputs, draft, FlagTrigger.ROLLBACK, reason=why, by=request.by)
     return draft.with_status(
         rolling_back_to=target, blocked_revision=_template_to_block(inputs, draft, target)
     )
@@ -38,8 +38,12 @@ def start(inputs: Inputs, draft: Draft, request: Request) -> Draft:
 
 def guard_failed(inputs: Inputs, draft: Draft, *, failed: str, previous: str | None) -> Draft:
     """The guard failed (``failed``: the evidence): roll the new stable back to
-    ``previous`` and block it."""
+    ``previous`` and block it. The flags a guard failure switches off go off even when
+    no previous revision is kept to roll back to."""
     stable = required(draft.status.stable_revision)
+    draft = flags.switch_off(
+        inputs, draft, FlagTrigger.GUARD_FAILURE, reason=f"{stable}: {failed}", by=CONTROLLER
+    )
     if previous is None or inputs.world.replica_set(Revision(previous)) is None:
         draft = draft.emit(
             EventType.WARNING,

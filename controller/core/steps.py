@@ -19,7 +19,7 @@ from datetime import datetime, timedelta
 from controller.api.analysis import Stage
 from controller.api.reasons import AbortCode, EventReason, EventType, HoldReason
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase, Step
-from controller.core import analysis, gates, holds, looks, release, workload
+from controller.core import analysis, flags, gates, holds, looks, release, workload
 from controller.core.actions import SetCanaryWeight
 from controller.core.draft import CONTROLLER, Draft, Inputs, required, revision
 from controller.core.holds import Abort, Hold
@@ -153,6 +153,11 @@ def judge(
     if lost:  # the step's clock did not run while nothing could be measured
         draft = draft.with_status(step_unjudged_seconds=draft.status.step_unjudged_seconds + lost)
     if outcome.failed:
+        instead = flags.disable_instead_of_abort(
+            inputs, draft, outcome.status, failed=outcome.failed
+        )
+        if instead is not None:  # onAnomaly: DisableFlags, the first failure
+            return instead, None
         return draft, Abort(code=AbortCode.ANALYSIS_FAILED, reason=outcome.failed)
     draft = draft.wake(outcome.next_look)
     if outcome.holding:

@@ -95,6 +95,8 @@ class Request:
     at: datetime
     full: bool = False
     reason: str = ""
+    keep_flags_off: bool = False
+    """``retry --keep-flags-off``: release again, leave the feature flags off."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -129,6 +131,7 @@ def parse_requests(annotations: dict[str, str]) -> tuple[list[Request], list[str
                     at=datetime.fromisoformat(body["at"]),
                     full=bool(body.get("full", False)),
                     reason=str(body.get("reason", ""))[:512],
+                    keep_flags_off=bool(body.get("keepFlagsOff", False)),
                 )
             )
         except (ValueError, KeyError, TypeError) as err:
@@ -144,4 +147,6 @@ def request_annotation(request: Request) -> tuple[str, str]:
         body["full"] = True
     if request.reason:
         body["reason"] = request.reason
+    if request.keep_flags_off:
+        body["keepFlagsOff"] = True
     return REQUEST_ANNOTATION_PREFIX + request.verb.value, json.dumps(body, sort_keys=True)

@@ -61,7 +61,7 @@ def open_request(
     path: str,
     *,
     query: Sequence[tuple[str, str]] = (),
-    body: KubeObject | None = None,
+    body: KubeObject | list[KubeObject] | None = None,
     timeout: RequestTimeout = None,
     content_type: str | None = None,
 ) -> BaseHTTPResponse:
@@ -95,7 +95,7 @@ def request_json(
     path: str,
     *,
     query: Sequence[tuple[str, str]] = (),
-    body: KubeObject | None = None,
+    body: KubeObject | list[KubeObject] | None = None,
     timeout: RequestTimeout = None,
     content_type: str | None = None,
 ) -> Any:

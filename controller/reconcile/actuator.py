@@ -4,6 +4,10 @@ Each action states an end state, so applying one that already holds is a no-op
 on the server's side too (we skip the request when the cache shows it holds).
 A 409 Conflict surfaces as :class:`Conflict` so the reconcile is requeued and
 re-decided from fresh state, never retried blindly.
+
+Flag actions come last in a decision (the core puts them after the workload's)
+and never raise: each flag provider's answer, or its error, is returned as a
+:class:`~controller.core.actions.FlagResult` for the core to fold into the status.
 """
 
 from __future__ import annotations
@@ -21,13 +25,17 @@ from controller.core.actions import (
     DeleteReplicaSet,
     EnsureFinalizer,
     EnsureReplicaSet,
+    FlagResult,
     RemoveFinalizer,
     RemoveManagedRoutes,
+    RestoreFlag,
     SetCanaryWeight,
+    SwitchFlagOff,
     UpdateDeployment,
 )
 from controller.core.decide import FINALIZER
 from controller.core.revisions import replica_set_name
+from controller.flags import FlagSwitches
 from controller.kube.transport import Resource, request_json
 from controller.reconcile import manifests
 from controller.reconcile.observe import owned_by
@@ -77,9 +85,12 @@ class Target:
 class Actuator:
     """Sends the requests that carry out actions; counts them for the metrics."""
 
-    def __init__(self, api: ApiClient, routers: Iterable[Router]) -> None:
+    def __init__(
+        self, api: ApiClient, routers: Iterable[Router], flags: FlagSwitches | None = None
+    ) -> None:
         self.api = api
         self.routers = {router.name: router for router in routers}
+        self.flags = flags or FlagSwitches(())
         self.writes = 0
 
     def router(self, name: str) -> Router:
@@ -107,9 +118,19 @@ class Actuator:
                 raise Conflict(f"{method} {path}: {err.reason}") from err
             raise
 
-    def apply(self, target: Target, actions: tuple[Action, ...]) -> None:
+    def apply(self, target: Target, actions: tuple[Action, ...]) -> tuple[FlagResult, ...]:
+        """Apply ``actions`` in order, stopping at the first that raises; the flag
+        providers' answers, in order."""
+        results = []
         for action in actions:
-            self.apply_one(target, action)
+            if isinstance(action, SwitchFlagOff | RestoreFlag):
+                namespace, rollout = target.namespace, target.name
+                results.append(
+                    self.flags.apply(namespace=namespace, rollout=rollout, action=action)
+                )
+            else:
+                self.apply_one(target, action)
+        return tuple(results)
 
     def apply_one(self, target: Target, action: Action) -> None:
         match action:

@@ -181,7 +181,11 @@ class Analyst:
         """The looks ``due`` for ``target``, taken concurrently, each within its deadline."""
         results = await asyncio.gather(*(self._bounded(rollout, spec, target, d, now) for d in due))
         return Measurements(
-            revision=target.revision, at=now, results=tuple(results), stage=target.stage
+            revision=target.revision,
+            at=now,
+            results=tuple(results),
+            stage=target.stage,
+            started_at=target.current.started_at,
         )
 
     async def _bounded(

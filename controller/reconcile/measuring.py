@@ -46,6 +46,7 @@ class Collected:
 class _Job:
     revision: str
     stage: Stage
+    started_at: datetime | None
     future: Future[Measurements]
 
 
@@ -119,7 +120,12 @@ class Measurer:
             raise RuntimeError("the measurer is not running")
         look = self.analyst.measure_due(rollout, spec, target, due, now)
         future = asyncio.run_coroutine_threadsafe(look, self._loop)
-        job = _Job(revision=target.revision, stage=target.stage, future=future)
+        job = _Job(
+            revision=target.revision,
+            stage=target.stage,
+            started_at=target.current.started_at,
+            future=future,
+        )
         with self._lock:
             self._running[key] = job
             self.started += 1
@@ -135,7 +141,13 @@ class Measurer:
             log.error("Measurement raised", namespace=key.namespace, rollout=key.name,
                       error=repr(err))  # fmt: skip
             failed = tuple(Measurement(metric=d.metric.name, error=repr(err)) for d in due)
-            result = Measurements(revision=job.revision, at=at, results=failed, stage=job.stage)
+            result = Measurements(
+                revision=job.revision,
+                at=at,
+                results=failed,
+                stage=job.stage,
+                started_at=job.started_at,
+            )
         with self._lock:
             if self._running.get(key) is job:
                 del self._running[key]

@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller import failpoints
 from controller.api.v1alpha1 import Rollout, status_to_object
+from controller.core import flags
 from controller.core.actions import Decision
 from controller.core.decide import decide
 from controller.kube.objects import ObjectKey
@@ -134,7 +135,7 @@ class Reconciler:
             replica_sets={rs["metadata"]["name"]: rs for rs in owned},
         )
         try:
-            self._act(key, target, decision)
+            decision = self._act(key, target, decision, now)
         except TrafficNotVerified as err:
             # Nothing after the route change was applied and no status written: the
             # weight is not recorded as reached, nothing that lost traffic scaled down.
@@ -188,10 +189,12 @@ class Reconciler:
             bound.error("Rejected invalid Rollout", error=str(err))
             return None
 
-    def _act(self, key: ObjectKey, target: Target, decision: Decision) -> None:
-        """Apply the actions, then write the status once if it changed."""
+    def _act(self, key: ObjectKey, target: Target, decision: Decision, now: datetime) -> Decision:
+        """Apply the actions, fold the flag providers' answers in, then write the status
+        once if it changed; the decision as written."""
         decided_on = target.obj["metadata"]["resourceVersion"]
-        self.actuator.apply(target, decision.actions)
+        answers = self.actuator.apply(target, decision.actions)
+        decision = flags.confirm(decision, answers, now=now)
         if decision.actions:
             failpoints.hit(failpoints.CRASH_BEFORE_STATUS_WRITE)
         new_status = status_to_object(decision.status)
@@ -203,6 +206,7 @@ class Reconciler:
             log.debug("Wrote status", rollout=key.name, version=version)
         elif target.obj["metadata"]["resourceVersion"] != decided_on:
             self._superseded[key] = {decided_on}
+        return decision
 
 
 def _failed(

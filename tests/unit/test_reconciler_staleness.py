@@ -10,7 +10,7 @@ import copy
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.core.actions import Action, Event
+from controller.core.actions import Action, Event, FlagResult
 from controller.kube.objects import ObjectKey
 from controller.reconcile.actuator import Target
 from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
@@ -37,8 +37,9 @@ class RecordingActuator:
         self.status_writes = 0
         self.last_written: dict[str, Any] | None = None
 
-    def apply(self, target: Target, actions: tuple[Action, ...]) -> None:
+    def apply(self, target: Target, actions: tuple[Action, ...]) -> tuple[FlagResult, ...]:
         del target, actions
+        return ()
 
     def write_status(self, target: Target, status: dict[str, Any]) -> dict[str, Any]:
         self.status_writes += 1

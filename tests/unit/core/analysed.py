@@ -49,7 +49,7 @@ class AnalysedSim(Sim):
     """Requests before this time are missing from the counts."""
 
     def canary_extra(self) -> dict[str, Any]:
-        return {"analysis": self.analysis_spec}
+        return {**super().canary_extra(), "analysis": self.analysis_spec}
 
     def measurements(self) -> Measurements | None:
         rollout = self.rollout()
@@ -64,7 +64,11 @@ class AnalysedSim(Sim):
         if not results:
             return None
         return Measurements(
-            revision=target.revision, at=self.now, results=tuple(results), stage=target.stage
+            revision=target.revision,
+            at=self.now,
+            results=tuple(results),
+            stage=target.stage,
+            started_at=target.current.started_at,
         )
 
     def answer(self, due: looks.Due, target: looks.Target) -> Measurement:
@@ -104,12 +108,7 @@ class AnalysedSim(Sim):
         reconcile of a controller that just started leading)."""
         self.looked = self.measurements() if measured else None
         decision = decide(self.rollout(), self.world(), self.now, self.looked)
-        for action in decision.actions:
-            self.apply(action)
-        if write_status:
-            self.status = decision.status
-        self.last = decision
-        return decision
+        return self.carry_out(decision, write_status)
 
     def run(self, seconds: float, step: float = 1.0) -> None:
         """Reconcile every ``step`` seconds for ``seconds``, pods becoming Ready at once."""
@@ -120,13 +119,18 @@ class AnalysedSim(Sim):
 
 
 def released(
-    steps: list[dict[str, Any]], spec: dict[str, Any], traffic: Traffic | None = None
+    steps: list[dict[str, Any]],
+    spec: dict[str, Any],
+    traffic: Traffic | None = None,
+    **fields: Any,
 ) -> AnalysedSim:
+    """A canary of ``web:v2`` just started; ``fields`` are more of the sim's fields."""
     sim = AnalysedSim(
         steps=steps,
         replicas=4,
         analysis_spec={"interval": "5s", **spec},
         traffic=traffic or Traffic(),
+        **fields,
     )
     sim.settle()
     sim.set_image("web:v2")

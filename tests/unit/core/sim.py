@@ -2,7 +2,9 @@
 
 A fake by design (the core's unit tests need no API server): it applies the
 core's actions the way the I/O layer and Kubernetes would — ReplicaSets scale
-at once, new pods become available only when a test says so.
+at once, new pods become available only when a test says so. Flag actions go to
+a fake flag provider (:class:`FakeFlagProvider`) whose answers are folded back
+in the same reconcile, as the reconciler does.
 """
 
 from __future__ import annotations
@@ -12,15 +14,20 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from controller.api.flags import FlagState
 from controller.api.v1alpha1 import Rollout, RolloutStatus
+from controller.core import flags
 from controller.core.actions import (
     Decision,
     DeleteReplicaSet,
     EnsureFinalizer,
     EnsureReplicaSet,
+    FlagResult,
     RemoveFinalizer,
     RemoveManagedRoutes,
+    RestoreFlag,
     SetCanaryWeight,
+    SwitchFlagOff,
     UpdateDeployment,
 )
 from controller.core.decide import FINALIZER, decide
@@ -55,6 +62,32 @@ class FakeReplicaSet:
 
 
 @dataclass
+class FakeFlagProvider:
+    """Plays the flag provider: answers at once, fails the next N calls, or hangs
+    (no answer in time, which the I/O layer reports as an error)."""
+
+    states: dict[str, FlagState] = field(default_factory=dict)
+    """What the provider holds per flag; absent: never switched (on)."""
+    failing: dict[str, int] = field(default_factory=dict)
+    """Per flag, how many more calls fail."""
+    hanging: set[str] = field(default_factory=set)
+    calls: list[tuple[str, FlagState]] = field(default_factory=list)
+
+    def answer(self, action: SwitchFlagOff | RestoreFlag) -> FlagResult:
+        name = action.flag.name
+        state = FlagState.OFF if isinstance(action, SwitchFlagOff) else FlagState.RESTORED
+        self.calls.append((name, state))
+        if name in self.hanging:
+            return FlagResult(flag=name, state=state, error="no answer within 10s")
+        if self.failing.get(name, 0) > 0:
+            self.failing[name] -= 1
+            return FlagResult(flag=name, state=state, error="connection refused")
+        self.states[name] = state
+        previous = '{"defaultVariant": "on"}' if state is FlagState.OFF else ""
+        return FlagResult(flag=name, state=state, previous=previous)
+
+
+@dataclass
 class Sim:
     steps: list[dict[str, Any]]
     replicas: int = 3
@@ -74,6 +107,9 @@ class Sim:
     weights: list[int] = field(default_factory=list)
     routes_removed: bool = False
     last: Decision | None = None
+    feature_flags: list[dict[str, Any]] = field(default_factory=list)
+    on_anomaly: str | None = None
+    flag_provider: FakeFlagProvider = field(default_factory=FakeFlagProvider)
 
     def __post_init__(self) -> None:
         self.deployment_replicas = self.replicas
@@ -97,6 +133,7 @@ class Sim:
                 "spec": {
                     "workloadRef": {"name": "web"},
                     "strategy": {"canary": {"steps": self.steps, **self.canary_extra()}},
+                    "featureFlags": self.feature_flags,
                     "progressDeadlineSeconds": self.progress_deadline,
                     "paused": self.paused,
                 },
@@ -106,7 +143,7 @@ class Sim:
 
     def canary_extra(self) -> dict[str, Any]:
         """More fields of ``spec.strategy.canary`` (subclasses add the analysis)."""
-        return {}
+        return {"onAnomaly": self.on_anomaly} if self.on_anomaly else {}
 
     def world(self) -> World:
         deployment = DeploymentView(
@@ -147,9 +184,18 @@ class Sim:
     # ------------------------------------------------------------ events
 
     def reconcile(self, *, write_status: bool = True) -> Decision:
-        decision = decide(self.rollout(), self.world(), self.now)
+        return self.carry_out(decide(self.rollout(), self.world(), self.now), write_status)
+
+    def carry_out(self, decision: Decision, write_status: bool) -> Decision:
+        """Apply the actions as the reconciler does: the flag provider's answers are
+        folded into the status before it is written."""
+        answers = []
         for action in decision.actions:
-            self.apply(action)
+            if isinstance(action, SwitchFlagOff | RestoreFlag):
+                answers.append(self.flag_provider.answer(action))
+            else:
+                self.apply(action)
+        decision = flags.confirm(decision, answers, now=self.now)
         if write_status:
             self.status = decision.status
         self.last = decision
@@ -205,9 +251,18 @@ class Sim:
     def set_image(self, image: str) -> None:
         self.image = image
 
-    def request(self, verb: Verb, *, full: bool = False, by: str = "alice") -> None:
+    def request(
+        self, verb: Verb, *, full: bool = False, by: str = "alice", keep_flags_off: bool = False
+    ) -> None:
         key, value = request_annotation(
-            Request(verb=verb, id=uuid.uuid4().hex, by=by, at=self.now, full=full)
+            Request(
+                verb=verb,
+                id=uuid.uuid4().hex,
+                by=by,
+                at=self.now,
+                full=full,
+                keep_flags_off=keep_flags_off,
+            )
         )
         self.annotations[key] = value
 

@@ -1,0 +1,183 @@
+"""Properties of the kill switch over arbitrary event sequences with a flaky flag provider.
+
+Events: reconciles, pods becoming Ready, time passing, new templates, user
+requests (abort, rollback, promote, retry with or without ``--keep-flags-off``),
+the provider starting to fail or hang or coming back, and reconciles whose
+status write is lost. After every written reconcile:
+- an abort recorded in it has the stable serving in full and the canary's
+  traffic at zero in that same reconcile, whatever the provider does;
+- ``FlagsPending`` is True exactly while some flag's wanted state is unconfirmed;
+- a flag is asked for only after its backoff since the last failed attempt;
+and once the provider answers again and time passes, every wanted state is
+confirmed: the flags an abort switched off are Off, those a retry restored are
+Restored, the provider holds what the status says, and one more reconcile
+changes nothing.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as s
+
+from controller.api.flags import FlagState
+from controller.api.v1alpha1 import ConditionType, HistoryAction, HistoryEntry, RolloutStatus
+from controller.core import flags
+from controller.core.actions import RestoreFlag, SwitchFlagOff
+from controller.core.world import Verb
+from tests.unit.core.sim import Sim
+
+NAMES = ("new-checkout", "fast-search", "recs")
+
+flag_strategy = s.tuples(
+    s.sampled_from(NAMES),
+    s.lists(s.sampled_from(["Abort", "Rollback", "GuardFailure"]), min_size=1, unique=True),
+)
+flags_strategy = s.lists(flag_strategy, min_size=1, max_size=3, unique_by=lambda f: f[0])
+
+_VALUES: dict[str, s.SearchStrategy[Any]] = {
+    "reconcile": s.just(0),
+    "ready": s.just(0),
+    "advance": s.sampled_from([0.5, 1, 2, 5, 30, 400]),
+    "image": s.sampled_from(["web:v1", "web:v2", "web:v3"]),
+    "request": s.sampled_from([Verb.ABORT, Verb.ROLLBACK, Verb.PROMOTE, Verb.RETRY]),
+    "retry_keep": s.just(0),
+    "fail": s.tuples(s.sampled_from(NAMES), s.integers(1, 4)),
+    "hang": s.sampled_from(NAMES),
+    "answer": s.just(0),
+    "crash": s.just(0),
+}
+_KINDS = [*["reconcile"] * 6, *["ready"] * 3, *["advance"] * 2, *["request"] * 2, *_VALUES]
+event_strategy = s.sampled_from(_KINDS).flatmap(lambda kind: s.tuples(s.just(kind), _VALUES[kind]))
+
+
+def flags_pending(status: RolloutStatus) -> bool:
+    condition = next(c for c in status.conditions if c.type is ConditionType.FLAGS_PENDING)
+    return condition.status == "True"
+
+
+def added(prior: list[HistoryEntry], now: list[HistoryEntry]) -> list[HistoryEntry]:
+    """The entries a reconcile appended (the oldest may have been dropped at the limit)."""
+    for dropped in range(len(prior) + 1):
+        kept = prior[dropped:]
+        if now[: len(kept)] == kept:
+            return now[len(kept) :]
+    raise AssertionError("the history was rewritten")
+
+
+def check_reconcile(
+    sim: Sim, prior: RolloutStatus, calls_before: int, want: dict[str, FlagState],
+    disable_on: dict[str, list[str]],
+) -> None:  # fmt: skip
+    status = sim.status
+    new = added(prior.history, status.history)
+    assert sim.last is not None
+    kinds = [isinstance(a, SwitchFlagOff | RestoreFlag) for a in sim.last.actions]
+    assert kinds == sorted(kinds), "a workload action came after a flag action"
+    track(want, new, disable_on)
+    if any(h.action is HistoryAction.ABORTED for h in new):
+        stable = status.stable_revision
+        assert status.canary_weight == 0
+        assert sim.rs_replicas(stable) == sim.replicas, "the stable is not at full size"
+        assert sim.status.canary_revision is None
+    assert flags_pending(status) == any(e.state != e.wanted for e in status.feature_flags)
+    # No provider call for a flag still backing off from its last failure.
+    before = {e.name: e for e in prior.feature_flags}
+    for name, _ in sim.flag_provider.calls[calls_before:]:
+        old = before.get(name)
+        if old is not None and old.attempts and old.last_attempt_at is not None:
+            due = old.last_attempt_at + timedelta(seconds=flags.retry_delay(old.attempts))
+            assert sim.now >= due, f"{name} asked again before its backoff ended"
+
+
+def track(
+    want: dict[str, FlagState], new: list[HistoryEntry], disable_on: dict[str, list[str]]
+) -> None:
+    """What the flags should be after the history entries ``new``: an abort (onAnomaly's
+    default with flags, RollbackAndDisableFlags) or a rollback switches off the flags
+    naming it; a retry restores every flag that is off unless it kept them off."""
+    for h in new:
+        if h.action is HistoryAction.RETRIED and "kept off" not in h.reason:
+            want.update({n: FlagState.RESTORED for n, s in want.items() if s is FlagState.OFF})
+            continue
+        trigger = {HistoryAction.ABORTED: "Abort", HistoryAction.ROLLED_BACK: "Rollback"}.get(
+            h.action
+        )
+        for name, triggers in disable_on.items():
+            if trigger in triggers:
+                want[name] = FlagState.OFF
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    declared=flags_strategy,
+    events=s.lists(event_strategy, min_size=5, max_size=60),
+)
+def test_the_kill_switch_keeps_its_promises_whatever_the_provider_does(
+    declared: list[tuple[str, list[str]]], events: list[tuple[str, Any]]
+) -> None:
+    sim = Sim(
+        steps=[{"setWeight": 50}, {"pause": {}}],
+        feature_flags=[
+            {
+                "name": name,
+                "openFeature": {"featureFlag": "f", "flag": name, "offVariant": "off"},
+                "disableOn": triggers,
+            }
+            for name, triggers in declared
+        ],
+    )
+    sim.settle()
+    provider = sim.flag_provider
+    lost_a_write = False
+    disable_on = dict(declared)
+    want: dict[str, FlagState] = {}
+    for kind, value in events:
+        if kind == "ready":
+            sim.pods_ready()
+        elif kind == "advance":
+            sim.advance(value)
+        elif kind == "image":
+            sim.set_image(value)
+        elif kind == "request":
+            sim.request(value)
+        elif kind == "retry_keep":
+            sim.request(Verb.RETRY, keep_flags_off=True)
+        elif kind == "fail":
+            provider.failing[value[0]] = value[1]
+        elif kind == "hang":
+            provider.hanging.add(value)
+        elif kind == "answer":
+            provider.hanging.clear()
+            provider.failing.clear()
+        elif kind == "crash":
+            lost_a_write = True
+            sim.reconcile(write_status=False)
+        else:
+            prior, calls = sim.status, len(provider.calls)
+            sim.reconcile()
+            check_reconcile(sim, prior, calls, want, disable_on)
+
+    # The provider answers again; time passes beyond every backoff.
+    provider.hanging.clear()
+    provider.failing.clear()
+    for _ in range(3):
+        sim.advance(flags.RETRY_CAP_SECONDS)
+        prior, calls = sim.status, len(provider.calls)
+        sim.reconcile()
+        check_reconcile(sim, prior, calls, want, disable_on)
+        sim.pods_ready()
+    assert not flags_pending(sim.status), sim.status.feature_flags
+    for entry in sim.status.feature_flags:
+        assert entry.state is entry.wanted
+        if not lost_a_write:  # a lost write may leave the provider ahead of the status
+            assert provider.states[entry.name] is entry.wanted
+    if not lost_a_write:
+        assert {e.name: e.wanted for e in sim.status.feature_flags} == want
+    calls = len(provider.calls)
+    before = sim.status
+    sim.reconcile()
+    assert sim.status == before
+    assert len(provider.calls) == calls
