@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from controller.api.v1alpha1 import HistoryAction, Phase
-from tests.unit.core.analysed import COMPARISON, Traffic, aborted, released
+from tests.unit.core.analysed import COMPARISON, AnalysedSim, Traffic, aborted, released
 
 pytestmark = pytest.mark.unit
 
@@ -67,7 +67,8 @@ def test_an_analysis_step_s_max_duration_does_not_run_during_an_outage() -> None
     assert "still undecided" in sim.status.message
 
 
-def test_the_guard_runs_its_duration_of_measured_time() -> None:
+def guarded_promotion() -> tuple[AnalysedSim, str | None, str]:
+    """A healthy v2 promoted after a 20 s pause, its 60 s guard just begun."""
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
     spec = {**SPEC, "guard": {"duration": "60s"}}
     sim = released(steps, spec, Traffic(rps=100, bad_rate={}))
@@ -75,6 +76,11 @@ def test_the_guard_runs_its_duration_of_measured_time() -> None:
     sim.run(25)
     v2 = sim.status.stable_revision
     assert v2 == sim.revision
+    return sim, v1, v2
+
+
+def test_the_guard_runs_its_duration_of_measured_time() -> None:
+    sim, v1, v2 = guarded_promotion()
     sim.run(10)
     outage(sim, 120)  # past the guard's end; the new stable goes bad meanwhile
     assert sim.status.phase is Phase.PROGRESSING, "the guard passed while nothing was measured"
@@ -115,13 +121,7 @@ def test_after_a_time_with_no_controller_the_canary_is_measured_before_it_is_pro
 
 
 def test_the_guard_ends_only_after_judging_what_came_in_while_no_controller_looked() -> None:
-    steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
-    spec = {**SPEC, "guard": {"duration": "60s"}}
-    sim = released(steps, spec, Traffic(rps=100, bad_rate={}))
-    v1 = sim.status.stable_revision
-    sim.run(25)
-    v2 = sim.status.stable_revision
-    assert v2 == sim.revision
+    sim, v1, v2 = guarded_promotion()
     sim.traffic.bad_rate[v2] = 0.2
     sim.advance(90)  # past the guard's end, with no controller
     sim.reconcile(measured=False)
