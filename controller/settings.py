@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Self
+from typing import Annotated, Self
 
-from pydantic import Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class Settings(BaseSettings):
@@ -66,6 +66,34 @@ class Settings(BaseSettings):
     prometheus_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds one Prometheus query may take."
     )
+
+    flag_endpoints: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="URL prefixes the controller may send feature-flag requests to (Unleash "
+        "servers, webhooks), comma-separated; a flag elsewhere is refused. Default: none.",
+    )
+    launchdarkly_address: str = Field(
+        default="https://app.launchdarkly.com",
+        description="Base URL of LaunchDarkly's REST API (the admin's choice, always allowed).",
+    )
+    flag_timeout: float = Field(
+        default=10.0, gt=0, le=120, description="Seconds one feature-flag request may take."
+    )
+
+    @field_validator("flag_endpoints", mode="before")
+    @classmethod
+    def _split_endpoints(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("flag_endpoints")
+    @classmethod
+    def _valid_endpoints(cls, value: list[str]) -> list[str]:
+        from controller.flags.endpoints import EndpointPolicy
+
+        EndpointPolicy(value)  # raises ValueError naming a bad prefix
+        return value
 
     @model_validator(mode="after")
     def _timings_nest(self) -> Self:

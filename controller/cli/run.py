@@ -29,12 +29,24 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "prometheus_password_file": (str, "basic-auth password file for the default Prometheus"),
     "prometheus_ca_file": (str, "CA bundle for the default Prometheus' certificate"),
     "prometheus_timeout": (float, "seconds one Prometheus query may take"),
+    "launchdarkly_address": (str, "base URL of LaunchDarkly's REST API"),
+    "flag_timeout": (float, "seconds one feature-flag request may take"),
 }
+
+
+_OTHER_FIELDS = ("flag_endpoints", "leader_elect", "kubeconfig", "context", "namespace")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for field, (kind, help_text) in _FLAGS.items():
         parser.add_argument(f"--{field.replace('_', '-')}", type=kind, help=help_text)
+    parser.add_argument(
+        "--flag-endpoint",
+        dest="flag_endpoints",
+        action="append",
+        metavar="URL",
+        help="URL prefix feature-flag requests may go to (repeat for more; default: none)",
+    )
     parser.add_argument(
         "--leader-elect",
         action=argparse.BooleanOptionalAction,
@@ -47,7 +59,14 @@ def run(args: argparse.Namespace) -> int:
     """Build settings (environment, then flags) and run the controller until stopped."""
     overrides = {
         field: getattr(args, field)
-        for field in (*_FLAGS, "leader_elect", "kubeconfig", "context", "namespace")
+        for field in (
+            *_FLAGS,
+            "flag_endpoints",
+            "leader_elect",
+            "kubeconfig",
+            "context",
+            "namespace",
+        )
         if getattr(args, field, None) is not None
     }
     try:
