@@ -29,7 +29,10 @@ from controller import __version__
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
 from controller.flags import FlagSwitches
+from controller.flags.endpoints import EndpointPolicy
 from controller.flags.openfeature import OpenFeatureProvider
+from controller.flags.secrets import KubeSecrets
+from controller.flags.unleash import UnleashProvider
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
@@ -149,7 +152,7 @@ class Manager:
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
         self.actuator = Actuator(
-            self.api, [ReplicaRatioRouter()], FlagSwitches([OpenFeatureProvider(self.api)])
+            self.api, [ReplicaRatioRouter()], flag_switches(self.api, settings)
         )
         self.measurer = Measurer(
             Analyst(default=prometheus_default(settings)), on_ready=self.queue.add
@@ -342,6 +345,18 @@ class Manager:
             for informer in (self.rollouts, self.deployments, self.replica_sets):
                 informer.stop(timeout=1.0)  # a watch cut off mid-read must not delay the exit
             server.shutdown()
+
+
+def flag_switches(api: client.ApiClient, settings: Settings) -> FlagSwitches:
+    """The feature-flag providers, with the admin's allow-list and flag timeout."""
+    secrets = KubeSecrets(api, timeout=(5.0, settings.flag_timeout))
+    endpoints = EndpointPolicy(settings.flag_endpoints)
+    return FlagSwitches(
+        [
+            OpenFeatureProvider(api),
+            UnleashProvider(secrets, endpoints, timeout=settings.flag_timeout),
+        ]
+    )
 
 
 def _utc_now() -> datetime:

@@ -35,7 +35,7 @@ KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 URL_PATTERN = r"^https?://"
 MAX_FLAGS = 16
 
-IMPLEMENTED_PROVIDERS = ("openFeature",)
+IMPLEMENTED_PROVIDERS = ("openFeature", "unleash")
 """Providers this version carries out; the CRD refuses the others at admission."""
 
 
@@ -103,7 +103,10 @@ class OpenFeatureFlag(Model):
 
 
 class UnleashFlag(Model):
-    """A feature of an Unleash server, switched off per environment (not implemented yet)."""
+    """A feature of an Unleash server, switched off in one environment through the admin
+    API (``/off``, then ``/on`` to restore). The address must be on the controller's
+    allow-list of flag endpoints; the token (an admin API token or a personal access
+    token) is read from a Secret in the Rollout's namespace."""
 
     address: str = Field(
         max_length=2048, pattern=URL_PATTERN, description="Base URL of the Unleash server."
@@ -150,8 +153,10 @@ class FeatureFlag(Model):
                     " && ".join(
                         f"!has(self.{p})" for p in _PROVIDERS if p not in IMPLEMENTED_PROVIDERS
                     ),
-                    "only openFeature flags are implemented in this version of Landing Gear; "
-                    "unleash, launchDarkly and webhook are not yet",
+                    f"only {' and '.join(IMPLEMENTED_PROVIDERS)} flags are implemented in this "
+                    "version of Landing Gear; "
+                    f"{' and '.join(p for p in _PROVIDERS if p not in IMPLEMENTED_PROVIDERS)} "
+                    "are not yet",
                 ),
             ]
         }
@@ -164,7 +169,7 @@ class FeatureFlag(Model):
         description="Handle used in the status, Events and the CLI.",
     )
     open_feature: OpenFeatureFlag | None = Field(default=None, description="OpenFeature flag.")
-    unleash: UnleashFlag | None = Field(default=None, description="Unleash (not implemented).")
+    unleash: UnleashFlag | None = Field(default=None, description="An Unleash feature.")
     launch_darkly: LaunchDarklyFlag | None = Field(
         default=None, description="LaunchDarkly (not implemented)."
     )

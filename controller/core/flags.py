@@ -35,11 +35,13 @@ from controller.core.actions import Decision, Event, FlagResult, RestoreFlag, Sw
 from controller.core.draft import CONTROLLER, Draft, Inputs
 
 RETRY_BASE_SECONDS = 1.0
-RETRY_CAP_SECONDS = 300.0
+RETRY_CAP_SECONDS = 15.0
+"""A flag that should be off is tried again at least this often, so it goes off within
+about this long of its provider coming back (a kill switch must not wait minutes)."""
 
 
 def retry_delay(attempts: int) -> float:
-    """Seconds after the ``attempts``-th failed attempt before the next: 1, 2, 4 … 300."""
+    """Seconds after the ``attempts``-th failed attempt before the next: 1, 2, 4, 8, 15, 15 …"""
     return min(RETRY_BASE_SECONDS * 2.0 ** max(attempts - 1, 0), RETRY_CAP_SECONDS)
 
 

@@ -83,11 +83,17 @@ def check_reconcile(
         assert sim.rs_replicas(stable) == sim.replicas, "the stable is not at full size"
         assert sim.status.canary_revision is None
     assert flags_pending(status) == any(e.state != e.wanted for e in status.feature_flags)
-    # No provider call for a flag still backing off from its last failure.
+    # No provider call for a flag still backing off from its last failure (a new
+    # intent, e.g. a retry's restore after a failed off, is tried at once).
     before = {e.name: e for e in prior.feature_flags}
-    for name, _ in sim.flag_provider.calls[calls_before:]:
+    for name, asked in sim.flag_provider.calls[calls_before:]:
         old = before.get(name)
-        if old is not None and old.attempts and old.last_attempt_at is not None:
+        if (
+            old is not None
+            and old.wanted is asked
+            and old.attempts
+            and old.last_attempt_at is not None
+        ):
             due = old.last_attempt_at + timedelta(seconds=flags.retry_delay(old.attempts))
             assert sim.now >= due, f"{name} asked again before its backoff ended"
 

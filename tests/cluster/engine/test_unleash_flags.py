@@ -1,0 +1,270 @@
+"""The kill switch with a real Unleash server (npm's ``unleash-server`` on Debian's
+PostgreSQL, on loopback): a real controller process switches a feature off in one
+environment when a release is aborted, a real ``UnleashClient`` sees it go off,
+and ``retry`` turns it back on; a shared feature stays off until every Rollout
+naming it has restored it; an outage of Unleash never delays the rollback and the
+feature goes off when Unleash is back; a missing Secret or an address outside the
+allow-list reads clearly in the status and changes nothing else."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from UnleashClient import UnleashClient  # type: ignore[attr-defined]
+
+from controller.api import v1alpha1
+from e2e.unleash import UnleashServer
+from tests.support.scenario import Harness
+from tests.support.waiting import eventually
+
+TOKEN_SECRET = "unleash-token"
+STEPS = [{"setWeight": 50}, {"pause": {}}]
+
+
+@pytest.fixture(scope="module")
+def unleash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnleashServer]:
+    server = UnleashServer(tmp_path_factory.mktemp("unleash")).start()
+    try:
+        yield server
+    finally:
+        server.stop(remove_workdir=True)
+
+
+def _feature(server: UnleashServer, name: str, *, enabled: bool = True) -> None:
+    with server.admin() as admin:
+        admin.post("/projects/default/features", json={"name": name}).raise_for_status()
+        if enabled:
+            path = f"/projects/default/features/{name}/environments/{server.environment}/on"
+            admin.post(path).raise_for_status()
+
+
+def _enabled(server: UnleashServer, name: str) -> bool:
+    with server.admin() as admin:
+        body = admin.get(f"/projects/default/features/{name}").raise_for_status().json()
+    return bool(next(e["enabled"] for e in body["environments"] if e["name"] == server.environment))
+
+
+def _tags(server: UnleashServer, name: str) -> list[str]:
+    with server.admin() as admin:
+        body = admin.get(f"/features/{name}/tags").raise_for_status().json()
+    return sorted(t["value"] for t in body["tags"])
+
+
+@pytest.fixture
+def observer(unleash: UnleashServer, tmp_path: Path) -> Iterator[UnleashClient]:
+    """A real Unleash SDK client, as an app would run it (polling every second)."""
+    sdk = UnleashClient(
+        url=f"{unleash.url}/api",
+        app_name="checkout",
+        environment=unleash.environment,
+        custom_headers={"Authorization": unleash.client_token},
+        refresh_interval=1,
+        disable_metrics=True,
+        disable_registration=True,
+        cache_directory=str(tmp_path / "unleash-sdk"),
+    )
+    sdk.initialize_client()
+    yield sdk
+    sdk.destroy()
+
+
+def _secret(harness: Harness, token: str) -> None:
+    harness.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {"name": TOKEN_SECRET},
+            "data": {"token": base64.b64encode(token.encode()).decode()},
+        }
+    )
+
+
+def _rollout(harness: Harness, server: UnleashServer, feature: str, *, name: str = "web") -> None:
+    harness.apply(
+        {
+            "apiVersion": v1alpha1.API_VERSION,
+            "kind": v1alpha1.KIND,
+            "metadata": {"name": name},
+            "spec": {
+                "workloadRef": {"name": name},
+                "featureFlags": [
+                    {
+                        "name": "new-checkout",
+                        "unleash": {
+                            "address": server.url,
+                            "environment": server.environment,
+                            "feature": feature,
+                            "tokenSecretRef": {"name": TOKEN_SECRET, "key": "token"},
+                        },
+                    }
+                ],
+                "strategy": {"canary": {"steps": STEPS}},
+            },
+        }
+    )
+
+
+def _release_and_pause(harness: Harness, name: str = "web") -> str:
+    """Adopt ``name`` and start a release paused at 50 %; the stable revision."""
+    v1: str = harness.wait_status("adopted", name=name, phase="Healthy")["stableRevision"]
+    harness.set_image(f"{name}:v2", name=name)
+    harness.wait_status("paused at 50 %", name=name, currentStepIndex=1, timeout=60)
+    return v1
+
+
+def _one_rollout_paused(harness: Harness, server: UnleashServer, feature: str) -> str:
+    """Feature on, token Secret, app, controller allowed to reach Unleash, a Rollout
+    naming the feature with a release paused at 50 %; the stable revision."""
+    _feature(server, feature)
+    _secret(harness, server.admin_token)
+    harness.create_app(replicas=2)
+    harness.start_controller(extra=("--flag-endpoint", server.url))
+    _rollout(harness, server, feature)
+    return _release_and_pause(harness)
+
+
+def _flag_status(harness: Harness, name: str = "web") -> dict[str, Any]:
+    entries = harness.status(name).get("featureFlags") or [{}]
+    return dict(entries[0])
+
+
+def _state(harness: Harness, name: str) -> str | None:
+    state = _flag_status(harness, name).get("state")
+    return str(state) if state else None
+
+
+def _pending_with(harness: Harness, text: str) -> dict[str, Any] | None:
+    condition = _pending(harness)
+    return condition if condition and text in condition["message"] else None
+
+
+def _pending(harness: Harness, name: str = "web") -> dict[str, Any] | None:
+    for condition in harness.status(name).get("conditions") or []:
+        if condition["type"] == "FlagsPending" and condition["status"] == "True":
+            return dict(condition)
+    return None
+
+
+def test_an_abort_switches_the_feature_off_for_the_sdk_and_retry_turns_it_on(
+    harness: Harness, unleash: UnleashServer, observer: UnleashClient
+) -> None:
+    v1 = _one_rollout_paused(harness, unleash, "checkout-abort")
+    eventually(lambda: observer.is_enabled("checkout-abort"), timeout=10, what="SDK sees on")
+
+    aborted = time.monotonic()
+    harness.cli("abort", "web", "--reason", "checkout errors")
+    eventually(
+        lambda: not observer.is_enabled("checkout-abort"), timeout=30, what="the SDK sees it off"
+    )
+    seen_off = time.monotonic() - aborted
+    harness.wait_status("rolled back", phase="Degraded", stableRevision=v1, timeout=30)
+    eventually(lambda: _flag_status(harness).get("state") == "Off", timeout=30, what="Off")
+    assert _flag_status(harness)["previous"] == '{"enabled": true}'
+    assert not _enabled(unleash, "checkout-abort")
+    assert _pending(harness) is None
+
+    harness.cli("retry", "web")
+    eventually(lambda: observer.is_enabled("checkout-abort"), timeout=60, what="SDK sees on")
+    assert _enabled(unleash, "checkout-abort")
+    assert _tags(unleash, "checkout-abort") == []  # no record left behind
+    print(f"\nabort → Unleash SDK observes the feature off: {seen_off:.2f}s")
+
+
+def test_a_shared_feature_stays_off_until_every_rollout_restored_it(
+    harness: Harness, unleash: UnleashServer
+) -> None:
+    _feature(unleash, "checkout-shared")
+    _secret(harness, unleash.admin_token)
+    for app in ("web", "api"):
+        harness.create_app(name=app, replicas=2)
+    harness.start_controller(extra=("--flag-endpoint", unleash.url))
+    for app in ("web", "api"):
+        _rollout(harness, unleash, "checkout-shared", name=app)
+        _release_and_pause(harness, app)
+    for app in ("web", "api"):
+        harness.cli("abort", app)
+    eventually(
+        lambda: _state(harness, "web") == _state(harness, "api") == "Off", timeout=30, what="Off"
+    )
+    assert not _enabled(unleash, "checkout-shared")
+    assert len(_tags(unleash, "checkout-shared")) == 3  # two holders and the "was on" mark
+
+    harness.cli("retry", "web")
+    eventually(lambda: _state(harness, "web") == "Restored", timeout=30, what="web Restored")
+    assert not _enabled(unleash, "checkout-shared"), "api still holds it off"
+    harness.cli("retry", "api")
+    eventually(lambda: _enabled(unleash, "checkout-shared"), timeout=30, what="on again")
+    assert _tags(unleash, "checkout-shared") == []
+
+
+def test_unleash_down_never_delays_the_rollback_and_the_feature_goes_off_when_back(
+    harness: Harness, unleash: UnleashServer
+) -> None:
+    v1 = _one_rollout_paused(harness, unleash, "checkout-outage")
+    unleash.stop_unleash()
+    try:
+        aborted = time.monotonic()
+        harness.cli("abort", "web")
+        harness.wait_status("rolled back", phase="Degraded", stableRevision=v1, timeout=30)
+        rolled_back = time.monotonic() - aborted
+        eventually(lambda: _replicas_back(harness, v1), timeout=30, what="stable at full size")
+        condition = eventually(lambda: _pending(harness), timeout=30, what="FlagsPending")
+        assert "cannot reach" in condition["message"], condition
+        time.sleep(max(0.0, 30 - (time.monotonic() - aborted)))  # 30 s without Unleash
+    finally:
+        unleash.start_unleash()
+    back = time.monotonic()
+    eventually(lambda: not _enabled(unleash, "checkout-outage"), timeout=60, what="off")
+    off_after = time.monotonic() - back
+    eventually(lambda: _pending(harness) is None, timeout=30, what="FlagsPending cleared")
+    assert _flag_status(harness)["attempts"] == 0
+    print(
+        f"\nUnleash down 30 s: rolled back in {rolled_back:.2f}s; "
+        f"feature off {off_after:.2f}s after Unleash was back"
+    )
+
+
+def _replicas_back(harness: Harness, stable: str) -> bool:
+    return harness.replica_sets().get(stable) == (2, 2)
+
+
+def test_a_missing_secret_or_an_address_not_allowed_reads_clearly_and_changes_nothing_else(
+    harness: Harness, unleash: UnleashServer
+) -> None:
+    _feature(unleash, "checkout-refused")
+    for app in ("web", "api"):
+        harness.create_app(name=app, replicas=2)
+    harness.start_controller()  # no --flag-endpoint: Unleash is not on the allow-list
+    _rollout(harness, unleash, "checkout-refused", name="web")
+    _rollout(harness, unleash, "checkout-refused", name="api")
+    v1 = _release_and_pause(harness, "web")
+    harness.cli("abort", "web")
+    harness.wait_status("rolled back", name="web", phase="Degraded", stableRevision=v1)
+    condition = eventually(lambda: _pending(harness, "web"), timeout=30, what="FlagsPending")
+    assert "is not an allowed flag endpoint" in condition["message"], condition
+    assert "--flag-endpoint" in condition["message"]
+    assert _enabled(unleash, "checkout-refused")
+    assert harness.status("api").get("phase") == "Healthy"  # the other Rollout is untouched
+
+    harness.stop_all()
+    harness.start_controller(identity="b", extra=("--flag-endpoint", unleash.url))
+    # Allowed now, but the Secret does not exist.
+    condition = eventually(
+        lambda: _pending_with(harness, "not found"), timeout=60, what="Secret not found"
+    )
+    assert f"Secret {harness.namespace}/{TOKEN_SECRET} not found" in condition["message"]
+    _secret(harness, "wrong-token")
+    eventually(
+        lambda: _pending_with(harness, "refused the token"), timeout=90, what="token refused"
+    )
+    assert "wrong-token" not in str(harness.rollout("web"))  # never the token itself
+    _secret(harness, unleash.admin_token)
+    eventually(lambda: not _enabled(unleash, "checkout-refused"), timeout=120, what="off")
+    with httpx.Client() as plain:  # the token is needed: nothing open to anyone
+        assert plain.get(f"{unleash.url}/api/admin/features").status_code == 401
