@@ -161,6 +161,21 @@ class CanaryStrategy(_Model):
         "again from zero; a second failure aborts). Default: RollbackAndDisableFlags when "
         "spec.featureFlags is set, else Rollback.",
     )
+    flag_propagation: str = Field(
+        default="15s",
+        max_length=32,
+        pattern=DURATION_PATTERN,
+        description="How long the apps take to see a flag change (their flag SDK's refresh; "
+        "Unleash's SDKs poll every 15s by default). After onAnomaly DisableFlags switches "
+        "the flags off, the new analysis counts requests from this long later, so requests "
+        "served before the apps saw the flags off are not held against the canary.",
+    )
+
+    @field_validator("flag_propagation")
+    @classmethod
+    def _propagation_parses(cls, value: str) -> str:
+        parse_duration(value)
+        return value
 
     @model_validator(mode="after")
     def _steps_name_metrics(self) -> CanaryStrategy:

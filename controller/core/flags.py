@@ -26,6 +26,7 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from controller.api.analysis import AnalysisStatus, Stage
+from controller.api.base import parse_duration
 from controller.api.flags import FeatureFlag, FlagState, FlagStatus, FlagTrigger, OnAnomaly
 from controller.api.reasons import AbortCode, ConditionReason, EventReason, EventType
 from controller.api.v1alpha1 import Condition, ConditionType, HistoryAction, RolloutSpec
@@ -129,15 +130,18 @@ def disable_instead_of_abort(
         reason=f"{FlagTrigger.ABORT}: {why} (onAnomaly: DisableFlags)",
         by=CONTROLLER,
     )
+    # Counted from when the apps can have seen the flags off (their SDKs' refresh).
+    counting_from = inputs.now + parse_duration(spec.strategy.canary.flag_propagation)
     fresh = analysis.begin(
-        analysis_spec, None, revision=current.revision, stage=Stage.CANARY, now=inputs.now
+        analysis_spec, None, revision=current.revision, stage=Stage.CANARY, now=counting_from
     ).model_copy(update={"flags_off_at": inputs.now})
     draft = draft.with_status(analysis=fresh)
     draft = draft.record(
         HistoryAction.FLAGS_DISABLED,
         current.revision,
         by=CONTROLLER,
-        reason=f"{why}; switched off {', '.join(names)}; judging the canary again from zero",
+        reason=f"{why}; switched off {', '.join(names)}; judging the canary again from zero, "
+        f"on requests from {spec.strategy.canary.flag_propagation} on",
     )
     outcome = analysis.analyse(analysis_spec, fresh, measurements=None, now=inputs.now)
     return draft.wake(outcome.next_look)

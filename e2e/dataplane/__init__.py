@@ -8,6 +8,7 @@ stable and canary pods would. ``python -m e2e.dataplane`` runs both.
 Everything listens and sends on loopback only.
 """
 
+from e2e.dataplane.apps import FlagServer
 from e2e.dataplane.desired import Behaviour, DesiredRevision, RevisionKey
 from e2e.dataplane.plane import DataPlane, RunningRevision, TargetSink
 from e2e.dataplane.traffic import RevisionCounts, Route, TrafficGenerator, choose_route
@@ -16,6 +17,7 @@ __all__ = [
     "Behaviour",
     "DataPlane",
     "DesiredRevision",
+    "FlagServer",
     "RevisionCounts",
     "RevisionKey",
     "Route",

@@ -13,11 +13,12 @@ import os
 import socket
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 from e2e.dataplane.desired import Behaviour
 
-__all__ = ["AppProcess"]
+__all__ = ["AppProcess", "FlagServer"]
 
 ROOT = Path(__file__).resolve().parents[2]
 """The repository root, so ``-m e2e.demoapp`` imports whatever the caller's checkout holds."""
@@ -27,6 +28,15 @@ def _free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class FlagServer:
+    """Where apps whose revision names a ``FLAG`` evaluate it: an Unleash server and a
+    backend (client) token, handed to the app's process in its environment."""
+
+    unleash_url: str
+    token: str
 
 
 class AppProcess:
@@ -40,6 +50,7 @@ class AppProcess:
         seed: int | None = None,
         log_file: Path | None = None,
         python: str = sys.executable,
+        flags: FlagServer | None = None,
     ) -> None:
         self.revision = revision
         self.behaviour = behaviour
@@ -60,12 +71,21 @@ class AppProcess:
         ]
         if seed is not None:
             args.append(f"--seed={seed}")
+        env = dict(os.environ)
+        if behaviour.flag and flags is not None:
+            args += [
+                f"--flag={behaviour.flag}",
+                f"--flag-error-rate={behaviour.flag_error_rate}",
+                f"--unleash-url={flags.unleash_url}",
+            ]
+            env["UNLEASH_API_TOKEN"] = flags.token
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file or os.devnull, "ab") as out:
             self._process = subprocess.Popen(
                 args,
                 cwd=ROOT,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

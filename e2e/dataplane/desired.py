@@ -4,7 +4,8 @@ A revision runs one app while its ReplicaSet has ``status.availableReplicas > 0`
 the app behaves as the pod template's first container's env says
 (``ERROR_RATE``, ``LATENCY_MS``, ``LATENCY_JITTER_MS``, and ``ERRORS_AFTER_SECONDS``
 to let the errors begin only that long after the app started, a regression that
-shows late; absent means healthy),
+shows late; ``FLAG`` and ``FLAG_ERROR_RATE``: the share of errors while that
+feature flag is on, as the app's own flag SDK sees it; absent means healthy),
 and it gets traffic in proportion to ``status.readyReplicas``.
 """
 
@@ -20,6 +21,8 @@ from controller.core.revisions import REVISION_LABEL, ROLLOUT_LABEL
 __all__ = [
     "ERRORS_AFTER_SECONDS_ENV",
     "ERROR_RATE_ENV",
+    "FLAG_ENV",
+    "FLAG_ERROR_RATE_ENV",
     "LATENCY_JITTER_MS_ENV",
     "LATENCY_MS_ENV",
     "Behaviour",
@@ -33,6 +36,8 @@ ERROR_RATE_ENV = "ERROR_RATE"
 LATENCY_MS_ENV = "LATENCY_MS"
 LATENCY_JITTER_MS_ENV = "LATENCY_JITTER_MS"
 ERRORS_AFTER_SECONDS_ENV = "ERRORS_AFTER_SECONDS"
+FLAG_ENV = "FLAG"
+FLAG_ERROR_RATE_ENV = "FLAG_ERROR_RATE"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -44,6 +49,9 @@ class Behaviour:
     latency_jitter_ms: float = 0.0
     errors_after_seconds: float = 0.0
     """The error rate applies only from this long after the app started."""
+    flag: str = ""
+    """A feature flag the app evaluates; while it is on, ``flag_error_rate`` applies."""
+    flag_error_rate: float = 0.0
 
 
 @dataclass(frozen=True, kw_only=True, order=True)
@@ -93,7 +101,12 @@ def behaviour_from_env(env: Sequence[Mapping[str, Any]] | None) -> Behaviour:
     latency = values.get(LATENCY_MS_ENV)
     jitter = values.get(LATENCY_JITTER_MS_ENV)
     after = values.get(ERRORS_AFTER_SECONDS_ENV)
+    flag_rate = values.get(FLAG_ERROR_RATE_ENV)
     return Behaviour(
+        flag=values.get(FLAG_ENV, ""),
+        flag_error_rate=_number(FLAG_ERROR_RATE_ENV, flag_rate, low=0, high=1)
+        if flag_rate
+        else 0.0,
         errors_after_seconds=_number(ERRORS_AFTER_SECONDS_ENV, after, low=0) if after else 0.0,
         error_rate=_number(ERROR_RATE_ENV, error_rate, low=0, high=1) if error_rate else 0.0,
         latency_ms=_number(LATENCY_MS_ENV, latency, low=0) if latency else 0.0,

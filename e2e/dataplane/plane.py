@@ -24,7 +24,7 @@ from kubernetes.client import ApiClient
 
 from controller.core.revisions import ROLLOUT_LABEL
 from controller.kube.transport import Resource, request_json
-from e2e.dataplane.apps import AppProcess
+from e2e.dataplane.apps import AppProcess, FlagServer
 from e2e.dataplane.desired import Behaviour, DesiredRevision, RevisionKey, desired_revisions
 from e2e.dataplane.traffic import Route
 
@@ -75,6 +75,7 @@ class DataPlane:
         log_dir: Path | None = None,
         seed: int | None = None,
         drain: float = 0.25,
+        flags: FlagServer | None = None,
     ) -> None:
         self.namespace = namespace
         self.target_source = f"dataplane-{namespace}"
@@ -85,6 +86,7 @@ class DataPlane:
         self._log_dir = log_dir
         self._seed = seed
         self._drain = drain
+        self._flags = flags
         self._apps: dict[RevisionKey, AppProcess] = {}
         self._desired: dict[RevisionKey, DesiredRevision] = {}
         self._routes: list[tuple[RevisionKey, Route]] = []
@@ -242,6 +244,7 @@ class DataPlane:
             behaviour=want.behaviour,
             seed=seed,
             log_file=log_dir / f"{key.rollout}-{key.revision}.log" if log_dir else None,
+            flags=self._flags,
         )
         log.info(
             "Started demo app of revision %s of rollout %s on %s (pid %d)",

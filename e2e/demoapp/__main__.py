@@ -9,14 +9,21 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import threading
 import time
+from collections.abc import Callable
 from http.server import ThreadingHTTPServer
+from pathlib import Path
 from types import FrameType
 
+from prometheus_client import CollectorRegistry
+
 from e2e.demoapp.app import AppConfig, make_server
+from e2e.demoapp.flags import FlagWatcher, UnleashSource
 
 
 def _watch_parent(server: ThreadingHTTPServer) -> None:
@@ -39,6 +46,18 @@ def main(argv: list[str] | None = None) -> int:
         default=0.0,
         help="answer errors only this long after start (a late regression)",
     )
+    parser.add_argument(
+        "--flag", default="", help="feature flag whose new code path fails (see --flag-error-rate)"
+    )
+    parser.add_argument(
+        "--flag-error-rate", type=float, default=0.0, help="share of 500s while --flag is on"
+    )
+    parser.add_argument(
+        "--unleash-url",
+        default="",
+        help="evaluate --flag with the Unleash SDK against this server "
+        "(backend token in $UNLEASH_API_TOKEN)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the random numbers")
     parser.add_argument(
         "--exit-with-parent",
@@ -54,11 +73,30 @@ def main(argv: list[str] | None = None) -> int:
             latency_ms=args.latency_ms,
             latency_jitter_ms=args.latency_jitter_ms,
             errors_after_seconds=args.errors_after_seconds,
+            flag_error_rate=args.flag_error_rate,
             seed=args.seed,
         )
     except ValueError as err:
         parser.error(str(err))
-    server = make_server(config, host=args.host, port=args.port)
+    if args.flag and not args.unleash_url:
+        parser.error("--flag needs a flag source: --unleash-url")
+    closing: list[Callable[[], None]] = []
+
+    def flag(registry: CollectorRegistry) -> Callable[[], bool]:
+        cache = Path(tempfile.mkdtemp(prefix="demoapp-unleash-"))
+        closing.append(lambda: shutil.rmtree(cache, ignore_errors=True))
+        source = UnleashSource(
+            url=args.unleash_url,
+            token=os.environ.get("UNLEASH_API_TOKEN", ""),
+            flag=args.flag,
+            app_name=f"demoapp-{args.revision}",
+            cache_dir=cache,
+        )
+        watcher = FlagWatcher(args.flag, source.is_on, registry)
+        closing[:0] = [watcher.close, source.close]
+        return lambda: watcher.on
+
+    server = make_server(config, host=args.host, port=args.port, flag=flag if args.flag else None)
 
     def shut_down(signum: int, frame: FrameType | None) -> None:
         # shutdown() waits for serve_forever, which runs in this thread: hand it off.
@@ -74,6 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         server.serve_forever(poll_interval=0.1)
     finally:
         server.server_close()
+        for close in closing:
+            close()
     return 0
 
 

@@ -46,11 +46,18 @@ class AppConfig:
     latency_jitter_ms: float = 0.0
     errors_after_seconds: float = 0.0
     """Answer errors (at ``error_rate``) only from this long after the app started."""
+    flag_error_rate: float = 0.0
+    """While the app's feature flag is on, the share of 500s is this instead (the new
+    code path behind the flag fails)."""
     seed: int | None = None
 
     def __post_init__(self) -> None:
-        if not 0.0 <= self.error_rate <= 1.0:
-            raise ValueError(f"error rate {self.error_rate} is not within [0, 1]")
+        for name, rate in (
+            ("error rate", self.error_rate),
+            ("flag error rate", self.flag_error_rate),
+        ):
+            if not 0.0 <= rate <= 1.0:
+                raise ValueError(f"{name} {rate} is not within [0, 1]")
         if self.latency_ms < 0 or self.latency_jitter_ms < 0 or self.errors_after_seconds < 0:
             raise ValueError("latency, jitter and errors-after must not be negative")
 
@@ -58,9 +65,16 @@ class AppConfig:
 class _Behaviour:
     """The app's decisions and metrics, shared by its handler threads."""
 
-    def __init__(self, config: AppConfig, *, sleep: Callable[[float], None]) -> None:
+    def __init__(
+        self,
+        config: AppConfig,
+        *,
+        sleep: Callable[[float], None],
+        flag_on: Callable[[], bool] | None = None,
+    ) -> None:
         self.config = config
         self.sleep = sleep
+        self.flag_on = flag_on
         self.started = time.monotonic()
         self._random = random.Random(config.seed)  # noqa: S311 - simulation, not security
         self._lock = threading.Lock()
@@ -90,8 +104,11 @@ class _Behaviour:
         """The status code and the delay in seconds for the next request."""
         cfg = self.config
         not_yet = time.monotonic() - self.started < cfg.errors_after_seconds
+        rate = (
+            cfg.flag_error_rate if self.flag_on is not None and self.flag_on() else cfg.error_rate
+        )
         with self._lock:
-            failed = self._random.random() < cfg.error_rate and not not_yet
+            failed = self._random.random() < rate and not not_yet
             jitter = self._random.uniform(-cfg.latency_jitter_ms, cfg.latency_jitter_ms)
         return (500 if failed else 200), max(0.0, cfg.latency_ms + jitter) / 1000.0
 
@@ -151,9 +168,16 @@ def make_server(
     host: str = "127.0.0.1",
     port: int = 0,
     sleep: Callable[[float], None] = time.sleep,
+    flag: Callable[[CollectorRegistry], Callable[[], bool]] | None = None,
 ) -> ThreadingHTTPServer:
-    """A bound, not yet serving, threaded HTTP server for ``config``."""
-    return _Server((host, port), _handler_class(_Behaviour(config, sleep=sleep)))
+    """A bound, not yet serving, threaded HTTP server for ``config``.
+
+    ``flag``, given the app's registry, returns the function that says whether the
+    app's feature flag is on (see :mod:`e2e.demoapp.flags`)."""
+    behaviour = _Behaviour(config, sleep=sleep)
+    if flag is not None:
+        behaviour.flag_on = flag(behaviour.registry)
+    return _Server((host, port), _handler_class(behaviour))
 
 
 @dataclass(frozen=True, kw_only=True)

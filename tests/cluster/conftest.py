@@ -1,5 +1,5 @@
-"""Fixtures shared by the cluster tests: one real Prometheus for the whole session,
-a DataPlane and 100 rps of traffic per test.
+"""Fixtures shared by the cluster tests: one real Prometheus and one real Unleash
+server for the whole session, a DataPlane and 100 rps of traffic per test.
 
 They live here, in the one ``conftest.py`` above every test that uses them: a
 fixture imported into test modules is a new fixture per module, so a "session"
@@ -21,6 +21,7 @@ from kubernetes.client import ApiClient
 
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.prometheus import Prometheus
+from e2e.unleash import UnleashServer
 from tests.support.kube import ClusterUnderTest
 
 
@@ -32,6 +33,16 @@ def prometheus(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Prometheus]
     print(f"Prometheus ready at {server.url} in {time.monotonic() - started:.2f}s")
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def unleash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnleashServer]:
+    """npm's ``unleash-server`` on Debian's PostgreSQL, both on loopback."""
+    started = time.monotonic()
+    server = UnleashServer(tmp_path_factory.mktemp("unleash")).start()
+    print(f"Unleash ready at {server.url} in {time.monotonic() - started:.2f}s")
+    yield server
+    server.stop(remove_workdir=True)
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ allow-list reads clearly in the status and changes nothing else."""
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,68 +20,25 @@ from UnleashClient import UnleashClient  # type: ignore[attr-defined]
 from controller.api import v1alpha1
 from e2e.unleash import UnleashServer
 from tests.support.scenario import Harness
+from tests.support.unleash import (
+    TOKEN_SECRET,
+    create_feature,
+    is_enabled,
+    sdk_client,
+    tags,
+    token_secret,
+    unleash_flag,
+)
 from tests.support.waiting import eventually
 
-TOKEN_SECRET = "unleash-token"
 STEPS = [{"setWeight": 50}, {"pause": {}}]
-
-
-@pytest.fixture(scope="module")
-def unleash(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UnleashServer]:
-    server = UnleashServer(tmp_path_factory.mktemp("unleash")).start()
-    try:
-        yield server
-    finally:
-        server.stop(remove_workdir=True)
-
-
-def _feature(server: UnleashServer, name: str, *, enabled: bool = True) -> None:
-    with server.admin() as admin:
-        admin.post("/projects/default/features", json={"name": name}).raise_for_status()
-        if enabled:
-            path = f"/projects/default/features/{name}/environments/{server.environment}/on"
-            admin.post(path).raise_for_status()
-
-
-def _enabled(server: UnleashServer, name: str) -> bool:
-    with server.admin() as admin:
-        body = admin.get(f"/projects/default/features/{name}").raise_for_status().json()
-    return bool(next(e["enabled"] for e in body["environments"] if e["name"] == server.environment))
-
-
-def _tags(server: UnleashServer, name: str) -> list[str]:
-    with server.admin() as admin:
-        body = admin.get(f"/features/{name}/tags").raise_for_status().json()
-    return sorted(t["value"] for t in body["tags"])
 
 
 @pytest.fixture
 def observer(unleash: UnleashServer, tmp_path: Path) -> Iterator[UnleashClient]:
-    """A real Unleash SDK client, as an app would run it (polling every second)."""
-    sdk = UnleashClient(
-        url=f"{unleash.url}/api",
-        app_name="checkout",
-        environment=unleash.environment,
-        custom_headers={"Authorization": unleash.client_token},
-        refresh_interval=1,
-        disable_metrics=True,
-        disable_registration=True,
-        cache_directory=str(tmp_path / "unleash-sdk"),
-    )
-    sdk.initialize_client()
+    sdk = sdk_client(unleash, tmp_path / "unleash-sdk")
     yield sdk
     sdk.destroy()
-
-
-def _secret(harness: Harness, token: str) -> None:
-    harness.apply(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "metadata": {"name": TOKEN_SECRET},
-            "data": {"token": base64.b64encode(token.encode()).decode()},
-        }
-    )
 
 
 def _rollout(harness: Harness, server: UnleashServer, feature: str, *, name: str = "web") -> None:
@@ -93,17 +49,7 @@ def _rollout(harness: Harness, server: UnleashServer, feature: str, *, name: str
             "metadata": {"name": name},
             "spec": {
                 "workloadRef": {"name": name},
-                "featureFlags": [
-                    {
-                        "name": "new-checkout",
-                        "unleash": {
-                            "address": server.url,
-                            "environment": server.environment,
-                            "feature": feature,
-                            "tokenSecretRef": {"name": TOKEN_SECRET, "key": "token"},
-                        },
-                    }
-                ],
+                "featureFlags": [unleash_flag(server, feature)],
                 "strategy": {"canary": {"steps": STEPS}},
             },
         }
@@ -121,8 +67,8 @@ def _release_and_pause(harness: Harness, name: str = "web") -> str:
 def _one_rollout_paused(harness: Harness, server: UnleashServer, feature: str) -> str:
     """Feature on, token Secret, app, controller allowed to reach Unleash, a Rollout
     naming the feature with a release paused at 50 %; the stable revision."""
-    _feature(server, feature)
-    _secret(harness, server.admin_token)
+    create_feature(server, feature)
+    token_secret(harness, server.admin_token)
     harness.create_app(replicas=2)
     harness.start_controller(extra=("--flag-endpoint", server.url))
     _rollout(harness, server, feature)
@@ -166,21 +112,21 @@ def test_an_abort_switches_the_feature_off_for_the_sdk_and_retry_turns_it_on(
     harness.wait_status("rolled back", phase="Degraded", stableRevision=v1, timeout=30)
     eventually(lambda: _flag_status(harness).get("state") == "Off", timeout=30, what="Off")
     assert _flag_status(harness)["previous"] == '{"enabled": true}'
-    assert not _enabled(unleash, "checkout-abort")
+    assert not is_enabled(unleash, "checkout-abort")
     assert _pending(harness) is None
 
     harness.cli("retry", "web")
     eventually(lambda: observer.is_enabled("checkout-abort"), timeout=60, what="SDK sees on")
-    assert _enabled(unleash, "checkout-abort")
-    assert _tags(unleash, "checkout-abort") == []  # no record left behind
+    assert is_enabled(unleash, "checkout-abort")
+    assert tags(unleash, "checkout-abort") == []  # no record left behind
     print(f"\nabort → Unleash SDK observes the feature off: {seen_off:.2f}s")
 
 
 def test_a_shared_feature_stays_off_until_every_rollout_restored_it(
     harness: Harness, unleash: UnleashServer
 ) -> None:
-    _feature(unleash, "checkout-shared")
-    _secret(harness, unleash.admin_token)
+    create_feature(unleash, "checkout-shared")
+    token_secret(harness, unleash.admin_token)
     for app in ("web", "api"):
         harness.create_app(name=app, replicas=2)
     harness.start_controller(extra=("--flag-endpoint", unleash.url))
@@ -192,15 +138,15 @@ def test_a_shared_feature_stays_off_until_every_rollout_restored_it(
     eventually(
         lambda: _state(harness, "web") == _state(harness, "api") == "Off", timeout=30, what="Off"
     )
-    assert not _enabled(unleash, "checkout-shared")
-    assert len(_tags(unleash, "checkout-shared")) == 3  # two holders and the "was on" mark
+    assert not is_enabled(unleash, "checkout-shared")
+    assert len(tags(unleash, "checkout-shared")) == 3  # two holders and the "was on" mark
 
     harness.cli("retry", "web")
     eventually(lambda: _state(harness, "web") == "Restored", timeout=30, what="web Restored")
-    assert not _enabled(unleash, "checkout-shared"), "api still holds it off"
+    assert not is_enabled(unleash, "checkout-shared"), "api still holds it off"
     harness.cli("retry", "api")
-    eventually(lambda: _enabled(unleash, "checkout-shared"), timeout=30, what="on again")
-    assert _tags(unleash, "checkout-shared") == []
+    eventually(lambda: is_enabled(unleash, "checkout-shared"), timeout=30, what="on again")
+    assert tags(unleash, "checkout-shared") == []
 
 
 def test_unleash_down_never_delays_the_rollback_and_the_feature_goes_off_when_back(
@@ -220,7 +166,7 @@ def test_unleash_down_never_delays_the_rollback_and_the_feature_goes_off_when_ba
     finally:
         unleash.start_unleash()
     back = time.monotonic()
-    eventually(lambda: not _enabled(unleash, "checkout-outage"), timeout=60, what="off")
+    eventually(lambda: not is_enabled(unleash, "checkout-outage"), timeout=60, what="off")
     off_after = time.monotonic() - back
     eventually(lambda: _pending(harness) is None, timeout=30, what="FlagsPending cleared")
     assert _flag_status(harness)["attempts"] == 0
@@ -237,7 +183,7 @@ def _replicas_back(harness: Harness, stable: str) -> bool:
 def test_a_missing_secret_or_an_address_not_allowed_reads_clearly_and_changes_nothing_else(
     harness: Harness, unleash: UnleashServer
 ) -> None:
-    _feature(unleash, "checkout-refused")
+    create_feature(unleash, "checkout-refused")
     for app in ("web", "api"):
         harness.create_app(name=app, replicas=2)
     harness.start_controller()  # no --flag-endpoint: Unleash is not on the allow-list
@@ -249,7 +195,7 @@ def test_a_missing_secret_or_an_address_not_allowed_reads_clearly_and_changes_no
     condition = eventually(lambda: _pending(harness, "web"), timeout=30, what="FlagsPending")
     assert "is not an allowed flag endpoint" in condition["message"], condition
     assert "--flag-endpoint" in condition["message"]
-    assert _enabled(unleash, "checkout-refused")
+    assert is_enabled(unleash, "checkout-refused")
     assert harness.status("api").get("phase") == "Healthy"  # the other Rollout is untouched
 
     harness.stop_all()
@@ -259,12 +205,12 @@ def test_a_missing_secret_or_an_address_not_allowed_reads_clearly_and_changes_no
         lambda: _pending_with(harness, "not found"), timeout=60, what="Secret not found"
     )
     assert f"Secret {harness.namespace}/{TOKEN_SECRET} not found" in condition["message"]
-    _secret(harness, "wrong-token")
+    token_secret(harness, "wrong-token")
     eventually(
         lambda: _pending_with(harness, "refused the token"), timeout=90, what="token refused"
     )
     assert "wrong-token" not in str(harness.rollout("web"))  # never the token itself
-    _secret(harness, unleash.admin_token)
-    eventually(lambda: not _enabled(unleash, "checkout-refused"), timeout=120, what="off")
+    token_secret(harness, unleash.admin_token)
+    eventually(lambda: not is_enabled(unleash, "checkout-refused"), timeout=120, what="off")
     with httpx.Client() as plain:  # the token is needed: nothing open to anyone
         assert plain.get(f"{unleash.url}/api/admin/features").status_code == 401

@@ -7,6 +7,7 @@ does.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from controller.api.analysis import Analysis, AnalysisStatus, MetricStatus, Stage
@@ -256,7 +257,9 @@ def test_disable_flags_keeps_the_canary_and_judges_it_again_with_the_flags_off()
             break
     restarted = sim.status.analysis
     assert restarted is not None
-    assert restarted.started_at == restarted.flags_off_at == sim.now
+    assert restarted.flags_off_at == sim.now
+    # Counted from when the apps can have seen it (flagPropagation, 15s by default).
+    assert restarted.started_at == sim.now + timedelta(seconds=15)
     assert all(m.canary_requests == 0 for m in restarted.metrics)  # judged from zero
     assert sim.status.canary_weight == 50  # the canary keeps its traffic
     assert sim.flag_provider.states["new-checkout"] is FlagState.OFF
@@ -264,6 +267,8 @@ def test_disable_flags_keeps_the_canary_and_judges_it_again_with_the_flags_off()
     assert last.action is HistoryAction.FLAGS_DISABLED
     assert "switched off new-checkout" in last.reason
 
+    sim.run(12)  # the apps still see the flag on: not held against the canary
+    assert not aborted(sim)
     sim.traffic.bad_rate[sim.revision] = 0.01  # the flag was the culprit
     sim.run(60)
     assert not aborted(sim)
