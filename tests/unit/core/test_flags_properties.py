@@ -7,7 +7,8 @@ status write is lost. After every written reconcile:
 - an abort recorded in it has the stable serving in full and the canary's
   traffic at zero in that same reconcile, whatever the provider does;
 - ``FlagsPending`` is True exactly while some flag's wanted state is unconfirmed;
-- a flag is asked for only after its backoff since the last failed attempt;
+- a flag is asked for only after its backoff since the last failed attempt, unless
+  it was wanted anew since (a new wanted state is tried at once);
 and once the provider answers again and time passes, every wanted state is
 confirmed: the flags an abort switched off are Off, those a retry restored are
 Restored, the provider holds what the status says, and one more reconcile
@@ -53,6 +54,10 @@ _KINDS = [*["reconcile"] * 6, *["ready"] * 3, *["advance"] * 2, *["request"] * 2
 event_strategy = s.sampled_from(_KINDS).flatmap(lambda kind: s.tuples(s.just(kind), _VALUES[kind]))
 
 
+REWANTING = {HistoryAction.ABORTED, HistoryAction.ROLLED_BACK, HistoryAction.RETRIED}
+"""History entries of events that may want a flag anew."""
+
+
 def flags_pending(status: RolloutStatus) -> bool:
     condition = next(c for c in status.conditions if c.type is ConditionType.FLAGS_PENDING)
     return condition.status == "True"
@@ -83,7 +88,11 @@ def check_reconcile(
         assert sim.rs_replicas(stable) == sim.replicas, "the stable is not at full size"
         assert sim.status.canary_revision is None
     assert flags_pending(status) == any(e.state != e.wanted for e in status.feature_flags)
-    # No provider call for a flag still backing off from its last failure.
+    # No provider call for a flag still backing off from its last failure, unless it
+    # may have been wanted anew in this reconcile (a new wanted state is tried at once;
+    # time may stand still in the sim, so wantedAt cannot tell).
+    if any(h.action in REWANTING for h in new):
+        return
     before = {e.name: e for e in prior.feature_flags}
     for name, _ in sim.flag_provider.calls[calls_before:]:
         old = before.get(name)
