@@ -84,6 +84,8 @@ class EventReason(StrEnum):
     """A flag provider did not confirm a switch (a Warning; retried with backoff)."""
     FLAG_DROPPED = "FlagDropped"
     """A flag the controller had switched was removed from the spec: left as it is."""
+    UNKNOWN_FLAGS = "UnknownFlags"
+    """A ``flags-off`` / ``flags-restore`` request named flags the Rollout does not declare."""
 
 
 class EventType(StrEnum):

@@ -289,6 +289,10 @@ class HistoryAction(StrEnum):
     FLAGS_DISABLED = "FlagsDisabled"
     """onAnomaly DisableFlags: the analysis failed, the flags were switched off and the
     canary is judged again from zero."""
+    FLAGS_OFF_BY_HAND = "FlagsOffByHand"
+    """A person's ``landinggear flags off``: flags switched off, the release untouched."""
+    FLAGS_RESTORED_BY_HAND = "FlagsRestoredByHand"
+    """A person's ``landinggear flags restore``: flags that were off put back."""
 
 
 class HistoryEntry(_Model):

@@ -25,10 +25,10 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 failed or refused, 2 usage)."""
-    from controller.cli.arguments import build_parser, program_name
+    from controller.cli.arguments import build_parser, parse_args, program_name
 
     parser = build_parser(program_name(sys.argv[0] if sys.argv else ""))
-    args = parser.parse_args(argv)
+    args = parse_args(parser, argv)
     if args.command is None:
         parser.print_help(sys.stderr)
         return 2
@@ -62,7 +62,7 @@ def _run(args: argparse.Namespace) -> int:
             return commands.list_rollouts(
                 session, all_namespaces=args.all_namespaces, output=args.output
             )
-        case "history" | "flags":
+        case "history" | "flags" if getattr(args, "flags_action", "list") == "list":
             reader = commands.history if args.command == "history" else commands.flags
             return reader(session, args.name)
         case "watch":
@@ -72,9 +72,15 @@ def _run(args: argparse.Namespace) -> int:
         case _:
             return commands.change(
                 session,
-                args.command,
+                _verb(args),
                 args.name,
                 full=getattr(args, "full", False),
                 reason=getattr(args, "reason", ""),
                 keep_flags_off=getattr(args, "keep_flags_off", False),
+                flags=getattr(args, "flag_names", ()),
             )
+
+
+def _verb(args: argparse.Namespace) -> str:
+    """The changing verb: the command, or ``flags-off`` / ``flags-restore``."""
+    return f"flags-{args.flags_action}" if args.command == "flags" else str(args.command)

@@ -3,6 +3,12 @@
 Global flags (``-n``, ``--context``, ``--kubeconfig``) are accepted before or
 after the verb, as with kubectl: each verb's parser repeats them with a
 suppressed default, so a value given after the verb wins and none is lost.
+
+``flags`` takes words rather than argparse subcommands, so that ``flags NAME``
+keeps working for a Rollout of any name: one word is always the Rollout to list
+(``flags off`` lists a Rollout called "off"); with more, the first is the action
+(``list``, ``off`` or ``restore``), then the Rollout, then the flags.
+:func:`parse_args` reads them into ``flags_action``, ``name`` and ``flag_names``.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Sequence
 from controller import __version__
 from controller.api.base import parse_duration
 
-__all__ = ["OUTPUT_FORMATS", "build_parser", "parse", "program_name"]
+__all__ = ["FLAGS_ACTIONS", "OUTPUT_FORMATS", "build_parser", "parse", "parse_args", "program_name"]
 
 OUTPUT_FORMATS = ("json", "yaml", "wide")
 
@@ -24,6 +30,27 @@ _REQUEST_VERBS = {
     "retry": "release the blocked (aborted or rolled-back) revision again",
     "rollback": "go back to the previous stable revision",
 }
+
+FLAGS_ACTIONS = ("list", "off", "restore")
+
+_FLAGS_USAGE = """%(prog)s [list] NAME
+       %(prog)s off NAME [FLAG ...] [--reason TEXT]
+       %(prog)s restore NAME [FLAG ...] [--reason TEXT]"""
+
+_FLAGS_DESCRIPTION = """\
+list the Rollout's feature flags, or switch them off or back by hand.
+
+  [list] NAME                 each flag: what switches it, wanted and confirmed
+                              state, since when, the last error
+  off NAME [FLAG ...]         the kill switch without a rollback: switch the
+                              named flags (default: all) off now, whatever their
+                              disableOn says; the release goes on untouched, and
+                              `retry` does not switch them back on
+  restore NAME [FLAG ...]     put the named flags (default: all that are off)
+                              back as they were before they were switched off
+
+One word is always the Rollout's NAME: `flags off` lists a Rollout called "off"
+(as does `flags list off`)."""
 
 
 def program_name(argv0: str) -> str:
@@ -102,13 +129,14 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
             request.add_argument(
                 "--keep-flags-off",
                 action="store_true",
-                help="leave the feature flags the abort switched off as they are",
+                help="leave the feature flags the abort switched off as they are (flags "
+                "switched off by hand with `flags off` stay off either way)",
             )
         request.add_argument("--reason", default="", help="why, recorded in the history")
     verb("pause", "hold the canary at its current step")
     verb("resume", "continue a paused canary")
     verb("history", "show who did what to which revision, and when")
-    verb("flags", "list the Rollout's feature flags: wanted and confirmed state, errors")
+    _flags_verb(sub)
     verb("version", "print the client version", rollout=False)
     from controller.cli import run
 
@@ -118,6 +146,66 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
     return parser
 
 
+def _flags_verb(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    flags = sub.add_parser(
+        "flags",
+        help="list the Rollout's feature flags; switch them off or restore them by hand",
+        usage=_FLAGS_USAGE,
+        description=_FLAGS_DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    flags.add_argument("words", nargs="+", metavar="ARG", help=argparse.SUPPRESS)
+    flags.add_argument(
+        "--reason",
+        default="",
+        metavar="TEXT",
+        help="why (off and restore), recorded in the history",
+    )
+    _global_flags(flags, suppress=True)
+    flags.set_defaults(usage_error=flags.error)  # a mistake shows the flags usage
+
+
+def _flags_words(args: argparse.Namespace) -> str | None:
+    """Read ``flags``' words into ``flags_action``, ``name`` and ``flag_names``; the usage
+    error, if any."""
+    words: list[str] = args.words
+    if len(words) == 1:
+        if args.reason and words[0] in FLAGS_ACTIONS:
+            return f"flags {words[0]} needs the Rollout's NAME"
+        action, name, names = "list", words[0], []
+    else:
+        action, name, *names = words
+    if action not in FLAGS_ACTIONS:
+        return (
+            f"unknown flags action {action!r} (choose from list, off, restore; "
+            "one word alone is the Rollout's NAME)"
+        )
+    if action == "list" and names:
+        return "flags list takes only the Rollout's NAME"
+    if action == "list" and args.reason:
+        return "--reason goes with flags off or flags restore"
+    args.flags_action, args.name, args.flag_names = action, name, tuple(dict.fromkeys(names))
+    return None
+
+
+def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> argparse.Namespace:
+    """``parser.parse_args``, where ``flags``' words may come before, between or after
+    options (exits with status 2 on a usage error, like every argparse tool)."""
+    args, extra = parser.parse_known_args(argv)
+    if args.command == "flags":
+        args.words = [*args.words, *(word for word in extra if not word.startswith("-"))]
+        extra = [word for word in extra if word.startswith("-")]
+    error = getattr(args, "usage_error", parser.error)
+    if extra:
+        error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command == "flags":
+        problem = _flags_words(args)
+        if problem is not None:
+            error(problem)
+        del args.usage_error, args.words
+    return args
+
+
 def parse(argv: Sequence[str] | None, prog: str = "landinggear") -> argparse.Namespace:
     """Parse ``argv`` (exits with status 2 on a usage error, like every argparse tool)."""
-    return build_parser(prog).parse_args(argv)
+    return parse_args(build_parser(prog), argv)

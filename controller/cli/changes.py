@@ -1,18 +1,21 @@
 """What the changing verbs send, and when they refuse: pure functions of the Rollout.
 
 ``pause``/``resume`` merge-patch ``spec.paused``; ``promote``, ``abort``,
-``retry`` and ``rollback`` write a one-shot request annotation the controller
-acts on once. Every verb also records an ``events.k8s.io/v1`` Event naming the
-user, so ``kubectl events`` shows who asked for what.
+``retry``, ``rollback``, ``flags-off`` and ``flags-restore`` (``landinggear flags
+off|restore``) write a one-shot request annotation the controller acts on once.
+Every verb also records an ``events.k8s.io/v1`` Event naming the user, so
+``kubectl events`` shows who asked for what.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from controller.api.v1alpha1 import API_VERSION, KIND
-from controller.core.world import Request, Verb, request_annotation
+from controller.cli.flags import flags_refusal
+from controller.core.world import Request, Verb, parse_requests, request_annotation
 from controller.kube.objects import KubeObject
 
 __all__ = [
@@ -21,12 +24,17 @@ __all__ = [
     "confirmation",
     "event_for",
     "paused_patch",
+    "pending_request",
     "refusal",
     "request_patch",
 ]
 
 REPORTING_CONTROLLER = "landinggear.dev/cli"
-CHANGING_VERBS = ("promote", "pause", "resume", "abort", "retry", "rollback")
+CHANGING_VERBS = (
+    "promote", "pause", "resume", "abort", "retry", "rollback", "flags-off", "flags-restore",
+)  # fmt: skip
+FLAG_VERBS = ("flags-off", "flags-restore")
+"""The verbs of ``landinggear flags off|restore``: requests naming feature flags."""
 _NOTE_LIMIT = 1024
 
 
@@ -35,8 +43,20 @@ def _key(rollout: KubeObject) -> str:
     return f"rollout {meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
-def refusal(verb: str, rollout: KubeObject) -> str | None:
-    """Why ``verb`` cannot apply to ``rollout`` as it stands, or None if it can."""
+def pending_request(verb: str, rollout: KubeObject) -> Request | None:
+    """The ``verb`` request on ``rollout`` that the controller has not acted on yet."""
+    annotations = (rollout.get("metadata") or {}).get("annotations") or {}
+    handled = ((rollout.get("status") or {}).get("handledRequests") or {}).get(verb)
+    requests, _ = parse_requests(annotations)
+    return next((r for r in requests if r.verb.value == verb and r.id != handled), None)
+
+
+def refusal(verb: str, rollout: KubeObject, *, flags: Sequence[str] = ()) -> str | None:
+    """Why ``verb`` (of the feature flags ``flags``, for ``flags-off`` and
+    ``flags-restore``; none: all) cannot apply to ``rollout`` as it stands, or None."""
+    if verb in FLAG_VERBS:
+        pending = pending_request("flags-off", rollout)
+        return flags_refusal(verb, rollout, flags, pending=pending, key=_key(rollout))
     status = rollout.get("status") or {}
     paused = bool((rollout.get("spec") or {}).get("paused"))
     canary = status.get("canaryRevision")
@@ -76,6 +96,7 @@ def request_patch(
     full: bool = False,
     reason: str = "",
     keep_flags_off: bool = False,
+    flags: Sequence[str] = (),
 ) -> KubeObject:
     """Merge patch writing the one-shot request annotation for ``verb``."""
     request = Request(
@@ -86,12 +107,16 @@ def request_patch(
         full=full,
         reason=reason,
         keep_flags_off=keep_flags_off,
+        flags=tuple(flags),
     )
     key, value = request_annotation(request)
     return {"metadata": {"annotations": {key: value}}}
 
 
-def _what(verb: str, *, full: bool) -> str:
+def _what(verb: str, *, full: bool, flags: Sequence[str] = ()) -> str:
+    if verb in FLAG_VERBS:
+        which = ", ".join(flags) if flags else "every flag"
+        return f"{verb.replace('-', ' ')} ({which})"
     return f"full {verb}" if full else verb
 
 
@@ -105,10 +130,12 @@ def event_for(
     instance: str,
     full: bool = False,
     reason: str = "",
+    flags: Sequence[str] = (),
 ) -> KubeObject:
     """The ``events.k8s.io/v1`` Event recording that ``user`` ran ``verb`` on ``rollout``."""
     meta = rollout.get("metadata") or {}
-    note = f"{user} requested {_what(verb, full=full)}" + (f": {reason}" if reason else "")
+    what = _what(verb, full=full, flags=flags)
+    note = f"{user} requested {what}" + (f": {reason}" if reason else "")
     if len(note) > _NOTE_LIMIT:
         note = note[: _NOTE_LIMIT - 3] + "..."
     regarding: dict[str, Any] = {
@@ -130,18 +157,24 @@ def event_for(
         "reportingController": REPORTING_CONTROLLER,
         "reportingInstance": instance[:128],
         "action": verb,
-        "reason": f"{verb.capitalize()}Requested",
+        "reason": "".join(word.capitalize() for word in verb.split("-")) + "Requested",
         "regarding": {k: v for k, v in regarding.items() if v},
         "note": note,
         "type": "Normal",
     }
 
 
-def confirmation(verb: str, rollout: KubeObject, *, user: str, full: bool = False) -> str:
+def confirmation(
+    verb: str, rollout: KubeObject, *, user: str, full: bool = False, flags: Sequence[str] = ()
+) -> str:
     """The line a changing verb prints once its change is stored."""
     key = _key(rollout)
     if verb == "pause":
         return f"Paused {key} (as {user})"
     if verb == "resume":
         return f"Resumed {key} (as {user})"
-    return f"Requested {_what(verb, full=full)} of {key} (as {user})"
+    line = f"Requested {_what(verb, full=full, flags=flags)} of {key} (as {user})"
+    if verb in FLAG_VERBS:
+        name = (rollout.get("metadata") or {}).get("name", "")
+        line += f"; `landinggear flags {name}` shows when each is confirmed"
+    return line

@@ -14,7 +14,7 @@ import yaml
 
 from controller.cli import api, changes, render
 from controller.cli.errors import CliError
-from controller.cli.flags import flags_table
+from controller.cli.flags import flags_table, merged_flags
 from controller.cli.session import Session
 from controller.kube.objects import KubeObject
 
@@ -71,8 +71,21 @@ def history(session: Session, name: str) -> int:
 
 
 def flags(session: Session, name: str) -> int:
-    print(flags_table(api.get_rollout(session, name), datetime.now(UTC)))
+    try:
+        rollout = api.get_rollout(session, name)
+    except CliError as err:
+        hint = _FLAGS_HINTS.get(name)
+        if hint and err.message.endswith("not found"):
+            raise CliError(f"{err.message} ({hint})") from err
+        raise
+    print(flags_table(rollout, datetime.now(UTC)))
     return 0
+
+
+_FLAGS_HINTS = {
+    "off": "to switch a Rollout's flags off: flags off NAME [FLAG ...]",
+    "restore": "to restore a Rollout's flags: flags restore NAME [FLAG ...]",
+}
 
 
 def change(
@@ -83,12 +96,25 @@ def change(
     full: bool = False,
     reason: str = "",
     keep_flags_off: bool = False,
+    flags: tuple[str, ...] = (),
 ) -> int:
-    """Read the Rollout, refuse if ``verb`` cannot apply, patch it, record an Event."""
+    """Read the Rollout, refuse if ``verb`` cannot apply, patch it, record an Event.
+
+    ``flags``: the feature flags of ``flags-off`` / ``flags-restore`` (none: all); an
+    unhandled request of the same verb is merged in, never dropped."""
     rollout = api.get_rollout(session, name)
-    why = changes.refusal(verb, rollout)
+    why = changes.refusal(verb, rollout, flags=flags)
     if why is not None:
         raise CliError(why)
+    if verb in changes.FLAG_VERBS:
+        pending = changes.pending_request(verb, rollout)
+        flags = merged_flags(flags, pending)
+        if pending is not None:
+            print(
+                f"note: merged with the {verb} request by {pending.by} that the controller "
+                "has not acted on yet",
+                file=sys.stderr,
+            )
     user = api.whoami(session)
     now = datetime.now(UTC)
     if verb in ("pause", "resume"):
@@ -102,6 +128,7 @@ def change(
             full=full,
             reason=reason,
             keep_flags_off=keep_flags_off,
+            flags=flags,
         )
     stored = api.merge_patch_rollout(session, name, patch)
     event = changes.event_for(
@@ -113,10 +140,11 @@ def change(
         instance=f"landinggear-cli@{socket.gethostname()}",
         full=full,
         reason=reason,
+        flags=flags,
     )
     try:
         api.create_event(session, event)
     except CliError as err:
         print(f"warning: {verb} was stored, but no Event was recorded: {err}", file=sys.stderr)
-    print(changes.confirmation(verb, stored, user=user, full=full))
+    print(changes.confirmation(verb, stored, user=user, full=full, flags=flags))
     return 0

@@ -18,7 +18,7 @@ from datetime import datetime
 
 from controller.api.reasons import ConditionReason, EventReason, EventType
 from controller.api.v1alpha1 import HistoryAction, Phase, Rollout
-from controller.core import flags, release, rollback, steps, workload
+from controller.core import flag_requests, flags, release, rollback, steps, workload
 from controller.core.actions import Decision, EnsureFinalizer
 from controller.core.draft import CONTROLLER, Draft, Inputs, required
 from controller.core.guard import guard
@@ -106,15 +106,21 @@ def _workload_missing(inputs: Inputs, draft: Draft) -> Draft:
 def _route(
     inputs: Inputs, draft: Draft, deployment: DeploymentView, pending: list[Request]
 ) -> Draft:
-    """Requests that apply outside a release, then the one path this reconcile takes."""
+    """Requests that apply outside a release (and the flags' at any time), then the one
+    path this reconcile takes."""
     rev = deployment.revision
     stable = required(draft.status.stable_revision)
     canary_active = rev not in (stable, draft.status.blocked_revision)
     for request in pending:
-        if request.verb is Verb.RETRY and rev == draft.status.blocked_revision:
+        if request.verb in flag_requests.VERBS:
+            draft = flag_requests.act(inputs, draft, request)
+        elif request.verb is Verb.RETRY and rev == draft.status.blocked_revision:
             draft = draft.with_status(blocked_revision=None, canary_revision=None)
             keep = request.keep_flags_off
             why = "Retry; feature flags kept off" if keep else "Retry"
+            by_hand = [e.name for e in draft.status.feature_flags if flags.by_hand(e)]
+            if by_hand and not keep:
+                why += f"; {', '.join(by_hand)} switched off by hand stay off"
             draft = draft.record(HistoryAction.RETRIED, rev, by=request.by, reason=why)
             if not keep:
                 draft = flags.restore(inputs, draft, by=request.by)
@@ -141,6 +147,5 @@ def _route(
         return draft
     if rev == draft.status.blocked_revision:
         return release.blocked(inputs, draft, rev)
-    return steps.release_of(
-        inputs, draft, deployment, [r for r in pending if r.verb is not Verb.RETRY]
-    )
+    releasing = [r for r in pending if r.verb in (Verb.PROMOTE, Verb.ABORT, Verb.ROLLBACK)]
+    return steps.release_of(inputs, draft, deployment, releasing)

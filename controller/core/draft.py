@@ -92,6 +92,7 @@ class Draft:
             HistoryAction.ABORTED,
             HistoryAction.ROLLED_BACK,
             HistoryAction.FLAGS_DISABLED,
+            HistoryAction.FLAGS_OFF_BY_HAND,
         )
         draft = self.with_status(history=st.append_history(self.status.history, entry))
         return draft.emit(EventType.WARNING if bad else EventType.NORMAL, action, reason)

@@ -3,9 +3,10 @@
 The events that switch flags only change what is *wanted* in
 ``status.featureFlags`` (:func:`switch_off` on an abort, a person's rollback or a
 guard failure, each flag's ``disableOn`` deciding; :func:`restore` on ``retry``;
-:func:`disable_instead_of_abort` for ``onAnomaly: DisableFlags``). One place,
-:func:`drive`, at the end of every decision, turns each wanted state that the
-provider has not confirmed into a :data:`~controller.core.actions.FlagAction`
+:func:`disable_instead_of_abort` for ``onAnomaly: DisableFlags``; a person's
+``landinggear flags off|restore`` in :mod:`controller.core.flag_requests`). One
+place, :func:`drive`, at the end of every decision, turns each wanted state that
+the provider has not confirmed into a :data:`~controller.core.actions.FlagAction`
 (unless its backoff is still running), after the workload's actions, so traffic
 is on the stable before any provider is asked. The I/O layer tries them in the
 same reconcile and reports each answer back as a
@@ -14,6 +15,10 @@ into the status before it is written once. So everything a restarted controller
 needs (wanted, confirmed, attempts, the time of the last one) is in the status,
 and the ``FlagsPending`` condition is True exactly while a wanted state is
 unconfirmed.
+
+A flag switched off by hand (its reason starts with ``Manual:``, see
+:func:`by_hand`) is the person's: ``retry`` does not restore it, an abort leaves it
+as it is, only ``landinggear flags restore`` puts it back.
 
 A confirmed state is not re-applied: a person who changes the flag afterwards
 is not fought.
@@ -35,6 +40,8 @@ from controller.core import status as st
 from controller.core.actions import Decision, Event, FlagResult, RestoreFlag, SwitchFlagOff
 from controller.core.draft import CONTROLLER, Draft, Inputs
 
+MANUAL = "Manual"
+"""The prefix of the reason of a flag switched off by hand (``Manual: <why>``)."""
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 15.0
 """A flag that should be off is tried again at least this often, so it goes off within
@@ -59,16 +66,26 @@ def switch_off(
 ) -> Draft:
     """``trigger`` happened (``reason``, caused by ``by``): want its flags off."""
     names = [f.name for f in wanted_off(inputs.rollout.spec, trigger)]
-    return _want(inputs, draft, names, FlagState.OFF, reason=f"{trigger}: {reason}", by=by)
+    return want(inputs, draft, names, FlagState.OFF, reason=f"{trigger}: {reason}", by=by)
+
+
+def by_hand(entry: FlagStatus) -> bool:
+    """Wanted off because a person said so (``landinggear flags off``)."""
+    return entry.wanted is FlagState.OFF and entry.reason.startswith(f"{MANUAL}: ")
 
 
 def restore(inputs: Inputs, draft: Draft, *, by: str) -> Draft:
-    """A retry by ``by``: want every flag that is off back as it was."""
-    names = [e.name for e in draft.status.feature_flags if e.wanted is FlagState.OFF]
-    return _want(inputs, draft, names, FlagState.RESTORED, reason=f"Retry by {by}", by=by)
+    """A retry by ``by``: want every flag that an abort, a rollback, a guard failure or
+    ``onAnomaly: DisableFlags`` switched off back as it was. Flags a person switched off
+    by hand stay off: whoever pulled that switch meant it beyond this release, and
+    ``landinggear flags restore`` is there to put them back."""
+    names = [
+        e.name for e in draft.status.feature_flags if e.wanted is FlagState.OFF and not by_hand(e)
+    ]
+    return want(inputs, draft, names, FlagState.RESTORED, reason=f"Retry by {by}", by=by)
 
 
-def _want(
+def want(
     inputs: Inputs,
     draft: Draft,
     names: Iterable[str],
@@ -77,6 +94,8 @@ def _want(
     reason: str,
     by: str,
 ) -> Draft:
+    """``names`` wanted ``state`` (``reason``, caused by ``by``); a flag already wanted so
+    keeps its entry (reason, attempts and backoff), the others start afresh."""
     entries = {e.name: e for e in draft.status.feature_flags}
     changed = False
     for name in names:
@@ -96,8 +115,13 @@ def _want(
         changed = True
     if not changed:
         return draft
+    return with_entries(inputs, draft, entries.values())
+
+
+def with_entries(inputs: Inputs, draft: Draft, entries: Iterable[FlagStatus]) -> Draft:
+    """``draft`` with ``entries`` as its flags, in the order the spec declares them."""
     order = {f.name: i for i, f in enumerate(inputs.rollout.spec.feature_flags)}
-    ordered = sorted(entries.values(), key=lambda e: order.get(e.name, len(order)))
+    ordered = sorted(entries, key=lambda e: order.get(e.name, len(order)))
     return draft.with_status(feature_flags=ordered)
 
 
@@ -106,8 +130,13 @@ def disable_instead_of_abort(
 ) -> Draft | None:
     """``onAnomaly: DisableFlags``: the canary's analysis failed (``failed``). The first
     time, switch the flags off, keep the canary at its weight and judge it again from
-    zero (None: abort as usual — not that policy, a second failure, or no flag left
-    to switch off)."""
+    zero (None: abort as usual — not that policy, a second failure, or the canary was
+    judged with every one of those flags off already).
+
+    A flag a person switched off while this analysis ran (``flags off``) counts as
+    switched now: the verdict still weighed traffic with it on, so the canary gets the
+    same second chance as if the policy had switched it. Only this function sets
+    ``flagsOffAt``; a switch by hand never restarts the analysis."""
     spec = inputs.rollout.spec
     analysis_spec = spec.strategy.canary.analysis
     if (
@@ -117,12 +146,14 @@ def disable_instead_of_abort(
         or current.flags_off_at is not None
     ):
         return None
-    off = {e.name for e in draft.status.feature_flags if e.wanted is FlagState.OFF}
-    names = [f.name for f in wanted_off(spec, FlagTrigger.ABORT) if f.name not in off]
-    if not names:
+    off = {e.name: e for e in draft.status.feature_flags if e.wanted is FlagState.OFF}
+    policy = [f.name for f in wanted_off(spec, FlagTrigger.ABORT)]
+    names = [name for name in policy if name not in off]
+    lately = [name for name in policy if name in off and _off_since(off[name], current)]
+    if not names and not lately:
         return None
     why = f"{AbortCode.ANALYSIS_FAILED}: {failed}"
-    draft = _want(
+    draft = want(
         inputs,
         draft,
         names,
@@ -136,15 +167,27 @@ def disable_instead_of_abort(
         analysis_spec, None, revision=current.revision, stage=Stage.CANARY, now=counting_from
     ).model_copy(update={"flags_off_at": inputs.now})
     draft = draft.with_status(analysis=fresh)
+    switched = [f"switched off {', '.join(names)}"] if names else []
+    if lately:
+        switched.append(f"{', '.join(lately)} switched off since the analysis started")
     draft = draft.record(
         HistoryAction.FLAGS_DISABLED,
         current.revision,
         by=CONTROLLER,
-        reason=f"{why}; switched off {', '.join(names)}; judging the canary again from zero, "
+        reason=f"{why}; {'; '.join(switched)}; judging the canary again from zero, "
         f"on requests from {spec.strategy.canary.flag_propagation} on",
     )
     outcome = analysis.analyse(analysis_spec, fresh, measurements=None, now=inputs.now)
     return draft.wake(outcome.next_look)
+
+
+def _off_since(entry: FlagStatus, current: AnalysisStatus) -> bool:
+    """Wanted off after ``current`` began: some of its traffic was judged with it on."""
+    return (
+        entry.wanted_at is not None
+        and current.started_at is not None
+        and entry.wanted_at > current.started_at
+    )
 
 
 def drive(inputs: Inputs, draft: Draft) -> Draft:

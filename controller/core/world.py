@@ -1,8 +1,9 @@
 """The observed world as the core sees it: plain, immutable views of objects.
 
 The I/O layer builds these from the cached API objects; the core never sees a
-client object. Requests are the users' one-shot commands (promote, abort …),
-stored by the CLI as annotations on the Rollout.
+client object. Requests are the users' one-shot commands (promote, abort …,
+``flags-off`` and ``flags-restore`` with the flags they name), stored by the CLI
+as annotations on the Rollout.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from controller.api.flags import MAX_FLAGS
 from controller.core.revisions import Revision
 
 REQUEST_ANNOTATION_PREFIX = "request.landinggear.dev/"
@@ -83,6 +85,10 @@ class Verb(StrEnum):
     ABORT = "abort"
     RETRY = "retry"
     ROLLBACK = "rollback"
+    FLAGS_OFF = "flags-off"
+    """``landinggear flags off``: switch flags off by hand, without a rollback."""
+    FLAGS_RESTORE = "flags-restore"
+    """``landinggear flags restore``: put flags that are off back as they were."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -97,6 +103,8 @@ class Request:
     reason: str = ""
     keep_flags_off: bool = False
     """``retry --keep-flags-off``: release again, leave the feature flags off."""
+    flags: tuple[str, ...] = ()
+    """``flags-off`` / ``flags-restore``: the flag handles named; none: every declared flag."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -132,12 +140,23 @@ def parse_requests(annotations: dict[str, str]) -> tuple[list[Request], list[str
                     full=bool(body.get("full", False)),
                     reason=str(body.get("reason", ""))[:512],
                     keep_flags_off=bool(body.get("keepFlagsOff", False)),
+                    flags=_flag_names(body.get("flags", [])),
                 )
             )
         except (ValueError, KeyError, TypeError) as err:
             errors.append(f"ignored unreadable request annotation {key}: {err}")
     requests.sort(key=lambda r: r.at)
     return requests, errors
+
+
+def _flag_names(raw: object) -> tuple[str, ...]:
+    """A request's ``flags``: a list of at most :data:`MAX_FLAGS` handles, duplicates dropped."""
+    if not isinstance(raw, list) or not all(isinstance(name, str) for name in raw):
+        raise TypeError("flags is not a list of flag names")
+    names = tuple(dict.fromkeys(raw))
+    if len(names) > MAX_FLAGS:
+        raise ValueError(f"names {len(names)} flags; a Rollout declares at most {MAX_FLAGS}")
+    return names
 
 
 def request_annotation(request: Request) -> tuple[str, str]:
@@ -149,4 +168,6 @@ def request_annotation(request: Request) -> tuple[str, str]:
         body["reason"] = request.reason
     if request.keep_flags_off:
         body["keepFlagsOff"] = True
+    if request.flags:
+        body["flags"] = list(request.flags)
     return REQUEST_ANNOTATION_PREFIX + request.verb.value, json.dumps(body, sort_keys=True)

@@ -252,7 +252,14 @@ class Sim:
         self.image = image
 
     def request(
-        self, verb: Verb, *, full: bool = False, by: str = "alice", keep_flags_off: bool = False
+        self,
+        verb: Verb,
+        *,
+        full: bool = False,
+        by: str = "alice",
+        keep_flags_off: bool = False,
+        flags: tuple[str, ...] = (),
+        reason: str = "",
     ) -> None:
         key, value = request_annotation(
             Request(
@@ -262,6 +269,8 @@ class Sim:
                 at=self.now,
                 full=full,
                 keep_flags_off=keep_flags_off,
+                flags=flags,
+                reason=reason,
             )
         )
         self.annotations[key] = value
