@@ -249,10 +249,11 @@ class _Session:
         said = _message(answer.body)
         tail = f": {said}" if said else ""
         if status in (401, 403):
+            hint = "; it needs permission to update the flag's targeting and tags"
             return (
                 f"LaunchDarkly refused the token from {self.secret} for flag "
                 f"{self.spec.project}/{self.spec.flag} in environment {self.spec.environment} "
-                f"({status} {answer.reason}){tail}"
+                f"({status} {answer.reason}){tail}{hint if status == 403 else ''}"
             )
         if status == 404:
             return (

@@ -6,104 +6,32 @@ documents for getting a flag and updating it with a semantic patch — headers,
 content type, instructions, the error format, 401/404/409/429/5xx
 (``tests.unit.flags.launchdarkly_api``). The assertions are on the flag the fake
 holds afterwards and on the errors, not on the order of calls.
+
+This module: switching off and restoring, shared flags, lost answers and races.
+Errors, rate limits and the token: ``test_launchdarkly_errors``.
 """
 
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import httpx
 import pytest
 
-from controller.api.flags import FeatureFlag, FlagState, SecretKeyRef
+from controller.api.flags import FlagState
 from controller.core.actions import RestoreFlag, SwitchFlagOff
-from controller.flags import FlagError, FlagSwitches, FlagTarget
-from controller.flags.launchdarkly import LaunchDarklyProvider, rate_limit_wait
-from controller.flags.launchdarkly_plan import Tags, holder
+from controller.flags import FlagError, FlagSwitches
+from controller.flags.launchdarkly import LaunchDarklyProvider
 from tests.unit.flags.launchdarkly_api import TOKEN, FakeLaunchDarkly, new_flag
-
-NOW = 1_780_000_000.0
-ENV = "production"
-
-
-def ld_flag(name: str = "new-checkout", *, secret: str = "ld-token") -> FeatureFlag:
-    return FeatureFlag.model_validate(
-        {
-            "name": name,
-            "launchDarkly": {
-                "project": "shop",
-                "environment": ENV,
-                "flag": "new-checkout",
-                "tokenSecretRef": {"name": secret, "key": "token"},
-            },
-        }
-    )
-
-
-class Secrets:
-    """Secrets in the Rollouts' namespaces: ``ld-token`` holds the token."""
-
-    def __init__(self, token: str = TOKEN) -> None:
-        self.values = {("shop", "ld-token"): token, ("shop", "old-token"): "revoked-token"}
-
-    def read(self, namespace: str, ref: SecretKeyRef) -> str:
-        try:
-            return self.values[(namespace, ref.name)]
-        except KeyError:
-            raise FlagError(f"Secret {namespace}/{ref.name} not found") from None
-
-
-@pytest.fixture
-def ld() -> FakeLaunchDarkly:
-    fake = FakeLaunchDarkly()
-    fake.add("shop", new_flag("new-checkout", on={ENV: True, "staging": True}, tags=["team"]))
-    return fake
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW
-        self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
-
-
-@pytest.fixture
-def provider(ld: FakeLaunchDarkly, clock: Clock) -> LaunchDarklyProvider:
-    return LaunchDarklyProvider(
-        Secrets(), client=ld.client(), timeout=5.0, sleep=clock.sleep, clock=clock
-    )
-
-
-def target(rollout: str = "web", flag: FeatureFlag | None = None) -> FlagTarget:
-    return FlagTarget(namespace="shop", rollout=rollout, flag=flag or ld_flag())
-
-
-def state(ld: FakeLaunchDarkly) -> tuple[bool, bool, list[str]]:
-    """(on in production, on in staging, the tags that are not ours)."""
-    flag = ld.flag()
-    theirs = sorted(t for t in flag["tags"] if not t.startswith("landinggear-"))
-    return flag["environments"][ENV]["on"], flag["environments"]["staging"]["on"], theirs
-
-
-def ours(ld: FakeLaunchDarkly) -> set[str]:
-    return {t for t in ld.flag()["tags"] if t.startswith("landinggear-")}
-
-
-def tags(rollout: str = "web", handle: str = "new-checkout") -> Tags:
-    return Tags.of(environment=ENV, holder=holder("shop", rollout, handle))
-
+from tests.unit.flags.launchdarkly_setup import (
+    ENV,
+    Secrets,
+    ld_flag,
+    ours,
+    state,
+    tags,
+    target,
+)
 
 # ------------------------------------------------------------------ the happy paths
 
@@ -313,194 +241,3 @@ def test_a_flag_that_keeps_conflicting_is_an_error_that_says_so(
 
     with pytest.raises(FlagError, match="still changing after 4 changes"):
         provider.switch_off(target(), reason="Abort: x")
-
-
-# ------------------------------------------------------------------ errors
-
-
-def test_a_wrong_token_names_the_secret_it_came_from(
-    ld: FakeLaunchDarkly, provider: LaunchDarklyProvider
-) -> None:
-    with pytest.raises(FlagError) as err:
-        provider.switch_off(target(flag=ld_flag(secret="old-token")), reason="Abort: x")
-
-    assert str(err.value) == (
-        "LaunchDarkly refused the token from Secret shop/old-token for flag "
-        "shop/new-checkout in environment production (401 Unauthorized): Invalid access token"
-    )
-    assert "revoked-token" not in str(err.value)
-
-
-def test_a_missing_secret_is_the_secret_sources_error(provider: LaunchDarklyProvider) -> None:
-    with pytest.raises(FlagError, match="Secret shop/nope not found"):
-        provider.switch_off(target(flag=ld_flag(secret="nope")), reason="Abort: x")
-
-
-def test_an_unknown_flag_or_environment_says_which(
-    ld: FakeLaunchDarkly, provider: LaunchDarklyProvider
-) -> None:
-    del ld.flags[("shop", "new-checkout")]
-    with pytest.raises(FlagError, match=r"not found \(404\): no flag 'new-checkout' in project"):
-        provider.switch_off(target(), reason="Abort: x")
-
-    ld.add("shop", new_flag("new-checkout", on={"staging": True}))
-    with pytest.raises(FlagError, match="has no environment 'production'"):
-        provider.switch_off(target(), reason="Abort: x")
-
-
-def test_a_rejected_patch_carries_launchdarklys_message(
-    ld: FakeLaunchDarkly, provider: LaunchDarklyProvider
-) -> None:
-    refused = httpx.Response(400, json={"code": "invalid_request", "message": "flag is archived"})
-    ld.faults = ["pass", refused]
-
-    with pytest.raises(FlagError) as err:
-        provider.switch_off(target(), reason="Abort: x")
-    assert str(err.value) == (
-        "LaunchDarkly flag shop/new-checkout in environment production: LaunchDarkly "
-        "rejected the PATCH (400): flag is archived"
-    )
-
-
-def test_a_rate_limit_is_waited_out_within_the_bound(
-    ld: FakeLaunchDarkly, provider: LaunchDarklyProvider, clock: Clock
-) -> None:
-    ld.faults = [
-        httpx.Response(429, headers={"Retry-After": "2"}),
-        "pass",
-        httpx.Response(429, headers={"X-Ratelimit-Reset": str(int((NOW + 3.5) * 1000))}),
-    ]
-
-    provider.switch_off(target(), reason="Abort: x")
-
-    assert clock.slept == [2.0, 1.5]  # the reset is 3.5 s after NOW; 2 s were slept already
-    assert state(ld)[0] is False
-
-
-def test_a_rate_limit_beyond_the_bound_fails_saying_when_it_resets(
-    ld: FakeLaunchDarkly, provider: LaunchDarklyProvider, clock: Clock
-) -> None:
-    ld.faults = [httpx.Response(429, headers={"X-Ratelimit-Reset": str(int(NOW + 60) * 1000)})]
-
-    with pytest.raises(FlagError) as err:
-        provider.switch_off(target(), reason="Abort: x")
-
-    assert "rate limit was reached (429); it resets at 2026-05-28T20:27:40+00:00 (in 60s)" in str(
-        err.value
-    )
-    assert clock.slept == []
-    assert state(ld)[0] is True
-
-
-@pytest.mark.parametrize(
-    ("headers", "wait"),
-    [
-        ({}, 1.0),
-        ({"Retry-After": "7"}, 7.0),
-        ({"Retry-After": "Thu, 28 May 2026 20:26:50 GMT"}, 10.0),
-        ({"X-Ratelimit-Reset": str(int((NOW + 4) * 1000))}, 4.0),
-        ({"Retry-After": "1", "X-Ratelimit-Reset": str(int((NOW + 4) * 1000))}, 4.0),
-        ({"X-Ratelimit-Reset": str(int((NOW - 4) * 1000))}, 0.0),
-        ({"Retry-After": "soon", "X-Ratelimit-Reset": "nan"}, 1.0),
-    ],
-)
-def test_the_rate_limit_wait_is_the_later_of_the_headers(
-    headers: dict[str, str], wait: float
-) -> None:
-    assert rate_limit_wait(httpx.Headers(headers), now=NOW) == pytest.approx(wait)
-
-
-def test_a_server_error_is_an_error_with_its_cause(
-    ld: FakeLaunchDarkly, provider: LaunchDarklyProvider
-) -> None:
-    ld.faults = [httpx.Response(503, json={"code": "unavailable", "message": "maintenance"})]
-
-    with pytest.raises(FlagError) as err:
-        provider.switch_off(target(), reason="Abort: x")
-    assert str(err.value) == (
-        "LaunchDarkly flag shop/new-checkout in environment production: "
-        "LaunchDarkly failed (503 Service Unavailable): maintenance"
-    )
-
-
-@pytest.mark.parametrize(
-    ("fault", "message"),
-    [
-        (httpx.ReadTimeout("timed out"), "GET: no answer within 5s (ReadTimeout)"),
-        (httpx.ConnectError("connection refused"), "GET: ConnectError: connection refused"),
-        (httpx.Response(302, headers={"Location": "https://elsewhere.test/"}), "302 Found"),
-        (httpx.Response(200, text="<html>maintenance</html>"), "is not JSON: <html>"),
-        (RuntimeError("a bug"), "unexpected RuntimeError: a bug"),
-    ],
-)
-def test_network_failures_timeouts_and_odd_answers_are_flag_errors(
-    ld: FakeLaunchDarkly, provider: LaunchDarklyProvider, fault: Any, message: str
-) -> None:
-    ld.faults = [fault]
-    with pytest.raises(FlagError, match=r"^LaunchDarkly flag shop/new-checkout") as err:
-        provider.switch_off(target(), reason="Abort: x")
-    assert message in str(err.value)
-    assert state(ld)[0] is True
-
-
-def test_the_token_never_appears_in_an_error(ld: FakeLaunchDarkly, clock: Clock) -> None:
-    canary = "api-CANARY-7f3a9c"
-    ld.token = canary
-    provider = LaunchDarklyProvider(
-        Secrets(canary), client=ld.client(), timeout=5.0, sleep=clock.sleep, clock=clock
-    )
-    echoes: list[Any] = [
-        httpx.Response(500, text=f"internal error for Authorization: {canary}"),
-        httpx.Response(400, json={"message": f"bad token {canary}"}),
-        httpx.Response(200, text=f"not json {canary}"),
-        httpx.ConnectError(f"proxy said {canary}"),
-        RuntimeError(canary),
-    ]
-    for echo in echoes:
-        ld.faults = [echo]
-        with pytest.raises(FlagError) as err:
-            provider.switch_off(target(), reason="Abort: x")
-        assert canary not in str(err.value)
-        assert "***" in str(err.value)
-
-
-def test_a_token_that_is_not_a_header_value_is_refused_without_showing_it(
-    ld: FakeLaunchDarkly,
-) -> None:
-    provider = LaunchDarklyProvider(Secrets("line1\nCANARY"), client=ld.client())
-    with pytest.raises(FlagError, match="not a valid HTTP header value") as err:
-        provider.switch_off(target(), reason="Abort: x")
-    assert "CANARY" not in str(err.value)
-    assert ld.requests == []
-
-
-def test_a_flag_of_another_kind_is_refused(provider: LaunchDarklyProvider) -> None:
-    other = FeatureFlag.model_validate(
-        {"name": "x", "openFeature": {"featureFlag": "f", "flag": "x", "offVariant": "off"}}
-    )
-    with pytest.raises(FlagError, match="is not a LaunchDarkly flag"):
-        provider.switch_off(target(flag=other), reason="Abort: x")
-
-
-# ------------------------------------------------------------------ the fake keeps the contract
-
-
-def test_the_fake_refuses_what_launchdarkly_refuses(ld: FakeLaunchDarkly) -> None:
-    client = ld.client()
-    url = "https://app.launchdarkly.com/api/v2/flags/shop/new-checkout"
-    body = {"environmentKey": ENV, "instructions": [{"kind": "turnFlagOff"}]}
-    auth = {"Authorization": TOKEN}
-    semantic = {**auth, "Content-Type": "application/json; domain-model=launchdarkly.semanticpatch"}
-
-    assert client.patch(url, json=body, headers=auth).status_code == 400  # read as a JSON patch
-    assert (
-        client.patch(url, json=body, headers={**semantic, "Authorization": "x"}).status_code == 401
-    )
-    bad = {"environmentKey": ENV, "instructions": [{"kind": "deleteFlag"}]}
-    answer = client.patch(url, json=bad, headers=semantic)
-    assert answer.status_code == 400
-    assert answer.json()["message"] == "unknown instruction kind 'deleteFlag'"
-    too_long = {"instructions": [{"kind": "addTags", "values": ["x" * 65]}]}
-    assert client.patch(url, json=too_long, headers=semantic).status_code == 400
-    assert state(ld)[0] is True  # nothing applied
-    assert client.patch(url, json=body, headers=semantic).json()["environments"][ENV]["on"] is False

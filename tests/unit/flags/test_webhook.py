@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import httpx
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -153,7 +154,12 @@ def provider(
     clock: Callable[[], float] = time.time,
 ) -> WebhookProvider:
     policy = EndpointPolicy([f"{receiver.base}/hooks"])
-    return WebhookProvider(secrets or Secrets(), policy, timeout=timeout, clock=clock)
+    # No proxy from the environment: loopback only. Redirects on in the client, to show
+    # that the provider turns them off for its requests.
+    client = httpx.Client(trust_env=False, follow_redirects=True)
+    return WebhookProvider(
+        secrets or Secrets(), policy, timeout=timeout, client=client, clock=clock
+    )
 
 
 # ------------------------------------------------------------------ delivery
