@@ -6,10 +6,18 @@ prefixes (scheme, host, port, and a path prefix at a ``/`` boundary).
 :class:`EndpointPolicy` refuses any other address before a request is made;
 providers never follow redirects, so an allowed server cannot send the
 credentials elsewhere. Pure: no I/O.
+
+Hosts compare case-insensitively and default ports are filled in
+(``http://a`` is ``http://a:80``); paths compare as written. URLs that could
+leave a prefix once a server normalises them are refused outright: ``.`` and
+``..`` segments, also percent-encoded or separated by ``\\`` (which some
+servers read as ``/``), credentials in the URL, and whitespace or control
+characters (which :func:`urllib.parse.urlsplit` would silently drop).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import SplitResult, unquote, urlsplit
@@ -44,8 +52,11 @@ def _port(url: SplitResult) -> int:
 
 
 def _split(url: str) -> SplitResult:
+    url = url.strip()
+    if any(ch.isspace() or not ch.isprintable() for ch in url):
+        raise ValueError(f"{url!r} has whitespace or control characters")
     try:
-        parts = urlsplit(url.strip())
+        parts = urlsplit(url)
         parts.port  # noqa: B018 - raises ValueError on a bad port
     except ValueError as err:
         raise ValueError(f"{url!r} is not a URL: {err}") from None
@@ -53,7 +64,7 @@ def _split(url: str) -> SplitResult:
         raise ValueError(f"{url!r} is not an http(s) URL with a host")
     if parts.username or parts.password:
         raise ValueError(f"{url!r} carries credentials; they belong in a Secret")
-    if any(segment in (".", "..") for segment in unquote(parts.path).split("/")):
+    if any(segment in (".", "..") for segment in re.split(r"[/\\]", unquote(parts.path))):
         raise ValueError(f"{url!r} has a '.' or '..' path segment")
     return parts
 
