@@ -30,9 +30,11 @@ from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
 from controller.flags import FlagSwitches
 from controller.flags.endpoints import EndpointPolicy
+from controller.flags.launchdarkly import LaunchDarklyProvider
 from controller.flags.openfeature import OpenFeatureProvider
 from controller.flags.secrets import KubeSecrets
 from controller.flags.unleash import UnleashProvider
+from controller.flags.webhook import WebhookProvider
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
@@ -355,6 +357,10 @@ def flag_switches(api: client.ApiClient, settings: Settings) -> FlagSwitches:
         [
             OpenFeatureProvider(api),
             UnleashProvider(secrets, endpoints, timeout=settings.flag_timeout),
+            LaunchDarklyProvider(
+                secrets, base_url=settings.launchdarkly_address, timeout=settings.flag_timeout
+            ),
+            WebhookProvider(secrets, endpoints, timeout=settings.flag_timeout),
         ]
     )
 

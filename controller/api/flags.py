@@ -8,11 +8,9 @@ progress deadline or a person), ``Rollback`` (a person's rollback) and
 ``GuardFailure`` (the post-promotion guard rolled back). What an anomaly does is
 ``spec.strategy.canary.onAnomaly`` (:class:`OnAnomaly`).
 
-Only ``openFeature`` is carried out by this version of the controller: the CRD
-refuses the other three at admission with a message saying so (their shapes are
-defined here so that they are validated and documented already). A Rollout that
-names one anyway (stored under an older CRD) reads ``FlagsPending`` with
-"not implemented" in its status when the flag should be switched.
+All four are carried out (:mod:`controller.flags`). Addresses a Rollout names
+(Unleash servers, webhooks) must be on the admin's allow-list of flag endpoints;
+tokens and signing keys come only from Secrets in the Rollout's namespace.
 
 ``status.featureFlags`` holds, per handle, the state the controller wants, the
 state the provider last confirmed, what was there before (for an exact
@@ -35,7 +33,7 @@ KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 URL_PATTERN = r"^https?://"
 MAX_FLAGS = 16
 
-IMPLEMENTED_PROVIDERS = ("openFeature", "unleash")
+IMPLEMENTED_PROVIDERS = ("openFeature", "unleash", "launchDarkly", "webhook")
 """Providers this version carries out; the CRD refuses the others at admission."""
 
 
@@ -118,7 +116,10 @@ class UnleashFlag(Model):
 
 
 class LaunchDarklyFlag(Model):
-    """A LaunchDarkly flag, turned off in one environment (not implemented yet)."""
+    """A LaunchDarkly flag, turned off in one environment with a semantic patch
+    (``turnFlagOff``, then ``turnFlagOn`` to restore) on the admin's LaunchDarkly API
+    address (``--launchdarkly-address``); the API access token is read from a Secret in
+    the Rollout's namespace."""
 
     project: str = Field(min_length=1, max_length=253, description="The project key.")
     environment: str = Field(min_length=1, max_length=253, description="The environment key.")
@@ -127,14 +128,17 @@ class LaunchDarklyFlag(Model):
 
 
 class WebhookFlag(Model):
-    """Your own endpoint: an HMAC-signed JSON {rollout, flag, action, reason} (not
-    implemented yet)."""
+    """Your own endpoint: a POST of JSON {rollout, flag, action, reason, previous},
+    signed with HMAC-SHA256 (``X-Landinggear-Signature``, see
+    :mod:`controller.flags.webhook`); 2xx means done. The URL must be on the admin's
+    allow-list of flag endpoints."""
 
     url: str = Field(max_length=2048, pattern=URL_PATTERN, description="Where to POST.")
     secret_ref: SecretKeyRef = Field(description="The HMAC-SHA256 signing key.")
 
 
 _PROVIDERS = ("openFeature", "unleash", "launchDarkly", "webhook")
+_NOT_YET = tuple(p for p in _PROVIDERS if p not in IMPLEMENTED_PROVIDERS)
 
 
 class FeatureFlag(Model):
@@ -149,14 +153,16 @@ class FeatureFlag(Model):
                     "each featureFlags entry needs exactly one provider: openFeature, "
                     "unleash, launchDarkly or webhook",
                 ),
-                cel(
-                    " && ".join(
-                        f"!has(self.{p})" for p in _PROVIDERS if p not in IMPLEMENTED_PROVIDERS
-                    ),
-                    f"only {' and '.join(IMPLEMENTED_PROVIDERS)} flags are implemented in this "
-                    "version of Landing Gear; "
-                    f"{' and '.join(p for p in _PROVIDERS if p not in IMPLEMENTED_PROVIDERS)} "
-                    "are not yet",
+                *(
+                    [
+                        cel(
+                            " && ".join(f"!has(self.{p})" for p in _NOT_YET),
+                            f"only {' and '.join(IMPLEMENTED_PROVIDERS)} flags are implemented "
+                            f"in this version of Landing Gear; {' and '.join(_NOT_YET)} are not",
+                        )
+                    ]
+                    if _NOT_YET
+                    else []
                 ),
             ]
         }
@@ -170,10 +176,8 @@ class FeatureFlag(Model):
     )
     open_feature: OpenFeatureFlag | None = Field(default=None, description="OpenFeature flag.")
     unleash: UnleashFlag | None = Field(default=None, description="An Unleash feature.")
-    launch_darkly: LaunchDarklyFlag | None = Field(
-        default=None, description="LaunchDarkly (not implemented)."
-    )
-    webhook: WebhookFlag | None = Field(default=None, description="Webhook (not implemented).")
+    launch_darkly: LaunchDarklyFlag | None = Field(default=None, description="A LaunchDarkly flag.")
+    webhook: WebhookFlag | None = Field(default=None, description="Your own endpoint.")
     disable_on: list[FlagTrigger] = Field(
         default_factory=lambda: list(FlagTrigger),
         min_length=1,

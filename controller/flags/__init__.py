@@ -11,10 +11,12 @@ reconcile that much time and comes back as an error.
 
 Providers are idempotent: switching off a flag that this Rollout already holds
 off, or restoring one it does not hold, changes nothing and succeeds.
-``openfeature`` is implemented (``FeatureFlag`` objects through the Kubernetes
-API, with an exact, reference-counted restore); Unleash, LaunchDarkly and
-webhooks are not yet: the CRD refuses them, and if one reaches the controller
-anyway its actions fail with :class:`NotImplementedProvider`'s message.
+Providers: ``openfeature`` (``FeatureFlag`` objects through the Kubernetes API),
+``unleash`` (admin API, per environment), ``launchdarkly`` (semantic patches)
+— each with an exact, reference-counted restore recorded on the flag itself —
+and ``webhook`` (a signed POST; the receiver keeps its own records). A kind
+with no provider configured fails with :class:`NotImplementedProvider`'s
+message.
 
 Exceptions::
 
