@@ -214,3 +214,28 @@ def test_a_missing_secret_or_an_address_not_allowed_reads_clearly_and_changes_no
     eventually(lambda: not is_enabled(unleash, "checkout-refused"), timeout=120, what="off")
     with httpx.Client() as plain:  # the token is needed: nothing open to anyone
         assert plain.get(f"{unleash.url}/api/admin/features").status_code == 401
+
+
+def test_flags_off_by_hand_keeps_the_release_and_restore_puts_the_feature_back(
+    harness: Harness, unleash: UnleashServer, observer: UnleashClient
+) -> None:
+    _one_rollout_paused(harness, unleash, "checkout-by-hand")
+    before = harness.status()
+    asked = time.monotonic()
+    done = harness.cli("flags", "off", "web", "--reason", "support tickets about checkout")
+    assert "Requested flags off" in done.stdout
+    eventually(
+        lambda: not observer.is_enabled("checkout-by-hand"), timeout=30, what="the SDK sees off"
+    )
+    seen_off = time.monotonic() - asked
+    status = harness.status()
+    assert status["canaryRevision"] == before["canaryRevision"]  # the release goes on
+    assert status["currentStepIndex"] == before["currentStepIndex"]
+    assert status["phase"] == before["phase"]
+    listing = harness.cli("flags", "web").stdout
+    assert "by hand" in listing, listing
+
+    harness.cli("flags", "restore", "web")
+    eventually(lambda: observer.is_enabled("checkout-by-hand"), timeout=30, what="on again")
+    assert tags(unleash, "checkout-by-hand") == []
+    print(f"\nlandinggear flags off → the Unleash SDK sees the feature off: {seen_off:.2f}s")
