@@ -194,7 +194,8 @@ class Reconciler:
         once if it changed; the decision as written."""
         decided_on = target.obj["metadata"]["resourceVersion"]
         answers = self.actuator.apply(target, decision.actions)
-        decision = flags.confirm(decision, answers, now=now)
+        # A provider's answer is confirmed when it came, not when the decision was made.
+        decision = flags.confirm(decision, answers, now=self.clock() if answers else now)
         if decision.actions:
             failpoints.hit(failpoints.CRASH_BEFORE_STATUS_WRITE)
         new_status = status_to_object(decision.status)

@@ -1,9 +1,12 @@
 """Everything the demo runs besides the cluster, started together and stopped together.
 
 ``Stack`` starts, in order: a real Prometheus on loopback (its own workdir under
-the log directory, fresh each run), the data plane (one demo app per revision
-with available pods, and Prometheus' targets), the traffic generator, the
-recorder and the controller (``python -m controller run``). Leaving the ``with``
+the log directory, fresh each run), a real Unleash server (PostgreSQL and npm's
+``unleash-server``, on loopback: the feature flags of the last act), the data
+plane (one demo app per revision with available pods, and Prometheus' targets;
+an app whose pod names a ``FLAG`` evaluates it with the Unleash SDK), the
+traffic generator, the recorder and the controller (``python -m controller
+run``, allowed to reach that Unleash server). Leaving the ``with``
 block — normally, on an error or on Ctrl-C — stops them in reverse order, each
 by its own pid; the cluster is left running.
 
@@ -24,9 +27,10 @@ from typing import cast
 from kubernetes import config
 from kubernetes.client import ApiClient
 
-from e2e.dataplane import DataPlane, TrafficGenerator
+from e2e.dataplane import DataPlane, FlagServer, TrafficGenerator
 from e2e.demo.recorder import Recorder
 from e2e.prometheus import Prometheus
+from e2e.unleash import UnleashServer
 
 __all__ = ["ROOT", "ProcessDied", "Stack"]
 
@@ -51,7 +55,7 @@ def new_api(kubeconfig: str) -> ApiClient:
 
 
 class Stack:
-    """Prometheus, data plane, traffic, recorder and controller for one namespace."""
+    """Prometheus, Unleash, data plane, traffic, recorder and controller for one namespace."""
 
     def __init__(
         self,
@@ -68,6 +72,7 @@ class Stack:
         self.log_dir = log_dir
         self.controller_log = log_dir / "controller.log"
         self.prometheus = Prometheus(log_dir / "prometheus", scrape_interval="1s")
+        self.unleash = UnleashServer(log_dir / "unleash")
         self._rollout = rollout
         self._rps = rps
         self._interval = interval
@@ -122,6 +127,11 @@ class Stack:
         if self.prometheus.pid is not None:
             self.pids.append(self.prometheus.pid)
 
+        shutil.rmtree(self.unleash.workdir, ignore_errors=True)
+        self.unleash.start()
+        self._stack.callback(self.unleash.stop)
+        self.pids += self.unleash.pids
+
         plane_api = new_api(self.kubeconfig)
         self._stack.callback(plane_api.close)
         self._plane = DataPlane(
@@ -129,6 +139,7 @@ class Stack:
             namespace=self.namespace,
             targets=self.prometheus,
             log_dir=self.log_dir / "apps",
+            flags=FlagServer(unleash_url=self.unleash.url, token=self.unleash.client_token),
         )
         self._plane.start()
         self._stack.callback(self._plane.stop)
@@ -168,6 +179,7 @@ class Stack:
                     f"--lease-namespace={self.namespace}",
                     "--metrics-address=127.0.0.1:0",
                     f"--prometheus-address={self.prometheus.url}",
+                    f"--flag-endpoint={self.unleash.url}",
                 ],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
@@ -199,6 +211,8 @@ class Stack:
                 f"the controller exited with {code}; last lines of {self.controller_log}:\n"
                 + _tail(self.controller_log)
             )
+        if not self.unleash.alive():
+            raise ProcessDied(f"Unleash or its PostgreSQL exited; logs in {self.unleash.workdir}")
         if not self.prometheus.alive():
             raise ProcessDied(
                 f"Prometheus exited; last lines of {self.prometheus.log_file}:\n"

@@ -7,7 +7,10 @@
 3. A bad v3 (a new image that answers 10 % of requests with 500, one template
    change) is caught by the analysis, aborted, traffic back on v2; the evidence,
    ``landinggear get``, the history and the Events are shown.
-4. The summary: what was measured for both releases.
+4. v4 ships a new path dark behind an Unleash flag (``e2e.demo.flagged``): the
+   flag goes on, errors rise, the controller switches the flag off and keeps the
+   release (``onAnomaly: DisableFlags``), which is promoted.
+5. The summary: what was measured for every release.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from typing import Any, TextIO
 import yaml
 
 from e2e.dataplane import TrafficGenerator
+from e2e.demo.flagged import flagged_release
 from e2e.demo.live import LiveWatch
 from e2e.demo.recorder import Sample, Timeout
 from e2e.demo.stack import ROOT, Stack
@@ -215,7 +219,7 @@ class Story:
         self.print(f"Adopted: v1 is revision {v1}, serving {self.o.rps:g} requests/s")
         return v1
 
-    def _follow(self, released: float) -> None:
+    def follow(self, released: float) -> None:
         """Start the live view of a release."""
         if not self.o.on_terminal:
             threshold = len(ANALYSIS["metrics"]) / float(ANALYSIS["alpha"])
@@ -251,7 +255,7 @@ class Story:
             on_terminal=self.o.on_terminal,
         )
 
-    def _canary_started(self, old_stable: str, released: float) -> str:
+    def canary_started(self, old_stable: str, released: float) -> str:
         """The new revision, once the controller runs it as a canary (or already decided)."""
 
         def new(s: Sample) -> str | None:
@@ -273,9 +277,9 @@ class Story:
         self.say("Release v2, a healthy one: the controller walks the steps and judges as it goes")
         released = time.monotonic()
         self.sh.kubectl("set", "image", f"deployment/{NAME}", f"{NAME}={NAME}:v2")
-        v2 = self._canary_started(v1, released)
+        v2 = self.canary_started(v1, released)
         with self._live("v2") as watch:
-            self._follow(released)
+            self.follow(released)
             done = self.wait(
                 "v2 to be promoted",
                 lambda s: (
@@ -336,9 +340,9 @@ class Story:
         }
         released = time.monotonic()
         self.sh.kubectl("patch", f"deployment/{NAME}", "-p", json.dumps(patch))
-        v3 = self._canary_started(v2, released)
+        v3 = self.canary_started(v2, released)
         with self._live("v3") as watch:
-            self._follow(released)
+            self.follow(released)
             decided = self.wait(
                 "the analysis to abort v3",
                 lambda s: (
@@ -452,16 +456,18 @@ def _sent(traffic: TrafficGenerator) -> int:
 
 
 def run(options: Options, stack: Stack) -> Summary:
-    """Acts 1 to 3 against a started ``stack``; the summary of what was measured."""
+    """Acts 1 to 4 against a started ``stack``; the summary of what was measured."""
     story = Story(options, stack)
     v1 = story.deploy()
     traffic = stack.traffic  # before v1 served, every request slot found no route
     sent, unrouted, dropped = _sent(traffic), traffic.unrouted, traffic.dropped
     healthy = story.healthy_release(v1)
     bad = story.bad_release(healthy.revision)
+    flagged = flagged_release(story, healthy.revision, _manifests()[1])
     return Summary(
         healthy=healthy,
         bad=bad,
+        flagged=flagged,
         requests_sent=_sent(traffic) - sent,
         requests_unrouted=traffic.unrouted - unrouted,
         requests_dropped=traffic.dropped - dropped,

@@ -14,7 +14,7 @@ from typing import Any
 
 from controller.api.analysis import Verdict
 
-__all__ = ["BadRelease", "HealthyRelease", "JudgedMetric", "Summary", "render"]
+__all__ = ["BadRelease", "FlaggedRelease", "HealthyRelease", "JudgedMetric", "Summary", "render"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,9 +87,41 @@ class BadRelease:
 
 
 @dataclass(frozen=True, kw_only=True)
+class FlaggedRelease:
+    """A release whose new path fails only while its flag is on; ``onAnomaly: DisableFlags``.
+
+    Intervals are wall-clock seconds between the controller's records (history,
+    flag status) and the app's SDK gauge, all on this machine's clock."""
+
+    revision: str
+    flag: str
+    flag_error_rate: float
+    """The share of 500s of the new path, while the flag is on."""
+    flag_on_to_anomaly: float
+    """The flag turned on in Unleash → the controller decided to switch it off."""
+    anomaly_to_flag_off: float
+    """That decision → Unleash confirmed the flag off (the controller's status)."""
+    flag_off_to_app_sees_off: float
+    """Confirmed off → the canary's own Unleash SDK saw it off (its errors back to
+    the baseline from then)."""
+    requests_with_flag_on: int
+    errors_with_flag_on: int
+    """The canary's requests and errors from the flag on to its SDK seeing it off."""
+    requests_after: int
+    errors_after: int
+    """And from then until the promotion."""
+    stable_requests_after: int
+    stable_errors_after: int
+    """The stable's in that same time: the baseline to compare with."""
+    to_promotion: float
+    """Release → promoted, with the flag off (seconds on the demo's clock)."""
+
+
+@dataclass(frozen=True, kw_only=True)
 class Summary:
     healthy: HealthyRelease
     bad: BadRelease
+    flagged: FlaggedRelease
     requests_sent: int
     """Requests the traffic generator sent while the releases ran (from v2 to the end)."""
     requests_unrouted: int
@@ -129,8 +161,28 @@ def render(summary: Summary) -> str:
         f"    ({bad.served_errors} of them failed; the judge counts exact"
         f" counter deltas, never more than served)",
     ]
+    flagged = summary.flagged
+    after = flagged.errors_after / flagged.requests_after if flagged.requests_after else 0.0
+    base = (
+        flagged.stable_errors_after / flagged.stable_requests_after
+        if flagged.stable_requests_after
+        else 0.0
+    )
+    lines += [
+        f"Release behind a flag (revision {flagged.revision}, {flagged.flag} on: "
+        f"{flagged.flag_error_rate:.0%} errors; onAnomaly: DisableFlags):",
+        f"  flag on -> anomaly, flag off decided:         {flagged.flag_on_to_anomaly:6.1f}s",
+        f"  anomaly -> Unleash confirmed the flag off:    {flagged.anomaly_to_flag_off:6.2f}s",
+        f"  flag off -> the canary's SDK saw it off:      {flagged.flag_off_to_app_sees_off:6.2f}s"
+        "   (its errors back to the baseline from then)",
+        f"  canary with the flag on: {flagged.requests_with_flag_on} requests, "
+        f"{flagged.errors_with_flag_on} errors; after: {flagged.requests_after} requests, "
+        f"{flagged.errors_after} errors ({after:.1%}; the stable meanwhile: "
+        f"{flagged.stable_errors_after} of {flagged.stable_requests_after}, {base:.1%})",
+        f"  release -> promoted with the flag off:        {flagged.to_promotion:6.1f}s",
+    ]
     lines.append(
-        f"Traffic during both releases: {summary.requests_sent} requests sent, "
+        f"Traffic during the releases: {summary.requests_sent} requests sent, "
         f"{summary.requests_unrouted} found no Ready pod, "
         f"{summary.requests_dropped} skipped by the generator"
     )

@@ -233,6 +233,16 @@ class UnleashServer:
         if remove_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
 
+    @property
+    def pids(self) -> list[int]:
+        """The running processes' pids (PostgreSQL's postmaster, then Unleash)."""
+        return [p.pid for p in (self._postgres, self._unleash) if p is not None]
+
+    def alive(self) -> bool:
+        """Whether both processes still run."""
+        running = [p for p in (self._postgres, self._unleash) if p is not None]
+        return len(running) == 2 and all(p.poll() is None for p in running)
+
     def admin(self) -> httpx.Client:
         """A client for the admin API with the admin token."""
         return httpx.Client(

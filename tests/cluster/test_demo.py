@@ -69,7 +69,7 @@ def _rollout_status(kube: ClusterUnderTest, namespace: str) -> dict[str, Any]:
     return status
 
 
-def test_the_demo_promotes_a_healthy_release_and_rolls_back_a_bad_one(
+def test_the_demo_promotes_a_healthy_release_rolls_back_a_bad_one_and_switches_a_flag_off(
     kube: ClusterUnderTest, demo_namespace: str, tmp_path: Path
 ) -> None:
     log_dir, summary_file = tmp_path / "logs", tmp_path / "summary.json"
@@ -78,7 +78,7 @@ def test_the_demo_promotes_a_healthy_release_and_rolls_back_a_bad_one(
         cwd=ROOT,
         capture_output=True,
         text=True,
-        timeout=240,
+        timeout=300,
         check=False,
     )
     print(proc.stdout)
@@ -114,10 +114,25 @@ def test_the_demo_promotes_a_healthy_release_and_rolls_back_a_bad_one(
     assert summary["requests_sent"] > 0
     assert summary["requests_unrouted"] == 0
 
+    # The release behind a flag: the flag goes off, the release is kept and promoted.
+    flagged = summary["flagged"]
+    assert 0 < flagged["flag_on_to_anomaly"] < 60
+    assert 0 <= flagged["anomaly_to_flag_off"] < 5
+    assert 0 < flagged["flag_off_to_app_sees_off"] < 5  # the SDK polls every second
+    assert flagged["errors_with_flag_on"] > 0
+    # Back to the baseline: no worse than the stable over the same time, within noise.
+    stable_ratio = flagged["stable_errors_after"] / flagged["stable_requests_after"]
+    expected = max(stable_ratio, 0.005) * flagged["requests_after"]
+    assert flagged["errors_after"] <= expected + 4 * expected**0.5 + 2
+    assert "FlagsDisabled" in proc.stdout or "new-checkout" in proc.stdout
+
     status = _rollout_status(kube, demo_namespace)
-    assert status["phase"] == "Degraded"
-    assert status["stableRevision"] == healthy["revision"]
-    assert status["blockedRevision"] == bad["revision"]
+    assert status["phase"] == "Healthy"
+    assert status["stableRevision"] == flagged["revision"]
+    assert status["featureFlags"][0]["state"] == "Off"
+    actions = [h["action"] for h in status["history"]]
+    assert "FlagsDisabled" in actions
+    assert bad["revision"] in [h["revision"] for h in status["history"] if h["action"] == "Aborted"]
 
     assert summary["processes"], "the demo recorded no process it started"
     alive = [pid for pid in summary["processes"] if Path(f"/proc/{pid}").exists()]
