@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Literal
 
+from controller.cli.flags import flags_table, pending_banner
 from controller.cli.render import analysis_rows, analysis_title, describe_step, step_progress
 from controller.cli.text import age, parse_time, table
 from controller.core.revisions import REVISION_LABEL
@@ -186,6 +187,11 @@ def frame(state: WatchState, now: datetime) -> str:
     lines.append(table(header, rows, indent="  ") if rows else "  <none>")
     if isinstance(status.get("analysis"), dict):
         lines += [analysis_title(status["analysis"]), analysis_rows(status["analysis"], now)]
+    if spec.get("featureFlags"):
+        lines.append("Feature flags:")
+        lines += [f"  {line}" for line in flags_table(rollout, now).splitlines()]
+        if banner := pending_banner(rollout):
+            lines.append(f"  {banner}")
     lines.append("Recent events:")
     event_rows = [
         (

@@ -239,3 +239,18 @@ def test_flags_off_by_hand_keeps_the_release_and_restore_puts_the_feature_back(
     eventually(lambda: observer.is_enabled("checkout-by-hand"), timeout=30, what="on again")
     assert tags(unleash, "checkout-by-hand") == []
     print(f"\nlandinggear flags off → the Unleash SDK sees the feature off: {seen_off:.2f}s")
+
+
+def test_an_unknown_feature_reads_clearly_and_the_rollback_goes_on(
+    harness: Harness, unleash: UnleashServer
+) -> None:
+    token_secret(harness, unleash.admin_token)
+    harness.create_app(replicas=2)
+    harness.start_controller(extra=("--flag-endpoint", unleash.url))
+    _rollout(harness, unleash, "no-such-feature")
+    v1 = _release_and_pause(harness)
+    harness.cli("abort", "web")
+    harness.wait_status("rolled back", phase="Degraded", stableRevision=v1, timeout=30)
+    condition = eventually(lambda: _pending_with(harness, "not found"), timeout=30, what="404")
+    assert "no-such-feature" in condition["message"]
+    assert _replicas_back(harness, v1)

@@ -8,6 +8,7 @@ import pytest
 
 from controller.cli.frame import RECENT_EVENTS, Update, WatchState, frame, outcome
 from tests.unit.cli.samples import NOW, canary, healthy
+from tests.unit.cli.test_flags import with_flags
 
 
 def _replica_set(revision: str, *, replicas: int, ready: int) -> dict[str, Any]:
@@ -143,3 +144,15 @@ def test_until_done_ignores_a_status_older_than_the_spec(observed: int | None) -
     rollout["status"]["observedGeneration"] = observed
 
     assert outcome(rollout) is None
+
+
+def test_frame_shows_the_feature_flags_and_says_loudly_when_one_is_pending() -> None:
+    quiet = frame(WatchState(name="web", rollout=with_flags(pending=False)), NOW)
+    assert "Feature flags:" in quiet
+    assert "new-checkout" in quiet
+    assert "FLAGS PENDING" not in quiet
+
+    loud = frame(WatchState(name="web", rollout=with_flags(pending=True)), NOW)
+    assert "FLAGS PENDING" in loud
+
+    assert "Feature flags:" not in frame(WatchState(name="web", rollout=canary()), NOW)
