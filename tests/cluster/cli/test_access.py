@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from tests.cluster.cli.conftest import Cli, service_account_kubeconfig
+from tests.cluster.cli.conftest import Cli
+from tests.support.accounts import service_account_kubeconfig
 from tests.support.waiting import eventually
 
 

@@ -15,11 +15,13 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 from UnleashClient import UnleashClient  # type: ignore[attr-defined]
 
 from controller.api import v1alpha1
 from e2e.unleash import UnleashServer
-from tests.support.scenario import Harness
+from tests.support.accounts import service_account_kubeconfig
+from tests.support.scenario import ROOT, Harness
 from tests.support.unleash import (
     TOKEN_SECRET,
     create_feature,
@@ -254,3 +256,83 @@ def test_an_unknown_feature_reads_clearly_and_the_rollback_goes_on(
     condition = eventually(lambda: _pending_with(harness, "not found"), timeout=30, what="404")
     assert "no-such-feature" in condition["message"]
     assert _replicas_back(harness, v1)
+
+
+def _shipped_cluster_role(name: str) -> dict[str, Any]:
+    docs = yaml.safe_load_all((ROOT / "manifests" / "controller" / "rbac.yaml").read_text())
+    role = next(d for d in docs if d["kind"] == "ClusterRole")
+    return {**role, "metadata": {"name": name}}
+
+
+def test_the_controller_reads_a_token_only_through_the_grant_its_namespace_owner_made(
+    harness: Harness, unleash: UnleashServer, tmp_path: Path
+) -> None:
+    """The controller runs as a ServiceAccount with the shipped ClusterRole (no
+    Secret access anywhere) and may read the Unleash token only once the namespace
+    holds the README's Role and RoleBinding naming that one Secret."""
+    kube, ns = harness.kube, harness.namespace
+    account = "landinggear-controller"
+    kubeconfig = service_account_kubeconfig(kube, ns, account, tmp_path / "sa")
+    role_name = f"landinggear-controller-{ns}"
+    subject = [{"kind": "ServiceAccount", "name": account, "namespace": ns}]
+    granted = [
+        _shipped_cluster_role(role_name),
+        {
+            "apiVersion": "rbac.authorization.k8s.io/v1",
+            "kind": "ClusterRoleBinding",
+            "metadata": {"name": role_name},
+            "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role_name},
+            "subjects": subject,
+        },
+    ]
+    leases = _role_and_binding(
+        "leader-election", ns, account, [{"apiGroups": ["coordination.k8s.io"],
+        "resources": ["leases"], "verbs": ["get", "create", "update"]}],
+    )  # fmt: skip
+    try:
+        for obj in [*granted, *leases]:
+            harness.apply(obj)
+        create_feature(unleash, "checkout-granted")
+        token_secret(harness, unleash.admin_token)
+        harness.create_app(replicas=2)
+        harness.start_controller(kubeconfig=kubeconfig, extra=("--flag-endpoint", unleash.url))
+        _rollout(harness, unleash, "checkout-granted")
+        v1 = _release_and_pause(harness)
+        harness.cli("abort", "web")
+        harness.wait_status("rolled back", phase="Degraded", stableRevision=v1, timeout=30)
+        condition = eventually(
+            lambda: _pending_with(harness, "may not read Secret"), timeout=30, what="forbidden"
+        )
+        assert "create a Role" in condition["message"]
+        assert is_enabled(unleash, "checkout-granted")
+
+        grant = _role_and_binding(
+            "landinggear-flag-secrets", ns, account,
+            [{"apiGroups": [""], "resources": ["secrets"], "resourceNames": [TOKEN_SECRET],
+              "verbs": ["get"]}],
+        )  # fmt: skip
+        for obj in grant:
+            harness.apply(obj)
+        eventually(lambda: not is_enabled(unleash, "checkout-granted"), timeout=60, what="off")
+        eventually(lambda: _pending(harness) is None, timeout=30, what="FlagsPending cleared")
+    finally:
+        for obj in granted:
+            kube.kubectl("delete", obj["kind"].lower(), obj["metadata"]["name"], check=False)
+
+
+RBAC = "rbac.authorization.k8s.io"
+
+
+def _role_and_binding(
+    name: str, namespace: str, account: str, rules: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {"name": name}, "rules": rules},
+        {
+            "apiVersion": f"{RBAC}/v1",
+            "kind": "RoleBinding",
+            "metadata": {"name": name},
+            "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": name},
+            "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": namespace}],
+        },
+    ]
