@@ -32,11 +32,34 @@ def _free_port() -> int:
 
 @dataclass(frozen=True)
 class FlagServer:
-    """Where apps whose revision names a ``FLAG`` evaluate it: an Unleash server and a
-    backend (client) token, handed to the app's process in its environment."""
+    """Where apps whose revision names a ``FLAG`` evaluate it: exactly one of
 
-    unleash_url: str
-    token: str
+    - ``unleash_url`` and ``token``: an Unleash server and a backend (client)
+      token, handed to the app's process in its environment; the app runs the
+      Unleash SDK (``--unleash-url``);
+    - ``flagd_file``: a flagd JSON file (kept in sync with a FeatureFlag by
+      :class:`~e2e.dataplane.flagsync.FlagSpecSync`); the app runs the OpenFeature
+      SDK with flagd's in-process resolver on it (``--flagd-file``).
+    """
+
+    unleash_url: str = ""
+    token: str = ""
+    flagd_file: Path | None = None
+
+    def __post_init__(self) -> None:
+        if bool(self.unleash_url) == (self.flagd_file is not None):
+            raise ValueError("a FlagServer needs exactly one of unleash_url and flagd_file")
+
+    def app_args(self) -> list[str]:
+        """The demo app's flag-source argument."""
+        if self.flagd_file is not None:
+            # the app runs in the repository root: hand it an absolute path
+            return [f"--flagd-file={self.flagd_file.resolve()}"]
+        return [f"--unleash-url={self.unleash_url}"]
+
+    def app_env(self) -> dict[str, str]:
+        """Variables the demo app's process needs besides its arguments."""
+        return {"UNLEASH_API_TOKEN": self.token} if self.unleash_url else {}
 
 
 class AppProcess:
@@ -76,9 +99,9 @@ class AppProcess:
             args += [
                 f"--flag={behaviour.flag}",
                 f"--flag-error-rate={behaviour.flag_error_rate}",
-                f"--unleash-url={flags.unleash_url}",
+                *flags.app_args(),
             ]
-            env["UNLEASH_API_TOKEN"] = flags.token
+            env.update(flags.app_env())
         if log_file is not None:
             log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(log_file or os.devnull, "ab") as out:

@@ -19,11 +19,15 @@ from collections.abc import Callable
 from http.server import ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
 from e2e.demoapp.app import AppConfig, make_server
 from e2e.demoapp.flags import FlagWatcher, UnleashSource
+
+if TYPE_CHECKING:
+    from e2e.demoapp.flagd import FlagdSource
 
 
 def _watch_parent(server: ThreadingHTTPServer) -> None:
@@ -58,6 +62,14 @@ def main(argv: list[str] | None = None) -> int:
         help="evaluate --flag with the Unleash SDK against this server "
         "(backend token in $UNLEASH_API_TOKEN)",
     )
+    parser.add_argument(
+        "--flagd-file",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="evaluate --flag with the OpenFeature SDK and flagd's in-process resolver "
+        "reading this flagd JSON file (reloaded when it changes)",
+    )
     parser.add_argument("--seed", type=int, default=None, help="seed of the random numbers")
     parser.add_argument(
         "--exit-with-parent",
@@ -78,20 +90,31 @@ def main(argv: list[str] | None = None) -> int:
         )
     except ValueError as err:
         parser.error(str(err))
-    if args.flag and not args.unleash_url:
-        parser.error("--flag needs a flag source: --unleash-url")
+    sources = [name for name in ("unleash_url", "flagd_file") if getattr(args, name)]
+    if args.flag and len(sources) != 1:
+        parser.error("--flag needs exactly one flag source: --unleash-url or --flagd-file")
+    if sources and not args.flag:
+        parser.error(f"--{sources[0].replace('_', '-')} needs --flag")
     closing: list[Callable[[], None]] = []
 
     def flag(registry: CollectorRegistry) -> Callable[[], bool]:
-        cache = Path(tempfile.mkdtemp(prefix="demoapp-unleash-"))
-        closing.append(lambda: shutil.rmtree(cache, ignore_errors=True))
-        source = UnleashSource(
-            url=args.unleash_url,
-            token=os.environ.get("UNLEASH_API_TOKEN", ""),
-            flag=args.flag,
-            app_name=f"demoapp-{args.revision}",
-            cache_dir=cache,
-        )
+        source: UnleashSource | FlagdSource
+        if args.flagd_file is not None:
+            from e2e.demoapp.flagd import FlagdSource  # the SDK loads grpc: only when asked
+
+            source = FlagdSource(
+                path=args.flagd_file, flag=args.flag, context={"revision": args.revision}
+            )
+        else:
+            cache = Path(tempfile.mkdtemp(prefix="demoapp-unleash-"))
+            closing.append(lambda: shutil.rmtree(cache, ignore_errors=True))
+            source = UnleashSource(
+                url=args.unleash_url,
+                token=os.environ.get("UNLEASH_API_TOKEN", ""),
+                flag=args.flag,
+                app_name=f"demoapp-{args.revision}",
+                cache_dir=cache,
+            )
         watcher = FlagWatcher(args.flag, source.is_on, registry)
         closing[:0] = [watcher.close, source.close]
         return lambda: watcher.on

@@ -9,7 +9,10 @@ change the app observed) let a test or the demo measure "flag switched off →
 the app's own SDK sees it off" through Prometheus.
 
 Sources: :class:`UnleashSource` (``UnleashClient`` from PyPI, polling the Unleash
-server every second with a backend token, as an app in production would).
+server every second with a backend token, as an app in production would), and
+:class:`e2e.demoapp.flagd.FlagdSource` (the OpenFeature SDK with flagd's
+in-process resolver reading a flagd JSON file, as an app on the OpenFeature
+Operator would; its own module, as its SDK loads grpc).
 """
 
 from __future__ import annotations
