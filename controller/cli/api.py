@@ -73,7 +73,7 @@ def send(
             raise CliError(f"cannot reach the API server at {api.configuration.host}") from err
         error = from_api_exception(err)
         if err.status == 404:
-            raise NotFound(error.message) from err
+            raise NotFound(error.message, status=404) from err
         raise error from err
     except (urllib3.exceptions.HTTPError, OSError) as err:
         host = api.configuration.host

@@ -131,11 +131,16 @@ def event_for(
     full: bool = False,
     reason: str = "",
     flags: Sequence[str] = (),
+    controller: str = REPORTING_CONTROLLER,
+    warning: bool = False,
 ) -> KubeObject:
-    """The ``events.k8s.io/v1`` Event recording that ``user`` ran ``verb`` on ``rollout``."""
+    """The ``events.k8s.io/v1`` Event recording that ``user`` ran ``verb`` on ``rollout``
+    (``controller``: who reports it; ``warning``: a refused request, noted as such)."""
     meta = rollout.get("metadata") or {}
     what = _what(verb, full=full, flags=flags)
     note = f"{user} requested {what}" + (f": {reason}" if reason else "")
+    if warning:
+        note = f"refused: {note}"
     if len(note) > _NOTE_LIMIT:
         note = note[: _NOTE_LIMIT - 3] + "..."
     regarding: dict[str, Any] = {
@@ -154,13 +159,14 @@ def event_for(
             "namespace": meta.get("namespace"),
         },
         "eventTime": at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-        "reportingController": REPORTING_CONTROLLER,
+        "reportingController": controller,
         "reportingInstance": instance[:128],
         "action": verb,
-        "reason": "".join(word.capitalize() for word in verb.split("-")) + "Requested",
+        "reason": "".join(word.capitalize() for word in verb.split("-"))
+        + ("Refused" if warning else "Requested"),
         "regarding": {k: v for k, v in regarding.items() if v},
         "note": note,
-        "type": "Normal",
+        "type": "Warning" if warning else "Normal",
     }
 
 

@@ -12,10 +12,12 @@ __all__ = ["CliError", "from_api_exception"]
 class CliError(Exception):
     """A failure explained to the user in one line; ``main`` prints it and exits with ``code``."""
 
-    def __init__(self, message: str, *, code: int = 1) -> None:
+    def __init__(self, message: str, *, code: int = 1, status: int | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.code = code
+        self.status = status
+        """The API server's HTTP status, when it answered one."""
 
 
 def from_api_exception(err: ApiException) -> CliError:
@@ -34,4 +36,4 @@ def from_api_exception(err: ApiException) -> CliError:
                 reason = str(status.get("reason") or reason)
     if not message:
         message = f"the server answered {err.status} {err.reason or ''}".rstrip()
-    return CliError(f"Error from server ({reason or err.status}): {message}")
+    return CliError(f"Error from server ({reason or err.status}): {message}", status=err.status)
