@@ -47,10 +47,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "run":
-        from controller.cli import run
+    if args.command in ("run", "chatops"):
+        from controller.cli import chatops, run
 
-        return run.run(args)
+        return run.run(args) if args.command == "run" else chatops.run(args)
     from controller.cli import commands
     from controller.cli.session import connect
 

@@ -138,11 +138,15 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
     verb("history", "show who did what to which revision, and when")
     _flags_verb(sub)
     verb("version", "print the client version", rollout=False)
-    from controller.cli import run
+    from controller.cli import chatops, run
 
     run.add_arguments(
         verb("run", "run the controller (-n: watch one namespace; default all)", rollout=False)
     )
+    serving = verb(
+        "chatops", "serve chat commands (Slack): verified, authorised per person", rollout=False
+    )
+    chatops.add_arguments(serving)
     return parser
 
 

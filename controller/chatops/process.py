@@ -1,0 +1,166 @@
+"""``landinggear chatops``: the process that serves chat commands, wired from its settings.
+
+It holds only the chat-ops ServiceAccount's rights (read Rollouts and Events,
+patch Rollouts, create Events and SubjectAccessReviews, get the identities
+ConfigMap), never the controller's: a command is carried out only when the
+person's own Kubernetes identity may do it (see :mod:`controller.chatops.acting`).
+
+Lifecycle: the identities are read in the background (``/readyz`` answers 503
+until the first read), the HTTP server answers at once, SIGTERM or SIGINT stops
+taking requests, lets queued commands finish and exits 0.
+"""
+
+from __future__ import annotations
+
+import signal
+import socket
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+import structlog
+from kubernetes import client, config
+from slack_sdk import WebClient
+
+from controller import __version__
+from controller.chatops.acting import Actor
+from controller.chatops.directory import IdentityDirectory
+from controller.chatops.dispatch import Dispatcher
+from controller.chatops.server import ChatopsServer, SlackEndpoints
+from controller.chatops.server import serve as serve_http
+from controller.chatops.settings import ChatopsSettings
+from controller.chatops.slack.replies import Responder, check_token
+from controller.chatops.slack.verifying import RequestVerifier
+from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
+
+__all__ = ["Chatops", "SetupError", "read_secret", "serve"]
+
+log = structlog.get_logger("landinggear.chatops")
+
+
+class SetupError(Exception):
+    """The settings cannot run (an unreadable secret file …): exit 2 with this message."""
+
+
+def read_secret(path: str, what: str) -> str:
+    """The stripped content of a secret file; :class:`SetupError` when unreadable or empty."""
+    try:
+        value = Path(path).read_text(encoding="utf-8").strip()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SetupError(f"cannot read the {what} from {path}: {err}") from err
+    if not value:
+        raise SetupError(f"the {what} file {path} is empty")
+    return value
+
+
+def api_client(settings: ChatopsSettings, *, agent: str) -> client.ApiClient:
+    """A rate-limited client from the kubeconfig (or the in-cluster config)."""
+    configuration = client.Configuration()
+    try:
+        config.load_kube_config(  # type: ignore[no-untyped-call]
+            config_file=settings.kubeconfig,
+            context=settings.context,
+            client_configuration=configuration,
+        )
+    except config.ConfigException:
+        try:
+            config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
+        except config.ConfigException as err:
+            raise SetupError(f"no kubeconfig and not in a cluster: {err}") from err
+    api = RateLimitedApiClient(configuration, limiter=RateLimiter(qps=20, burst=40))
+    api.user_agent = agent
+    return api
+
+
+@dataclass
+class Chatops:
+    """The parts of one running process."""
+
+    settings: ChatopsSettings
+    directory: IdentityDirectory
+    dispatcher: Dispatcher
+    endpoints: SlackEndpoints
+    web: WebClient | None
+
+    @classmethod
+    def build(cls, settings: ChatopsSettings) -> Chatops:
+        """Everything but the threads; :class:`SetupError` on what cannot work."""
+        problem = settings.problem()
+        if problem is not None:
+            raise SetupError(problem)
+        secret_file = settings.slack_signing_secret_file or ""  # problem() checked it is set
+        secret = read_secret(secret_file, "Slack signing secret")
+        token = (
+            read_secret(settings.slack_token_file, "Slack bot token")
+            if settings.slack_token_file
+            else None
+        )
+        instance = settings.instance or socket.gethostname()
+        api = api_client(settings, agent=f"landinggear-chatops/{__version__} ({instance})")
+        namespace, name = settings.identities_ref
+        directory = IdentityDirectory(
+            api, namespace=namespace, name=name, refresh=settings.identities_refresh
+        )
+        dispatcher = Dispatcher(
+            actor=Actor(api, instance=instance),
+            directory=directory,
+            responder=Responder(api_url=settings.slack_api_url, timeout=settings.reply_timeout),
+            workers=settings.workers,
+            queue=settings.queue,
+        )
+        endpoints = SlackEndpoints(
+            verifier=RequestVerifier(secret), api_url=settings.slack_api_url, dispatcher=dispatcher
+        )
+        web = None
+        if token is not None:
+            web = WebClient(
+                token=token, base_url=settings.slack_api_url, timeout=round(settings.reply_timeout)
+            )
+        return cls(settings, directory, dispatcher, endpoints, web)
+
+    def problems(self) -> list[str]:
+        """What makes the process unhealthy (``/healthz``)."""
+        found = [] if self.directory.alive() else ["the identities reader is not running"]
+        return found + self.dispatcher.problems()
+
+    def start(self) -> ChatopsServer:
+        """Start reading identities and serving; returns the server (its address is bound)."""
+        self.directory.start()
+        server = serve_http(
+            self.settings.listen,
+            slack=self.endpoints,
+            healthy=self.problems,
+            ready=self.directory.loaded,
+        )
+        host, port = server.server_address[:2]
+        log.info("Serving chat-ops", address=f"{host!s}:{port}", networks=self.settings.networks(),
+                 identities=self.settings.identities)  # fmt: skip
+        if self.web is not None:
+            threading.Thread(target=check_token, args=(self.web,), daemon=True).start()
+        return server
+
+    def stop(self, server: ChatopsServer) -> None:
+        """Stop taking requests, finish queued commands, stop reading identities."""
+        server.shutdown()
+        server.server_close()
+        self.dispatcher.shutdown(wait=True)
+        self.directory.stop()
+        log.info("Stopped chat-ops")
+
+
+def serve(chatops: Chatops) -> int:
+    """Serve until SIGTERM or SIGINT, then stop cleanly: exit code 0."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        del frame
+        log.info("Received signal; shutting down", signal=signal.Signals(signum).name)
+        stop.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    server = chatops.start()
+    stop.wait()
+    chatops.stop(server)
+    return 0

@@ -1,0 +1,132 @@
+"""``landinggear chatops`` settings: ``LANDINGGEAR_CHATOPS_*`` environment variables, overridden
+by flags.
+
+Every chat network is optional, but at least one must be configured: Slack is
+configured by ``slack_signing_secret_file`` (inbound commands and buttons need
+nothing else; ``slack_token_file`` adds the Web API). With none,
+:meth:`ChatopsSettings.networks` is empty and the command exits 2.
+
+Secrets are read from files (a mounted Secret), never from flags or the
+environment, so they show up neither in ``ps`` nor in the Pod spec.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urlsplit
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["DEFAULT_IDENTITIES", "ChatopsSettings"]
+
+DEFAULT_IDENTITIES = "landinggear-system/landinggear-chatops-identities"
+_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+class ChatopsSettings(BaseSettings):
+    """How ``landinggear chatops`` behaves; each field is ``LANDINGGEAR_CHATOPS_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="LANDINGGEAR_CHATOPS_", frozen=True)
+
+    listen: str = Field(
+        default="127.0.0.1:8081",
+        description="host:port of the HTTP server (Slack's endpoints, /healthz, /readyz). "
+        "Loopback by default, so nothing is exposed by accident; the shipped Deployment "
+        "listens on 0.0.0.0:8081 behind its Service.",
+    )
+    slack_signing_secret_file: str | None = Field(
+        default=None,
+        description="File with the Slack app's signing secret; configures Slack. Read once "
+        "at start: rotate it by restarting the process.",
+    )
+    slack_token_file: str | None = Field(
+        default=None,
+        description="File with the Slack bot token (xoxb-…) for Web API calls; checked with "
+        "auth.test at start.",
+    )
+    slack_channel: str | None = Field(
+        default=None, description="Slack channel id notifications go to (notifications: later)."
+    )
+    slack_api_url: str = Field(
+        default="https://slack.com/api/",
+        description="Base URL of Slack's Web API. Replies go only to response_urls on "
+        "hooks.slack.com or on this URL's scheme, host and port.",
+    )
+    identities: str = Field(
+        default=DEFAULT_IDENTITIES,
+        description="NAMESPACE/CONFIGMAP mapping chat users to Kubernetes users and groups.",
+    )
+    identities_refresh: float = Field(
+        default=10.0, gt=0, le=3600, description="Seconds between reads of the identities."
+    )
+    workers: int = Field(default=8, ge=1, le=64, description="Commands carried out at once.")
+    queue: int = Field(
+        default=64,
+        ge=0,
+        le=10_000,
+        description="Commands that may wait for a worker; beyond that the answer is 'busy'.",
+    )
+    reply_timeout: float = Field(
+        default=10.0, gt=0, le=60, description="Seconds one reply to Slack may take."
+    )
+    instance: str | None = Field(
+        default=None,
+        description="This process' name in Events (reportingInstance); default: hostname.",
+    )
+    kubeconfig: str | None = Field(
+        default=None, description="Kubeconfig path; default: in-cluster, then ~/.kube/config."
+    )
+    context: str | None = Field(default=None, description="Kubeconfig context to use.")
+    log_level: str = Field(default="info", description="debug, info, warning or error.")
+
+    @field_validator("listen")
+    @classmethod
+    def _valid_listen(cls, value: str) -> str:
+        host, sep, port = value.rpartition(":")
+        if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+            raise ValueError(f"listen must be host:port, got {value!r}")
+        del host
+        return value
+
+    @field_validator("slack_api_url")
+    @classmethod
+    def _valid_api_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"slack-api-url must be an http(s) URL, got {value!r}")
+        return value if value.endswith("/") else value + "/"
+
+    @field_validator("identities")
+    @classmethod
+    def _valid_identities(cls, value: str) -> str:
+        namespace, sep, name = value.partition("/")
+        if not (sep and _LABEL.fullmatch(namespace) and len(namespace) <= 63
+                and _SUBDOMAIN.fullmatch(name) and len(name) <= 253):  # fmt: skip
+            raise ValueError(f"identities must be NAMESPACE/CONFIGMAP, got {value!r}")
+        return value
+
+    def networks(self) -> list[str]:
+        """The chat networks configured (empty: nothing to serve)."""
+        return ["slack"] if self.slack_signing_secret_file else []
+
+    def problem(self) -> str | None:
+        """Why these settings cannot run (None: they can)."""
+        if self.slack_token_file and not self.slack_signing_secret_file:
+            return (
+                "--slack-token-file needs --slack-signing-secret-file (Slack's requests are "
+                "verified with it)"
+            )
+        if not self.networks():
+            return (
+                "no chat network configured: pass --slack-signing-secret-file FILE "
+                "(and --slack-token-file FILE) for Slack"
+            )
+        return None
+
+    @property
+    def identities_ref(self) -> tuple[str, str]:
+        """The identities ConfigMap's (namespace, name)."""
+        namespace, _, name = self.identities.partition("/")
+        return namespace, name

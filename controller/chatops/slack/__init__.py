@@ -1,0 +1,10 @@
+"""Slack over HTTP: verified slash commands and button clicks, answered at once.
+
+- :mod:`~controller.chatops.slack.verifying`: Slack's request signature (the SDK's
+  ``SignatureVerifier``), the five-minute window and a cache of signatures seen in
+  it, so a captured request cannot be replayed.
+- :mod:`~controller.chatops.slack.inbound`: what a verified request asks for and
+  who sent it (a slash command's form, or a click's ``payload`` JSON), read purely.
+- :mod:`~controller.chatops.slack.replies`: answers sent to ``response_url`` (only on
+  Slack's hosts) and the Web API client.
+"""

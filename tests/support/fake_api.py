@@ -1,0 +1,93 @@
+"""A loopback **stand-in** for the few Kubernetes API calls a unit test needs answered.
+
+Not an API server: it answers fixed JSON per (method, path) and records every
+request, so wiring (a client built from a kubeconfig, a periodic read, the
+Actor's SubjectAccessReview) can be tested without a cluster. Behaviour against
+the real API server is tested in ``tests/cluster``.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+Answer = tuple[int, dict[str, Any]]
+
+
+@dataclass
+class FakeApi:
+    answers: dict[tuple[str, str], Answer] = field(default_factory=dict)
+    requests: list[tuple[str, str, Any]] = field(default_factory=list)
+    _server: ThreadingHTTPServer | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> FakeApi:
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                raw = self.rfile.read(length) if length else b""
+                path = self.path.split("?")[0]
+                with fake._lock:
+                    fake.requests.append((self.command, path, json.loads(raw) if raw else None))
+                    status, body = fake.answers.get(
+                        (self.command, path), (404, {"kind": "Status", "code": 404})
+                    )
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = do_POST = do_PATCH = _answer
+
+            def log_message(self, format: str, *args: object) -> None:
+                del format, args
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        ).start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def answer(self, method: str, path: str, status: int, body: dict[str, Any]) -> None:
+        with self._lock:
+            self.answers[(method, path)] = (status, body)
+
+    def seen(self, method: str, path: str) -> list[Any]:
+        with self._lock:
+            return [body for m, p, body in self.requests if (m, p) == (method, path)]
+
+    def kubeconfig(self, directory: Path) -> Path:
+        path = directory / "kubeconfig"
+        path.write_text(
+            json.dumps(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
+                    "users": [{"name": "bot", "user": {"token": "t"}}],
+                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "bot"}}],
+                    "current-context": "fake",
+                }
+            )
+        )
+        return path
