@@ -52,15 +52,17 @@ import math
 from dataclasses import dataclass, field
 from enum import StrEnum
 
-GRID_POINTS = 64
-"""Alternatives in the fail mixture (the Kubernetes status keeps at most 64)."""
+GRID_POINTS = 63
+"""Alternatives in the fail mixture (the Kubernetes status keeps at most 64). The
+length of a stored ``log_lr`` names the grid that wrote it: 16 and 64 are former ones."""
 GRID_STEP = math.log(1000 / 1.5) / (GRID_POINTS - 1)
 """Log-spacing of the grid: 1.5x to 1000x at the default min_ratio."""
+CORE_HIGH = 1.5
+"""The core of the prior: min_ratio .. CORE_HIGH * min_ratio (1.5x to 2.25x by default)."""
 CORE_MASS = 0.7
-"""Prior mass on min_ratio .. 2 * min_ratio, spread evenly over those grid points."""
-TAIL_SCALE = 1.0
+"""Prior mass on the core, spread evenly over its grid points."""
+TAIL_SCALE = 0.7
 """Above the core the prior decays as exp(-(ln r - ln r_core) / TAIL_SCALE)."""
-LEGACY_GRID_POINTS = 16
 
 
 class Verdict(StrEnum):
@@ -95,26 +97,55 @@ class Config:
             raise ValueError("min_ratio must be above 1")
 
 
+@dataclass(frozen=True, kw_only=True)
+class _Grid:
+    """One version's grid: how many points, their spacing, and the prior's shape."""
+
+    points: int
+    step: float
+    core_high: float
+    core_mass: float
+    tail_scale: float
+
+    def log_prior(self) -> tuple[float, ...]:
+        """Log prior weights (they depend on the index only, not on the config)."""
+        top = math.log(self.core_high) + 1e-12
+        core = [j for j in range(self.points) if j * self.step <= top]
+        edge = core[-1] * self.step
+        tail = {
+            j: math.exp(-(j * self.step - edge) / self.tail_scale)
+            for j in range(len(core), self.points)
+        }
+        tail_total = sum(tail.values())
+        raw = [self.core_mass / len(core) if j in core
+               else (1 - self.core_mass) * tail[j] / tail_total
+               for j in range(self.points)]  # fmt: skip
+        return tuple(math.log(w) for w in raw)
+
+
+_CURRENT = _Grid(
+    points=GRID_POINTS,
+    step=GRID_STEP,
+    core_high=CORE_HIGH,
+    core_mass=CORE_MASS,
+    tail_scale=TAIL_SCALE,
+)
+_FORMER_64 = _Grid(
+    points=64, step=math.log(1000 / 1.5) / 63, core_high=2.0, core_mass=0.7, tail_scale=1.0
+)
+"""The grid before this one: 64 points, 70 % on min_ratio .. 2 min_ratio, a 1/r tail."""
+LEGACY_GRID_POINTS = 16
+"""The first grid: 16 points on 1.5x..64x with weights 1/(j+1)."""
+
+
 def ratio_grid(config: Config) -> list[float]:
     """Alternatives the fail test mixes over: log-spaced by GRID_STEP from min_ratio."""
     low = math.log(config.min_ratio)
     return [math.exp(low + GRID_STEP * j) for j in range(GRID_POINTS)]
 
 
-def _prior() -> tuple[float, ...]:
-    """Log prior weights of the grid (they depend on the index only, not on the config)."""
-    core = [j for j in range(GRID_POINTS) if j * GRID_STEP <= math.log(2) + 1e-12]
-    edge = core[-1] * GRID_STEP
-    tail = {
-        j: math.exp(-(j * GRID_STEP - edge) / TAIL_SCALE) for j in range(len(core), GRID_POINTS)
-    }
-    tail_total = sum(tail.values())
-    raw = [CORE_MASS / len(core) if j in core else (1 - CORE_MASS) * tail[j] / tail_total
-           for j in range(GRID_POINTS)]  # fmt: skip
-    return tuple(math.log(w) for w in raw)
-
-
-_LOG_PRIOR = _prior()
+_LOG_PRIOR = _CURRENT.log_prior()
+_FORMER_LOG_PRIOR = _FORMER_64.log_prior()
 
 
 def _rho(ratio: float, share: float) -> float:
@@ -139,7 +170,7 @@ class State:
 def update(state: State, window: Window, config: Config) -> State:
     """Fold one window into the test. Windows without bad events carry no information."""
     grid = ratio_grid(config)
-    log_lr = _on_current_grid(state.log_lr)
+    log_lr = on_current_grid(state.log_lr)
     total = window.canary_requests + window.stable_requests
     bad = window.canary_bad + window.stable_bad
     counts = {
@@ -168,7 +199,7 @@ def update(state: State, window: Window, config: Config) -> State:
     return State(log_lr=log_lr, pass_log_lr=pass_log_lr, verdict=verdict, **counts)
 
 
-def _on_current_grid(log_lr: tuple[float, ...]) -> tuple[float, ...]:
+def on_current_grid(log_lr: tuple[float, ...]) -> tuple[float, ...]:
     """The per-alternative sums on this version's grid.
 
     Empty: a new test. Another length: a state from an older grid; its mixture
@@ -182,7 +213,13 @@ def _on_current_grid(log_lr: tuple[float, ...]) -> tuple[float, ...]:
 
 
 def _legacy_log_weights(points: int) -> tuple[float, ...]:
-    """The weights of the former grid, 1/(j+1) normalised, for states it wrote."""
+    """The weights a former grid gave a state of that length, for states it wrote.
+
+    64 points: the grid before this one. Any other length: the first grid's
+    weights, 1/(j+1) normalised.
+    """
+    if points == _FORMER_64.points:
+        return _FORMER_LOG_PRIOR
     raw = [1 / (j + 1) for j in range(points)]
     total = sum(raw)
     return tuple(math.log(w / total) for w in raw)
