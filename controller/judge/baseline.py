@@ -18,7 +18,10 @@ that baseline rate ``p0`` by ``min_ratio`` or more, with false-rollback rate
   however often the guard looks (Ville's inequality).
 
 So a new stable no worse than the previous revision is rolled back with
-probability at most ``alpha``.
+probability at most ``alpha``. A guard state written with an older grid (another
+``log_lr`` length) is carried over as the canary's test carries it
+(:func:`controller.judge.sequential.on_current_grid`): its mixture value seeds
+the new grid, which keeps the supermartingale and its bound.
 """
 
 from __future__ import annotations
@@ -27,7 +30,13 @@ import math
 from dataclasses import dataclass
 
 from controller.judge import sequential
-from controller.judge.sequential import Config, Verdict, mixture_log, ratio_grid
+from controller.judge.sequential import (
+    Config,
+    Verdict,
+    mixture_log,
+    on_current_grid,
+    ratio_grid,
+)
 
 __all__ = ["Baseline", "State", "evidence", "update", "upper_bound"]
 
@@ -85,7 +94,8 @@ def upper_bound(baseline: Baseline, alpha: float) -> float | None:
 def update(state: State, window: sequential.Window, baseline: Baseline, config: Config) -> State:
     """Fold the new stable's counts (``window.canary_*``) into the guard's test."""
     grid = ratio_grid(config)
-    log_lr = state.log_lr if len(state.log_lr) == len(grid) else tuple(0.0 for _ in grid)
+    # A state from an older grid carries its mixture value over, as the canary's test does.
+    log_lr = on_current_grid(state.log_lr)
     n, k = window.canary_requests, min(window.canary_bad, window.canary_requests)
     requests, bad = state.requests + n, state.bad + k
     p0 = upper_bound(baseline, config.alpha / 2)

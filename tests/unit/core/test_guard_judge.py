@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.judge import baseline
-from controller.judge.sequential import Config, Verdict, Window
+from controller.judge.sequential import Config, Verdict, Window, ratio_grid
 
 CONFIG = Config(alpha=0.01, beta=0.1, min_ratio=1.5)
 
@@ -70,3 +70,19 @@ def test_a_decided_guard_stays_decided() -> None:
     good = Window(canary_requests=10**6, canary_bad=0, stable_requests=0, stable_bad=0)
     assert baseline.update(state, good, prior, CONFIG).verdict is Verdict.FAIL
     assert baseline.evidence(state) >= 2 / CONFIG.alpha
+
+
+def test_a_guard_state_from_the_former_grid_keeps_its_evidence() -> None:
+    """A guard running across an upgrade of the judge's grid is carried over, not restarted."""
+    former = baseline.State(log_lr=tuple(0.05 * j for j in range(64)), requests=100, bad=2)
+    before = baseline.evidence(former)
+    assert before > 1
+    prior = baseline.Baseline(requests=10_000, bad=100)
+    quiet = baseline.update(
+        former,
+        Window(canary_requests=0, canary_bad=0, stable_requests=0, stable_bad=0),
+        prior,
+        CONFIG,
+    )
+    assert len(quiet.log_lr) == len(ratio_grid(CONFIG))
+    assert math.isclose(baseline.evidence(quiet), before)

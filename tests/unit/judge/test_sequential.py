@@ -9,7 +9,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as s
 
 from controller.judge.sequential import (
+    _FORMER_LOG_PRIOR,
     _LOG_PRIOR,
+    CORE_HIGH,
+    CORE_MASS,
     GRID_POINTS,
     Config,
     State,
@@ -159,9 +162,13 @@ def test_the_grid_fits_the_status_and_the_prior_is_a_distribution() -> None:
     assert math.isclose(grid[0], config.min_ratio)
     assert grid[-1] >= 500
     assert math.isclose(sum(math.exp(w) for w in _LOG_PRIOR), 1.0)
-    # Most of the mass on the subtle regressions, min_ratio .. 2 * min_ratio.
-    core = sum(math.exp(w) for r, w in zip(grid, _LOG_PRIOR, strict=True) if r <= 3.0 + 1e-9)
-    assert math.isclose(core, 0.7)
+    # Most of the mass on the subtle regressions, min_ratio .. 1.5 * min_ratio.
+    high = CORE_HIGH * config.min_ratio * (1 + 1e-9)
+    core = sum(math.exp(w) for r, w in zip(grid, _LOG_PRIOR, strict=True) if r <= high)
+    assert math.isclose(core, CORE_MASS)
+    # The length tells a state of this grid from one of the former 64-point grid.
+    assert GRID_POINTS != len(_FORMER_LOG_PRIOR) == 64
+    assert math.isclose(sum(math.exp(w) for w in _FORMER_LOG_PRIOR), 1.0)
 
 
 def test_a_state_from_the_former_16_point_grid_keeps_its_evidence() -> None:
@@ -189,3 +196,17 @@ def test_a_legacy_state_that_already_crossed_fails_on_its_next_bad_event() -> No
     state = update(legacy, Window(canary_requests=10, canary_bad=0, stable_requests=10,
                                   stable_bad=1), config)  # fmt: skip
     assert state.verdict is Verdict.FAIL
+
+
+def test_a_state_from_the_former_64_point_grid_keeps_its_evidence() -> None:
+    config = Config()
+    former = State(log_lr=tuple(0.1 * j - 2.0 for j in range(64)))
+    before = mixture_log(former.log_lr)
+    weights = [math.exp(w) for w in _FORMER_LOG_PRIOR]
+    assert math.isclose(before, math.log(sum(w * math.exp(0.1 * j - 2.0)
+                                             for j, w in enumerate(weights))))  # fmt: skip
+    window = Window(canary_requests=50, canary_bad=4, stable_requests=50, stable_bad=1)
+    carried = update(former, window, config)
+    fresh = update(State(), window, config)
+    assert len(carried.log_lr) == GRID_POINTS
+    assert math.isclose(mixture_log(carried.log_lr), before + mixture_log(fresh.log_lr))
