@@ -7,67 +7,27 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any
-
-from kubernetes import client
 
 from controller.chatops.acting import Actor, Outcome
 from controller.chatops.commands import Command, Verb
 from controller.chatops.identities import Identity
+from tests.support.chatops import chatops_events, grant_oncall, paused_canary
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
-RBAC = "rbac.authorization.k8s.io"
 ALICE = Identity(user="alice", groups=("payments-oncall",))
 BOB = Identity(user="bob")
-
-
-def _grant_oncall(harness: Harness) -> None:
-    """The namespace's on-call group may get and patch Rollouts; bob is in no group."""
-    harness.apply(
-        {
-            "apiVersion": f"{RBAC}/v1",
-            "kind": "Role",
-            "metadata": {"name": "rollout-operator"},
-            "rules": [{"apiGroups": ["landinggear.dev"], "resources": ["rollouts"],
-                       "verbs": ["get", "patch"]}],
-        }
-    )  # fmt: skip
-    harness.apply(
-        {
-            "apiVersion": f"{RBAC}/v1",
-            "kind": "RoleBinding",
-            "metadata": {"name": "payments-oncall"},
-            "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "rollout-operator"},
-            "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": "payments-oncall"}],
-        }
-    )
-
-
-def _paused_canary(harness: Harness) -> str:
-    harness.create_app(replicas=2)
-    harness.start_controller()
-    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
-    stable: str = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
-    harness.set_image("web:v2")
-    harness.wait_status("paused at 50 %", currentStepIndex=1, timeout=60)
-    return stable
 
 
 def _command(harness: Harness, verb: Verb, reason: str = "") -> Command:
     return Command(verb=verb, namespace=harness.namespace, rollout="web", reason=reason)
 
 
-def _events(harness: Harness) -> list[Any]:
-    events = client.EventsV1Api(harness.kube.api()).list_namespaced_event(harness.namespace)
-    return [e for e in events.items if e.reporting_controller == "landinggear.dev/chatops"]
-
-
 def test_only_people_the_cluster_authorises_act_and_a_refusal_changes_nothing(
     harness: Harness,
 ) -> None:
-    _grant_oncall(harness)
-    stable = _paused_canary(harness)
+    grant_oncall(harness)
+    stable = paused_canary(harness)
     actor = Actor(harness.kube.api(), instance="test")
     before = harness.rollout()["metadata"].get("annotations") or {}
 
@@ -78,7 +38,7 @@ def test_only_people_the_cluster_authorises_act_and_a_refusal_changes_nothing(
     assert not refused.done
     assert "may not patch rollout" in refused.text
     assert (harness.rollout()["metadata"].get("annotations") or {}) == before
-    warnings = [e for e in _events(harness) if e.type == "Warning"]
+    warnings = [e for e in chatops_events(harness) if e.type == "Warning"]
     assert {e.reason for e in warnings} == {"AbortRefused"}
     assert any("slack:bob" in e.note and "bob may not patch" in e.note for e in warnings)
 
@@ -99,14 +59,14 @@ def test_only_people_the_cluster_authorises_act_and_a_refusal_changes_nothing(
     assert any(
         e.type == "Normal"
         and "slack:alice (as alice) requested abort: errors in checkout" in e.note
-        for e in _events(harness)
+        for e in chatops_events(harness)
     )
     print(f"\nchat abort → stable at full size again: {restored:.2f}s")
 
 
 def test_a_hundred_simultaneous_clicks_make_one_abort(harness: Harness) -> None:
-    _grant_oncall(harness)
-    stable = _paused_canary(harness)
+    grant_oncall(harness)
+    stable = paused_canary(harness)
     actors = [Actor(harness.kube.api(), instance=f"bot-{i % 4}") for i in range(4)]
     outcomes: list[Outcome] = []
     lock = threading.Lock()

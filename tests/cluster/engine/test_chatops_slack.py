@@ -26,9 +26,9 @@ from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
 
 from tests.support.accounts import service_account_kubeconfig
+from tests.support.chatops import RBAC, chatops_events, grant_oncall, paused_canary
 from tests.support.scenario import ROOT, Harness
 from tests.support.slack import (
     SECRET,
@@ -41,7 +41,6 @@ from tests.support.slack import (
 )
 from tests.support.waiting import eventually
 
-RBAC = "rbac.authorization.k8s.io"
 IDENTITIES = "landinggear-chatops-identities"
 ACCOUNT = "landinggear-chatops"
 
@@ -89,20 +88,6 @@ def _shipped_rbac(namespace: str, role_name: str) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def _grant_oncall(harness: Harness) -> None:
-    """The namespace's on-call group may get and patch Rollouts; bob is in no group."""
-    harness.apply(
-        {"apiVersion": f"{RBAC}/v1", "kind": "Role", "metadata": {"name": "rollout-operator"},
-         "rules": [{"apiGroups": ["landinggear.dev"], "resources": ["rollouts"],
-                    "verbs": ["get", "patch"]}]}
-    )  # fmt: skip
-    harness.apply(
-        {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {"name": "oncall"},
-         "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": "rollout-operator"},
-         "subjects": [{"apiGroup": RBAC, "kind": "Group", "name": "payments-oncall"}]}
-    )  # fmt: skip
-
-
 def _identities(harness: Harness) -> None:
     harness.apply(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": IDENTITIES},
@@ -134,7 +119,7 @@ def bot(harness: Harness, tmp_path: Path) -> Iterator[Bot]:
     for obj in _shipped_rbac(ns, role_name):
         harness.apply(obj)
     _identities(harness)
-    _grant_oncall(harness)
+    grant_oncall(harness)
     slack = SlackStandIn().start()
     (tmp_path / "signing-secret").write_text(SECRET)
     port = _free_port()
@@ -160,21 +145,6 @@ def bot(harness: Harness, tmp_path: Path) -> Iterator[Bot]:
         kube.kubectl("delete", "clusterrolebinding,clusterrole", role_name, check=False)
 
 
-def _paused_canary(harness: Harness) -> str:
-    harness.create_app(replicas=2)
-    harness.start_controller()
-    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
-    stable: str = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
-    harness.set_image("web:v2")
-    harness.wait_status("paused at 50 %", currentStepIndex=1, timeout=60)
-    return stable
-
-
-def _chatops_events(harness: Harness) -> list[Any]:
-    events = client.EventsV1Api(harness.kube.api()).list_namespaced_event(harness.namespace)
-    return [e for e in events.items if e.reporting_controller == "landinggear.dev/chatops"]
-
-
 def _stable_at_full_size(harness: Harness, stable: str) -> None:
     harness.wait_status("rolled back", phase="Degraded", stableRevision=stable, timeout=30)
     eventually(lambda: harness.replica_sets().get(stable) == (2, 2), timeout=30,
@@ -182,7 +152,7 @@ def _stable_at_full_size(harness: Harness, stable: str) -> None:
 
 
 def test_a_signed_slash_command_aborts_and_the_channel_is_told(harness: Harness, bot: Bot) -> None:
-    stable = _paused_canary(harness)
+    stable = paused_canary(harness)
     ns = harness.namespace
 
     asked = time.monotonic()
@@ -194,13 +164,15 @@ def test_a_signed_slash_command_aborts_and_the_channel_is_told(harness: Harness,
                    "text": f"Working on it: abort {ns}/web…"}  # fmt: skip
     reply = bot.slack.wait_reply(url, timeout=30)
     assert reply["response_type"] == "in_channel"
-    assert reply["text"] == f"Requested abort of {ns}/web (as slack:alice): errors in checkout"
+    assert (
+        reply["text"] == f"Requested abort of rollout {ns}/web (as slack:alice): errors in checkout"
+    )
     _stable_at_full_size(harness, stable)
     restored = time.monotonic() - asked
     aborted = [h for h in harness.status()["history"] if h["action"] == "Aborted"]
     assert aborted[-1]["by"] == "slack:alice"
     assert any(e.type == "Normal" and "slack:alice (as alice) requested abort" in e.note
-               for e in _chatops_events(harness))  # fmt: skip
+               for e in chatops_events(harness))  # fmt: skip
     print(f"\nslash command: acked in {acked * 1000:.0f} ms; stable at full size after "
           f"{restored:.2f}s")  # fmt: skip
 
@@ -208,7 +180,7 @@ def test_a_signed_slash_command_aborts_and_the_channel_is_told(harness: Harness,
 def test_unmapped_and_unauthorised_clicks_are_refused_and_change_nothing(
     harness: Harness, bot: Bot
 ) -> None:
-    _paused_canary(harness)
+    paused_canary(harness)
     ns = harness.namespace
     before = harness.rollout()
 
@@ -227,14 +199,14 @@ def test_unmapped_and_unauthorised_clicks_are_refused_and_change_nothing(
     after = harness.rollout()
     assert after["metadata"].get("annotations") == before["metadata"].get("annotations")
     assert after["spec"] == before["spec"]
-    warnings = [e for e in _chatops_events(harness) if e.type == "Warning"]
+    warnings = [e for e in chatops_events(harness) if e.type == "Warning"]
     assert {e.reason for e in warnings} == {"AbortRefused"}
     assert {next(w for w in ("slack:mallory", "slack:bob") if w in e.note) for e in warnings} == {
         "slack:mallory", "slack:bob"}  # fmt: skip
 
 
 def test_a_click_restores_the_stable_revision_at_full_size(harness: Harness, bot: Bot) -> None:
-    stable = _paused_canary(harness)
+    stable = paused_canary(harness)
     clicked = time.monotonic()
     status, url = bot.click(f"abort {harness.namespace}/web", user="U0ALICE", name="alice", n=1)
     acked = time.monotonic() - clicked
