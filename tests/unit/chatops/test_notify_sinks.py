@@ -114,7 +114,7 @@ def test_a_click_on_any_button_reads_back_as_its_command(slack: SlackStandIn, ve
 
 def test_slack_refusing_raises_for_the_notifier_to_retry() -> None:
     client = WebClient(token="xoxb-test", base_url="http://127.0.0.1:9/api/", timeout=1)
-    with pytest.raises(OSError, match="refused|Connection"):  # unreachable: retried
+    with pytest.raises(OSError, match=r"refused|Connection"):  # unreachable: retried
         SlackSink(client, channel="C1", name="slack").post(PAUSED)
 
 
