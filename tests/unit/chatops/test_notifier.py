@@ -21,7 +21,7 @@ pytestmark = pytest.mark.unit
 STEPS = [{"setWeight": 50}, {"pause": {}}]
 
 
-def CLOCK() -> float:  # noqa: N802 - a constant clock: tests pass ``now`` to deliver
+def CLOCK() -> float:  # a constant clock: the tests pass ``now`` to deliver
     return 0.0
 
 
