@@ -73,8 +73,8 @@ def pairs(text: str, *, what: str, separator: str = ",") -> dict[str, str]:
     the first bad one without echoing its value (it may be a secret URL)."""
     out: dict[str, str] = {}
     for n, item in enumerate((i.strip() for i in text.split(separator)), start=1):
-        if not item or item.startswith("#"):
-            continue
+        if not item or (separator == "\n" and item.startswith("#")):
+            continue  # a blank entry, or a comment line in a file
         name, sep, value = item.partition("=")
         name = name.strip().lower().removeprefix("#")
         if not sep or not _NAME.fullmatch(name) or not value.strip():
