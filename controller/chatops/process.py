@@ -27,6 +27,8 @@ from controller import __version__
 from controller.chatops.acting import Actor
 from controller.chatops.directory import IdentityDirectory
 from controller.chatops.dispatch import Dispatcher
+from controller.chatops.notifier import Notifier
+from controller.chatops.notifying import Notifying, sinks
 from controller.chatops.server import ChatopsServer, SlackEndpoints
 from controller.chatops.server import serve as serve_http
 from controller.chatops.settings import ChatopsSettings
@@ -82,6 +84,8 @@ class Chatops:
     dispatcher: Dispatcher
     endpoints: SlackEndpoints
     web: WebClient | None
+    notifying: Notifying | None = None
+    """Release notifications, when any destination is configured."""
 
     @classmethod
     def build(cls, settings: ChatopsSettings) -> Chatops:
@@ -117,12 +121,27 @@ class Chatops:
             web = WebClient(
                 token=token, base_url=settings.slack_api_url, timeout=round(settings.reply_timeout)
             )
-        return cls(settings, directory, dispatcher, endpoints, web)
+        notifying = None
+        if settings.notifies():
+            teams = settings.teams_webhooks_file
+            key = settings.notify_webhook_secret_file
+            try:
+                found = sinks(
+                    settings,
+                    web=web,
+                    teams_file=read_secret(teams, "Teams webhooks") if teams else None,
+                    webhook_key=read_secret(key, "notification webhook key") if key else None,
+                )
+            except ValueError as err:
+                raise SetupError(str(err)) from err
+            notifying = Notifying(api, Notifier(found))
+        return cls(settings, directory, dispatcher, endpoints, web, notifying)
 
     def problems(self) -> list[str]:
         """What makes the process unhealthy (``/healthz``)."""
         found = [] if self.directory.alive() else ["the identities reader is not running"]
-        return found + self.dispatcher.problems()
+        notifying = self.notifying.problems() if self.notifying is not None else []
+        return found + self.dispatcher.problems() + notifying
 
     def start(self) -> ChatopsServer:
         """Start reading identities and serving; returns the server (its address is bound)."""
@@ -136,6 +155,9 @@ class Chatops:
         host, port = server.server_address[:2]
         log.info("Serving chat-ops", address=f"{host!s}:{port}", networks=self.settings.networks(),
                  identities=self.settings.identities)  # fmt: skip
+        if self.notifying is not None:
+            self.notifying.start()
+            log.info("Notifying", destinations=list(self.notifying.notifier.destinations))
         if self.web is not None:
             threading.Thread(target=check_token, args=(self.web,), daemon=True).start()
         return server
@@ -145,6 +167,8 @@ class Chatops:
         server.shutdown()
         server.server_close()
         self.dispatcher.shutdown(wait=True)
+        if self.notifying is not None:
+            self.notifying.stop()
         self.directory.stop()
         log.info("Stopped chat-ops")
 

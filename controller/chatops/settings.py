@@ -18,6 +18,8 @@ from urllib.parse import urlsplit
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from controller.chatops.destinations import key, pairs
+
 __all__ = ["DEFAULT_IDENTITIES", "ChatopsSettings"]
 
 DEFAULT_IDENTITIES = "landinggear-system/landinggear-chatops-identities"
@@ -47,7 +49,30 @@ class ChatopsSettings(BaseSettings):
         "auth.test at start.",
     )
     slack_channel: str | None = Field(
-        default=None, description="Slack channel id notifications go to (notifications: later)."
+        default=None,
+        description="Slack channel id release notifications go to when a Rollout's "
+        "landinggear.dev/notify annotation names `slack` (needs slack_token_file).",
+    )
+    slack_channels: str | None = Field(
+        default=None,
+        description="More Slack channels for notifications, NAME=CHANNEL_ID[,NAME=…]: a "
+        "Rollout names one as `slack:NAME` (or `slack:#NAME`).",
+    )
+    teams_webhooks_file: str | None = Field(
+        default=None,
+        description="File of NAME=URL lines: Microsoft Teams incoming-webhook or Workflows "
+        "URLs (secrets, hence a file), named by Rollouts as `teams:NAME`.",
+    )
+    notify_webhooks: str | None = Field(
+        default=None,
+        description="Signed-webhook receivers for notifications, NAME=URL[,NAME=URL…], named "
+        "by Rollouts as `webhook:NAME`; needs notify_webhook_secret_file.",
+    )
+    notify_webhook_secret_file: str | None = Field(
+        default=None, description="File with the key notification webhooks are signed with."
+    )
+    notify_timeout: float = Field(
+        default=10.0, gt=0, le=60, description="Seconds one notification post may take."
     )
     slack_api_url: str = Field(
         default="https://slack.com/api/",
@@ -107,6 +132,39 @@ class ChatopsSettings(BaseSettings):
             raise ValueError(f"identities must be NAMESPACE/CONFIGMAP, got {value!r}")
         return value
 
+    @field_validator("slack_channels", "notify_webhooks")
+    @classmethod
+    def _valid_pairs(cls, value: str | None) -> str | None:
+        if value is not None:
+            pairs(value, what="NAME=VALUE list")
+        return value
+
+    @field_validator("notify_webhooks")
+    @classmethod
+    def _valid_webhooks(cls, value: str | None) -> str | None:
+        for name, url in pairs(value or "", what="notify-webhooks").items():
+            parts = urlsplit(url)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"notify-webhooks: {name} is not an http(s) URL")
+        return value
+
+    def slack_destinations(self) -> dict[str, str]:
+        """Destination key (``slack``, ``slack:deploys``) → Slack channel id."""
+        named = pairs(self.slack_channels or "", what="slack-channels")
+        found = {key("slack", name): channel for name, channel in named.items()}
+        return {"slack": self.slack_channel, **found} if self.slack_channel else found
+
+    def webhook_destinations(self) -> dict[str, str]:
+        """Destination key (``webhook:audit``) → URL."""
+        named = pairs(self.notify_webhooks or "", what="notify-webhooks")
+        return {key("webhook", name): url for name, url in named.items()}
+
+    def notifies(self) -> bool:
+        """Whether any notification destination is configured (the notifier runs)."""
+        return bool(
+            self.slack_destinations() or self.webhook_destinations() or self.teams_webhooks_file
+        )
+
     def networks(self) -> list[str]:
         """The chat networks configured (empty: nothing to serve)."""
         return ["slack"] if self.slack_signing_secret_file else []
@@ -118,6 +176,10 @@ class ChatopsSettings(BaseSettings):
                 "--slack-token-file needs --slack-signing-secret-file (Slack's requests are "
                 "verified with it)"
             )
+        if self.slack_destinations() and not self.slack_token_file:
+            return "--slack-channel/--slack-channels need --slack-token-file (to post)"
+        if self.notify_webhooks and not self.notify_webhook_secret_file:
+            return "--notify-webhooks needs --notify-webhook-secret-file (to sign)"
         if not self.networks():
             return (
                 "no chat network configured: pass --slack-signing-secret-file FILE "

@@ -64,11 +64,7 @@ class SlackStandIn:
                     stand_in.posts.append(Recorded(self.path, dict(self.headers.items()), body))
                 if self.path.startswith("/api/"):
                     method = self.path.removeprefix("/api/")
-                    answer = json.dumps(
-                        {"ok": True, "user": "landinggear", "team": "Payments"}
-                        if method == "auth.test"
-                        else {"ok": True, "ts": f"{time.time():.6f}"}
-                    ).encode()
+                    answer = json.dumps(_web_answer(method, body)).encode()
                     kind = "application/json"
                 else:
                     answer, kind = b"ok", "text/html"
@@ -103,6 +99,11 @@ class SlackStandIn:
     def api_url(self) -> str:
         return f"{self.origin}/api/"
 
+    def calls(self, method: str) -> list[dict[str, Any]]:
+        """The arguments of each Web API call of ``method`` (``chat.postMessage``), in order."""
+        with self._lock:
+            return [_arguments(p.body) for p in self.posts if p.path == f"/api/{method}"]
+
     def response_url(self, n: int = 1) -> str:
         """A response_url on this stand-in, as Slack makes them (one per request)."""
         return f"{self.origin}/actions/{TEAM}/{n}/hook{n}"
@@ -122,6 +123,24 @@ class SlackStandIn:
             timeout=timeout,
             what=f"a reply to {response_url}",
         )
+
+
+def _arguments(body: bytes) -> dict[str, Any]:
+    """A Web API call's arguments: ``slack_sdk`` sends JSON, or a form."""
+    try:
+        found = json.loads(body)
+    except ValueError:
+        return {k: v[0] for k, v in parse_qs(body.decode()).items()}
+    return found if isinstance(found, dict) else {}
+
+
+def _web_answer(method: str, body: bytes) -> dict[str, Any]:
+    """What Slack answers: ``auth.test`` names the bot; a message call its channel and ts."""
+    if method == "auth.test":
+        return {"ok": True, "user": "landinggear", "team": "Payments"}
+    arguments = _arguments(body)
+    ts = arguments.get("ts") if method == "chat.update" else None
+    return {"ok": True, "channel": arguments.get("channel"), "ts": ts or f"{time.time():.6f}"}
 
 
 def signed_headers(
