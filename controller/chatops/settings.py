@@ -24,7 +24,8 @@ __all__ = ["DEFAULT_IDENTITIES", "ChatopsSettings"]
 
 DEFAULT_IDENTITIES = "landinggear-system/landinggear-chatops-identities"
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-_ROOM = re.compile(r"[!#][^:\s]+:[^\s]+")
+_ROOM = re.compile(r"![^\s]+|#[^:\s]+:[^\s]+")
+"""A room id (``!opaque``, ``:server`` too before room version 12) or alias ``#name:server``."""
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -68,8 +69,8 @@ class ChatopsSettings(BaseSettings):
     )
     matrix_room: tuple[str, ...] = Field(
         default=(),
-        description="Rooms (ids !abc:example.org or aliases #ops:example.org) the bot answers "
-        "in and notifies; it joins them, and accepts invites to these rooms only.",
+        description="Rooms (ids !abc or !abc:example.org, or aliases #ops:example.org) the "
+        "bot answers in and notifies; it joins them, and accepts invites to these rooms only.",
     )
     matrix_poll: float = Field(
         default=30.0, gt=0, le=300, description="Seconds one long-polled Matrix /sync may wait."
@@ -134,7 +135,7 @@ class ChatopsSettings(BaseSettings):
         for room in value:
             if not (_ROOM.fullmatch(room) and len(room) <= 255):
                 raise ValueError(
-                    f"matrix-room must be a room id !id:server or alias #name:server, got {room!r}"
+                    f"matrix-room must be a room id !id or an alias #name:server, got {room!r}"
                 )
         return tuple(dict.fromkeys(value))
 
