@@ -20,6 +20,7 @@ from controller.chatops.acting import Outcome
 from controller.chatops.commands import Command, Verb
 from controller.chatops.identities import Identity, matrix_key
 from controller.chatops.matrix import MatrixApi, MatrixBot
+from controller.chatops.matrix.bot import BUSY
 from controller.chatops.notes import ReleaseNote
 from e2e.matrix import Account, SynapseServer
 from e2e.matrix.client import ChatUser, Message
@@ -43,10 +44,14 @@ class FakeActor:
 
     calls: list[Call] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    gate: threading.Event | None = None
+    """When set, commands on ``ns/slow`` wait for it (an API server that hangs)."""
 
     def act(self, command: Command, identity: Identity | None, *, who: str) -> Outcome:
         with self.lock:
             self.calls.append(Call(command, identity, who))
+        if self.gate is not None and command.target == "ns/slow":
+            self.gate.wait(timeout=60)
         if identity is None:
             text = (
                 f"Sorry, {who} is not mapped to a Kubernetes user, so I cannot "
@@ -72,12 +77,12 @@ class FakeDirectory:
 @contextmanager
 def running_bot(
     synapse: SynapseServer, bot: Account, rooms: Sequence[str], actor: FakeActor,
-    identities: dict[str, Identity],
+    identities: dict[str, Identity], *, workers: int = 4, queue: int = 16,
 ) -> Iterator[MatrixBot]:  # fmt: skip
     """The bot, started and reading its rooms; stopped (its commands answered) after."""
     matrix = MatrixBot(
         MatrixApi(synapse.url, bot.access_token), rooms=rooms, actor=actor,
-        directory=FakeDirectory(identities), workers=4, queue=16, poll=5.0,
+        directory=FakeDirectory(identities), workers=workers, queue=queue, poll=5.0,
     )  # fmt: skip
     matrix.start()
     try:
@@ -89,6 +94,10 @@ def running_bot(
 
 async def _room_with_bot(engineer: ChatUser, bot: Account, *, name: str) -> str:
     return await engineer.create_room(name=name, invite=[bot.user_id])
+
+
+def _in_thread(root: str, message: Message) -> bool:
+    return message.thread_root == root
 
 
 @synchronously
@@ -166,6 +175,55 @@ async def test_other_rooms_edits_own_messages_and_history_are_ignored(
 
 
 @synchronously
+async def test_in_a_room_joined_on_invite_commands_from_before_the_join_are_ignored(
+    synapse: SynapseServer,
+) -> None:
+    bot_account, alice_account = account(synapse, "bot"), account(synapse, "alice")
+    actor = FakeActor()
+    identities = {str(matrix_key(alice_account.user_id)): ALICE}
+    async with (
+        ChatUser(synapse.url, alice_account) as alice,
+        ChatUser(synapse.url, bot_account) as bot_client,
+    ):
+        room = await alice.create_room(name="deploys")  # invite-only, history shared
+        with running_bot(synapse, bot_account, [room], actor, identities):
+            await alice.send_text(room, "!landinggear abort ns/before-join")
+            await alice.invite(room, bot_account.user_id)
+
+            async def joined() -> bool:
+                return room in await bot_client.joined_rooms()
+
+            deadline = time.monotonic() + 30
+            while not await joined():
+                assert time.monotonic() < deadline, "the bot never accepted the invite"
+            sent = await alice.send_text(room, "!landinggear status ns/after-join")
+            await alice.wait_for(room, partial(_in_thread, sent), timeout=30)
+    assert actor.targets() == ["ns/after-join"]
+
+
+@synchronously
+async def test_a_hung_command_does_not_stop_the_bot_reading_and_a_full_pool_says_busy(
+    synapse: SynapseServer,
+) -> None:
+    bot_account, alice_account = account(synapse, "bot"), account(synapse, "alice")
+    actor = FakeActor(gate=threading.Event())
+    assert actor.gate is not None
+    identities = {str(matrix_key(alice_account.user_id)): ALICE}
+    async with ChatUser(synapse.url, alice_account) as alice:
+        room = await _room_with_bot(alice, bot_account, name="deploys")
+        with running_bot(synapse, bot_account, [room], actor, identities, workers=1, queue=0):
+            slow = await alice.send_text(room, "!landinggear abort ns/slow")
+            eventually(lambda: actor.targets() == ["ns/slow"], timeout=30, what="slow started")
+            second = await alice.send_text(room, "!landinggear abort ns/second")
+            busy = await alice.wait_for(room, partial(_in_thread, second), timeout=30)
+            actor.gate.set()
+            done = await alice.wait_for(room, partial(_in_thread, slow), timeout=30)
+    assert busy.body == BUSY
+    assert done.body.startswith("Requested abort of rollout ns/slow")
+    assert actor.targets() == ["ns/slow"]
+
+
+@synchronously
 async def test_a_release_note_and_its_update_show_as_one_edited_message(
     synapse: SynapseServer,
 ) -> None:
@@ -199,10 +257,6 @@ async def test_a_release_note_and_its_update_show_as_one_edited_message(
     assert edited.body == "web: v2 (abc123) aborted by matrix:@alice"
     assert edited.msgtype == "m.notice"
     assert [m.event_id for m in shown] == [handle]
-
-
-def _in_thread(root: str, message: Message) -> bool:
-    return message.thread_root == root
 
 
 @synchronously

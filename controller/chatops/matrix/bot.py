@@ -9,6 +9,8 @@ One daemon thread runs the sync loop:
 2. A first ``/sync`` without waiting: its ``next_batch`` is where reading starts.
    Its timeline is history, so nothing typed before the bot started (or while it
    was down) is carried out late; the sync token lives in memory only, on purpose.
+   Likewise, in a room joined later (an invite accepted), only what follows the
+   bot's own join counts.
 3. Long-polled ``/sync`` from that token, for ever: command messages in the
    configured rooms (see :func:`~controller.chatops.matrix.messages.commands_in`)
    are parsed; words that are not a command are answered with the usage; a command
@@ -43,6 +45,7 @@ from controller.chatops.matrix.messages import (
     Incoming,
     commands_in,
     invites_in,
+    joined_in,
     thread_reply,
     timeline_limited,
 )
@@ -81,6 +84,7 @@ class MatrixBot:
         self.clock = clock
         self.user_id: str | None = None
         self.room_ids: frozenset[str] = frozenset()
+        self._reading: set[str] = set()
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="matrix")
         self._slots = threading.BoundedSemaphore(workers + queue)
         self._busy: dict[int, float] = {}
@@ -171,6 +175,7 @@ class MatrixBot:
 
     def _first_sync(self) -> str:
         body = self.api.sync(since=None, timeout=0, sync_filter=FILTER)
+        self._reading = joined_in(body, rooms=self.room_ids)
         self._accept_invites(body)
         self._synced.set()
         log.info("Reading Matrix commands", rooms=sorted(self.room_ids))
@@ -181,9 +186,11 @@ class MatrixBot:
         self._accept_invites(body)
         for room_id in timeline_limited(body, rooms=self.room_ids):
             log.warning("Skipped Matrix messages: too many at once", room_id=room_id)
-        for incoming in commands_in(body, rooms=self.room_ids, me=self.user_id or ""):
+        found = commands_in(body, rooms=self.room_ids, me=self.user_id or "", known=self._reading)
+        for incoming in list(found):
             if self._first_time(incoming.event_id):
                 self._take(incoming)
+        self._reading |= joined_in(body, rooms=self.room_ids)
         return str(body["next_batch"])
 
     def _accept_invites(self, body: dict[str, Any]) -> None:

@@ -29,6 +29,7 @@ __all__ = [
     "commands_in",
     "edit_content",
     "invites_in",
+    "joined_in",
     "note_content",
     "thread_reply",
     "timeline_limited",
@@ -40,7 +41,7 @@ TIMELINE_LIMIT = 100
 
 FILTER: dict[str, Any] = {
     "room": {
-        "timeline": {"limit": TIMELINE_LIMIT, "types": ["m.room.message"]},
+        "timeline": {"limit": TIMELINE_LIMIT, "types": ["m.room.message", "m.room.member"]},
         "state": {"types": []},
         "ephemeral": {"not_types": ["*"]},
         "account_data": {"not_types": ["*"]},
@@ -48,7 +49,8 @@ FILTER: dict[str, Any] = {
     "presence": {"not_types": ["*"]},
     "account_data": {"not_types": ["*"]},
 }
-"""Only room messages (and invites) from ``/sync``: no presence, receipts, typing, state."""
+"""Only room messages, memberships (the bot's own join) and invites from ``/sync``: no
+presence, receipts, typing or state."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -63,13 +65,22 @@ class Incoming:
     """The command's own event, or the root of the thread it was typed in."""
 
 
-def commands_in(sync: Mapping[str, Any], *, rooms: Collection[str], me: str) -> Iterator[Incoming]:
-    """The command messages of one ``/sync`` answer, oldest first per room."""
+def commands_in(
+    sync: Mapping[str, Any], *, rooms: Collection[str], me: str, known: Collection[str]
+) -> Iterator[Incoming]:
+    """The command messages of one ``/sync`` answer, oldest first per room.
+
+    ``known`` are the rooms the bot was already reading; in a room it has just joined,
+    the timeline may hold history from before the join, so only what follows the
+    bot's own join event counts (nothing, if that event is not in the timeline)."""
     joined = (sync.get("rooms") or {}).get("join") or {}
     for room_id, room in joined.items():
         if room_id not in rooms or not isinstance(room, dict):
             continue
-        for event in (room.get("timeline") or {}).get("events") or []:
+        events = (room.get("timeline") or {}).get("events") or []
+        if room_id not in known:
+            events = _after_join(events, me)
+        for event in events:
             incoming = _command(room_id, event, me)
             if incoming is not None:
                 yield incoming
@@ -80,6 +91,21 @@ def timeline_limited(sync: Mapping[str, Any], *, rooms: Collection[str]) -> list
     joined = (sync.get("rooms") or {}).get("join") or {}
     return [r for r, room in joined.items()
             if r in rooms and ((room or {}).get("timeline") or {}).get("limited")]  # fmt: skip
+
+
+def joined_in(sync: Mapping[str, Any], *, rooms: Collection[str]) -> set[str]:
+    """The configured rooms this sync shows the bot in."""
+    return {r for r in (sync.get("rooms") or {}).get("join") or {} if r in rooms}
+
+
+def _after_join(events: list[Any], me: str) -> list[Any]:
+    for n in range(len(events) - 1, -1, -1):
+        event = events[n]
+        if (isinstance(event, dict) and event.get("type") == "m.room.member"
+                and event.get("state_key") == me
+                and (event.get("content") or {}).get("membership") == "join"):  # fmt: skip
+            return events[n + 1 :]
+    return []
 
 
 def invites_in(sync: Mapping[str, Any], *, rooms: Collection[str]) -> list[str]:

@@ -37,7 +37,7 @@ def _sync(*events: dict[str, Any], room: str = ROOM) -> dict[str, Any]:
 
 
 def _commands(sync: dict[str, Any]) -> list[Incoming]:
-    return list(commands_in(sync, rooms={ROOM}, me=ME))
+    return list(commands_in(sync, rooms={ROOM}, me=ME, known={ROOM, OTHER}))
 
 
 def test_a_command_in_a_configured_room_is_read_with_its_thread() -> None:
@@ -71,6 +71,18 @@ def test_a_command_in_a_configured_room_is_read_with_its_thread() -> None:
 )  # fmt: skip
 def test_what_is_not_a_command(event: Any) -> None:
     assert _commands(_sync(event)) == []
+
+
+def test_in_a_room_just_joined_only_what_follows_the_bots_join_counts() -> None:
+    join = {"type": "m.room.member", "state_key": ME, "sender": ME, "event_id": "$j",
+            "content": {"membership": "join"}}  # fmt: skip
+    before, after = _event("!landinggear abort ns/before"), _event("!landinggear abort ns/after")
+    sync = _sync(before, join, after)
+    assert [c.body for c in commands_in(sync, rooms={ROOM}, me=ME, known=set())] == [
+        "!landinggear abort ns/after"
+    ]
+    assert list(commands_in(_sync(before), rooms={ROOM}, me=ME, known=set())) == []
+    assert len(list(commands_in(sync, rooms={ROOM}, me=ME, known={ROOM}))) == 2
 
 
 def test_other_rooms_are_not_read_and_their_invites_not_taken() -> None:
