@@ -8,5 +8,7 @@
 - :mod:`~controller.chatops.slack`: Slack's requests verified and read, replies;
 - :mod:`~controller.chatops.dispatch` (bounded workers), :mod:`~controller.chatops.server`
   (HTTP), :mod:`~controller.chatops.settings` and :mod:`~controller.chatops.process`:
-  the ``landinggear chatops`` process. Notifications and Matrix are not built yet.
+  the ``landinggear chatops`` process;
+- :mod:`~controller.chatops.matrix`: the Matrix bot (commands in a thread) and its
+  release-note sink. The notifier loop is not built yet.
 """

@@ -5,8 +5,11 @@ patch Rollouts, create Events and SubjectAccessReviews, get the identities
 ConfigMap), never the controller's: a command is carried out only when the
 person's own Kubernetes identity may do it (see :mod:`controller.chatops.acting`).
 
-Lifecycle: the identities are read in the background (``/readyz`` answers 503
-until the first read), the HTTP server answers at once, SIGTERM or SIGINT stops
+Slack (HTTP endpoints) and Matrix (a bot long-polling its homeserver, see
+:mod:`controller.chatops.matrix`) are each optional; both share one Actor and the
+identities. Lifecycle: the identities are read in the background (``/readyz``
+answers 503 until the first read and, with Matrix, the bot's first sync), the HTTP
+server answers at once, SIGTERM or SIGINT stops
 taking requests, lets queued commands finish and exits 0.
 """
 
@@ -27,6 +30,7 @@ from controller import __version__
 from controller.chatops.acting import Actor
 from controller.chatops.directory import IdentityDirectory
 from controller.chatops.dispatch import Dispatcher
+from controller.chatops.matrix import MatrixApi, MatrixBot
 from controller.chatops.notifier import Notifier
 from controller.chatops.notifying import Notifying, sinks
 from controller.chatops.server import ChatopsServer, SlackEndpoints
@@ -81,9 +85,10 @@ class Chatops:
 
     settings: ChatopsSettings
     directory: IdentityDirectory
-    dispatcher: Dispatcher
-    endpoints: SlackEndpoints
+    dispatcher: Dispatcher | None
+    endpoints: SlackEndpoints | None
     web: WebClient | None
+    matrix: MatrixBot | None = None
     notifying: Notifying | None = None
     """Release notifications, when any destination is configured."""
 
@@ -93,11 +98,19 @@ class Chatops:
         problem = settings.problem()
         if problem is not None:
             raise SetupError(problem)
-        secret_file = settings.slack_signing_secret_file or ""  # problem() checked it is set
-        secret = read_secret(secret_file, "Slack signing secret")
+        slack_secret = (
+            read_secret(settings.slack_signing_secret_file, "Slack signing secret")
+            if settings.slack_signing_secret_file
+            else None
+        )
         token = (
             read_secret(settings.slack_token_file, "Slack bot token")
             if settings.slack_token_file
+            else None
+        )
+        matrix_token = (
+            read_secret(settings.matrix_token_file, "Matrix access token")
+            if settings.matrix_token_file
             else None
         )
         instance = settings.instance or socket.gethostname()
@@ -106,17 +119,21 @@ class Chatops:
         directory = IdentityDirectory(
             api, namespace=namespace, name=name, refresh=settings.identities_refresh
         )
-        dispatcher = Dispatcher(
-            actor=Actor(api, instance=instance),
-            directory=directory,
-            responder=Responder(api_url=settings.slack_api_url, timeout=settings.reply_timeout),
-            workers=settings.workers,
-            queue=settings.queue,
-        )
-        endpoints = SlackEndpoints(
-            verifier=RequestVerifier(secret), api_url=settings.slack_api_url, dispatcher=dispatcher
-        )
-        web = None
+        actor = Actor(api, instance=instance)
+        dispatcher, endpoints, web = None, None, None
+        if slack_secret is not None:
+            dispatcher = Dispatcher(
+                actor=actor,
+                directory=directory,
+                responder=Responder(api_url=settings.slack_api_url, timeout=settings.reply_timeout),
+                workers=settings.workers,
+                queue=settings.queue,
+            )
+            endpoints = SlackEndpoints(
+                verifier=RequestVerifier(slack_secret),
+                api_url=settings.slack_api_url,
+                dispatcher=dispatcher,
+            )
         if token is not None:
             web = WebClient(
                 token=token, base_url=settings.slack_api_url, timeout=round(settings.reply_timeout)
@@ -135,13 +152,35 @@ class Chatops:
             except ValueError as err:
                 raise SetupError(str(err)) from err
             notifying = Notifying(api, Notifier(found))
-        return cls(settings, directory, dispatcher, endpoints, web, notifying)
+        matrix = None
+        if settings.matrix_homeserver and matrix_token is not None:
+            matrix = MatrixBot(
+                MatrixApi(settings.matrix_homeserver, matrix_token),
+                rooms=settings.matrix_room,
+                actor=actor,
+                directory=directory,
+                workers=settings.workers,
+                queue=settings.queue,
+                poll=settings.matrix_poll,
+            )
+        return cls(
+            settings, directory, dispatcher, endpoints, web, matrix=matrix, notifying=notifying
+        )
 
     def problems(self) -> list[str]:
         """What makes the process unhealthy (``/healthz``)."""
         found = [] if self.directory.alive() else ["the identities reader is not running"]
-        notifying = self.notifying.problems() if self.notifying is not None else []
-        return found + self.dispatcher.problems() + notifying
+        if self.dispatcher is not None:
+            found += self.dispatcher.problems()
+        if self.matrix is not None:
+            found += self.matrix.problems()
+        if self.notifying is not None:
+            found += self.notifying.problems()
+        return found
+
+    def ready(self) -> bool:
+        """Identities read once, and the Matrix bot (if any) reading its rooms."""
+        return self.directory.loaded() and (self.matrix is None or self.matrix.ready())
 
     def start(self) -> ChatopsServer:
         """Start reading identities and serving; returns the server (its address is bound)."""
@@ -150,7 +189,7 @@ class Chatops:
             self.settings.listen,
             slack=self.endpoints,
             healthy=self.problems,
-            ready=self.directory.loaded,
+            ready=self.ready,
         )
         host, port = server.server_address[:2]
         log.info("Serving chat-ops", address=f"{host!s}:{port}", networks=self.settings.networks(),
@@ -160,13 +199,18 @@ class Chatops:
             log.info("Notifying", destinations=list(self.notifying.notifier.destinations))
         if self.web is not None:
             threading.Thread(target=check_token, args=(self.web,), daemon=True).start()
+        if self.matrix is not None:
+            self.matrix.start()
         return server
 
     def stop(self, server: ChatopsServer) -> None:
         """Stop taking requests, finish queued commands, stop reading identities."""
         server.shutdown()
         server.server_close()
-        self.dispatcher.shutdown(wait=True)
+        if self.dispatcher is not None:
+            self.dispatcher.shutdown(wait=True)
+        if self.matrix is not None:
+            self.matrix.stop(wait=True)
         if self.notifying is not None:
             self.notifying.stop()
         self.directory.stop()

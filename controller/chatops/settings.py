@@ -3,7 +3,9 @@ by flags.
 
 Every chat network is optional, but at least one must be configured: Slack is
 configured by ``slack_signing_secret_file`` (inbound commands and buttons need
-nothing else; ``slack_token_file`` adds the Web API). With none,
+nothing else; ``slack_token_file`` adds the Web API); Matrix by
+``matrix_homeserver``, with ``matrix_token_file`` and at least one ``matrix_room``
+(``LANDINGGEAR_CHATOPS_MATRIX_ROOM`` is a JSON list). With none,
 :meth:`ChatopsSettings.networks` is empty and the command exits 2.
 
 Secrets are read from files (a mounted Secret), never from flags or the
@@ -24,6 +26,8 @@ __all__ = ["DEFAULT_IDENTITIES", "ChatopsSettings"]
 
 DEFAULT_IDENTITIES = "landinggear-system/landinggear-chatops-identities"
 _LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_ROOM = re.compile(r"![^\s]+|#[^:\s]+:[^\s]+")
+"""A room id (``!opaque``, ``:server`` too before room version 12) or alias ``#name:server``."""
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
@@ -79,6 +83,23 @@ class ChatopsSettings(BaseSettings):
         description="Base URL of Slack's Web API. Replies go only to response_urls on "
         "hooks.slack.com or on this URL's scheme, host and port.",
     )
+    matrix_homeserver: str | None = Field(
+        default=None,
+        description="Base URL of the Matrix homeserver (https://matrix.example.org); "
+        "configures the Matrix bot.",
+    )
+    matrix_token_file: str | None = Field(
+        default=None,
+        description="File with the Matrix bot account's access token. Read once at start.",
+    )
+    matrix_room: tuple[str, ...] = Field(
+        default=(),
+        description="Rooms (ids !abc or !abc:example.org, or aliases #ops:example.org) the "
+        "bot answers in and notifies; it joins them, and accepts invites to these rooms only.",
+    )
+    matrix_poll: float = Field(
+        default=30.0, gt=0, le=300, description="Seconds one long-polled Matrix /sync may wait."
+    )
     identities: str = Field(
         default=DEFAULT_IDENTITIES,
         description="NAMESPACE/CONFIGMAP mapping chat users to Kubernetes users and groups.",
@@ -122,6 +143,26 @@ class ChatopsSettings(BaseSettings):
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"slack-api-url must be an http(s) URL, got {value!r}")
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("matrix_homeserver")
+    @classmethod
+    def _valid_homeserver(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"matrix-homeserver must be an http(s) URL, got {value!r}")
+        return value.rstrip("/")
+
+    @field_validator("matrix_room")
+    @classmethod
+    def _valid_rooms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for room in value:
+            if not (_ROOM.fullmatch(room) and len(room) <= 255):
+                raise ValueError(
+                    f"matrix-room must be a room id !id or an alias #name:server, got {room!r}"
+                )
+        return tuple(dict.fromkeys(value))
 
     @field_validator("identities")
     @classmethod
@@ -167,25 +208,42 @@ class ChatopsSettings(BaseSettings):
 
     def networks(self) -> list[str]:
         """The chat networks configured (empty: nothing to serve)."""
-        return ["slack"] if self.slack_signing_secret_file else []
+        found = ["slack"] if self.slack_signing_secret_file else []
+        return found + (["matrix"] if self.matrix_homeserver else [])
 
     def problem(self) -> str | None:
         """Why these settings cannot run (None: they can)."""
-        if self.slack_token_file and not self.slack_signing_secret_file:
-            return (
+        matrix = (self.matrix_token_file, self.matrix_room)
+        checks = [
+            (
+                bool(self.slack_token_file and not self.slack_signing_secret_file),
                 "--slack-token-file needs --slack-signing-secret-file (Slack's requests are "
-                "verified with it)"
-            )
-        if self.slack_destinations() and not self.slack_token_file:
-            return "--slack-channel/--slack-channels need --slack-token-file (to post)"
-        if self.notify_webhooks and not self.notify_webhook_secret_file:
-            return "--notify-webhooks needs --notify-webhook-secret-file (to sign)"
-        if not self.networks():
-            return (
+                "verified with it)",
+            ),
+            (
+                bool(self.slack_destinations() and not self.slack_token_file),
+                "--slack-channel/--slack-channels need --slack-token-file (to post)",
+            ),
+            (
+                bool(self.notify_webhooks and not self.notify_webhook_secret_file),
+                "--notify-webhooks needs --notify-webhook-secret-file (to sign)",
+            ),
+            (
+                any(matrix) and not self.matrix_homeserver,
+                "--matrix-token-file and --matrix-room need --matrix-homeserver URL",
+            ),
+            (
+                bool(self.matrix_homeserver) and not all(matrix),
+                "--matrix-homeserver needs --matrix-token-file FILE and --matrix-room ROOM",
+            ),
+            (
+                not self.networks(),
                 "no chat network configured: pass --slack-signing-secret-file FILE "
-                "(and --slack-token-file FILE) for Slack"
-            )
-        return None
+                "(and --slack-token-file FILE) for Slack, and/or --matrix-homeserver URL "
+                "--matrix-token-file FILE --matrix-room ROOM for Matrix",
+            ),
+        ]
+        return next((message for failed, message in checks if failed), None)
 
     @property
     def identities_ref(self) -> tuple[str, str]:

@@ -144,7 +144,7 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
         verb("run", "run the controller (-n: watch one namespace; default all)", rollout=False)
     )
     serving = verb(
-        "chatops", "serve chat commands (Slack): verified, authorised per person", rollout=False
+        "chatops", "serve chat commands (Slack, Matrix): authorised per person", rollout=False
     )
     chatops.add_arguments(serving)
     return parser

@@ -22,6 +22,10 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "notify_webhook_secret_file": (str, "file with the notification webhooks' signing key"),
     "notify_timeout": (float, "seconds one notification post may take"),
     "slack_api_url": (str, "base URL of Slack's Web API (default https://slack.com/api/)"),
+    "matrix_homeserver": (str, "Matrix homeserver URL (enables the Matrix bot)"),
+    "matrix_token_file": (str, "file with the Matrix bot's access token"),
+    "matrix_room": (str, "room id or alias the bot answers in and notifies (repeatable)"),
+    "matrix_poll": (float, "seconds one long-polled Matrix /sync may wait (default 30)"),
     "identities": (str, "NAMESPACE/CONFIGMAP mapping chat users to Kubernetes identities"),
     "identities_refresh": (float, "seconds between reads of the identities ConfigMap"),
     "workers": (int, "commands carried out at once"),
@@ -30,6 +34,7 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "instance": (str, "this process' name in Events (default: hostname)"),
     "log_level": (str, "debug, info, warning or error"),
 }
+_REPEATABLE = {"matrix_room"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,9 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     for field, (kind, help_text) in _FLAGS.items():
         metavar = "FILE" if field.endswith("_file") else None
+        action = "append" if field in _REPEATABLE else "store"
         parser.add_argument(
-            f"--{field.replace('_', '-')}", type=kind, metavar=metavar, help=help_text
-        )
+            f"--{field.replace('_', '-')}", type=kind, metavar=metavar, help=help_text,
+            action=action,
+        )  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
