@@ -21,7 +21,10 @@ Destinations, comma-separated, each ``KIND`` or ``KIND:NAME``:
     ``NAME=URL``: the URLs are secrets, so they live in a mounted file);
 ``webhook:NAME``
     a URL of ``--notify-webhooks NAME=URL[,NAME=URL…]``, signed with the key in
-    ``--notify-webhook-secret-file``.
+    ``--notify-webhook-secret-file``;
+``matrix``
+    every room of ``--matrix-room`` the bot reads (one message per room, edited
+    in place).
 
 A destination the process was not configured with is logged and skipped; the
 others still get their messages. No annotation: no notifications.
@@ -35,7 +38,9 @@ from collections.abc import Mapping
 __all__ = ["KINDS", "NOTIFY_ANNOTATION", "destinations", "key", "pairs"]
 
 NOTIFY_ANNOTATION = "landinggear.dev/notify"
-KINDS = ("slack", "teams", "webhook")
+KINDS = ("slack", "teams", "webhook", "matrix")
+_UNNAMED = ("slack", "matrix")
+"""Kinds that may be named alone (their default destination)."""
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
 _MAX = 16
 
@@ -61,7 +66,13 @@ def destinations(annotations: Mapping[str, str] | None) -> tuple[tuple[str, ...]
         if kind == "slack":
             name = name.removeprefix("#")
         named_well = bool(_NAME.fullmatch(name)) and len(name) <= 80
-        if kind not in KINDS or (name and not named_well) or (kind != "slack" and not name):
+        wrong = (
+            kind not in KINDS
+            or (name and not named_well)
+            or (not name and kind not in _UNNAMED)
+            or (kind == "matrix" and name)  # the bot's rooms, not named per Rollout
+        )
+        if wrong:
             bad.append(word[:80])
         elif len(found) < _MAX:
             found[key(kind, name)] = None

@@ -31,6 +31,7 @@ from controller.chatops.acting import Actor
 from controller.chatops.directory import IdentityDirectory
 from controller.chatops.dispatch import Dispatcher
 from controller.chatops.matrix import MatrixApi, MatrixBot
+from controller.chatops.matrix.sink import MatrixRoomsSink
 from controller.chatops.notifier import Notifier
 from controller.chatops.notifying import Notifying, sinks
 from controller.chatops.server import ChatopsServer, SlackEndpoints
@@ -138,6 +139,17 @@ class Chatops:
             web = WebClient(
                 token=token, base_url=settings.slack_api_url, timeout=round(settings.reply_timeout)
             )
+        matrix = None
+        if settings.matrix_homeserver and matrix_token is not None:
+            matrix = MatrixBot(
+                MatrixApi(settings.matrix_homeserver, matrix_token),
+                rooms=settings.matrix_room,
+                actor=actor,
+                directory=directory,
+                workers=settings.workers,
+                queue=settings.queue,
+                poll=settings.matrix_poll,
+            )
         notifying = None
         if settings.notifies():
             teams = settings.teams_webhooks_file
@@ -151,18 +163,9 @@ class Chatops:
                 )
             except ValueError as err:
                 raise SetupError(str(err)) from err
+            if matrix is not None:
+                found["matrix"] = MatrixRoomsSink(matrix.api, matrix)
             notifying = Notifying(api, Notifier(found))
-        matrix = None
-        if settings.matrix_homeserver and matrix_token is not None:
-            matrix = MatrixBot(
-                MatrixApi(settings.matrix_homeserver, matrix_token),
-                rooms=settings.matrix_room,
-                actor=actor,
-                directory=directory,
-                workers=settings.workers,
-                queue=settings.queue,
-                poll=settings.matrix_poll,
-            )
         return cls(
             settings, directory, dispatcher, endpoints, web, matrix=matrix, notifying=notifying
         )

@@ -203,7 +203,10 @@ class ChatopsSettings(BaseSettings):
     def notifies(self) -> bool:
         """Whether any notification destination is configured (the notifier runs)."""
         return bool(
-            self.slack_destinations() or self.webhook_destinations() or self.teams_webhooks_file
+            self.slack_destinations()
+            or self.webhook_destinations()
+            or self.teams_webhooks_file
+            or self.matrix_homeserver
         )
 
     def networks(self) -> list[str]:

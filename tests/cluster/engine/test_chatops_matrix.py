@@ -125,3 +125,45 @@ async def test_a_matrix_command_aborts_and_the_answer_arrives_in_a_thread(
     print(f"\nmessage sent → answer in thread: {answered:.2f} s; "
           f"message sent → canary at 0 replicas: {at_zero:.2f} s; "
           f"→ stable at full size: {restored:.2f} s")  # fmt: skip
+
+
+@synchronously
+async def test_a_release_note_in_the_room_offers_abort_and_is_edited_when_it_is_done(
+    harness: Harness, synapse: SynapseServer, tmp_path: Path
+) -> None:
+    """``landinggear.dev/notify: matrix``: one notice per release in the bot's room with the
+    commands to type; the engineer types the abort it offers; the same notice is edited."""
+    ns = harness.namespace
+    bot_account, alice_account = account(synapse, "bot"), account(synapse, "alice")
+    harness.apply(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": IDENTITIES},
+         "data": {str(matrix_key(alice_account.user_id)):
+                  "{user: alice, groups: [payments-oncall]}"}}
+    )  # fmt: skip
+    grant_oncall(harness)
+    paused_canary(harness)
+    canary = harness.status()["canaryRevision"]
+    harness.kube.kubectl(
+        "annotate", "rollout.landinggear.dev/web", "landinggear.dev/notify=matrix", f"-n={ns}"
+    )
+    command = f"!landinggear abort {ns}/web"
+    async with ChatUser(synapse.url, alice_account) as alice:
+        room = await alice.create_room(name="deploys", invite=[bot_account.user_id])
+        async with matrix_bot(harness, synapse, bot_account, room, tmp_path):
+            note = await alice.wait_for(
+                room, lambda m: m.sender == bot_account.user_id and command in m.body, timeout=60
+            )
+            assert note.msgtype == "m.notice"
+            sent_at = time.monotonic()
+            await alice.send_text(room, command)
+            eventually(lambda: harness.replica_sets().get(canary, (0, 0))[0] == 0, timeout=30,
+                       what="canary at 0 replicas (or gone)")  # fmt: skip
+            at_zero = time.monotonic() - sent_at
+            edited = await alice.wait_for(
+                room,
+                lambda m: m.event_id == note.event_id and m.edited and command not in m.body,
+                timeout=60,
+            )
+    assert f"!landinggear retry {ns}/web" in edited.body
+    print(f"\nnote → typed abort → canary at 0 replicas: {at_zero:.2f} s; the note now reads: "
+          f"{edited.body.splitlines()[0]!r}")  # fmt: skip
