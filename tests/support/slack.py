@@ -18,12 +18,13 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from slack_sdk.signature import SignatureVerifier
 
+from tests.support.loopback import LoopbackServer
 from tests.support.waiting import eventually
 
 TEAM = "T024BE7LD"
@@ -46,12 +47,11 @@ class Recorded:
 
 
 @dataclass
-class SlackStandIn:
+class SlackStandIn(LoopbackServer):
     """A loopback stand-in for Slack's Web API and response_url host (see the module doc)."""
 
     name: str = "slack"
     posts: list[Recorded] = field(default_factory=list)
-    _server: ThreadingHTTPServer | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> SlackStandIn:
@@ -77,17 +77,8 @@ class SlackStandIn:
             def log_message(self, format: str, *args: object) -> None:
                 del format, args
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
-        ).start()
+        self._serve(Handler)
         return self
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
 
     @property
     def origin(self) -> str:

@@ -17,41 +17,17 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from controller.chatops.identities import matrix_key
 from e2e.matrix import Account, SynapseServer
 from e2e.matrix.client import ChatUser
 from tests.support.accounts import service_account_kubeconfig
 from tests.support.aio import synchronously
-from tests.support.chatops import RBAC, chatops_events, grant_oncall, paused_canary
+from tests.support.chatops import chatops_events, grant_oncall, paused_canary
+from tests.support.chatops_bot import ACCOUNT, IDENTITIES, shipped_rbac
 from tests.support.matrix import account
 from tests.support.scenario import ROOT, Harness
 from tests.support.waiting import eventually
-
-IDENTITIES = "landinggear-chatops-identities"
-ACCOUNT = "landinggear-chatops"
-
-
-def _shipped_rbac(namespace: str, role_name: str) -> list[dict[str, Any]]:
-    """The shipped ClusterRole (renamed) bound to the test's ServiceAccount, and the shipped
-    identities Role in the test's namespace (as in ``test_chatops_slack.py``)."""
-    docs = list(yaml.safe_load_all((ROOT / "manifests/chatops/rbac.yaml").read_text()))
-    cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
-    role = next(d for d in docs if d["kind"] == "Role")
-    subjects = [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": namespace}]
-    return [
-        {**cluster_role, "metadata": {"name": role_name}},
-        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role_name},
-         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role_name},
-         "subjects": subjects},
-        {**role, "metadata": {"name": IDENTITIES}},
-        {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {"name": IDENTITIES},
-         "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": IDENTITIES},
-         "subjects": subjects},
-    ]  # fmt: skip
 
 
 @asynccontextmanager
@@ -62,7 +38,7 @@ async def matrix_bot(
     kube, ns = harness.kube, harness.namespace
     role_name = f"landinggear-chatops-{ns}"
     kubeconfig = service_account_kubeconfig(kube, ns, ACCOUNT, tmp_path / "sa")
-    for obj in _shipped_rbac(ns, role_name):
+    for obj in shipped_rbac(ns, role_name):
         harness.apply(obj)
     (tmp_path / "matrix-token").write_text(bot.access_token)
     log = tmp_path / "chatops.log"

@@ -13,9 +13,6 @@ records the Web API calls.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -23,19 +20,8 @@ from typing import Any
 
 import pytest
 
-from tests.cluster.engine.test_chatops_slack import (
-    ACCOUNT,
-    IDENTITIES,
-    Bot,
-    _free_port,
-    _identities,
-    _ready,
-    _shipped_rbac,
-)
-from tests.support.accounts import service_account_kubeconfig
-from tests.support.chatops import grant_oncall
-from tests.support.scenario import ROOT, Harness
-from tests.support.slack import SECRET, SlackStandIn
+from tests.support.chatops_bot import Bot, slack_bot
+from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
 CHANNEL = "C0DEPLOYS"
@@ -43,38 +29,10 @@ CHANNEL = "C0DEPLOYS"
 
 @pytest.fixture
 def notifying_bot(harness: Harness, tmp_path: Path) -> Iterator[Bot]:
-    kube, ns = harness.kube, harness.namespace
-    role_name = f"landinggear-chatops-{ns}"
-    kubeconfig = service_account_kubeconfig(kube, ns, ACCOUNT, tmp_path / "sa")
-    for obj in _shipped_rbac(ns, role_name):
-        harness.apply(obj)
-    _identities(harness)
-    grant_oncall(harness)
-    slack = SlackStandIn().start()
-    (tmp_path / "signing-secret").write_text(SECRET)
     (tmp_path / "token").write_text("xoxb-stand-in")
-    port = _free_port()
-    log = tmp_path / "chatops.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "controller", "chatops", f"--kubeconfig={kubeconfig}",
-             f"--listen=127.0.0.1:{port}",
-             f"--slack-signing-secret-file={tmp_path / 'signing-secret'}",
-             f"--slack-token-file={tmp_path / 'token'}", f"--slack-channel={CHANNEL}",
-             f"--slack-api-url={slack.api_url}", f"--identities={ns}/{IDENTITIES}",
-             "--identities-refresh=1", f"--instance=chatops-{ns}"],
-            cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    started = Bot(url=f"http://127.0.0.1:{port}", proc=proc, log=log, slack=slack)
-    try:
-        eventually(lambda: _ready(started.url), timeout=30, what="chatops ready")
+    extra = (f"--slack-token-file={tmp_path / 'token'}", f"--slack-channel={CHANNEL}")
+    with slack_bot(harness, tmp_path, *extra) as started:
         yield started
-    finally:
-        proc.terminate()
-        code = proc.wait(timeout=30)
-        slack.stop()
-        print(f"----- chatops log (exit {code}) -----\n{log.read_text()[-6000:]}")
-        kube.kubectl("delete", "clusterrolebinding,clusterrole", role_name, check=False)
 
 
 def _buttons(call: dict[str, Any]) -> dict[str, str]:

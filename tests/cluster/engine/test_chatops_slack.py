@@ -12,137 +12,25 @@ and sent to the bot over loopback; ``response_url`` is a loopback stand-in
 
 from __future__ import annotations
 
-import json
-import os
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
-from tests.support.accounts import service_account_kubeconfig
-from tests.support.chatops import RBAC, chatops_events, grant_oncall, paused_canary
-from tests.support.scenario import ROOT, Harness
-from tests.support.slack import (
-    SECRET,
-    TEAM,
-    SlackStandIn,
-    click_body,
-    command_body,
-    post,
-    signed_headers,
-)
+from tests.support.chatops import chatops_events, paused_canary
+from tests.support.chatops_bot import Bot, slack_bot
+from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
 IDENTITIES = "landinggear-chatops-identities"
 ACCOUNT = "landinggear-chatops"
 
 
-@dataclass
-class Bot:
-    """The running ``landinggear chatops`` process, its log, and Slack's stand-in."""
-
-    url: str
-    proc: subprocess.Popen[bytes]
-    log: Path
-    slack: SlackStandIn
-
-    def command(self, text: str, *, user: str, name: str, n: int) -> tuple[int, Any, str]:
-        """A signed slash command; (status, ack JSON, response_url)."""
-        url = self.slack.response_url(n)
-        body = command_body(text, user=user, name=name, response_url=url)
-        status, answer = post(f"{self.url}/slack/commands", body, signed_headers(body))
-        return status, json.loads(answer) if status == 200 else answer, url
-
-    def click(self, value: str, *, user: str, name: str, n: int) -> tuple[int, str]:
-        """A signed button click; (status, response_url)."""
-        url = self.slack.response_url(n)
-        body = click_body(value, user=user, name=name, response_url=url)
-        status, _ = post(f"{self.url}/slack/interactions", body, signed_headers(body))
-        return status, url
-
-
-def _shipped_rbac(namespace: str, role_name: str) -> list[dict[str, Any]]:
-    """The shipped ClusterRole (renamed for this test) bound to the test's ServiceAccount,
-    and the shipped identities Role in the test's namespace."""
-    docs = list(yaml.safe_load_all((ROOT / "manifests/chatops/rbac.yaml").read_text()))
-    cluster_role = next(d for d in docs if d["kind"] == "ClusterRole")
-    role = next(d for d in docs if d["kind"] == "Role")
-    subjects = [{"kind": "ServiceAccount", "name": ACCOUNT, "namespace": namespace}]
-    return [
-        {**cluster_role, "metadata": {"name": role_name}},
-        {"apiVersion": f"{RBAC}/v1", "kind": "ClusterRoleBinding", "metadata": {"name": role_name},
-         "roleRef": {"apiGroup": RBAC, "kind": "ClusterRole", "name": role_name},
-         "subjects": subjects},
-        {**role, "metadata": {"name": IDENTITIES}},
-        {"apiVersion": f"{RBAC}/v1", "kind": "RoleBinding", "metadata": {"name": IDENTITIES},
-         "roleRef": {"apiGroup": RBAC, "kind": "Role", "name": IDENTITIES},
-         "subjects": subjects},
-    ]  # fmt: skip
-
-
-def _identities(harness: Harness) -> None:
-    harness.apply(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": IDENTITIES},
-         "data": {f"slack.{TEAM}.U0ALICE": "{user: alice, groups: [payments-oncall]}",
-                  f"slack.{TEAM}.U0BOB": "{user: bob}",
-                  "not-a-key": "logged and skipped"}}
-    )  # fmt: skip
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _ready(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(f"{url}/readyz", timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 @pytest.fixture
 def bot(harness: Harness, tmp_path: Path) -> Iterator[Bot]:
-    kube, ns = harness.kube, harness.namespace
-    role_name = f"landinggear-chatops-{ns}"
-    kubeconfig = service_account_kubeconfig(kube, ns, ACCOUNT, tmp_path / "sa")
-    for obj in _shipped_rbac(ns, role_name):
-        harness.apply(obj)
-    _identities(harness)
-    grant_oncall(harness)
-    slack = SlackStandIn().start()
-    (tmp_path / "signing-secret").write_text(SECRET)
-    port = _free_port()
-    log = tmp_path / "chatops.log"
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "controller", "chatops", f"--kubeconfig={kubeconfig}",
-             f"--listen=127.0.0.1:{port}",
-             f"--slack-signing-secret-file={tmp_path / 'signing-secret'}",
-             f"--slack-api-url={slack.api_url}", f"--identities={ns}/{IDENTITIES}",
-             "--identities-refresh=1", f"--instance=chatops-{ns}"],
-            cwd=ROOT, env=dict(os.environ), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    started = Bot(url=f"http://127.0.0.1:{port}", proc=proc, log=log, slack=slack)
-    try:
-        eventually(lambda: _ready(started.url), timeout=30, what="chatops ready")
+    with slack_bot(harness, tmp_path) as started:
         yield started
-    finally:
-        proc.terminate()
-        code = proc.wait(timeout=30)
-        slack.stop()
-        print(f"----- chatops log (exit {code}) -----\n{log.read_text()[-6000:]}")
-        kube.kubectl("delete", "clusterrolebinding,clusterrole", role_name, check=False)
 
 
 def _stable_at_full_size(harness: Harness, stable: str) -> None:
