@@ -22,6 +22,7 @@ import asyncio
 import dataclasses
 import json
 import logging
+import shutil
 import signal
 import sys
 import tempfile
@@ -99,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
         kubeconfig=kubeconfig, namespace=args.namespace, rollout=NAME, log_dir=log_dir,
         rps=args.rps, flags=False,
     )  # fmt: skip
+    shutil.rmtree(log_dir / "synapse", ignore_errors=True)  # fresh accounts every run
     synapse = SynapseServer(log_dir / "synapse")
     print(f"Logs of this run: {log_dir}", flush=True)
     try:

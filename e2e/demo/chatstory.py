@@ -58,8 +58,10 @@ class ChatSummary:
     """Alice's message sent → the canary ReplicaSet at 0 replicas."""
     to_traffic_stable: float
     """Alice's message sent → the last request the canary answered (then 100 % on stable)."""
-    to_stable_full: float
-    """Alice's message sent → the stable ReplicaSet at full size, all Ready."""
+    to_aborted: float
+    """Alice's message sent → the Rollout's phase Degraded (the abort recorded)."""
+    stable_min_ready: int
+    """The fewest Ready stable pods seen from the release to the end (the stable's size: 3)."""
     canary_served: int
     canary_errors: int
     edited_note: str
@@ -83,7 +85,8 @@ def render(s: ChatSummary) -> str:
         f"  canary at 0 replicas             {s.to_canary_zero:5.2f} s",
         f"  traffic 100 % on stable          {s.to_traffic_stable:5.2f} s"
         " (the last request the canary answered)",
-        f"  stable at full size              {s.to_stable_full:5.2f} s",
+        f"  the Rollout says Degraded        {s.to_aborted:5.2f} s",
+        f"The stable kept at least {s.stable_min_ready} Ready pods throughout.",
         f"The canary answered {s.canary_served} requests, {s.canary_errors} with an error;",
         f"{s.requests_sent} requests sent in all, {s.requests_unrouted} found no Ready pod.",
         f"The release note now reads: {s.edited_note!r}",
@@ -287,11 +290,8 @@ async def _chat(
         lambda s: s.replicasets.get(v2, (0, 0))[0] == 0,
         timeout=60, since=sent_at,
     )  # fmt: skip
-    full = story.wait(
-        "the stable at full size",
-        lambda s: (
-            s.replicasets.get(v1, (0, 0))[1] >= REPLICAS and s.status.get("phase") == "Degraded"
-        ),
+    aborted = story.wait(
+        "the Rollout Degraded (aborted)", lambda s: s.status.get("phase") == "Degraded",
         timeout=60, since=sent_at,
     )  # fmt: skip
     story.wait(
@@ -319,7 +319,10 @@ async def _chat(
         to_answer=to_answer,
         to_canary_zero=zero.at - sent_at,
         to_traffic_stable=last - sent_at,
-        to_stable_full=full.at - sent_at,
+        to_aborted=aborted.at - sent_at,
+        stable_min_ready=min(
+            s.replicasets.get(v1, (0, 0))[1] for s in recorder.history(released, time.monotonic())
+        ),
         canary_served=served,
         canary_errors=(final.errors + final.failed) if final else 0,
         edited_note=edited.body.splitlines()[0],

@@ -10,8 +10,12 @@ outlives it: no process, and not the bot's cluster-wide RBAC objects.
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -60,7 +64,8 @@ def test_the_chat_demo_aborts_a_held_release_from_matrix_and_refuses_bob(
     assert 0 < summary["to_answer"] < 10
     assert 0 < summary["to_canary_zero"] < 10
     assert 0 < summary["to_traffic_stable"] <= summary["to_canary_zero"] + 2
-    assert 0 < summary["to_stable_full"] < 30
+    assert 0 < summary["to_aborted"] < 10
+    assert summary["stable_min_ready"] == 3  # the stable never shrank: no capacity lost
     assert summary["canary_errors"] >= 10  # what alice saw before she typed
     assert summary["canary_errors"] < summary["canary_served"]
     assert summary["edited_note"] == f"{target}: release {summary['revision']} aborted"
@@ -83,3 +88,50 @@ def test_the_chat_demo_aborts_a_held_release_from_matrix_and_refuses_bob(
         f"--field-selector=metadata.name={role}",
     ).stdout  # fmt: skip
     assert not left.strip(), f"the bot's cluster-wide RBAC outlived the demo: {left}"
+
+
+def test_ctrl_c_stops_everything_the_chat_demo_started(
+    kube: ClusterUnderTest, chat_namespace: str, tmp_path: Path
+) -> None:
+    """Interrupted while the bot, Synapse, the controller and the apps all run."""
+    log_dir = tmp_path / "logs"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "e2e.demo.chat", f"--kubeconfig={kube.kubeconfig}",
+         f"--namespace={chat_namespace}", f"--log-dir={log_dir}"],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        process_group=0,  # its own group, as a terminal's foreground job
+    )  # fmt: skip
+    assert proc.stdout is not None
+    seen: list[str] = []
+    held = threading.Event()
+
+    def read() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            seen.append(line)
+            if line.startswith("Held:"):
+                held.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert held.wait(120), "the demo never held v2:\n" + "".join(seen)
+        assert _holders(log_dir), "nothing of the demo runs mid-story"
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
+        code = proc.wait(60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    reader.join(5)
+    proc.stdout.close()
+    output = "".join(seen)
+    assert code == 130, output
+    assert "Interrupted" in output
+    deadline = time.monotonic() + 10
+    while (left := _holders(log_dir)) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not left, "still running after Ctrl-C:\n" + "\n".join(left)
+    role = f"landinggear-chatops-{chat_namespace}"
+    out = kube.kubectl("get", "clusterrole", "--ignore-not-found", "-o", "name", role).stdout
+    assert not out.strip(), f"the bot's ClusterRole outlived the demo: {out}"
