@@ -2,10 +2,10 @@
 
 ``Stack`` starts, in order: a real Prometheus on loopback (its own workdir under
 the log directory, fresh each run), a real Unleash server (PostgreSQL and npm's
-``unleash-server``, on loopback: the feature flags of the last act), the data
-plane (one demo app per revision with available pods, and Prometheus' targets;
-an app whose pod names a ``FLAG`` evaluates it with the Unleash SDK), the
-traffic generator, the recorder and the controller (``python -m controller
+``unleash-server``, on loopback: the feature flags of the last act; left out with
+``flags=False``), the data plane (one demo app per revision with available pods,
+and Prometheus' targets; an app whose pod names a ``FLAG`` evaluates it with the
+Unleash SDK), the traffic generator, the recorder and the controller (``python -m controller
 run``, allowed to reach that Unleash server). Leaving the ``with``
 block — normally, on an error or on Ctrl-C — stops them in reverse order, each
 by its own pid; the cluster is left running.
