@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit down clean
+.PHONY: setup demo demo-chat test lint unit down clean
 
 setup: $(STAMP)
 	@$(BIN)/python -m e2e.localcluster build --link-kubectl $(BIN) >/dev/null
@@ -19,6 +19,9 @@ $(STAMP): pyproject.toml
 
 demo: setup
 	$(BIN)/python -m e2e.demo
+
+demo-chat: setup
+	$(BIN)/python -m e2e.demo.chat
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -2,10 +2,10 @@
 
 ``Stack`` starts, in order: a real Prometheus on loopback (its own workdir under
 the log directory, fresh each run), a real Unleash server (PostgreSQL and npm's
-``unleash-server``, on loopback: the feature flags of the last act), the data
-plane (one demo app per revision with available pods, and Prometheus' targets;
-an app whose pod names a ``FLAG`` evaluates it with the Unleash SDK), the
-traffic generator, the recorder and the controller (``python -m controller
+``unleash-server``, on loopback: the feature flags of the last act; left out with
+``flags=False``), the data plane (one demo app per revision with available pods,
+and Prometheus' targets; an app whose pod names a ``FLAG`` evaluates it with the
+Unleash SDK), the traffic generator, the recorder and the controller (``python -m controller
 run``, allowed to reach that Unleash server). Leaving the ``with``
 block — normally, on an error or on Ctrl-C — stops them in reverse order, each
 by its own pid; the cluster is left running.
@@ -66,7 +66,9 @@ class Stack:
         log_dir: Path,
         rps: float,
         interval: float = 0.1,
+        flags: bool = True,
     ) -> None:
+        """``flags=False`` leaves Unleash out (a story without feature flags)."""
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_dir = log_dir
@@ -76,6 +78,7 @@ class Stack:
         self._rollout = rollout
         self._rps = rps
         self._interval = interval
+        self._flags = flags
         self._stack = contextlib.ExitStack()
         self._controller: subprocess.Popen[bytes] | None = None
         self._plane: DataPlane | None = None
@@ -127,10 +130,11 @@ class Stack:
         if self.prometheus.pid is not None:
             self.pids.append(self.prometheus.pid)
 
-        shutil.rmtree(self.unleash.workdir, ignore_errors=True)
-        self.unleash.start()
-        self._stack.callback(self.unleash.stop)
-        self.pids += self.unleash.pids
+        if self._flags:
+            shutil.rmtree(self.unleash.workdir, ignore_errors=True)
+            self.unleash.start()
+            self._stack.callback(self.unleash.stop)
+            self.pids += self.unleash.pids
 
         plane_api = new_api(self.kubeconfig)
         self._stack.callback(plane_api.close)
@@ -139,7 +143,11 @@ class Stack:
             namespace=self.namespace,
             targets=self.prometheus,
             log_dir=self.log_dir / "apps",
-            flags=FlagServer(unleash_url=self.unleash.url, token=self.unleash.client_token),
+            flags=(
+                FlagServer(unleash_url=self.unleash.url, token=self.unleash.client_token)
+                if self._flags
+                else None
+            ),
         )
         self._plane.start()
         self._stack.callback(self._plane.stop)
@@ -179,7 +187,7 @@ class Stack:
                     f"--lease-namespace={self.namespace}",
                     "--metrics-address=127.0.0.1:0",
                     f"--prometheus-address={self.prometheus.url}",
-                    f"--flag-endpoint={self.unleash.url}",
+                    *([f"--flag-endpoint={self.unleash.url}"] if self._flags else []),
                 ],
                 cwd=ROOT,
                 stdin=subprocess.DEVNULL,
@@ -211,7 +219,7 @@ class Stack:
                 f"the controller exited with {code}; last lines of {self.controller_log}:\n"
                 + _tail(self.controller_log)
             )
-        if not self.unleash.alive():
+        if self._flags and not self.unleash.alive():
             raise ProcessDied(f"Unleash or its PostgreSQL exited; logs in {self.unleash.workdir}")
         if not self.prometheus.alive():
             raise ProcessDied(

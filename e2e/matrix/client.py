@@ -120,9 +120,14 @@ class ChatUser:
     async def close(self) -> None:
         await self._nio.close()  # type: ignore[no-untyped-call]  # nio leaves it unannotated
 
-    async def create_room(self, *, name: str, invite: Sequence[str] = ()) -> str:
-        """A new private room, this server only, with ``invite`` invited; its room ID."""
-        response = await self._nio.room_create(name=name, invite=invite, federate=False)
+    async def create_room(
+        self, *, name: str, invite: Sequence[str] = (), alias: str | None = None
+    ) -> str:
+        """A new private room, this server only, with ``invite`` invited (and the local
+        alias ``#<alias>:<server>`` if given); its room ID."""
+        response = await self._nio.room_create(
+            name=name, invite=invite, federate=False, alias=alias
+        )
         return _ok(response, nio.RoomCreateResponse, f"creating room {name!r}").room_id
 
     async def invite(self, room_id: str, user_id: str) -> None:

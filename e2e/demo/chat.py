@@ -1,0 +1,136 @@
+"""``python -m e2e.demo.chat``: a release aborted from a Matrix room (``make demo-chat``).
+
+Starts (or reuses) the local control plane, makes the namespace afresh, and runs on
+loopback Prometheus, the demo apps, 100 requests/s of traffic, the controller, a
+local Synapse homeserver and the chat-ops bot (``landinggear chatops``, as a
+ServiceAccount holding the shipped ``manifests/chatops/rbac.yaml`` rights). A
+release that fails 10 % of requests waits at a pause; the bot posts its release
+note in ``#deploys``; bob, who may not patch Rollouts, is refused; alice, on call,
+types ``!landinggear abort``: the summary says how long until the answer in her
+thread, the canary at 0 replicas and the traffic all back on the stable. Everything
+the demo started is stopped at the end, on an error or on Ctrl-C; the cluster keeps
+running (``make down`` stops it).
+
+``--kubeconfig`` runs the story on another cluster instead (the tests do);
+``--summary-json`` writes the measured figures for a program to read.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import json
+import logging
+import shutil
+import signal
+import sys
+import tempfile
+from pathlib import Path
+from types import FrameType
+
+from e2e.demo.chatstory import ChatSummary, render, run
+from e2e.demo.stack import ProcessDied, Stack
+from e2e.demo.story import NAME, DemoFailed, Options, prepare_namespace
+from e2e.localcluster import build, cluster
+from e2e.matrix import SynapseError, SynapseServer
+from e2e.matrix.client import ChatError
+from e2e.prometheus import PrometheusError
+
+NAMESPACE = "landinggear-demo-chat"
+
+
+def _parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m e2e.demo.chat", description=(__doc__ or "").split("\n\n")[0]
+    )
+    parser.add_argument("--namespace", default=NAMESPACE, help="deleted and made afresh")
+    parser.add_argument("--rps", type=float, default=100.0, help="requests per second")
+    parser.add_argument(
+        "--kubeconfig", help="run on this cluster (default: the local control plane, started)"
+    )
+    parser.add_argument("--log-dir", type=Path, help="default: the local cluster's logs/demo-chat")
+    parser.add_argument("--summary-json", type=Path, help="also write the figures here")
+    return parser.parse_args(argv)
+
+
+def _interrupted(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt  # also for SIGINT: asyncio.run then keeps out of the way
+
+
+def _story(options: Options, stack: Stack, synapse: SynapseServer) -> ChatSummary:
+    with stack, synapse:
+        print(f"Prometheus at {stack.prometheus.url}; controller log: {stack.controller_log}")
+        homeserver = synapse.pids
+        summary = asyncio.run(run(options, stack, synapse))
+    return dataclasses.replace(summary, processes=[*summary.processes, *stack.pids, *homeserver])
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the chat story; 0 when it went as it should, 130 on Ctrl-C, 1 otherwise."""
+    args = _parse(argv)
+    signal.signal(signal.SIGTERM, _interrupted)
+    signal.signal(signal.SIGINT, _interrupted)
+    try:
+        kubectl = build.ensure_binaries().kubectl
+        if args.kubeconfig:
+            kubeconfig = str(args.kubeconfig)
+            log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="landinggear-demo-chat-"))
+        else:
+            state = cluster.up()
+            kubeconfig = state.kubeconfig
+            log_dir = args.log_dir or Path(state.run_dir) / "logs" / "demo-chat"
+    except (cluster.ClusterError, build.BuildError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        filename=log_dir / "demo.log",
+        filemode="w",
+    )
+    for noisy in ("httpx", "nio"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    options = Options(
+        kubeconfig=kubeconfig, kubectl=kubectl, namespace=args.namespace, log_dir=log_dir,
+        rps=args.rps,
+    )  # fmt: skip
+    stack = Stack(
+        kubeconfig=kubeconfig, namespace=args.namespace, rollout=NAME, log_dir=log_dir,
+        rps=args.rps, flags=False,
+    )  # fmt: skip
+    shutil.rmtree(log_dir / "synapse", ignore_errors=True)  # fresh accounts every run
+    synapse = SynapseServer(log_dir / "synapse")
+    print(f"Logs of this run: {log_dir}", flush=True)
+    try:
+        prepare_namespace(options)
+        print(
+            f"\n== Prometheus, the demo apps, {args.rps:g} requests/s, the controller and a"
+            " Matrix homeserver, all on loopback",
+            flush=True,
+        )
+        summary = _story(options, stack, synapse)
+    except KeyboardInterrupt:
+        print("\nInterrupted; everything the demo started is stopped.", file=sys.stderr)
+        return 130
+    except (DemoFailed, ProcessDied, PrometheusError, SynapseError, ChatError,
+            TimeoutError) as err:  # fmt: skip
+        print(f"\nerror: {err}\n(logs of this run: {log_dir})", file=sys.stderr)
+        return 1
+    print("\n== Summary", flush=True)
+    print(render(summary), flush=True)
+    if args.summary_json:
+        args.summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
+    print(f"\nEverything the demo started is stopped; its logs: {log_dir}")
+    if not args.kubeconfig:
+        print("The cluster keeps running. Explore it with:")
+        print(f"  export KUBECONFIG={kubeconfig}")
+        print(f"  export PATH={Path(sys.executable).parent}:$PATH")
+        print(f"  kubectl landinggear -n {args.namespace} get {NAME}")
+        print("Stop it with: make down")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
