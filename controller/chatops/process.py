@@ -5,7 +5,8 @@ patch Rollouts, create Events and SubjectAccessReviews, get the identities
 ConfigMap), never the controller's: a command is carried out only when the
 person's own Kubernetes identity may do it (see :mod:`controller.chatops.acting`).
 
-Slack (HTTP endpoints) and Matrix (a bot long-polling its homeserver, see
+Slack (HTTP endpoints, and/or Socket Mode, see
+:mod:`controller.chatops.slack.socketmode`) and Matrix (a bot long-polling its homeserver, see
 :mod:`controller.chatops.matrix`) are each optional; both share one Actor and the
 identities. Lifecycle: the identities are read in the background (``/readyz``
 answers 503 until the first read and, with Matrix, the bot's first sync), the HTTP
@@ -38,6 +39,7 @@ from controller.chatops.server import ChatopsServer, SlackEndpoints
 from controller.chatops.server import serve as serve_http
 from controller.chatops.settings import ChatopsSettings
 from controller.chatops.slack.replies import Responder, check_token
+from controller.chatops.slack.socketmode import SlackSocket
 from controller.chatops.slack.verifying import RequestVerifier
 from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 
@@ -92,6 +94,8 @@ class Chatops:
     matrix: MatrixBot | None = None
     notifying: Notifying | None = None
     """Release notifications, when any destination is configured."""
+    socket: SlackSocket | None = None
+    """Slack in Socket Mode, when an app-level token is configured."""
 
     @classmethod
     def build(cls, settings: ChatopsSettings) -> Chatops:
@@ -109,6 +113,15 @@ class Chatops:
             if settings.slack_token_file
             else None
         )
+        app_token = (
+            read_secret(settings.slack_app_token_file, "Slack app-level token")
+            if settings.slack_app_token_file
+            else None
+        )
+        if app_token is not None and not app_token.startswith("xapp-"):
+            raise SetupError(
+                f"{settings.slack_app_token_file} holds no Slack app-level token (xapp-…)"
+            )
         matrix_token = (
             read_secret(settings.matrix_token_file, "Matrix access token")
             if settings.matrix_token_file
@@ -121,8 +134,8 @@ class Chatops:
             api, namespace=namespace, name=name, refresh=settings.identities_refresh
         )
         actor = Actor(api, instance=instance)
-        dispatcher, endpoints, web = None, None, None
-        if slack_secret is not None:
+        dispatcher, endpoints, web, slack_socket = None, None, None, None
+        if slack_secret is not None or app_token is not None:
             dispatcher = Dispatcher(
                 actor=actor,
                 directory=directory,
@@ -130,6 +143,15 @@ class Chatops:
                 workers=settings.workers,
                 queue=settings.queue,
             )
+        if app_token is not None and dispatcher is not None:
+            slack_socket = SlackSocket(
+                app_token=app_token,
+                api_url=settings.slack_api_url,
+                dispatcher=dispatcher,
+                timeout=settings.reply_timeout,
+                down_after=settings.slack_socket_down_after,
+            )
+        if slack_secret is not None and dispatcher is not None:
             endpoints = SlackEndpoints(
                 verifier=RequestVerifier(slack_secret),
                 api_url=settings.slack_api_url,
@@ -167,8 +189,9 @@ class Chatops:
                 found["matrix"] = MatrixRoomsSink(matrix.api, matrix)
             notifying = Notifying(api, Notifier(found))
         return cls(
-            settings, directory, dispatcher, endpoints, web, matrix=matrix, notifying=notifying
-        )
+            settings, directory, dispatcher, endpoints, web, matrix=matrix, notifying=notifying,
+            socket=slack_socket,
+        )  # fmt: skip
 
     def problems(self) -> list[str]:
         """What makes the process unhealthy (``/healthz``)."""
@@ -177,13 +200,20 @@ class Chatops:
             found += self.dispatcher.problems()
         if self.matrix is not None:
             found += self.matrix.problems()
+        if self.socket is not None:
+            found += self.socket.problems()
         if self.notifying is not None:
             found += self.notifying.problems()
         return found
 
     def ready(self) -> bool:
-        """Identities read once, and the Matrix bot (if any) reading its rooms."""
-        return self.directory.loaded() and (self.matrix is None or self.matrix.ready())
+        """Identities read once, the Matrix bot (if any) reading its rooms, and Socket Mode
+        (if configured) connected once."""
+        return (
+            self.directory.loaded()
+            and (self.matrix is None or self.matrix.ready())
+            and (self.socket is None or self.socket.ready())
+        )
 
     def start(self) -> ChatopsServer:
         """Start reading identities and serving; returns the server (its address is bound)."""
@@ -204,12 +234,16 @@ class Chatops:
             threading.Thread(target=check_token, args=(self.web,), daemon=True).start()
         if self.matrix is not None:
             self.matrix.start()
+        if self.socket is not None:
+            self.socket.start()
         return server
 
     def stop(self, server: ChatopsServer) -> None:
         """Stop taking requests, finish queued commands, stop reading identities."""
         server.shutdown()
         server.server_close()
+        if self.socket is not None:
+            self.socket.stop()
         if self.dispatcher is not None:
             self.dispatcher.shutdown(wait=True)
         if self.matrix is not None:

@@ -18,6 +18,9 @@ Slack shows a slash command's answer body to the person who typed it; for a
 button click it ignores the body, so the outcome on ``response_url`` is the
 answer the person sees.
 
+Socket Mode (:mod:`~controller.chatops.slack.socketmode`) takes steps 3 and 4 from
+here (:func:`first_answer`), with the envelope's ack in place of the HTTP answer.
+
 The server is the standard library's ``ThreadingHTTPServer`` (one thread per
 connection, a listen backlog of 128 so a burst of clicks is not dropped); each
 connection has a 10 s socket timeout, so a slow sender holds only its own thread.
@@ -39,7 +42,14 @@ from controller.chatops.slack.inbound import Inbound, Malformed, read_click, rea
 from controller.chatops.slack.replies import Reply, working_text
 from controller.chatops.slack.verifying import RequestVerifier
 
-__all__ = ["MAX_BODY", "ChatopsServer", "SlackEndpoints", "Submitting", "serve"]
+__all__ = [
+    "MAX_BODY",
+    "ChatopsServer",
+    "SlackEndpoints",
+    "Submitting",
+    "first_answer",
+    "serve",
+]
 
 log = structlog.get_logger("landinggear.chatops.http")
 
@@ -75,15 +85,20 @@ class SlackEndpoints:
         if isinstance(inbound, Malformed):
             log.info("Refused a malformed Slack request", path=path, reason=inbound.reason)
             return 400, f"bad request: {inbound.reason}\n".encode()
-        asked = inbound.asked
-        if isinstance(asked, Refusal):
-            log.info("Answered words that are not a command", who=inbound.who, path=path)
-            return 200, _json(Reply(text=asked.message, visible=False))
-        if not self.dispatcher.submit(inbound, asked):
-            return 200, _json(Reply(text=BUSY, visible=False))
-        log.info("Accepted a chat command", who=inbound.who, kind=inbound.kind.value,
-                 verb=asked.verb.value, rollout=asked.target)  # fmt: skip
-        return 200, _json(Reply(text=working_text(asked.verb.words, asked.target), visible=False))
+        return 200, _json(first_answer(inbound, self.dispatcher, via=path))
+
+
+def first_answer(inbound: Inbound, dispatcher: Submitting, *, via: str) -> Reply:
+    """The answer at once to a parsed request, over HTTP or Socket Mode (step 4 above)."""
+    asked = inbound.asked
+    if isinstance(asked, Refusal):
+        log.info("Answered words that are not a command", who=inbound.who, via=via)
+        return Reply(text=asked.message, visible=False)
+    if not dispatcher.submit(inbound, asked):
+        return Reply(text=BUSY, visible=False)
+    log.info("Accepted a chat command", who=inbound.who, kind=inbound.kind.value,
+             verb=asked.verb.value, rollout=asked.target, via=via)  # fmt: skip
+    return Reply(text=working_text(asked.verb.words, asked.target), visible=False)
 
 
 class ChatopsServer(ThreadingHTTPServer):

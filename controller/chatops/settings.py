@@ -2,8 +2,10 @@
 by flags.
 
 Every chat network is optional, but at least one must be configured: Slack is
-configured by ``slack_signing_secret_file`` (inbound commands and buttons need
-nothing else; ``slack_token_file`` adds the Web API); Matrix by
+configured by ``slack_signing_secret_file`` (inbound commands and buttons over
+HTTP need nothing else; ``slack_token_file`` adds the Web API) and/or
+``slack_app_token_file`` (Socket Mode: the same commands and buttons over a
+connection the process opens); Matrix by
 ``matrix_homeserver``, with ``matrix_token_file`` and at least one ``matrix_room``
 (``LANDINGGEAR_CHATOPS_MATRIX_ROOM`` is a JSON list). With none,
 :meth:`ChatopsSettings.networks` is empty and the command exits 2.
@@ -46,6 +48,19 @@ class ChatopsSettings(BaseSettings):
         default=None,
         description="File with the Slack app's signing secret; configures Slack. Read once "
         "at start: rotate it by restarting the process.",
+    )
+    slack_app_token_file: str | None = Field(
+        default=None,
+        description="File with the Slack app-level token (xapp-…, scope connections:write); "
+        "configures Slack in Socket Mode: the process connects to Slack, so nothing needs "
+        "to reach it (no public endpoint). With the signing secret too, both ways serve.",
+    )
+    slack_socket_down_after: float = Field(
+        default=60.0,
+        gt=0,
+        le=3600,
+        description="Seconds the Socket Mode connection may stay down (the SDK reconnecting) "
+        "before /healthz fails.",
     )
     slack_token_file: str | None = Field(
         default=None,
@@ -211,7 +226,8 @@ class ChatopsSettings(BaseSettings):
 
     def networks(self) -> list[str]:
         """The chat networks configured (empty: nothing to serve)."""
-        found = ["slack"] if self.slack_signing_secret_file else []
+        slack = self.slack_signing_secret_file or self.slack_app_token_file
+        found = ["slack"] if slack else []
         return found + (["matrix"] if self.matrix_homeserver else [])
 
     def problem(self) -> str | None:
@@ -219,9 +235,9 @@ class ChatopsSettings(BaseSettings):
         matrix = (self.matrix_token_file, self.matrix_room)
         checks = [
             (
-                bool(self.slack_token_file and not self.slack_signing_secret_file),
+                bool(self.slack_token_file and "slack" not in self.networks()),
                 "--slack-token-file needs --slack-signing-secret-file (Slack's requests are "
-                "verified with it)",
+                "verified with it) or --slack-app-token-file (Socket Mode)",
             ),
             (
                 bool(self.slack_destinations() and not self.slack_token_file),
@@ -242,7 +258,8 @@ class ChatopsSettings(BaseSettings):
             (
                 not self.networks(),
                 "no chat network configured: pass --slack-signing-secret-file FILE "
-                "(and --slack-token-file FILE) for Slack, and/or --matrix-homeserver URL "
+                "and/or --slack-app-token-file FILE (and --slack-token-file FILE) for Slack, "
+                "and/or --matrix-homeserver URL "
                 "--matrix-token-file FILE --matrix-room ROOM for Matrix",
             ),
         ]

@@ -14,6 +14,8 @@ import pydantic
 _FLAGS: dict[str, tuple[type, str]] = {
     "listen": (str, "host:port of the HTTP server (default 127.0.0.1:8081; port 0: any)"),
     "slack_signing_secret_file": (str, "file with the Slack app's signing secret (enables Slack)"),
+    "slack_app_token_file": (str, "file with the Slack app-level token (xapp-…): Socket Mode"),
+    "slack_socket_down_after": (float, "seconds Socket Mode may be down before /healthz fails"),
     "slack_token_file": (str, "file with the Slack bot token (xoxb-…)"),
     "slack_channel": (str, "Slack channel id for notifications (annotation: slack)"),
     "slack_channels": (str, "NAME=CHANNEL_ID[,…]: more channels (annotation: slack:NAME)"),

@@ -4,7 +4,9 @@ loopback **stand-in** for Slack's servers.
 Slack's servers cannot be reached from this machine, so :class:`SlackStandIn` plays
 them: a small ``ThreadingHTTPServer`` on loopback that records every POST (a
 ``response_url`` reply, a Web API call such as ``auth.test``) and answers as Slack
-does (``ok`` for a response_url, ``{"ok": true}`` for the Web API). It is not Slack;
+does (``ok`` for a response_url, ``{"ok": true}`` for the Web API;
+``apps.connections.open`` hands out :attr:`SlackStandIn.socket_url`, a
+:class:`~tests.support.socket_mode.SocketModeStandIn`). It is not Slack;
 it checks nothing Slack would check. What is real is the other side: requests are
 signed with the SDK's own ``SignatureVerifier.generate_signature`` and sent over
 HTTP to the real endpoint.
@@ -52,6 +54,9 @@ class SlackStandIn(LoopbackServer):
 
     name: str = "slack"
     posts: list[Recorded] = field(default_factory=list)
+    socket_url: str | None = None
+    """What ``apps.connections.open`` answers (a :class:`~tests.support.socket_mode.
+    SocketModeStandIn`'s URL); None: the call fails as with a revoked app token."""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def start(self) -> SlackStandIn:
@@ -64,7 +69,12 @@ class SlackStandIn(LoopbackServer):
                     stand_in.posts.append(Recorded(self.path, dict(self.headers.items()), body))
                 if self.path.startswith("/api/"):
                     method = self.path.removeprefix("/api/")
-                    answer = json.dumps(_web_answer(method, body)).encode()
+                    found = (
+                        stand_in._connections_open()
+                        if method == "apps.connections.open"
+                        else _web_answer(method, body)
+                    )
+                    answer = json.dumps(found).encode()
                     kind = "application/json"
                 else:
                     answer, kind = b"ok", "text/html"
@@ -89,6 +99,10 @@ class SlackStandIn(LoopbackServer):
     @property
     def api_url(self) -> str:
         return f"{self.origin}/api/"
+
+    def _connections_open(self) -> dict[str, Any]:
+        url = self.socket_url
+        return {"ok": True, "url": url} if url else {"ok": False, "error": "invalid_auth"}
 
     def calls(self, method: str) -> list[dict[str, Any]]:
         """The arguments of each Web API call of ``method`` (``chat.postMessage``), in order."""
@@ -152,29 +166,43 @@ def command_body(
     text: str, *, user: str = "U0ALICE", name: str = "alice", response_url: str, team: str = TEAM
 ) -> bytes:
     """A slash command's form, with the fields Slack sends."""
-    return urlencode(
-        {
-            "token": "deprecated-verification-token",
-            "team_id": team,
-            "team_domain": "payments",
-            "channel_id": "C0RELEASES",
-            "channel_name": "releases",
-            "user_id": user,
-            "user_name": name,
-            "command": "/landinggear",
-            "text": text,
-            "api_app_id": "A0LANDINGGEAR",
-            "response_url": response_url,
-            "trigger_id": "13345224609.738474920.8088930838d88f008e0",
-        }
-    ).encode()
+    fields = command_fields(text, user=user, name=name, response_url=response_url, team=team)
+    return urlencode(fields).encode()
+
+
+def command_fields(
+    text: str, *, user: str = "U0ALICE", name: str = "alice", response_url: str, team: str = TEAM
+) -> dict[str, str]:
+    """A slash command's fields: the form over HTTP, the envelope's payload in Socket Mode."""
+    return {
+        "token": "deprecated-verification-token",
+        "team_id": team,
+        "team_domain": "payments",
+        "channel_id": "C0RELEASES",
+        "channel_name": "releases",
+        "user_id": user,
+        "user_name": name,
+        "command": "/landinggear",
+        "text": text,
+        "api_app_id": "A0LANDINGGEAR",
+        "response_url": response_url,
+        "trigger_id": "13345224609.738474920.8088930838d88f008e0",
+    }
 
 
 def click_body(
     value: str, *, user: str = "U0ALICE", name: str = "alice", response_url: str, team: str = TEAM
 ) -> bytes:
     """A button click's form: ``payload=`` a ``block_actions`` JSON object."""
-    payload = {
+    payload = click_payload(value, user=user, name=name, response_url=response_url, team=team)
+    return urlencode({"payload": json.dumps(payload)}).encode()
+
+
+def click_payload(
+    value: str, *, user: str = "U0ALICE", name: str = "alice", response_url: str, team: str = TEAM
+) -> dict[str, Any]:
+    """A click's ``block_actions`` object: ``payload=`` over HTTP, the envelope's payload."""
+    return {
         "type": "block_actions",
         "team": {"id": team, "domain": "payments"},
         "user": {"id": user, "username": name, "name": name, "team_id": team},
@@ -191,7 +219,6 @@ def click_body(
             }
         ],
     }
-    return urlencode({"payload": json.dumps(payload)}).encode()
 
 
 def post(url: str, body: bytes, headers: dict[str, str], timeout: float = 10) -> tuple[int, bytes]:

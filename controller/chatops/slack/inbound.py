@@ -8,6 +8,10 @@ Two shapes arrive, both form-encoded:
   ``block_actions`` object whose ``actions[0].value`` carries the command's words
   (``rollback payments/checkout``), with ``user``, ``team`` and ``response_url``.
 
+In Socket Mode the same fields arrive as an envelope's ``payload`` (JSON):
+:func:`command_from_fields` and :func:`click_from_payload` read them, and the two
+HTTP readers above are those after the form is decoded.
+
 Either becomes an :class:`Inbound` whose ``asked`` is what
 :func:`controller.chatops.commands.parse` made of the words — a ``Command``, or a
 ``Refusal`` to answer politely — or a :class:`Malformed` (answered 400) when the
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from urllib.parse import parse_qs, urlsplit
@@ -31,12 +36,22 @@ from urllib.parse import parse_qs, urlsplit
 from controller.chatops.commands import Command, Refusal, parse
 from controller.chatops.identities import slack_key
 
-__all__ = ["Inbound", "Kind", "Malformed", "read_click", "read_command", "reply_allowed"]
+__all__ = [
+    "Inbound",
+    "Kind",
+    "Malformed",
+    "click_from_payload",
+    "command_from_fields",
+    "read_click",
+    "read_command",
+    "reply_allowed",
+]
 
 SLACK_HOOKS = ("https", "hooks.slack.com", 443)
 _NAME = re.compile(r"[A-Za-z0-9._-]{1,80}")
 _MAX_FIELDS = 64
 _MAX_WORDS = 2000
+_COMMAND_FIELDS = ("text", "team_id", "user_id", "user_name", "response_url")
 
 
 class Kind(StrEnum):
@@ -69,16 +84,23 @@ def read_command(body: bytes, *, api_url: str) -> Inbound | Malformed:
     form = _form(body)
     if isinstance(form, Malformed):
         return form
-    text = form.get("text", "")
+    return command_from_fields(form, api_url=api_url)
+
+
+def command_from_fields(fields: Mapping[str, object], *, api_url: str) -> Inbound | Malformed:
+    """A slash command's fields: the form over HTTP, an envelope's ``payload`` in Socket Mode."""
+    if not all(isinstance(fields.get(name, ""), str) for name in _COMMAND_FIELDS):
+        return Malformed("a slash command field is not text")
+    text = _text(fields.get("text", ""))
     if len(text) > _MAX_WORDS:
         return Malformed("text is too long")
     return _inbound(
         Kind.COMMAND,
         text,
-        team_id=form.get("team_id", ""),
-        user_id=form.get("user_id", ""),
-        user_name=form.get("user_name", ""),
-        response_url=form.get("response_url", ""),
+        team_id=_text(fields.get("team_id")),
+        user_id=_text(fields.get("user_id")),
+        user_name=_text(fields.get("user_name")),
+        response_url=_text(fields.get("response_url")),
         api_url=api_url,
     )
 
@@ -92,9 +114,15 @@ def read_click(body: bytes, *, api_url: str) -> Inbound | Malformed:
         payload = json.loads(form.get("payload", ""))
     except ValueError:
         return Malformed("payload is not JSON")
+    return click_from_payload(payload, api_url=api_url)
+
+
+def click_from_payload(payload: object, *, api_url: str) -> Inbound | Malformed:
+    """A ``block_actions`` payload: ``payload=`` over HTTP, an envelope's in Socket Mode."""
     value = _clicked(payload)
     if isinstance(value, Malformed):
         return value
+    assert isinstance(payload, dict)  # _clicked refused anything else
     user = payload.get("user")
     team = payload.get("team")
     if not isinstance(user, dict):

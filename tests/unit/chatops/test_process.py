@@ -21,7 +21,16 @@ import pytest
 from controller.chatops.settings import ChatopsSettings
 from controller.cli import main
 from tests.support.fake_api import FakeApi
-from tests.support.slack import SECRET, TEAM, SlackStandIn, command_body, post, signed_headers
+from tests.support.slack import (
+    SECRET,
+    TEAM,
+    SlackStandIn,
+    command_body,
+    command_fields,
+    post,
+    signed_headers,
+)
+from tests.support.socket_mode import SocketModeStandIn, command_envelope
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).parents[3]
@@ -105,6 +114,51 @@ def test_the_process_serves_a_signed_command_with_the_persons_rights(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        slack.stop()
+        print(log.read_text()[-3000:])
+
+
+def test_the_process_serves_socket_mode_with_no_http_endpoint(api: FakeApi, tmp_path: Path) -> None:
+    slack = SlackStandIn().start()
+    ws = SocketModeStandIn().start()
+    slack.socket_url = ws.url
+    (tmp_path / "app-token").write_text("xapp-1-A0LANDINGGEAR-1-stand-in\n")
+    port = _free_port()
+    env = {**os.environ, "LANDINGGEAR_CHATOPS_SLACK_API_URL": slack.api_url,
+           "LANDINGGEAR_CHATOPS_IDENTITIES_REFRESH": "0.2"}  # fmt: skip
+    log = tmp_path / "chatops.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "controller", "chatops", f"--listen=127.0.0.1:{port}",
+             f"--kubeconfig={api.kubeconfig(tmp_path)}", "--instance=test-bot",
+             f"--slack-app-token-file={tmp_path / 'app-token'}"],
+            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        base = f"http://127.0.0.1:{port}"
+        eventually(lambda: _get(f"{base}/readyz") == 200, timeout=15, what="ready")
+        assert _get(f"{base}/healthz") == 200
+        ws.wait_connections(1)
+        body = command_body("abort payments/checkout", response_url=slack.response_url(9))
+        assert post(f"{base}/slack/commands", body, signed_headers(body))[0] == 404
+        url = slack.response_url()
+        fields = command_fields("abort payments/checkout", user="U0BOB", name="bob",
+                                response_url=url)  # fmt: skip
+        envelope = command_envelope(fields)
+        ws.send(envelope)
+        ack = ws.wait_ack(envelope["envelope_id"])
+        assert ack.payload is not None
+        assert ack.payload["text"] == "Working on it: abort payments/checkout…"
+        reply = slack.wait_reply(url)
+        assert "Kubernetes user bob) may not patch rollout payments/checkout" in reply["text"]
+        assert api.seen("PATCH", ROLLOUT) == []  # nothing changed
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=15) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        ws.stop()
         slack.stop()
         print(log.read_text()[-3000:])
 
