@@ -19,9 +19,11 @@ Destinations, comma-separated, each ``KIND`` or ``KIND:NAME``:
 ``teams:NAME``
     an incoming-webhook or Workflows URL from ``--teams-webhooks-file`` (lines
     ``NAME=URL``: the URLs are secrets, so they live in a mounted file);
+``webhook``
+    the URL of ``--webhook-url``, signed with the key in ``--webhook-secret-file``;
 ``webhook:NAME``
     a URL of ``--notify-webhooks NAME=URL[,NAME=URL…]``, signed with the key in
-    ``--notify-webhook-secret-file``;
+    ``--webhook-secret-file``;
 ``matrix``
     every room of ``--matrix-room`` the bot reads (one message per room, edited
     in place).
@@ -39,7 +41,7 @@ __all__ = ["KINDS", "NOTIFY_ANNOTATION", "destinations", "key", "pairs"]
 
 NOTIFY_ANNOTATION = "landinggear.dev/notify"
 KINDS = ("slack", "teams", "webhook", "matrix")
-_UNNAMED = ("slack", "matrix")
+_UNNAMED = ("slack", "webhook", "matrix")
 """Kinds that may be named alone (their default destination)."""
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9_.]*[a-z0-9])?")
 _MAX = 16
@@ -61,7 +63,7 @@ def destinations(annotations: Mapping[str, str] | None) -> tuple[tuple[str, ...]
     for word in (w.strip() for w in raw.split(",")):
         if not word:
             continue
-        kind, _, name = word.partition(":")
+        kind, colon, name = word.partition(":")
         kind, name = kind.strip().lower(), name.strip().lower()
         if kind == "slack":
             name = name.removeprefix("#")
@@ -69,7 +71,7 @@ def destinations(annotations: Mapping[str, str] | None) -> tuple[tuple[str, ...]
         wrong = (
             kind not in KINDS
             or (name and not named_well)
-            or (not name and kind not in _UNNAMED)
+            or (not name and (kind not in _UNNAMED or bool(colon)))
             or (kind == "matrix" and name)  # the bot's rooms, not named per Rollout
         )
         if wrong:

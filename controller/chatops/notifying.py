@@ -4,7 +4,7 @@ destinations as sinks, and the Rollout informer that feeds it.
 Enabled when any destination is configured (:meth:`ChatopsSettings.notifies`):
 ``--slack-channel`` / ``--slack-channels`` (with the bot token's ``WebClient``),
 ``--teams-webhooks-file``, ``--notify-webhooks`` (with
-``--notify-webhook-secret-file``). Rollouts choose among these destinations with
+``--webhook-secret-file``). Rollouts choose among these destinations with
 their ``landinggear.dev/notify`` annotation (:mod:`controller.chatops.destinations`).
 The informer watches Rollouts in every namespace (the chat-ops ClusterRole has
 ``list`` and ``watch`` on them).

@@ -175,7 +175,7 @@ class Chatops:
         notifying = None
         if settings.notifies():
             teams = settings.teams_webhooks_file
-            key = settings.notify_webhook_secret_file
+            key = settings.webhook_secret_file
             try:
                 found = sinks(
                     settings,

@@ -82,12 +82,17 @@ class ChatopsSettings(BaseSettings):
         description="File of NAME=URL lines: Microsoft Teams incoming-webhook or Workflows "
         "URLs (secrets, hence a file), named by Rollouts as `teams:NAME`.",
     )
+    webhook_url: str | None = Field(
+        default=None,
+        description="The signed-webhook receiver for notifications that Rollouts name as "
+        "`webhook`; needs webhook_secret_file.",
+    )
     notify_webhooks: str | None = Field(
         default=None,
         description="Signed-webhook receivers for notifications, NAME=URL[,NAME=URL…], named "
-        "by Rollouts as `webhook:NAME`; needs notify_webhook_secret_file.",
+        "by Rollouts as `webhook:NAME`; needs webhook_secret_file.",
     )
-    notify_webhook_secret_file: str | None = Field(
+    webhook_secret_file: str | None = Field(
         default=None, description="File with the key notification webhooks are signed with."
     )
     notify_timeout: float = Field(
@@ -195,6 +200,15 @@ class ChatopsSettings(BaseSettings):
             pairs(value, what="NAME=VALUE list")
         return value
 
+    @field_validator("webhook_url")
+    @classmethod
+    def _valid_webhook(cls, value: str | None) -> str | None:
+        if value is not None:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("webhook-url is not an http(s) URL")
+        return value
+
     @field_validator("notify_webhooks")
     @classmethod
     def _valid_webhooks(cls, value: str | None) -> str | None:
@@ -211,9 +225,10 @@ class ChatopsSettings(BaseSettings):
         return {"slack": self.slack_channel, **found} if self.slack_channel else found
 
     def webhook_destinations(self) -> dict[str, str]:
-        """Destination key (``webhook:audit``) → URL."""
+        """Destination key (``webhook``, ``webhook:audit``) → URL."""
         named = pairs(self.notify_webhooks or "", what="notify-webhooks")
-        return {key("webhook", name): url for name, url in named.items()}
+        found = {key("webhook", name): url for name, url in named.items()}
+        return {"webhook": self.webhook_url, **found} if self.webhook_url else found
 
     def notifies(self) -> bool:
         """Whether any notification destination is configured (the notifier runs)."""
@@ -244,8 +259,8 @@ class ChatopsSettings(BaseSettings):
                 "--slack-channel/--slack-channels need --slack-token-file (to post)",
             ),
             (
-                bool(self.notify_webhooks and not self.notify_webhook_secret_file),
-                "--notify-webhooks needs --notify-webhook-secret-file (to sign)",
+                bool(self.webhook_destinations() and not self.webhook_secret_file),
+                "--webhook-url/--notify-webhooks need --webhook-secret-file (to sign)",
             ),
             (
                 any(matrix) and not self.matrix_homeserver,

@@ -18,6 +18,7 @@ pytestmark = pytest.mark.unit
         ("slack, slack:#deploys, teams:payments, webhook:audit",
          ("slack", "slack:deploys", "teams:payments", "webhook:audit"), ()),
         ("SLACK:Deploys,,slack:deploys", ("slack:deploys",), ()),
+        ("webhook, matrix", ("webhook", "matrix"), ()),
         ("https://evil.example/hook, teams, webhook:", (), ("https://evil.example/hook", "teams",
                                                             "webhook:")),
         ("matrix:!room, slack:a b", (), ("matrix:!room", "slack:a b")),
@@ -39,12 +40,15 @@ def test_settings_map_destinations_to_channels_and_urls() -> None:
     settings = ChatopsSettings(
         slack_signing_secret_file="s", slack_token_file="t", slack_channel="C0MAIN",
         slack_channels="deploys=C0DEPLOYS,#ops=C0OPS",
-        notify_webhooks="audit=https://audit.example/hook", notify_webhook_secret_file="k",
+        webhook_url="https://hooks.example/landinggear",
+        notify_webhooks="audit=https://audit.example/hook", webhook_secret_file="k",
     )  # fmt: skip
     assert settings.slack_destinations() == {
         "slack": "C0MAIN", "slack:deploys": "C0DEPLOYS", "slack:ops": "C0OPS"
     }  # fmt: skip
-    assert settings.webhook_destinations() == {"webhook:audit": "https://audit.example/hook"}
+    assert settings.webhook_destinations() == {
+        "webhook": "https://hooks.example/landinggear", "webhook:audit": "https://audit.example/hook"
+    }  # fmt: skip
     assert settings.notifies()
     assert settings.problem() is None
 
@@ -53,7 +57,9 @@ def test_notifying_without_the_means_to_post_or_sign_is_refused() -> None:
     no_token = ChatopsSettings(slack_signing_secret_file="s", slack_channel="C0MAIN")
     assert "--slack-token-file" in (no_token.problem() or "")
     unsigned = ChatopsSettings(slack_signing_secret_file="s", notify_webhooks="a=https://x/h")
-    assert "--notify-webhook-secret-file" in (unsigned.problem() or "")
+    assert "--webhook-secret-file" in (unsigned.problem() or "")
+    lone = ChatopsSettings(slack_signing_secret_file="s", webhook_url="https://x/h")
+    assert "--webhook-secret-file" in (lone.problem() or "")
     assert not ChatopsSettings(slack_signing_secret_file="s").notifies()
 
 
