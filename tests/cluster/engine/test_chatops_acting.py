@@ -91,3 +91,19 @@ def test_a_hundred_simultaneous_clicks_make_one_abort(harness: Harness) -> None:
     assert len(aborted) == 1
     refusals = {o.text.split(":")[0] for o in outcomes if not o.done}
     print(f"\n100 clicks: 1 abort; the other 99 answered: {sorted(refusals)}")
+
+
+def test_an_unknown_rollout_is_answered_politely(harness: Harness) -> None:
+    grant_oncall(harness)
+    actor = Actor(harness.kube.api(), instance="test")
+    command = Command(verb=Verb.ROLLBACK, namespace=harness.namespace, rollout="no-such-web")
+    outcome = actor.act(command, ALICE, who="slack:alice")
+    assert not outcome.done
+    assert f"rollout {harness.namespace}/no-such-web not found" in outcome.text
+    status = actor.act(
+        Command(verb=Verb.STATUS, namespace=harness.namespace, rollout="no-such-web"),
+        ALICE,
+        who="slack:alice",
+    )
+    assert not status.done
+    assert "not found" in status.text
