@@ -19,34 +19,23 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import logging
 import signal
 import sys
-import tempfile
-from pathlib import Path
 from types import FrameType
 
+from e2e.demo.entry import explore_hint, parse, place
 from e2e.demo.stack import ProcessDied, Stack
 from e2e.demo.story import NAME, DemoFailed, Options, prepare_namespace, run
 from e2e.demo.summary import render
-from e2e.localcluster import build, cluster
 from e2e.prometheus import PrometheusError
 
 NAMESPACE = "landinggear-demo"
 
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(
-        prog="python -m e2e.demo", description=(__doc__ or "").split("\n\n")[0]
+    return parse(
+        argv, prog="python -m e2e.demo", doc=__doc__ or "", namespace=NAMESPACE, logs="demo"
     )
-    parser.add_argument("--namespace", default=NAMESPACE, help="deleted and made afresh")
-    parser.add_argument("--rps", type=float, default=100.0, help="requests per second")
-    parser.add_argument(
-        "--kubeconfig", help="run on this cluster (default: the local control plane, started)"
-    )
-    parser.add_argument("--log-dir", type=Path, help="default: the local cluster's logs/demo")
-    parser.add_argument("--summary-json", type=Path, help="also write the figures here")
-    return parser.parse_args(argv)
 
 
 def _terminated(signum: int, frame: FrameType | None) -> None:
@@ -56,26 +45,10 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _terminated)
-    try:
-        kubectl = build.ensure_binaries().kubectl
-        if args.kubeconfig:
-            kubeconfig = str(args.kubeconfig)
-            log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="landinggear-demo-"))
-        else:
-            state = cluster.up()
-            kubeconfig = state.kubeconfig
-            log_dir = args.log_dir or Path(state.run_dir) / "logs" / "demo"
-    except (cluster.ClusterError, build.BuildError) as err:
-        print(f"error: {err}", file=sys.stderr)
+    found = place(args, logs="demo", quiet=("httpx",))
+    if found is None:
         return 1
-    log_dir.mkdir(parents=True, exist_ok=True)
-    logging.basicConfig(
-        level=logging.INFO,
-        format="%(asctime)s %(name)s %(levelname)s %(message)s",
-        filename=log_dir / "demo.log",
-        filemode="w",
-    )
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    kubeconfig, kubectl, log_dir = found.kubeconfig, found.kubectl, found.log_dir
     options = Options(
         kubeconfig=kubeconfig,
         kubectl=kubectl,
@@ -110,12 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
     print(f"\nEverything the demo started is stopped; its logs: {log_dir}")
-    if not args.kubeconfig:
-        print("The cluster keeps running. Explore it with:")
-        print(f"  export KUBECONFIG={kubeconfig}")
-        print(f"  export PATH={Path(sys.executable).parent}:$PATH")
-        print(f"  kubectl landinggear -n {args.namespace} get {NAME}")
-        print("Stop it with: make down")
+    explore_hint(args, kubeconfig, NAME)
     return 0
 
 

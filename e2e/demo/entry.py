@@ -1,0 +1,74 @@
+"""What the demos' entry points share: their flags, where they run, their logs, the
+closing hint (``python -m e2e.demo`` and ``python -m e2e.demo.chat``)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from e2e.localcluster import build, cluster
+
+__all__ = ["Place", "explore_hint", "parse", "place"]
+
+
+def parse(argv: list[str] | None, *, prog: str, doc: str, namespace: str, logs: str) -> (
+    argparse.Namespace
+):  # fmt: skip
+    parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n", maxsplit=1)[0])
+    parser.add_argument("--namespace", default=namespace, help="deleted and made afresh")
+    parser.add_argument("--rps", type=float, default=100.0, help="requests per second")
+    parser.add_argument(
+        "--kubeconfig", help="run on this cluster (default: the local control plane, started)"
+    )
+    parser.add_argument("--log-dir", type=Path, help=f"default: the local cluster's logs/{logs}")
+    parser.add_argument("--summary-json", type=Path, help="also write the figures here")
+    return parser.parse_args(argv)
+
+
+@dataclass(frozen=True)
+class Place:
+    kubeconfig: str
+    kubectl: Path
+    log_dir: Path
+
+
+def place(args: argparse.Namespace, *, logs: str, quiet: tuple[str, ...]) -> Place | None:
+    """The cluster (``--kubeconfig``, else the local control plane, started or reused), the
+    pinned kubectl and the log folder, with ``demo.log`` set up; None (said) on failure."""
+    try:
+        kubectl = build.ensure_binaries().kubectl
+        if args.kubeconfig:
+            kubeconfig = str(args.kubeconfig)
+            log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix=f"landinggear-{logs}-"))
+        else:
+            state = cluster.up()
+            kubeconfig = state.kubeconfig
+            log_dir = args.log_dir or Path(state.run_dir) / "logs" / logs
+    except (cluster.ClusterError, build.BuildError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return None
+    log_dir.mkdir(parents=True, exist_ok=True)
+    logging.basicConfig(
+        level=logging.INFO,
+        format="%(asctime)s %(name)s %(levelname)s %(message)s",
+        filename=log_dir / "demo.log",
+        filemode="w",
+    )
+    for noisy in quiet:
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+    return Place(kubeconfig=kubeconfig, kubectl=kubectl, log_dir=log_dir)
+
+
+def explore_hint(args: argparse.Namespace, kubeconfig: str, rollout: str) -> None:
+    """On the local control plane (it keeps running): how to look around, and stop it."""
+    if args.kubeconfig:
+        return
+    print("The cluster keeps running. Explore it with:")
+    print(f"  export KUBECONFIG={kubeconfig}")
+    print(f"  export PATH={Path(sys.executable).parent}:$PATH")
+    print(f"  kubectl landinggear -n {args.namespace} get {rollout}")
+    print("Stop it with: make down")
