@@ -6,7 +6,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from kubernetes import client
 
+from e2e.localcluster import crds
 from tests.support.kube import ClusterUnderTest
 from tests.support.scenario import CRD, Harness
 
@@ -48,6 +50,14 @@ def harness(
             '{"metadata":{"finalizers":null}}',
             check=False,
         )
+
+
+@pytest.fixture
+def flags(harness: Harness) -> client.CustomObjectsApi:
+    """The OpenFeature Operator's CRD installed (from its Go module); a client for it."""
+    kube = harness.kube
+    crds.install(kubectl=kube.kubectl_path, kubeconfig=kube.kubeconfig, names=("openfeature",))
+    return client.CustomObjectsApi(kube.api())
 
 
 @pytest.hookimpl(hookwrapper=True)

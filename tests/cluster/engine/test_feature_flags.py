@@ -8,11 +8,9 @@ import copy
 import time
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from controller.api import v1alpha1
-from e2e.localcluster import crds
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
@@ -35,13 +33,6 @@ FLAG: dict[str, Any] = {
         }
     },
 }
-
-
-@pytest.fixture
-def flags(harness: Harness) -> client.CustomObjectsApi:
-    kube = harness.kube
-    crds.install(kubectl=kube.kubectl_path, kubeconfig=kube.kubeconfig, names=("openfeature",))
-    return client.CustomObjectsApi(kube.api())
 
 
 def _flag(api: client.CustomObjectsApi, namespace: str, name: str = "checkout-flags") -> Any:

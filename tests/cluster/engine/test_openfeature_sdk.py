@@ -33,7 +33,6 @@ from controller.api import v1alpha1
 from e2e.dataplane import Behaviour, FlagServer, FlagSpecSync
 from e2e.dataplane.apps import AppProcess
 from e2e.demoapp.flagd import FlagdSource
-from e2e.localcluster import crds
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
@@ -58,13 +57,6 @@ FLAG: dict[str, Any] = {
         }
     },
 }
-
-
-@pytest.fixture
-def flags(harness: Harness) -> client.CustomObjectsApi:
-    kube = harness.kube
-    crds.install(kubectl=kube.kubectl_path, kubeconfig=kube.kubeconfig, names=("openfeature",))
-    return client.CustomObjectsApi(kube.api())
 
 
 @pytest.fixture
