@@ -67,6 +67,8 @@ class ConditionReason(StrEnum):
     """A feature flag is not yet confirmed in the state the controller wants."""
     FLAGS_CONFIRMED = "FlagsConfirmed"
     """Every feature flag is in the state the controller wants (or none is wanted yet)."""
+    TRAFFIC_ROUTING_FAILED = "TrafficRoutingFailed"
+    """The route objects trafficRouting names are not usable: nothing is changed."""
 
 
 class EventReason(StrEnum):
@@ -86,6 +88,10 @@ class EventReason(StrEnum):
     """A flag the controller had switched was removed from the spec: left as it is."""
     UNKNOWN_FLAGS = "UnknownFlags"
     """A ``flags-off`` / ``flags-restore`` request named flags the Rollout does not declare."""
+    TRAFFIC_ROUTING_FAILED = "TrafficRoutingFailed"
+    """The route objects trafficRouting names are missing or unusable (a Warning)."""
+    TRAFFIC_REPAIRED = "TrafficRepaired"
+    """Someone edited the weights (or header routes) the controller set: put back (a Warning)."""
 
 
 class EventType(StrEnum):

@@ -30,6 +30,13 @@ from controller.api.flags import (
     OnAnomaly,
     check_flags,
 )
+from controller.api.routing import (
+    DNS_LABEL,
+    RouterKind,
+    SetCanaryScale,
+    SetHeaderRoute,
+    TrafficRouting,
+)
 
 GROUP = "landinggear.dev"
 VERSION = "v1alpha1"
@@ -99,9 +106,11 @@ class Step(_Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 _cel(
-                    "[has(self.setWeight), has(self.pause), has(self.analysis)]"
+                    "[has(self.setWeight), has(self.pause), has(self.analysis), "
+                    "has(self.setHeaderRoute), has(self.setCanaryScale)]"
                     ".filter(x, x).size() == 1",
-                    "each step must have exactly one action: setWeight, pause or analysis",
+                    "each step must have exactly one action: setWeight, pause, analysis, "
+                    "setHeaderRoute or setCanaryScale",
                 )
             ]
         }
@@ -118,6 +127,30 @@ class Step(_Model):
         default=None,
         description="Wait until the analysis' metrics pass (or one fails) at this step.",
     )
+    set_header_route: SetHeaderRoute | None = Field(
+        default=None,
+        description="Route requests with matching headers to the canary (needs trafficRouting).",
+    )
+    set_canary_scale: SetCanaryScale | None = Field(
+        default=None,
+        description="Size the canary apart from its weight (needs trafficRouting).",
+    )
+
+    @model_validator(mode="after")
+    def _one_action(self) -> Step:
+        actions = (
+            self.set_weight,
+            self.pause,
+            self.analysis,
+            self.set_header_route,
+            self.set_canary_scale,
+        )
+        if sum(a is not None for a in actions) != 1:
+            raise ValueError(
+                "each step must have exactly one action: setWeight, pause, analysis, "
+                "setHeaderRoute or setCanaryScale"
+            )
+        return self
 
 
 class CanaryStrategy(_Model):
@@ -139,6 +172,28 @@ class CanaryStrategy(_Model):
                     "analysis steps may only name metrics of spec.strategy.canary.analysis",
                     field_path=".steps",
                 ),
+                _cel(
+                    "!has(self.trafficRouting) || (has(self.stableService) && "
+                    "has(self.canaryService) && self.stableService != self.canaryService)",
+                    "trafficRouting needs stableService and canaryService, two different Services",
+                    field_path=".trafficRouting",
+                ),
+                _cel(
+                    "has(self.trafficRouting) || !has(self.steps) || !self.steps.exists(s, "
+                    "has(s.setHeaderRoute) || has(s.setCanaryScale))",
+                    "setHeaderRoute and setCanaryScale steps need trafficRouting (with replica "
+                    "ratio the canary's pods are its traffic)",
+                    field_path=".steps",
+                ),
+                _cel(
+                    "!has(self.trafficRouting) || !has(self.trafficRouting.nginx) || "
+                    "!has(self.steps) || self.steps.all(s, !has(s.setHeaderRoute) || "
+                    "(size(s.setHeaderRoute.match) <= 1 && s.setHeaderRoute.match.all(m, "
+                    "!has(m.headerValue.prefix))))",
+                    "nginx header routes match one header, by exact value or regex "
+                    "(canary-by-header-value / -pattern)",
+                    field_path=".steps",
+                ),
             ]
         }
     )
@@ -147,6 +202,26 @@ class CanaryStrategy(_Model):
         default_factory=list,
         max_length=64,
         description="Steps in order; with none, a Ready canary is promoted at once.",
+    )
+    stable_service: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL,
+        description="Service the router sends the stable's share to; the controller points "
+        "its selector at the stable's pods (created from the pod template's ports if missing, "
+        "owned by the Rollout).",
+    )
+    canary_service: str | None = Field(
+        default=None,
+        max_length=63,
+        pattern=DNS_LABEL,
+        description="Service the router sends the canary's share to; it selects the canary's "
+        "pods during a release and the stable's otherwise.",
+    )
+    traffic_routing: TrafficRouting | None = Field(
+        default=None,
+        description="Exact weights through a router (Gateway API, Istio, NGINX) instead of "
+        "replica ratio; needs stableService and canaryService.",
     )
     analysis: Analysis | None = Field(
         default=None,
@@ -176,6 +251,29 @@ class CanaryStrategy(_Model):
     def _propagation_parses(cls, value: str) -> str:
         parse_duration(value)
         return value
+
+    @model_validator(mode="after")
+    def _routing(self) -> CanaryStrategy:
+        routing = self.traffic_routing
+        if routing is None:
+            if any(s.set_header_route or s.set_canary_scale for s in self.steps):
+                raise ValueError("setHeaderRoute and setCanaryScale steps need trafficRouting")
+            return self
+        if not self.stable_service or not self.canary_service:
+            raise ValueError("trafficRouting needs stableService and canaryService")
+        if self.stable_service == self.canary_service:
+            raise ValueError("stableService and canaryService must be two different Services")
+        if routing.kind is RouterKind.NGINX:
+            for index, step in enumerate(self.steps):
+                route = step.set_header_route
+                if route is not None and (
+                    len(route.match) > 1 or any(m.header_value.prefix for m in route.match)
+                ):
+                    raise ValueError(
+                        f"step {index}: nginx header routes match one header, by exact value "
+                        "or regex"
+                    )
+        return self
 
     @model_validator(mode="after")
     def _steps_name_metrics(self) -> CanaryStrategy:
@@ -316,6 +414,11 @@ class RolloutStatus(_Model):
         default=None, description="Index of the current step; None when no canary runs."
     )
     canary_weight: int = Field(default=0, description="Percent of traffic on the canary.")
+    header_routes: list[SetHeaderRoute] = Field(
+        default_factory=list,
+        max_length=64,
+        description="Header routes to the canary the router serves (setHeaderRoute steps).",
+    )
     stable_revision: str | None = Field(default=None, description="Pod-template hash of stable.")
     canary_revision: str | None = Field(default=None, description="Pod-template hash of canary.")
     previous_stable_revision: str | None = Field(

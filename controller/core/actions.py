@@ -12,6 +12,7 @@ from typing import Any
 
 from controller.api.flags import FeatureFlag, FlagState
 from controller.api.reasons import EventReason, EventType
+from controller.api.routing import SetHeaderRoute
 from controller.api.v1alpha1 import HistoryAction, RolloutStatus
 from controller.core.revisions import Revision
 from controller.core.traffic import REPLICA_RATIO
@@ -58,13 +59,20 @@ class SetCanaryWeight:
     """Route ``weight`` percent of traffic to the canary, the rest to the stable.
 
     The I/O layer's router named ``router`` sets the routes and reads them back;
-    the weight counts as reached (the status written) only once they verify.
+    the weight counts as reached (the status written) only once they verify. A
+    router also points the stable and canary Services at those revisions (the
+    canary Service at the stable when there is no canary) and keeps exactly
+    ``header_routes`` of its own header routes.
     """
 
     weight: int
     canary: Revision | None
     stable: Revision
     router: str = REPLICA_RATIO
+    header_routes: tuple[SetHeaderRoute, ...] = ()
+    reached: bool = False
+    """The status already records these routes as reached: any change the router has
+    to make is a repair of someone else's edit (drift), reported as an Event."""
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -14,7 +14,7 @@ module.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.api.reasons import ConditionReason, EventReason, EventType
 from controller.api.v1alpha1 import HistoryAction, Phase, Rollout
@@ -67,6 +67,8 @@ def _decide(inputs: Inputs, draft: Draft) -> Draft:
         draft = draft.act(EnsureFinalizer())
     if deployment is None:
         return _workload_missing(inputs, draft)
+    if inputs.world.routing_problem is not None:
+        return _routing_broken(inputs, draft, inputs.world.routing_problem)
     draft = draft.with_status(replicas=inputs.replicas)
     requests, errors = parse_requests(rollout.annotations)
     for error in errors:
@@ -99,6 +101,27 @@ def _workload_missing(inputs: Inputs, draft: Draft) -> Draft:
         progressing=(False, missing, message),
         paused=(False, ConditionReason.NOT_PAUSED, ""),
         completed=(False, missing, message),
+        aborted=(False, ConditionReason.NOT_ABORTED, ""),
+    )
+
+
+ROUTING_RECHECK = timedelta(seconds=10)
+"""A Rollout whose routes are unusable is looked at again this often (routes are not watched)."""
+
+
+def _routing_broken(inputs: Inputs, draft: Draft, problem: str) -> Draft:
+    """The routes cannot be used: change nothing (pods, routes) until they can."""
+    message = f"Traffic routing: {problem}; nothing is changed until it is fixed"
+    if inputs.rollout.status.message != message:
+        draft = draft.emit(EventType.WARNING, EventReason.TRAFFIC_ROUTING_FAILED, problem)
+    draft = draft.with_status(phase=Phase.DEGRADED, message=message).wake(
+        inputs.now + ROUTING_RECHECK
+    )
+    failed = ConditionReason.TRAFFIC_ROUTING_FAILED
+    return draft.conditions(
+        progressing=(False, failed, message),
+        paused=(False, ConditionReason.NOT_PAUSED, ""),
+        completed=(False, failed, message),
         aborted=(False, ConditionReason.NOT_ABORTED, ""),
     )
 

@@ -29,7 +29,10 @@ def steady(inputs: Inputs, draft: Draft) -> Draft:
             reason="The Deployment's template went back to the stable revision",
         )
     draft = workload.ensure(inputs, draft, stable, replicas, create=True)
-    draft = workload.scale_down_others(inputs, draft, keep={stable})
+    if inputs.plan.routed:
+        draft = workload.route(inputs, draft, weight=0, canary=None)
+    keep = {stable, *workload.warm(inputs, draft)}
+    draft = workload.scale_down_others(inputs, draft, keep=keep)
     draft = draft.with_status(current_step_index=None, canary_revision=None, canary_weight=0)
     rs = inputs.world.replica_set(stable)
     ready = rs is not None and rs.available_at(replicas)
@@ -56,6 +59,8 @@ def blocked(inputs: Inputs, draft: Draft, held: Revision) -> Draft:
     """The Deployment's template ``held`` was aborted or rolled back: hold the stable."""
     stable = required(draft.status.stable_revision)
     draft = workload.ensure(inputs, draft, stable, inputs.replicas, create=False)
+    if inputs.plan.routed:  # traffic to the stable first, read back, then scale down
+        draft = workload.route(inputs, draft, weight=0, canary=None)
     draft = workload.scale_down_others(inputs, draft, keep={stable})
     draft = draft.with_status(current_step_index=None, canary_revision=None, canary_weight=0)
     last = next(

@@ -12,7 +12,6 @@ from controller.api.flags import FlagTrigger
 from controller.api.reasons import AbortCode, EventReason, EventType, HoldReason
 from controller.api.v1alpha1 import HistoryAction
 from controller.core import flags, workload
-from controller.core.actions import SetCanaryWeight
 from controller.core.draft import CONTROLLER, Draft, Inputs, required
 from controller.core.revisions import Revision
 from controller.core.world import Request
@@ -74,8 +73,8 @@ def carry_out(inputs: Inputs, draft: Draft) -> Draft:
             HoldReason.ROLLING_BACK,
             f"Rolling back to {target}: {rs.available_replicas}/{replicas} pods available",
         )
-    route = SetCanaryWeight(weight=0, canary=None, stable=target, router=inputs.plan.router)
-    return draft.act(route).with_status(
+    draft = workload.route(inputs, draft, weight=0, canary=None, stable=target)
+    return draft.with_status(
         stable_revision=target, previous_stable_revision=bad, rolling_back_to=None
     )
 

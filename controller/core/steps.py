@@ -19,8 +19,7 @@ from datetime import datetime, timedelta
 from controller.api.analysis import Stage
 from controller.api.reasons import AbortCode, EventReason, EventType, HoldReason
 from controller.api.v1alpha1 import ConditionType, HistoryAction, Phase, Step
-from controller.core import analysis, flags, gates, holds, looks, release, workload
-from controller.core.actions import SetCanaryWeight
+from controller.core import analysis, flags, gates, holds, looks, release, traffic, workload
 from controller.core.draft import CONTROLLER, Draft, Inputs, required, revision
 from controller.core.holds import Abort, Hold
 from controller.core.revisions import Revision
@@ -183,8 +182,9 @@ def run_step(
     # Held at the promotion by the analysis, the canary keeps the last step's
     # traffic: an unjudged canary is never scaled up to take over.
     promoting = at_promotion and analysis_hold is None and not isinstance(promotion, Hold)
-    weight = step_weight(steps, index if promoting else min(index, len(steps) - 1))
-    target = TrafficTarget(weight=weight)
+    in_force = index if promoting else min(index, len(steps) - 1)
+    weight = step_weight(steps, in_force)
+    target = TrafficTarget(weight=weight, scale=traffic.scale_in_force(steps, in_force))
     want = inputs.plan.sizes(target, replicas=inputs.replicas).canary
     rs = inputs.world.replica_set(rev)
     available = rs.available_replicas if rs else 0
@@ -222,10 +222,12 @@ def run_step(
     if isinstance(hold, Abort):
         return release.aborted(inputs, draft, rev, hold, by=CONTROLLER), False
     draft = workload.ensure(inputs, draft, rev, want, create=True)
-    if ready and draft.status.canary_weight != weight:
-        stable = required(draft.status.stable_revision)
-        route = SetCanaryWeight(weight=weight, canary=rev, stable=stable, router=inputs.plan.router)
-        draft = draft.act(route).with_status(canary_weight=weight)
+    if inputs.plan.routed:  # asked every time: a hand edit of the routes is repaired
+        routed = weight if ready else draft.status.canary_weight
+        headers = traffic.header_routes_in_force(steps, in_force)
+        draft = workload.route(inputs, draft, weight=routed, canary=rev, headers=headers)
+    elif ready and draft.status.canary_weight != weight:
+        draft = workload.route(inputs, draft, weight=weight, canary=rev)
     label = f"step {index + 1}/{len(steps)}" if index < len(steps) else "promotion"
     draft = draft.holding(hold.reason, describe(hold, label=label, weight=weight))
     return draft.wake(hold.wake_at), False

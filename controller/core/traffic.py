@@ -9,7 +9,12 @@ the target now as far as pods go.
 
 Replica ratio is the plan used without a mesh or gateway: one Service selects
 stable and canary pods, so the canary's share of traffic follows its share of
-Ready pods. Plans for routers (Gateway API, Istio, NGINX …) go here beside it.
+Ready pods. With ``trafficRouting`` the :class:`RouterPlan` is used: a router
+(Gateway API, Istio, NGINX) sets exact weights between two Services, the stable
+keeps its full size until the promotion, the canary runs as many pods as its
+weight (or a ``setCanaryScale`` step) asks, and after a promotion the previous
+revision stays warm at weight 0 while the guard runs, so a guard failure is a
+route flip, not a pod start.
 """
 
 from __future__ import annotations
@@ -18,7 +23,8 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
-from controller.api.v1alpha1 import Rollout
+from controller.api.routing import SetCanaryScale, SetHeaderRoute
+from controller.api.v1alpha1 import Rollout, Step
 from controller.core.world import ReplicaSetView
 
 REPLICA_RATIO = "replica-ratio"
@@ -32,6 +38,8 @@ class TrafficTarget:
     """Percent of requests for the canary, 0 to 100."""
     stable_full: bool = True
     """The stable keeps its full size (so it can take all traffic back at once)."""
+    scale: SetCanaryScale | None = None
+    """A ``setCanaryScale`` in force (routers only): canary pods apart from the weight."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -48,6 +56,11 @@ class TrafficPlan(Protocol):
     @property
     def router(self) -> str:
         """Name of the router (I/O layer) that sets and verifies the routes."""
+
+    @property
+    def routed(self) -> bool:
+        """A router sets exact weights: the routes are re-applied (drift repaired) on
+        every reconcile, and the previous revision stays warm while the guard runs."""
 
     def sizes(self, target: TrafficTarget, *, replicas: int) -> Sizes:
         """ReplicaSet sizes for ``target`` when the Rollout wants ``replicas`` pods."""
@@ -77,6 +90,7 @@ class ReplicaRatioPlan:
     """
 
     router: str = REPLICA_RATIO
+    routed: bool = False
 
     def sizes(self, target: TrafficTarget, *, replicas: int) -> Sizes:
         canary = canary_replicas(target.weight, replicas)
@@ -95,7 +109,73 @@ class ReplicaRatioPlan:
         )
 
 
+@dataclass(frozen=True)
+class RouterPlan:
+    """A router sets the weights; pods only have to be there to take them.
+
+    The stable always runs ``replicas`` pods (it takes every request back at once);
+    the canary runs ``ceil(weight * replicas / 100)``, or what a ``setCanaryScale``
+    in force says (``replicas``, or ``weight`` percent of ``replicas``).
+    """
+
+    router: str
+    routed: bool = True
+
+    def sizes(self, target: TrafficTarget, *, replicas: int) -> Sizes:
+        scale = target.scale
+        if scale is None or scale.match_traffic_weight:
+            canary = canary_replicas(target.weight, replicas)
+        elif scale.replicas is not None:
+            canary = scale.replicas
+        else:
+            canary = canary_replicas(scale.weight or 0, replicas)
+        return Sizes(canary=canary, stable=replicas)
+
+    def serves(
+        self, target: TrafficTarget, *, replicas: int, canary: ReplicaSetView | None
+    ) -> bool:
+        want = self.sizes(target, replicas=replicas).canary
+        if want == 0:
+            return True
+        return (
+            canary is not None
+            and canary.status_current
+            and canary.replicas >= want
+            and canary.available_replicas >= want
+        )
+
+
 def plan_for(rollout: Rollout) -> TrafficPlan:
-    """The traffic plan of ``rollout``: replica ratio until routers are configurable."""
-    del rollout
-    return ReplicaRatioPlan()
+    """The traffic plan of ``rollout``: its router's, else replica ratio."""
+    routing = rollout.spec.strategy.canary.traffic_routing
+    if routing is None:
+        return ReplicaRatioPlan()
+    return RouterPlan(router=routing.kind.value)
+
+
+def scale_in_force(steps: list[Step], index: int) -> SetCanaryScale | None:
+    """The last ``setCanaryScale`` at or before step ``index`` (None past the last step:
+    the promotion runs the canary in full)."""
+    if index >= len(steps):
+        return None
+    for step in reversed(steps[: index + 1]):
+        if step.set_canary_scale is not None:
+            return step.set_canary_scale
+    return None
+
+
+def header_routes_in_force(steps: list[Step], index: int) -> tuple[SetHeaderRoute, ...]:
+    """Header routes wanted at step ``index``: per name, the last ``setHeaderRoute`` at or
+    before it, unless that one removes the route (no ``match``); none past the last step."""
+    if index >= len(steps):
+        return ()
+    wanted: dict[str, SetHeaderRoute] = {}
+    for step in steps[: index + 1]:
+        route = step.set_header_route
+        if route is None:
+            continue
+        if route.match:
+            wanted[route.name] = route
+        else:
+            wanted.pop(route.name, None)
+    return tuple(sorted(wanted.values(), key=lambda r: r.name))

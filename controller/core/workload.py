@@ -8,6 +8,10 @@ zero, and hand it back on deletion.
 
 from __future__ import annotations
 
+import dataclasses
+
+from controller.api.analysis import Stage
+from controller.api.routing import SetHeaderRoute
 from controller.api.v1alpha1 import Phase
 from controller.core.actions import (
     DeleteReplicaSet,
@@ -36,6 +40,61 @@ def ensure(inputs: Inputs, draft: Draft, rev: Revision, replicas: int, *, create
     return draft.act(EnsureReplicaSet(revision=rev, template=template, replicas=replicas))
 
 
+def route(
+    inputs: Inputs,
+    draft: Draft,
+    *,
+    weight: int,
+    canary: Revision | None,
+    headers: tuple[SetHeaderRoute, ...] = (),
+    stable: Revision | None = None,
+) -> Draft:
+    """Routes as wanted: ``weight`` percent (and ``headers``) to ``canary``, the rest to
+    the stable; recorded in the status (the action verifies them before it is written).
+
+    With a router this is asked on every reconcile that holds, so a hand edit of our
+    weights is repaired; ``reached`` tells the router whether a change it makes is a
+    repair. An equal route already asked for in this decision is not asked twice.
+    """
+    stable = stable or Revision(draft.status.stable_revision or "")
+    seen = inputs.rollout.status  # as read: what earlier reconciles verified and recorded
+    reached = (
+        seen.canary_weight == weight
+        and tuple(seen.header_routes) == headers
+        and seen.stable_revision == stable
+        and seen.canary_revision == (canary if weight or headers else seen.canary_revision)
+    )
+    action = SetCanaryWeight(
+        weight=weight,
+        canary=canary,
+        stable=stable,
+        router=inputs.plan.router,
+        header_routes=headers,
+        reached=reached,
+    )
+    asked = [a for a in draft.actions if isinstance(a, SetCanaryWeight)]
+    if not asked or dataclasses.replace(asked[-1], reached=reached) != action:
+        draft = draft.act(action)
+    return draft.with_status(canary_weight=weight, header_routes=list(headers))
+
+
+def warm(inputs: Inputs, draft: Draft) -> set[Revision]:
+    """Revisions kept at full size beside the stable: with a router, the previous stable
+    while the guard judges the new one (a guard failure then only flips the routes)."""
+    current = draft.status.analysis
+    previous = draft.status.previous_stable_revision
+    if (
+        not inputs.plan.routed
+        or previous is None
+        or current is None
+        or current.stage != Stage.GUARD
+        or current.completed
+        or current.revision != draft.status.stable_revision
+    ):
+        return set()
+    return {Revision(previous)}
+
+
 def scale_down_others(inputs: Inputs, draft: Draft, keep: set[Revision]) -> Draft:
     """Traffic off, then every other ReplicaSet to zero (kept for rollback)."""
     world = inputs.world
@@ -50,10 +109,7 @@ def scale_down_others(inputs: Inputs, draft: Draft, keep: set[Revision]) -> Draf
         # others keep serving; the stable's pods becoming Ready requeue us.
         return draft.note(f"held scale-down until stable {stable} serves in full")
     if stable is not None:
-        route = SetCanaryWeight(
-            weight=0, canary=None, stable=Revision(stable), router=inputs.plan.router
-        )
-        draft = draft.act(route)
+        draft = route(inputs, draft, weight=0, canary=None)
     scale = [EnsureReplicaSet(revision=rs.revision, template=None, replicas=0) for rs in others]
     return draft.act(*scale)
 

@@ -113,6 +113,9 @@ class World:
 
     deployment: DeploymentView | None
     replica_sets: tuple[ReplicaSetView, ...] = ()
+    routing_problem: str | None = None
+    """What makes the Rollout's trafficRouting unusable (a missing CRD, route, rule), as
+    the router found it before this reconcile; None when it is usable or unused."""
 
     def replica_set(self, revision: Revision | None) -> ReplicaSetView | None:
         if revision is None:

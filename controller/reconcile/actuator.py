@@ -13,13 +13,14 @@ and never raise: each flag provider's answer, or its error, is returned as a
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from controller.api import v1alpha1
+from controller.api.routing import SetHeaderRoute, TrafficRouting
 from controller.core.actions import (
     Action,
     DeleteReplicaSet,
@@ -34,12 +35,12 @@ from controller.core.actions import (
     UpdateDeployment,
 )
 from controller.core.decide import FINALIZER
-from controller.core.revisions import replica_set_name
+from controller.core.revisions import Revision, replica_set_name
 from controller.flags import FlagSwitches
 from controller.kube.transport import Resource, request_json
 from controller.reconcile import manifests
 from controller.reconcile.observe import owned_by
-from controller.traffic import Router, RouteTarget
+from controller.traffic import RouteError, Router, RouteTarget
 
 ROLLOUTS = Resource(group=v1alpha1.GROUP, version=v1alpha1.VERSION, plural=v1alpha1.PLURAL)
 DEPLOYMENTS = Resource(group="apps", version="v1", plural="deployments")
@@ -68,6 +69,8 @@ class Target:
     obj: dict[str, Any]
     deployment: dict[str, Any] | None
     replica_sets: dict[str, dict[str, Any]]
+    repairs: list[str] = field(default_factory=list)
+    """Route changes that undid someone else's edit of routes recorded as reached."""
 
     @property
     def name(self) -> str:
@@ -80,6 +83,42 @@ class Target:
     @property
     def uid(self) -> str:
         return str(self.obj["metadata"]["uid"])
+
+    @property
+    def route_spec(self) -> TrafficRouting | None:
+        """``spec.strategy.canary.trafficRouting``, if set."""
+        routing = _canary_spec(self.obj).get("trafficRouting")
+        return TrafficRouting.model_validate(routing) if routing else None
+
+
+def _canary_spec(obj: dict[str, Any]) -> dict[str, Any]:
+    canary: dict[str, Any] = ((obj.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    return canary
+
+
+def route_target(
+    target: Target,
+    *,
+    stable: Revision,
+    canary: Revision | None,
+    headers: tuple[SetHeaderRoute, ...],
+) -> RouteTarget:
+    """What a router needs to know about ``target``'s Rollout to route it."""
+    canary_spec = _canary_spec(target.obj)
+    deployment = (target.deployment or {}).get("spec") or {}
+    return RouteTarget(
+        namespace=target.namespace,
+        rollout=target.name,
+        rollout_uid=target.uid,
+        stable=stable,
+        canary=canary,
+        routing=target.route_spec,
+        stable_service=canary_spec.get("stableService") or "",
+        canary_service=canary_spec.get("canaryService") or "",
+        header_routes=headers,
+        selector=dict((deployment.get("selector") or {}).get("matchLabels") or {}),
+        template=deployment.get("template"),
+    )
 
 
 class Actuator:
@@ -98,6 +137,23 @@ class Actuator:
         if router is None:
             raise AssertionError(f"no router {name!r} is configured ({sorted(self.routers)})")
         return router
+
+    def routing_problem(self, target: Target, stable: Revision | None) -> str | None:
+        """What its router finds unusable about ``target``'s trafficRouting (None: fine,
+        or no router). Checked before each decision; API errors other than a missing
+        object propagate (the reconcile is retried)."""
+        routing = target.route_spec
+        if routing is None:
+            return None
+        router = self.routers.get(routing.kind.value)
+        if router is None:
+            return f"router {routing.kind.value} is not enabled in this controller"
+        route = route_target(target, stable=stable or Revision(""), canary=None, headers=())
+        try:
+            router.check(route)
+        except RouteError as err:
+            return str(err)
+        return None
 
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, patch: bool = False
@@ -147,9 +203,7 @@ class Actuator:
             case SetCanaryWeight():
                 self._set_weight(target, action)
             case RemoveManagedRoutes(stable=stable, router=name) if stable is not None:
-                route = RouteTarget(
-                    namespace=target.namespace, rollout=target.name, stable=stable, canary=None
-                )
+                route = route_target(target, stable=stable, canary=None, headers=())
                 self.router(name).remove_managed_routes(route)
             case RemoveManagedRoutes():
                 pass  # never adopted: nothing was routed
@@ -165,15 +219,18 @@ class Actuator:
                 raise
 
     def _set_weight(self, target: Target, action: SetCanaryWeight) -> None:
-        """Set the routes, then read them back: a weight is reached only once served."""
+        """Set the routes, then read them back: a weight is reached only once served.
+
+        Changes a router had to make to routes the status records as reached are
+        repairs of someone else's edit: kept in ``target.repairs`` for an Event.
+        """
         router = self.router(action.router)
-        route = RouteTarget(
-            namespace=target.namespace,
-            rollout=target.name,
-            stable=action.stable,
-            canary=action.canary,
+        route = route_target(
+            target, stable=action.stable, canary=action.canary, headers=action.header_routes
         )
-        router.set_weight(route, action.weight)
+        changes = router.set_weight(route, action.weight)
+        if action.reached:
+            target.repairs.extend(changes)
         if not router.verify_weight(route, action.weight):
             to = action.canary or action.stable
             raise TrafficNotVerified(

@@ -7,6 +7,7 @@ in; the world is read afresh from the informers' caches every time.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import uuid
 from collections.abc import Callable
@@ -19,10 +20,12 @@ import structlog
 from kubernetes.client.exceptions import ApiException
 
 from controller import failpoints
+from controller.api.reasons import EventReason, EventType
 from controller.api.v1alpha1 import Rollout, status_to_object
 from controller.core import flags
-from controller.core.actions import Decision
+from controller.core.actions import Decision, Event
 from controller.core.decide import decide
+from controller.core.revisions import Revision
 from controller.kube.objects import ObjectKey
 from controller.reconcile import observe
 from controller.reconcile.actuator import (
@@ -121,6 +124,18 @@ class Reconciler:
         deployment = self.deployments.get(key.namespace or "", rollout.spec.workload_ref.name)
         owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
         world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
+        target = Target(
+            obj=obj,
+            deployment=deployment,
+            replica_sets={rs["metadata"]["name"]: rs for rs in owned},
+        )
+        if rollout.deletion_timestamp is None and deployment is not None:
+            try:
+                stable = rollout.status.stable_revision
+                problem = self.actuator.routing_problem(target, Revision(stable or ""))
+            except ApiException as err:
+                return _failed(err, rollout, bound)
+            world = dataclasses.replace(world, routing_problem=problem)
         now = self.clock()
         looked = self.measurer.collect(key, rollout, now) if self.measurer else Collected()
         measurements = looked.measurements
@@ -129,11 +144,6 @@ class Reconciler:
             bound.debug("Measured", results=[vars(r) for r in measurements.results])
         for note in decision.notes:
             bound.warning(note)
-        target = Target(
-            obj=obj,
-            deployment=deployment,
-            replica_sets={rs["metadata"]["name"]: rs for rs in owned},
-        )
         try:
             decision = self._act(key, target, decision, now)
         except TrafficNotVerified as err:
@@ -143,6 +153,20 @@ class Reconciler:
             return Result(requeue_after=TRAFFIC_RECHECK_SECONDS)
         except (Conflict, ForeignObject, ApiException) as err:
             return _failed(err, rollout, bound)
+        if target.repairs:
+            repaired = "; ".join(target.repairs)
+            bound.warning("Repaired routes edited by someone else", changes=target.repairs)
+            decision = dataclasses.replace(
+                decision,
+                events=(
+                    *decision.events,
+                    Event(
+                        type=EventType.WARNING,
+                        reason=EventReason.TRAFFIC_REPAIRED,
+                        message=f"Routes put back as the release has them: {repaired}",
+                    ),
+                ),
+            )
         for event in decision.events:
             self.events.record(target.obj, event)
         if decision.actions or decision.events:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from controller.core.traffic import REPLICA_RATIO
 from controller.traffic import RouteTarget
 
@@ -16,8 +18,12 @@ class ReplicaRatioRouter:
 
     name = REPLICA_RATIO
 
-    def set_weight(self, target: RouteTarget, weight: int) -> None:
+    def check(self, target: RouteTarget) -> None:
+        del target
+
+    def set_weight(self, target: RouteTarget, weight: int) -> Sequence[str]:
         del target, weight
+        return ()
 
     def verify_weight(self, target: RouteTarget, weight: int) -> bool:
         del target, weight

@@ -8,6 +8,7 @@ not converged yet; the ReplicaSets, the Rollout and its status are real.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from kubernetes.client.exceptions import ApiException
@@ -29,9 +30,13 @@ class SlowRouter:
     set_to: list[int] = field(default_factory=list)
     removed: list[RouteTarget] = field(default_factory=list)
 
-    def set_weight(self, target: RouteTarget, weight: int) -> None:
+    def check(self, target: RouteTarget) -> None:
+        del target
+
+    def set_weight(self, target: RouteTarget, weight: int) -> Sequence[str]:
         del target
         self.set_to.append(weight)
+        return ()
 
     def verify_weight(self, target: RouteTarget, weight: int) -> bool:
         del target, weight
