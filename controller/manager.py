@@ -50,7 +50,7 @@ from controller.reconcile.events import EventRecorder
 from controller.reconcile.measuring import Measurer
 from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
 from controller.settings import Settings
-from controller.traffic.replica_ratio import ReplicaRatioRouter
+from controller.traffic.registry import routers
 
 log = structlog.get_logger("landinggear.manager")
 
@@ -153,9 +153,7 @@ class Manager:
             watch_timeout_seconds=timeout,
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
-        self.actuator = Actuator(
-            self.api, [ReplicaRatioRouter()], flag_switches(self.api, settings)
-        )
+        self.actuator = Actuator(self.api, routers(self.api), flag_switches(self.api, settings))
         self.measurer = Measurer(
             Analyst(default=prometheus_default(settings)), on_ready=self.queue.add
         )
