@@ -126,7 +126,8 @@ def test_a_release_walks_exact_weights_with_the_stable_full() -> None:
     # setCanaryScale 1, then the header route; paused with 0 % weight.
     assert sim.status.phase is Phase.PAUSED
     assert sim.status.current_step_index == 2
-    assert sim.rs_replicas(v2) == 1 and sim.rs_replicas(v1) == 10
+    assert sim.rs_replicas(v2) == 1
+    assert sim.rs_replicas(v1) == 10
     assert sim.route is not None
     assert (sim.route.weight, sim.route.canary, sim.route.stable) == (0, v2, v1)
     assert [h.name for h in sim.route.headers] == ["beta"]
@@ -137,12 +138,15 @@ def test_a_release_walks_exact_weights_with_the_stable_full() -> None:
     # setWeight 5 on 10 replicas: exactly 5 %, not the 10 % one pod of ten would give.
     assert sim.route.weight == 5
     assert sim.status.canary_weight == 5
-    assert sim.rs_replicas(v2) == 1 and sim.rs_replicas(v1) == 10
+    assert sim.rs_replicas(v2) == 1
+    assert sim.rs_replicas(v1) == 10
     sim.advance(10)
     run(sim)
     assert sim.status.current_step_index == 8
-    assert sim.route.weight == 50 and sim.route.headers == ()
-    assert sim.rs_replicas(v2) == 5 and sim.rs_replicas(v1) == 10
+    assert sim.route.weight == 50
+    assert sim.route.headers == ()
+    assert sim.rs_replicas(v2) == 5
+    assert sim.rs_replicas(v1) == 10
 
     sim.request(Verb.PROMOTE)
     run(sim)
@@ -177,7 +181,8 @@ def test_an_abort_routes_everything_to_the_stable_before_scaling_the_canary_down
     run(sim)
     sim.request(Verb.PROMOTE)
     run(sim)
-    assert sim.route is not None and sim.route.weight == 5
+    assert sim.route is not None
+    assert sim.route.weight == 5
     sim.request(Verb.ABORT)
     decision = sim.reconcile()
     kinds = [
@@ -187,7 +192,8 @@ def test_an_abort_routes_everything_to_the_stable_before_scaling_the_canary_down
     ]
     assert kinds.index(("SetCanaryWeight", 0)) < kinds.index(("EnsureReplicaSet", 0))
     assert sim.route == Route(stable=v1, canary=v1, weight=0)
-    assert sim.rs_replicas(v2) == 0 and sim.rs_replicas(v1) == 10
+    assert sim.rs_replicas(v2) == 0
+    assert sim.rs_replicas(v1) == 10
     assert not sim.scaled_down_with_traffic
     assert sim.status.header_routes == []
 
@@ -246,7 +252,8 @@ def guarded() -> tuple[RoutedAnalysedSim, str, str]:
 
 def test_the_previous_revision_stays_warm_while_the_guard_runs_then_goes() -> None:
     sim, v1, v2 = guarded()
-    assert sim.rs_replicas(v1) == 4 and sim.available(v1) == 4
+    assert sim.rs_replicas(v1) == 4
+    assert sim.available(v1) == 4
     assert sim.route == Route(stable=v2, canary=v2, weight=0)
     sim.run(70)
     assert any(h.action is HistoryAction.PROMOTED for h in sim.status.history)
@@ -299,15 +306,15 @@ _PAUSE = s.one_of(
 _BLOCK = s.one_of(
     # A weight is held (and routed) only at a pause after it: most blocks are such pairs.
     s.tuples(s.builds(lambda w: {"setWeight": w}, s.integers(1, 100)), _PAUSE).map(list),
-    s.tuples(s.builds(lambda n: {"setCanaryScale": {"replicas": n}}, s.integers(0, 5))).map(
-        list
-    ),
+    s.tuples(s.builds(lambda n: {"setCanaryScale": {"replicas": n}}, s.integers(0, 5))).map(list),
     s.just([{"setCanaryScale": {"matchTrafficWeight": True}}]),
     s.just([{"setHeaderRoute": BETA}]),
     s.just([{"setHeaderRoute": {"name": "beta"}}]),
     s.tuples(_PAUSE).map(list),
 )
-routed_steps = s.lists(_BLOCK, min_size=1, max_size=4).map(lambda blocks: [x for b in blocks for x in b])
+routed_steps = s.lists(_BLOCK, min_size=1, max_size=4).map(
+    lambda blocks: [x for b in blocks for x in b]
+)
 _EVENTS: dict[str, s.SearchStrategy[Any]] = {
     "reconcile": s.just(0),
     "ready": s.one_of(s.none(), s.integers(1, 2)),
