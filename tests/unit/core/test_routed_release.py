@@ -17,6 +17,7 @@ from controller.api.reasons import ConditionReason, EventReason
 from controller.api.routing import SetCanaryScale
 from controller.api.v1alpha1 import CanaryStrategy, HistoryAction, Phase, Rollout, Step
 from controller.core.actions import EnsureReplicaSet, SetCanaryWeight
+from controller.core.revisions import Revision
 from controller.core.traffic import (
     RouterPlan,
     TrafficTarget,
@@ -229,11 +230,10 @@ def test_broken_routes_change_nothing_and_say_why_once() -> None:
 
     sim.routing_problem = None
     run(sim)
-    assert sim.status.canary_revision == sim.revision
-    assert sim.status.phase is Phase.PAUSED
+    assert (sim.status.canary_revision, sim.status.phase) == (sim.revision, Phase.PAUSED)
 
 
-def guarded() -> tuple[RoutedAnalysedSim, str, str]:
+def guarded() -> tuple[RoutedAnalysedSim, Revision, Revision]:
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "20s"}}]
     spec = {"metrics": [COMPARISON], "interval": "2s", "guard": {"duration": "60s"}}
     sim = RoutedAnalysedSim(
@@ -300,7 +300,7 @@ def test_a_replica_ratio_rollout_may_not_use_router_steps() -> None:
         )
 
 
-_PAUSE = s.one_of(
+_PAUSE: s.SearchStrategy[dict[str, Any]] = s.one_of(
     s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(0, 60)), s.just({"pause": {}})
 )
 _BLOCK = s.one_of(
