@@ -5,7 +5,7 @@ last ``SetCanaryWeight`` asked for, as a router would leave it once verified —
 the stable Service on ``stable``, the canary Service on ``canary`` (the stable
 when there is none), ``weight`` percent to the canary, and the header routes.
 Each action is checked as it is applied: no ReplicaSet that still takes traffic
-is scaled below what it had.
+is scaled to zero.
 """
 
 from __future__ import annotations
@@ -81,7 +81,12 @@ def _apply_routed(sim: Any, action: object, apply: Any) -> None:
         sim.route = route
     if isinstance(action, EnsureReplicaSet) and sim.route is not None:
         rs = sim.replica_sets.get(action.revision)
-        if rs is not None and action.replicas < rs.replicas and sim.route.serves(action.revision):
+        if (
+            rs is not None
+            and rs.replicas
+            and not action.replicas
+            and sim.route.serves(action.revision)
+        ):
             sim.scaled_down_with_traffic.append(
                 f"{action.revision} to {action.replicas} while routed {sim.route}"
             )

@@ -230,7 +230,8 @@ def test_broken_routes_change_nothing_and_say_why_once() -> None:
 
     sim.routing_problem = None
     run(sim)
-    assert (sim.status.canary_revision, sim.status.phase) == (sim.revision, Phase.PAUSED)
+    after = sim.rollout().status
+    assert (after.canary_revision, after.phase) == (sim.revision, Phase.PAUSED)
 
 
 def guarded() -> tuple[RoutedAnalysedSim, Revision, Revision]:
