@@ -59,7 +59,47 @@ def describe_step(step: dict[str, Any]) -> str:
         gate = step.get("analysis") or {}
         names = ", ".join(str(n) for n in gate.get("metrics") or []) or "all metrics"
         return f"analysis: wait for {names} to pass (at most {gate.get('maxDuration', '10m')})"
+    if "setHeaderRoute" in step:
+        return _header_route(step.get("setHeaderRoute") or {})
+    if "setCanaryScale" in step:
+        return _canary_scale(step.get("setCanaryScale") or {})
     return "unknown step"
+
+
+def _header_route(route: dict[str, Any]) -> str:
+    match = route.get("match") or []
+    if not match:
+        return f"remove header route {route.get('name')}"
+    return f"header route {route.get('name')}: {_header_match(match)} to the canary"
+
+
+def _canary_scale(scale: dict[str, Any]) -> str:
+    if scale.get("replicas") is not None:
+        return f"canary scale {scale['replicas']} pods"
+    if scale.get("weight") is not None:
+        return f"canary scale {scale['weight']}% of replicas"
+    return "canary scale follows the weight"
+
+
+def _header_match(match: list[dict[str, Any]]) -> str:
+    """``x-beta = 1 and x-user ~ ^qa-`` for a header route's matches."""
+    parts = []
+    for m in match:
+        value = m.get("headerValue") or {}
+        for kind, sign in (("exact", "="), ("prefix", "^="), ("regex", "~")):
+            if value.get(kind) is not None:
+                parts.append(f"{m.get('headerName')} {sign} {value[kind]}")
+    return " and ".join(parts)
+
+
+def _router(rollout: KubeObject) -> str:
+    """``gatewayAPI (web-stable / web-canary)``, or ``replica ratio``."""
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    routing = canary.get("trafficRouting") or {}
+    kind = next(iter(routing), None)
+    if kind is None:
+        return "replica ratio"
+    return f"{kind} ({canary.get('stableService')} / {canary.get('canaryService')})"
 
 
 def step_progress(rollout: KubeObject) -> str:
@@ -95,10 +135,17 @@ def summary(rollout: KubeObject, now: datetime) -> str:
     fields += [
         ("Step", step_progress(rollout)),
         ("Canary weight", _weight(rollout)),
+        ("Traffic", _router(rollout)),
         ("Replicas", f"{status.get('replicas') or 0} desired"),
         ("Stable", _revision(status.get("stableRevision"), status.get("stableReadyReplicas"))),
         ("Canary", _revision(status.get("canaryRevision"), status.get("canaryReadyReplicas"))),
     ]
+    headers = status.get("headerRoutes") or []
+    if headers:
+        described = "; ".join(
+            f"{h.get('name')}: {_header_match(h.get('match') or [])}" for h in headers
+        )
+        fields.append(("Header routes", described))
     if status.get("previousStableRevision"):
         fields.append(("Previous stable", str(status["previousStableRevision"])))
     if status.get("blockedRevision"):

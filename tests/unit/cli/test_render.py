@@ -194,3 +194,35 @@ def test_get_shows_threshold_rules_and_the_guard() -> None:
     assert analysis_title({"stage": "Canary"}) == "Analysis (canary vs stable):"
     step = describe_step({"analysis": {"metrics": ["errors"], "maxDuration": "5m"}})
     assert step == "analysis: wait for errors to pass (at most 5m)"
+
+
+def test_router_steps_and_header_routes_are_told_in_words() -> None:
+    from controller.cli.render import describe_step
+
+    beta = {"name": "beta", "match": [{"headerName": "x-beta", "headerValue": {"exact": "1"}}]}
+    assert describe_step({"setHeaderRoute": beta}) == "header route beta: x-beta = 1 to the canary"
+    assert describe_step({"setHeaderRoute": {"name": "beta"}}) == "remove header route beta"
+    assert describe_step({"setCanaryScale": {"replicas": 2}}) == "canary scale 2 pods"
+    assert describe_step({"setCanaryScale": {"weight": 10}}) == "canary scale 10% of replicas"
+    follows = describe_step({"setCanaryScale": {"matchTrafficWeight": True}})
+    assert follows == "canary scale follows the weight"
+    rollout = {
+        "metadata": {"name": "web", "namespace": "shop"},
+        "spec": {
+            "workloadRef": {"name": "web"},
+            "strategy": {
+                "canary": {
+                    "stableService": "web-stable",
+                    "canaryService": "web-canary",
+                    "trafficRouting": {"gatewayAPI": {"httpRoutes": [{"name": "web"}]}},
+                    "steps": [{"setHeaderRoute": beta}],
+                }
+            },
+        },
+        "status": {"phase": "Paused", "canaryWeight": 5, "headerRoutes": [beta]},
+    }
+    text = summary(rollout, NOW)
+    assert "Traffic:" in text
+    assert "gatewayAPI (web-stable / web-canary)" in text
+    assert "Header routes:" in text
+    assert "beta: x-beta = 1" in text
