@@ -36,7 +36,5 @@ def test_the_example_is_accepted_by_the_api_server(
     rollout = next(d for d in docs if d["kind"] == "Rollout")
     parsed = Rollout.from_object({**rollout, "metadata": {**rollout["metadata"], "uid": "u"}})
     assert parsed.spec.strategy.canary.traffic_routing is not None
-    done = kube.kubectl(
-        "apply", "--dry-run=server", f"--namespace={namespace}", "-f", str(path)
-    )
+    done = kube.kubectl("apply", "--dry-run=server", f"--namespace={namespace}", "-f", str(path))
     assert done.stdout.count("(server dry run)") == len(docs), done.stdout
