@@ -11,12 +11,27 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-__all__ = ["JOB_NAME", "TARGETS_GLOB", "Target", "config_document", "file_sd_document"]
+__all__ = [
+    "JOB_NAME",
+    "PODS_JOB_NAME",
+    "SCRAPE_ANNOTATION",
+    "TARGETS_GLOB",
+    "KubernetesSD",
+    "Target",
+    "config_document",
+    "file_sd_document",
+]
 
 JOB_NAME = "demoapp"
+PODS_JOB_NAME = "pods"
+SCRAPE_ANNOTATION = "prometheus.io/scrape"
+"""Pods annotated ``prometheus.io/scrape: "true"`` are scraped at their IP and
+``prometheus.io/port`` (default: the first container port), as the common
+community convention has it."""
 TARGETS_GLOB = "*.json"
 """The pattern file_sd watches in the targets directory; a ``*.tmp`` is never read."""
 
@@ -26,8 +41,66 @@ Target = tuple[str, Mapping[str, str]]
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
-def config_document(*, targets_dir: Path, scrape_interval: str) -> str:
-    """``prometheus.yml`` with one job whose targets are read from ``targets_dir``."""
+@dataclass(frozen=True, kw_only=True)
+class KubernetesSD:
+    """Where Prometheus finds pods: the API server (as reachable from Prometheus) and
+    the client certificate it authenticates with. Discovery is watch-based: a new
+    pod is a target as soon as the watch event arrives, not at the next file re-read."""
+
+    api_server: str
+    ca_file: Path
+    cert_file: Path
+    key_file: Path
+
+
+def _pods_job(sd: KubernetesSD, scrape_interval: str) -> dict[str, Any]:
+    meta = "__meta_kubernetes_pod_"
+    annotation = "annotation_" + re.sub(r"[^a-zA-Z0-9_]", "_", SCRAPE_ANNOTATION)
+    port_annotation = "annotation_prometheus_io_port"
+    return {
+        "job_name": PODS_JOB_NAME,
+        "honor_labels": True,
+        "scrape_interval": scrape_interval,
+        "kubernetes_sd_configs": [
+            {
+                "role": "pod",
+                "api_server": sd.api_server,
+                "tls_config": {
+                    "ca_file": str(sd.ca_file),
+                    "cert_file": str(sd.cert_file),
+                    "key_file": str(sd.key_file),
+                },
+            }
+        ],
+        "relabel_configs": [
+            {"source_labels": [meta + annotation], "regex": "true", "action": "keep"},
+            # Only pods that have an IP and are not finished.
+            {"source_labels": [meta + "ip"], "regex": ".+", "action": "keep"},
+            {"source_labels": [meta + "phase"], "regex": "Pending|Running", "action": "keep"},
+            {
+                # One target per pod: the annotated port, else the first declared one.
+                "source_labels": [meta + port_annotation, meta + "container_port_number"],
+                "regex": "(\\d+);.*|;(\\d+)",
+                "target_label": "__tmp_port",
+                "replacement": "$1$2",
+            },
+            {"source_labels": ["__tmp_port"], "regex": "", "action": "drop"},
+            {
+                "source_labels": [meta + "ip", "__tmp_port"],
+                "separator": ":",
+                "target_label": "__address__",
+            },
+            {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
+            {"source_labels": [meta + "name"], "target_label": "pod"},
+        ],
+    }
+
+
+def config_document(
+    *, targets_dir: Path, scrape_interval: str, kubernetes: KubernetesSD | None = None
+) -> str:
+    """``prometheus.yml`` with one job whose targets are read from ``targets_dir``, and
+    with ``kubernetes`` a second one scraping annotated pods found through the API."""
     document: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
@@ -47,6 +120,8 @@ def config_document(*, targets_dir: Path, scrape_interval: str) -> str:
             }
         ],
     }
+    if kubernetes is not None:
+        document["scrape_configs"].append(_pods_job(kubernetes, scrape_interval))
     return json.dumps(document, indent=2) + "\n"
 
 
