@@ -62,7 +62,7 @@ def route(
         seen.canary_weight == weight
         and tuple(seen.header_routes) == headers
         and seen.stable_revision == stable
-        and seen.canary_revision == (canary if weight or headers else seen.canary_revision)
+        and seen.canary_revision == canary
     )
     action = SetCanaryWeight(
         weight=weight,
