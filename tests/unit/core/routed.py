@@ -61,6 +61,9 @@ class RoutedMixin:
     """SetCanaryWeight actions seen (the route is asked on every holding reconcile)."""
     routing_problem: str | None = None
     scaled_down_with_traffic: list[str] = field(default_factory=list)
+    false_repairs: list[str] = field(default_factory=list)
+    """Routes marked ``reached`` that differ from the route in force: a router would
+    report the change as a repair of someone else's edit."""
 
 
 def _route_extra(sim: Any, base: dict[str, Any]) -> dict[str, Any]:
@@ -78,6 +81,8 @@ def _apply_routed(sim: Any, action: object, apply: Any) -> None:
         )
         if route != sim.route:
             sim.routes.append(route)
+            if action.reached and sim.route is not None:
+                sim.false_repairs.append(f"{sim.route} -> {route}")
         sim.route = route
     if isinstance(action, EnsureReplicaSet) and sim.route is not None:
         rs = sim.replica_sets.get(action.revision)

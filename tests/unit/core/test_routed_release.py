@@ -352,6 +352,7 @@ def test_through_any_events_traffic_never_reaches_a_scaled_down_revision(
             case _:
                 sim.request(value)
         assert not sim.scaled_down_with_traffic, sim.scaled_down_with_traffic
+        assert not sim.false_repairs, sim.false_repairs
         status = sim.status
         if sim.route is not None and kind == "reconcile":
             assert status.canary_weight == sim.route.weight
