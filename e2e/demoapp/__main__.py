@@ -5,8 +5,8 @@ Serves on 127.0.0.1 (or ``--host``) until SIGINT or SIGTERM (or, with
 ``listening on http://HOST:P``, once the socket is bound. With ``--unix-socket
 PATH`` it then asks itself ``GET /healthz`` on HOST:P and, once answered, serves
 its admin endpoints (``/healthz``, ``/metrics``, ``/counts``) on that Unix socket
-and prints ``answering on http://HOST:P, admin on PATH``: the socket file exists
-only once the app answers on its address.
+and prints ``answering on http://HOST:P, admin on PATH, at T`` (T: Unix time it
+first answered): the socket file exists only once the app answers on its address.
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def _serve_admin(app: AppServer, path: Path, admins: list[AdminServer]) -> None:
         time.sleep(0.01)
     admin = make_admin_server(app, path)
     admins.append(admin)
-    print(f"answering on http://{host}:{port}, admin on {path}", flush=True)
+    print(f"answering on http://{host}:{port}, admin on {path}, at {time.time():.6f}", flush=True)
     admin.serve_forever(poll_interval=0.1)
 
 
