@@ -36,6 +36,12 @@ def main(argv: list[str] | None = None) -> int:
         help="sockets, logs and apps.json (default: /tmp/lg-podagent-<netns>)",
     )
     parser.add_argument("--drain-seconds", type=float, default=2.0)
+    parser.add_argument(
+        "--flagd-file",
+        type=Path,
+        default=None,
+        help="flagd JSON file the apps of pods with a FLAG evaluate it from",
+    )
     args = parser.parse_args(argv)
     if not args.kubeconfig:
         parser.error("--kubeconfig or $KUBECONFIG is needed")
@@ -48,6 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=args.run_dir or Path(f"/tmp/lg-podagent-{args.netns}"),  # noqa: S108 - short, for socket paths
         namespaces=args.namespace,
         drain_seconds=args.drain_seconds,
+        flagd_file=args.flagd_file,
     )
     done = threading.Event()
 

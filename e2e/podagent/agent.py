@@ -101,8 +101,12 @@ class PodAgent:
         drain_seconds: float = 2.0,
         tick: float = 0.05,
         python: str = sys.executable,
+        flagd_file: Path | None = None,
     ) -> None:
-        """``namespaces`` empty: pods of every namespace."""
+        """``namespaces`` empty: pods of every namespace. ``flagd_file``: where apps
+        whose pod names a ``FLAG`` evaluate it (flagd's in-process resolver on that
+        file); without it such apps ignore their flag."""
+        self.flagd_file = flagd_file
         self.netns_name = netns_name
         self.run_dir = run_dir
         self.drain_seconds = drain_seconds
@@ -293,6 +297,12 @@ class PodAgent:
             f"--unix-socket={socket}",
             "--exit-with-parent",
         ]
+        if b.flag and self.flagd_file is not None:
+            argv += [
+                f"--flag={b.flag}",
+                f"--flag-error-rate={b.flag_error_rate}",
+                f"--flagd-file={self.flagd_file.resolve()}",
+            ]
         with open(log_file, "ab") as out:
             process = subprocess.Popen(
                 netns.argv_in(self.netns_name, argv),
