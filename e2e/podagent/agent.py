@@ -160,13 +160,13 @@ class PodAgent:
             self._thread.join()
         for informer in self._informers:
             informer.stop()
-        for uid, run in list(self._runs.items()):
+        for run in list(self._runs.values()):
             if run.answering:
                 try:
                     self._annotate(run.app, serving=False)
                 except ApiException as err:
                     log.warning("Could not mark pod %s not serving: %s", run.app.pod, err)
-            self._stop_app(uid)
+        self._stop_apps(list(self._runs))
         self._write_manifest()
 
     def __enter__(self) -> PodAgent:
@@ -224,13 +224,15 @@ class PodAgent:
         self._problems = set(problems)
         changed = False
         now = time.monotonic()
+        drained = []
         for uid, app in wanted.items():
             if uid not in self._runs:
                 self._start_app(app)
                 changed = True
         for uid, run in list(self._runs.items()):
             if uid not in wanted:
-                changed |= self._drain(uid, run, now)
+                if self._drained(run, now):
+                    drained.append(uid)
                 continue
             run.draining_since = None
             pod = by_uid[uid]
@@ -245,18 +247,17 @@ class PodAgent:
             if run.answering != is_serving(pod) and now - run.last_patch > 1.0:
                 run.last_patch = now
                 self._annotate(run.app, serving=run.answering)
-        if changed:
+        if drained:
+            self._stop_apps(drained)
+        if changed or drained:
             self._write_manifest()
 
-    def _drain(self, uid: str, run: _Run, now: float) -> bool:
+    def _drained(self, run: _Run, now: float) -> bool:
+        """Whether the app of a pod no longer wanted has served out its drain."""
         if run.draining_since is None:
             run.draining_since = now
             self._record("draining", run.app.pod)
-            return False
-        if now - run.draining_since < self.drain_seconds:
-            return False
-        self._stop_app(uid)
-        return True
+        return now - run.draining_since >= self.drain_seconds
 
     def _restart(self, run: _Run, pod: KubeObject, now: float) -> bool:
         """Handle an app that exited while its pod is wanted; True if started again."""
@@ -319,20 +320,23 @@ class PodAgent:
         self._record("started", app.pod, f"{app.ip}:{app.port} pid {process.pid}")
         log.info("Started app of pod %s on %s:%d", app.pod, app.ip, app.port)
 
-    def _stop_app(self, uid: str, *, timeout: float = 5.0) -> None:
+    def _stop_apps(self, uids: list[str], *, timeout: float = 5.0) -> None:
+        """TERM all at once, then KILL what still runs after ``timeout``; reap all."""
         with self._lock:
-            run = self._runs.pop(uid)
-        process = run.process
-        if process.poll() is None:
-            process.terminate()
+            runs = [self._runs.pop(uid) for uid in uids]
+        for run in runs:
+            if run.process.poll() is None:
+                run.process.terminate()
+        deadline = time.monotonic() + timeout
+        for run in runs:
             try:
-                process.wait(timeout)
+                run.process.wait(max(0.0, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                process.kill()
-        process.wait()
-        run.socket.unlink(missing_ok=True)
-        self._record("stopped", run.app.pod)
-        log.info("Stopped app of pod %s", run.app.pod)
+                run.process.kill()
+                run.process.wait()
+            run.socket.unlink(missing_ok=True)
+            self._record("stopped", run.app.pod)
+            log.info("Stopped app of pod %s", run.app.pod)
 
     @staticmethod
     def _answers(socket: Path) -> bool:

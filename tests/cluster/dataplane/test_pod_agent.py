@@ -84,6 +84,8 @@ def _ready(pod: KubeObject) -> bool:
 @dataclass
 class PodTimes:
     scheduled: float | None = None
+    ip: float | None = None
+    """When the pod was first seen with an IP (kwok made it Running)."""
     ready: list[float] = field(default_factory=list)
     """Each time the pod was seen turning Ready."""
 
@@ -114,6 +116,8 @@ class PodWatch:
             times = self.times.setdefault(name, PodTimes())
             if times.scheduled is None and (pod.get("spec") or {}).get("nodeName"):
                 times.scheduled = now
+            if times.ip is None and (pod.get("status") or {}).get("podIP"):
+                times.ip = now
             ready = _ready(pod)
             if ready and not self._was_ready.get(name, False):
                 times.ready.append(now)
@@ -197,11 +201,15 @@ def _figures(pods: PodWatch, run_dir: Path) -> str:
     answering = _answering_times(run_dir)
     lines = []
     for name, times in sorted(pods.times.items()):
-        if times.scheduled is None or not times.ready or not answering.get(name):
+        if None in (times.scheduled, times.ip) or not times.ready or not answering.get(name):
             continue
-        listening = answering[name][0] - times.scheduled
-        ready = times.ready[0] - answering[name][0]
-        lines.append(f"{name}: scheduled→answering {listening:.3f}s, answering→Ready {ready:.3f}s")
+        assert times.scheduled is not None
+        assert times.ip is not None
+        lines.append(
+            f"{name}: scheduled→IP {times.ip - times.scheduled:.3f}s, "
+            f"IP→answering {answering[name][0] - times.ip:.3f}s, "
+            f"answering→Ready {times.ready[0] - answering[name][0]:.3f}s"
+        )
     return "\n".join(lines)
 
 
@@ -308,3 +316,52 @@ def test_an_app_that_dies_is_restarted_and_its_pod_is_ready_only_once_it_answers
     for turned_ready in pods.times[name].ready:
         latest = max(t for t in answering if t < turned_ready)
         assert turned_ready < exited.at or latest > exited.at
+
+
+def _pod(namespace: str, name: str, *, demo_app: bool, env: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "namespace": namespace,
+            "annotations": {"landinggear.dev/demo-app": "true"} if demo_app else {},
+        },
+        "spec": {
+            "containers": [
+                {
+                    "name": "app",
+                    "image": "example.invalid/web",
+                    "env": [{"name": k, "value": v} for k, v in env.items()],
+                }
+            ]
+        },
+    }
+
+
+def test_other_pods_are_ready_at_once_and_a_demo_app_pod_without_an_app_never_is(
+    kube: ClusterUnderTest, namespace: str, agent: PodAgent, pods: PodWatch
+) -> None:
+    manifests = [
+        _pod(namespace, "plain", demo_app=False, env={}),
+        _pod(namespace, "served", demo_app=True, env={}),
+        _pod(namespace, "unservable", demo_app=True, env={"ERROR_RATE": "lots"}),
+    ]
+    for manifest in manifests:
+        kube.kubectl("apply", "-f", "-", stdin=json.dumps(manifest))
+    eventually(
+        lambda: {"plain", "served"} <= {p["metadata"]["name"] for p in pods.ready_pods() or []},
+        timeout=30,
+        what="the plain and the served pod Ready",
+    )
+    time.sleep(1.0)  # the agent has seen the unservable pod many times over by now
+    unservable = next(p for p in pods.informer.list() if p["metadata"]["name"] == "unservable")
+    assert unservable["status"]["phase"] == "Running"
+    assert unservable["status"]["podIP"]
+    assert not _ready(unservable)
+    assert set(agent.apps()) == {f"{namespace}/served"}
+    # kwok gives a plain pod its IP and readiness in one write; a demo-app pod waits
+    plain, served = pods.times["plain"], pods.times["served"]
+    assert plain.ready[0] == plain.ip
+    assert served.ip is not None
+    assert served.ready[0] > served.ip
