@@ -25,6 +25,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -279,8 +280,8 @@ class PodAgent:
         return self.run_dir / "sockets" / f"{uid}.sock"
 
     def _start_app(self, app: PodApp, *, restarts: int = 0) -> None:
-        socket = self._socket_path(app.uid)
-        socket.unlink(missing_ok=True)
+        admin = self._socket_path(app.uid)
+        admin.unlink(missing_ok=True)
         log_file = self.run_dir / "logs" / f"{app.namespace}_{app.name}.log"
         b = app.behaviour
         argv = [
@@ -295,7 +296,7 @@ class PodAgent:
             f"--latency-ms={b.latency_ms}",
             f"--latency-jitter-ms={b.latency_jitter_ms}",
             f"--errors-after-seconds={b.errors_after_seconds}",
-            f"--unix-socket={socket}",
+            f"--unix-socket={admin}",
             "--exit-with-parent",
         ]
         if b.flag and self.flagd_file is not None:
@@ -315,7 +316,7 @@ class PodAgent:
             )
         with self._lock:
             self._runs[app.uid] = _Run(
-                app=app, process=process, socket=socket, log_file=log_file, restarts=restarts
+                app=app, process=process, socket=admin, log_file=log_file, restarts=restarts
             )
         self._record("started", app.pod, f"{app.ip}:{app.port} pid {process.pid}")
         log.info("Started app of pod %s on %s:%d", app.pod, app.ip, app.port)
@@ -339,14 +340,18 @@ class PodAgent:
             log.info("Stopped app of pod %s", run.app.pod)
 
     @staticmethod
-    def _answers(socket: Path) -> bool:
-        if not socket.exists():
+    def _answers(path: Path) -> bool:
+        """Whether ``GET /healthz`` on the app's admin socket answers 200 (a bare
+        request: an HTTP client per check costs more than the check)."""
+        if not path.exists():
             return False
-        transport = httpx.HTTPTransport(uds=str(socket))
         try:
-            with httpx.Client(transport=transport, timeout=0.5, trust_env=False) as client:
-                return client.get("http://app/healthz").status_code == 200
-        except httpx.HTTPError:
+            with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as conn:
+                conn.settimeout(0.5)
+                conn.connect(os.fspath(path))
+                conn.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+                return conn.recv(64).startswith((b"HTTP/1.0 200", b"HTTP/1.1 200"))
+        except OSError:
             return False
 
     def _annotate(self, app: PodApp, *, serving: bool) -> None:
