@@ -2,9 +2,9 @@
 
 Each request picks a revision with probability proportional to its Ready pods
 (``Route.weight``), then ``GET /`` on that revision's app. Requests are paced at
-a fixed rate and never burst to catch up; at most ``max_in_flight`` wait for an
-answer (a request finding every slot taken is dropped and counted). Only
-loopback addresses are accepted.
+a fixed rate and never burst to catch up (:class:`~e2e.dataplane.pacing.Pacer`);
+at most ``max_in_flight`` wait for an answer (a request finding every slot taken
+is dropped and counted). Only loopback addresses are accepted.
 """
 
 from __future__ import annotations
@@ -20,12 +20,11 @@ from dataclasses import dataclass, replace
 
 import httpx
 
+from e2e.dataplane.pacing import Pacer
+
 __all__ = ["RevisionCounts", "Route", "TrafficGenerator", "choose_route"]
 
 log = logging.getLogger(__name__)
-
-_MAX_LAG = 0.25
-"""Seconds behind schedule after which missed request slots are skipped, not sent late."""
 
 
 def _is_loopback_ip(host: str) -> bool:
@@ -100,8 +99,7 @@ class TrafficGenerator:
     ) -> None:
         """``on_dispatch(revision, time.time())`` is called as each request is sent
         (from the pacing thread, so it must be quick)."""
-        if rps <= 0:
-            raise ValueError("rps must be positive")
+        self._pacer = Pacer(rps, duration=duration)
         self.rps = rps
         self.duration = duration
         self._routes = routes
@@ -151,7 +149,7 @@ class TrafficGenerator:
     @property
     def dropped(self) -> int:
         """Request slots skipped because the generator fell behind or all slots were busy."""
-        return self._dropped
+        return self._dropped + self._pacer.skipped
 
     def _run(self) -> None:
         limits = httpx.Limits(max_connections=self._max_in_flight)
@@ -159,22 +157,7 @@ class TrafficGenerator:
             httpx.Client(trust_env=False, timeout=self._timeout, limits=limits) as client,
             ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="traffic") as pool,
         ):
-            start = time.monotonic()
-            slot = 0  # request slots passed: sent, unrouted or dropped
-            while not self._stopping.is_set():
-                due = start + slot / self.rps
-                if self.duration is not None and due >= start + self.duration:
-                    break
-                lag = time.monotonic() - due
-                if lag < 0:
-                    if self._stopping.wait(-lag):
-                        break
-                elif lag > _MAX_LAG:
-                    missed = int(lag * self.rps)
-                    self._dropped += missed
-                    slot += missed
-                    continue
-                slot += 1
+            for _ in self._pacer.slots(self._stopping):
                 route = choose_route(self._routes(), self._rng)
                 if route is None:
                     self._unrouted += 1

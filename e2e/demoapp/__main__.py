@@ -1,13 +1,18 @@
 """Command line: ``python -m e2e.demoapp --port P --revision R [options]``.
 
-Serves on 127.0.0.1 until SIGINT or SIGTERM (or, with ``--exit-with-parent``,
-until its parent ends), then exits 0. Prints one line,
-``listening on http://127.0.0.1:P``, once the socket is bound.
+Serves on 127.0.0.1 (or ``--host``) until SIGINT or SIGTERM (or, with
+``--exit-with-parent``, until its parent ends), then exits 0. Prints one line,
+``listening on http://HOST:P``, once the socket is bound. With ``--unix-socket
+PATH`` it then asks itself ``GET /healthz`` on HOST:P and, once answered, serves
+its admin endpoints (``/healthz``, ``/metrics``, ``/counts``) on that Unix socket
+and prints ``answering on http://HOST:P, admin on PATH, at T`` (T: Unix time it
+first answered): the socket file exists only once the app answers on its address.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
 import os
 import shutil
 import signal
@@ -23,7 +28,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry
 
-from e2e.demoapp.app import AppConfig, make_server
+from e2e.demoapp.app import AdminServer, AppConfig, AppServer, make_admin_server, make_server
 from e2e.demoapp.flags import FlagWatcher, UnleashSource
 
 if TYPE_CHECKING:
@@ -35,6 +40,28 @@ def _watch_parent(server: ThreadingHTTPServer) -> None:
     while os.getppid() == parent:
         time.sleep(0.5)
     server.shutdown()
+
+
+def _answers(host: str, port: int) -> bool:
+    connection = http.client.HTTPConnection(host, port, timeout=1.0)
+    try:
+        connection.request("GET", "/healthz")
+        return connection.getresponse().status == 200
+    except OSError:
+        return False
+    finally:
+        connection.close()
+
+
+def _serve_admin(app: AppServer, path: Path, admins: list[AdminServer]) -> None:
+    """Once ``app`` answers on its own address, serve its admin endpoints on ``path``."""
+    host, port = str(app.server_address[0]), int(app.server_address[1])
+    while not _answers(host, port):
+        time.sleep(0.01)
+    admin = make_admin_server(app, path)
+    admins.append(admin)
+    print(f"answering on http://{host}:{port}, admin on {path}, at {time.time():.6f}", flush=True)
+    admin.serve_forever(poll_interval=0.1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -76,7 +103,19 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="exit when the process that started this one ends (no orphans)",
     )
-    parser.add_argument("--host", default="127.0.0.1", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind: a pod IP when run inside the cluster's network namespace",
+    )
+    parser.add_argument("--pod", default="", help="the pod it stands for, sent as X-Pod")
+    parser.add_argument(
+        "--unix-socket",
+        type=Path,
+        default=None,
+        metavar="PATH",
+        help="serve /healthz, /metrics and /counts here too, once the app answers",
+    )
     args = parser.parse_args(argv)
     try:
         config = AppConfig(
@@ -87,6 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             errors_after_seconds=args.errors_after_seconds,
             flag_error_rate=args.flag_error_rate,
             seed=args.seed,
+            pod=args.pod,
         )
     except ValueError as err:
         parser.error(str(err))
@@ -131,9 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         threading.Thread(target=_watch_parent, args=(server,), daemon=True).start()
     host, port = server.server_address[:2]
     print(f"listening on http://{host!s}:{port}", flush=True)
+    admins: list[AdminServer] = []
+    if args.unix_socket is not None:
+        threading.Thread(
+            target=_serve_admin, args=(server, args.unix_socket, admins), daemon=True
+        ).start()
     try:
         server.serve_forever(poll_interval=0.1)
     finally:
+        for admin in admins:  # its daemon thread ends with the process
+            admin.server_close()
         server.server_close()
         for close in closing:
             close()

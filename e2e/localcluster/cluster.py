@@ -23,7 +23,7 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from e2e.localcluster import build, kubeconfig, pki
+from e2e.localcluster import build, kubeconfig, pki, stages
 from e2e.locking import named_lock
 
 NODE_NAME = "kwok-node-0"
@@ -387,7 +387,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
         ],
     )
     kwok_config = run_dir / "kwok.yaml"
-    kwok_config.write_text(build.kwok_stages())
+    kwok_config.write_text(stages.kwok_config())
     start_process(
         state,
         "kwok",
