@@ -221,13 +221,18 @@ def run_step(
         return _advance(draft, steps, index, rev), True
     if isinstance(hold, Abort):
         return release.aborted(inputs, draft, rev, hold, by=CONTROLLER), False
-    draft = workload.ensure(inputs, draft, rev, want, create=True)
     if inputs.plan.routed:  # asked every time: a hand edit of the routes is repaired
         routed = weight if ready else draft.status.canary_weight
         headers = traffic.header_routes_in_force(steps, in_force)
+        if want == 0:  # setCanaryScale 0: nothing may be routed to a canary with no pods
+            routed, headers = 0, ()
+        # Routes first: a canary scaled down (setCanaryScale) has lost its traffic before.
         draft = workload.route(inputs, draft, weight=routed, canary=rev, headers=headers)
-    elif ready and draft.status.canary_weight != weight:
-        draft = workload.route(inputs, draft, weight=weight, canary=rev)
+        draft = workload.ensure(inputs, draft, rev, want, create=True)
+    else:
+        draft = workload.ensure(inputs, draft, rev, want, create=True)
+        if ready and draft.status.canary_weight != weight:
+            draft = workload.route(inputs, draft, weight=weight, canary=rev)
     label = f"step {index + 1}/{len(steps)}" if index < len(steps) else "promotion"
     draft = draft.holding(hold.reason, describe(hold, label=label, weight=weight))
     return draft.wake(hold.wake_at), False
