@@ -67,7 +67,8 @@ class GatewayAPI(Model):
         json_schema_extra={
             "x-kubernetes-validations": [
                 cel(
-                    "size(self.httpRoutes) + size(self.grpcRoutes) > 0",
+                    "(has(self.httpRoutes) ? size(self.httpRoutes) : 0)"
+                    " + (has(self.grpcRoutes) ? size(self.grpcRoutes) : 0) > 0",
                     "gatewayAPI needs at least one of httpRoutes or grpcRoutes",
                 )
             ]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import copy
 import json
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kubernetes import client, watch
+
+if TYPE_CHECKING:
+    from tests.support.scenario import Harness
 
 GROUP = "gateway.networking.k8s.io"
 VERSION = "v1"
@@ -81,41 +85,71 @@ def weights_of(route: dict[str, Any]) -> dict[str, list[tuple[str, int]]]:
     return result
 
 
-@dataclass
-class RouteWatcher:
-    """Records each version of one route seen by a watch, in order, from a thread."""
+def events(harness: Harness, name: str = "web") -> list[dict[str, Any]]:
+    """The Events recorded on the Rollout ``name``."""
+    core = client.CoreV1Api(harness.kube.api())
+    found = core.list_namespaced_event(
+        harness.namespace, field_selector=f"involvedObject.name={name}"
+    ).items
+    return [{"reason": e.reason, "message": e.message, "type": e.type} for e in found]
 
-    api: client.ApiClient
-    namespace: str
-    name: str
-    plural: str = "httproutes"
+
+@dataclass
+class ObjectWatcher:
+    """Records each version of the objects a watch sees, in order, from a thread."""
+
+    list_fn: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
     versions: list[dict[str, Any]] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
-    def start(self) -> RouteWatcher:
-        custom = client.CustomObjectsApi(self.api)
-        listed = custom.list_namespaced_custom_object(
-            GROUP, VERSION, self.namespace, self.plural, field_selector=f"metadata.name={self.name}"
+    @classmethod
+    def for_custom(cls, harness: Harness, plural: str, name: str) -> ObjectWatcher:
+        """One Gateway API route."""
+        custom = client.CustomObjectsApi(harness.kube.api())
+        return cls(
+            list_fn=custom.list_namespaced_custom_object,
+            args=(GROUP, VERSION, harness.namespace, plural),
+            kwargs={"field_selector": f"metadata.name={name}"},
         )
-        version = listed["metadata"]["resourceVersion"]  # type: ignore[index]
-        self.versions.extend(listed["items"])  # type: ignore[index]
+
+    @classmethod
+    def for_replica_sets(cls, harness: Harness) -> ObjectWatcher:
+        """The namespace's ReplicaSets (as plain JSON)."""
+        apps = client.AppsV1Api(harness.kube.api())
+        return cls(
+            list_fn=apps.list_namespaced_replica_set,
+            args=(harness.namespace,),
+            kwargs={"_preload_content": False},
+        )
+
+    def _list(self, **extra: Any) -> dict[str, Any]:
+        answer = self.list_fn(*self.args, **{**self.kwargs, **extra})
+        if hasattr(answer, "data"):
+            decoded: dict[str, Any] = json.loads(answer.data)
+            return decoded
+        return answer  # type: ignore[no-any-return]
+
+    def start(self) -> ObjectWatcher:
+        listed = self._list()
+        version = listed["metadata"]["resourceVersion"]
+        self.versions.extend(listed["items"])
+        kwargs = {k: v for k, v in self.kwargs.items() if k != "_preload_content"}
 
         def run() -> None:
             nonlocal version
             while not self._stop.is_set():
                 stream = watch.Watch()  # type: ignore[no-untyped-call]
                 for event in stream.stream(  # type: ignore[no-untyped-call]
-                    custom.list_namespaced_custom_object,
-                    GROUP,
-                    VERSION,
-                    self.namespace,
-                    self.plural,
-                    field_selector=f"metadata.name={self.name}",
+                    self.list_fn,
+                    *self.args,
+                    **kwargs,
                     resource_version=version,
                     timeout_seconds=2,
                 ):
-                    obj = event["object"]
+                    obj = event["raw_object"]
                     version = obj["metadata"]["resourceVersion"]
                     if event["type"] in ("ADDED", "MODIFIED"):
                         self.versions.append(obj)
