@@ -14,8 +14,14 @@ from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
-from controller.core.revisions import REVISION_LABEL
+from controller.api.routing import TrafficRouting
+from controller.core.revisions import REVISION_LABEL, Revision
+from controller.kube.transport import request_json
+from controller.traffic import RouteTarget
+from controller.traffic.gatewayapi import GatewayAPIRouter
+from controller.traffic.gatewayapi_plan import RouteKind, Wanted, plan
 from e2e.localcluster import crds
 from tests.support.routes_gatewayapi import GROUP, VERSION, ObjectWatcher, events, weights_of
 from tests.support.scenario import Harness
@@ -376,3 +382,83 @@ def test_deleting_the_rollout_restores_stable_and_removes_only_our_rule(
         assert REVISION_LABEL not in (
             core.read_namespaced_service(name, harness.namespace).spec.selector or {}
         )
+
+
+def test_a_stale_patch_is_refused_and_status_counts_for_the_current_generation(
+    harness: Harness, gateway: client.CustomObjectsApi
+) -> None:
+    """API-level, the router alone: a patch planned from a read the route has since
+    moved past is refused by the API server (its tests fail: 422), nothing of it
+    applied; and a weight read back counts only once a Gateway reporting on the
+    route (simulated here by writing the status) has accepted the current generation."""
+    api = harness.kube.api()
+    gw = GatewayAPIRouter(api)
+    routing = TrafficRouting.model_validate(ROUTING["trafficRouting"])
+    target = RouteTarget(
+        namespace=harness.namespace,
+        rollout="web",
+        stable=Revision("aaa"),
+        canary=Revision("bbb"),
+        routing=routing,
+        stable_service=STABLE,
+        canary_service=CANARY,
+    )
+    stale = route(gateway, harness)
+    wanted = Wanted(
+        kind=RouteKind.HTTP,
+        stable_service=STABLE,
+        canary_service=CANARY,
+        weight=25,
+        rules=frozenset({"checkout"}),
+    )
+    ops = plan(stale, wanted).ops
+    edited = route(gateway, harness)
+    edited["metadata"].setdefault("labels", {})["edited"] = "by-hand"
+    gateway.replace_namespaced_custom_object(
+        GROUP, VERSION, harness.namespace, "httproutes", "web", edited
+    )
+    path = f"/apis/{GROUP}/{VERSION}/namespaces/{harness.namespace}/httproutes/web"
+    with pytest.raises(ApiException) as refused:
+        request_json(api, "PATCH", path, body=ops, content_type="application/json-patch+json")
+    assert refused.value.status == 422
+    assert checkout_weights(route(gateway, harness)) == (100, 0)
+
+    # No controller process here: Services missing selectors are set by the router.
+    assert gw.set_weight(target, 25)
+    assert gw.verify_weight(target, 25)  # no Gateway reports: the spec read back
+    assert gw.set_weight(target, 25) == []  # nothing differs: nothing written
+    current = route(gateway, harness)
+    generation = current["metadata"]["generation"]
+
+    def report(observed: int, accepted: str = "True") -> None:
+        obj = route(gateway, harness)
+        conditions = [
+            {
+                "type": kind,
+                "status": accepted if kind == "Accepted" else "True",
+                "reason": kind,
+                "message": "",
+                "observedGeneration": observed,
+                "lastTransitionTime": "2026-01-01T00:00:00Z",
+            }
+            for kind in ("Accepted", "ResolvedRefs")
+        ]
+        obj["status"] = {
+            "parents": [
+                {
+                    "parentRef": {"name": "public"},
+                    "controllerName": "example.com/gateway",
+                    "conditions": conditions,
+                }
+            ]
+        }
+        gateway.replace_namespaced_custom_object_status(
+            GROUP, VERSION, harness.namespace, "httproutes", "web", obj
+        )
+
+    report(generation - 1)
+    assert not gw.verify_weight(target, 25)  # the Gateway has not seen this spec yet
+    report(generation, accepted="False")
+    assert not gw.verify_weight(target, 25)
+    report(generation)
+    assert gw.verify_weight(target, 25)

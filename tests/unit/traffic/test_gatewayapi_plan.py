@@ -342,3 +342,38 @@ def test_the_plan_changes_only_owned_fields_and_twice_is_a_no_op(
     assert plan(desired, want).ops == []
     assert served(desired, want)
     assert bool(planned.ops) == bool(planned.changes)
+
+
+def test_a_grpc_header_route_copies_method_matches_or_matches_headers_alone() -> None:
+    route = http_route(
+        "web-grpc",
+        [
+            {
+                "matches": [{"method": {"type": "Exact", "service": "shop.Cart"}}],
+                "backendRefs": [backend(STABLE, port=9090), backend(CANARY, port=9090)],
+            },
+            {"backendRefs": [backend(STABLE, port=9090), backend(CANARY, port=9090)]},
+        ],
+    )
+    route["kind"] = "GRPCRoute"
+    want = Wanted(
+        kind=RouteKind.GRPC,
+        stable_service=STABLE,
+        canary_service=CANARY,
+        weight=10,
+        header_routes=(header_route("beta", exact="yes"),),
+    )
+    after = apply_json_patch(route, plan(route, want).ops)
+    header = {"name": "X-Canary", "type": "Exact", "value": "yes"}
+    assert after["spec"]["rules"][-1] == {
+        "name": "landinggear-beta",
+        "matches": [
+            {"method": {"type": "Exact", "service": "shop.Cart"}, "headers": [header]},
+            {"headers": [header]},
+        ],
+        "backendRefs": [
+            {"group": "", "kind": "Service", "name": CANARY, "port": 9090, "weight": 1}
+        ],
+    }
+    assert weights_of(after)["#1"] == [(STABLE, 90), (CANARY, 10)]
+    assert plan(after, want).ops == []
