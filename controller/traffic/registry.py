@@ -5,6 +5,7 @@ from __future__ import annotations
 from kubernetes.client import ApiClient
 
 from controller.traffic import Router
+from controller.traffic.gatewayapi import GatewayAPIRouter
 from controller.traffic.nginx import NginxRouter
 from controller.traffic.replica_ratio import ReplicaRatioRouter
 
@@ -13,5 +14,6 @@ def routers(api: ApiClient) -> list[Router]:
     """Every router, each sending its requests through ``api``."""
     return [
         ReplicaRatioRouter(),
+        GatewayAPIRouter(api),
         NginxRouter(api),
     ]
