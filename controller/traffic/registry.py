@@ -5,12 +5,13 @@ from __future__ import annotations
 from kubernetes.client import ApiClient
 
 from controller.traffic import Router
+from controller.traffic.istio import IstioRouter
 from controller.traffic.replica_ratio import ReplicaRatioRouter
 
 
 def routers(api: ApiClient) -> list[Router]:
     """Every router, each sending its requests through ``api``."""
-    del api
     return [
         ReplicaRatioRouter(),
+        IstioRouter(api),
     ]
