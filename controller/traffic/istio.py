@@ -202,6 +202,13 @@ class IstioRouter:
                 rule.name,
                 lambda obj, said: subset_patch(obj, wanted, changes=said),
             )
+        if weight == 0 and not any(h.match for h in target.header_routes):
+            # The canary side carries no request: pointing it at a new canary is no
+            # repair of traffic (the core does not count it as routed either).
+            idle = [f"Service {target.canary_service} "]
+            if rule is not None:
+                idle.append(f"subset {rule.canary_subset} ")
+            changes = [c for c in changes if not any(i in c for i in idle)]
         backends = self._backends(target, istio)
         changes += self._patch(
             "virtualservices",

@@ -170,6 +170,7 @@ class Harness:
         name: str = "web",
         steps: list[dict[str, Any]] | None = None,
         progress_deadline: int = 600,
+        canary: dict[str, Any] | None = None,
     ) -> None:
         self.apply(
             {
@@ -178,7 +179,9 @@ class Harness:
                 "metadata": {"name": name},
                 "spec": {
                     "workloadRef": {"name": name},
-                    "strategy": {"canary": {"steps": STEPS if steps is None else steps}},
+                    "strategy": {
+                        "canary": {"steps": STEPS if steps is None else steps, **(canary or {})}
+                    },
                     "progressDeadlineSeconds": progress_deadline,
                 },
             }
