@@ -43,6 +43,7 @@ from controller.traffic.istio_plan import (
     PlanError,
     http_patch,
     released_subsets,
+    removed_header_routes,
     subset_patch,
     weighted_routes,
 )
@@ -253,15 +254,18 @@ class IstioRouter:
     def remove_managed_routes(self, target: RouteTarget) -> None:
         istio = self._spec(target)
         backends = self._backends(target, istio)
-        # Gone, or no longer routing the Rollout: nothing of ours to undo there.
-        with contextlib.suppress(RouteError):
-            self._patch(
-                "virtualservices",
-                target.namespace,
-                istio.virtual_service.name,
-                lambda obj, said: http_patch(
+
+        def handed_back(obj: dict[str, Any], said: list[str]) -> list[Op]:
+            try:
+                return http_patch(
                     obj, names=istio.virtual_service.routes, backends=backends, weight=0
-                ),
+                )
+            except PlanError:  # the weighted routes are gone: only ours to take out
+                return removed_header_routes(obj)
+
+        with contextlib.suppress(RouteError):  # the VirtualService or its CRD is gone
+            self._patch(
+                "virtualservices", target.namespace, istio.virtual_service.name, handed_back
             )
         rule = istio.destination_rule
         if rule is not None:

@@ -45,6 +45,7 @@ __all__ = [
     "header_route",
     "http_patch",
     "released_subsets",
+    "removed_header_routes",
     "subset_patch",
     "weighted_routes",
 ]
@@ -254,6 +255,17 @@ def http_patch(
                 f"(was {was[0] if was[0] is not None else '-'}/"
                 f"{was[1] if was[1] is not None else '-'})"
             )
+    return _guarded(observed, ops)
+
+
+def removed_header_routes(observed: Mapping[str, Any]) -> list[Op]:
+    """The JSON Patch taking the controller's header routes out of ``observed`` (a
+    VirtualService whose weighted routes may be gone); empty when it has none."""
+    http = (observed.get("spec") or {}).get("http") or []
+    ops: list[Op] = []
+    for i in reversed([i for i, r in enumerate(http) if _ours(r)]):
+        ops.append({"op": "test", "path": f"/spec/http/{i}/name", "value": http[i]["name"]})
+        ops.append({"op": "remove", "path": f"/spec/http/{i}"})
     return _guarded(observed, ops)
 
 

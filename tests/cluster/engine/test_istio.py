@@ -7,11 +7,13 @@ watched), not what Envoy would do with them.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
 import pytest
 from kubernetes import client
+from kubernetes.client.exceptions import ApiException
 
 from controller.api.routing import TrafficRouting
 from controller.core.revisions import REVISION_LABEL, Revision
@@ -19,6 +21,7 @@ from controller.traffic import RouteError, RouteTarget
 from controller.traffic import istio as istio_module
 from tests.support.routes_istio import (
     CANARY,
+    GROUP,
     ISTIO_ROUTING,
     ISTIO_SUBSET_ROUTING,
     STABLE,
@@ -386,3 +389,81 @@ def test_deleting_the_rollout_restores_the_stable_and_removes_only_what_it_made(
     assert istio.get("destinationrules")["spec"] == rule_before["spec"]
     assert _selector(harness, STABLE) == {"app": "web"}
     assert _selector(harness, CANARY) == {"app": "web"}
+
+
+def _target(harness: Harness, *, canary: str | None = "def") -> RouteTarget:
+    return RouteTarget(
+        namespace=harness.namespace,
+        rollout="web",
+        stable=Revision("abc"),
+        canary=Revision(canary) if canary else None,
+        routing=TrafficRouting.model_validate(ISTIO_ROUTING["trafficRouting"]),
+        stable_service=STABLE,
+        canary_service=CANARY,
+    )
+
+
+class _Racing(istio_module.IstioRouter):
+    """Someone edits the VirtualService between each of our reads and our patch."""
+
+    edits = 0
+    limit = 1
+
+    def _get(self, plural: str, namespace: str, name: str) -> dict[str, Any] | None:
+        found = super()._get(plural, namespace, name)
+        if plural == "virtualservices" and self.edits < self.limit:
+            self.edits += 1
+            self.world.json_patch(
+                [{"op": "add", "path": "/spec/http/0/timeout", "value": f"{self.edits}s"}]
+            )
+        return found
+
+    world: IstioWorld
+
+
+def test_a_patch_planned_from_an_outdated_read_is_planned_again(
+    harness: Harness, istio: IstioWorld
+) -> None:
+    """API-level. The patch tests the resourceVersion it was planned from: an edit in
+    between makes it fail as a whole, the router reads again and plans again, and the
+    edit survives; an object that keeps changing is left to the next reconcile (409)."""
+    istio.create_virtual_service(user_http(harness.namespace, subsets=False))
+    router = _Racing(harness.kube.api())
+    router.world = istio
+    changes = router.set_weight(_target(harness), 40)
+    assert router.edits == 1
+    assert any("route primary weights 60/40 (was 100/0)" in c for c in changes)
+    vs = istio.get()
+    assert weights(vs) == (60, 40)
+    assert vs["spec"]["http"][0]["timeout"] == "1s"
+    assert router.verify_weight(_target(harness), 40)
+
+    router.limit = 10
+    with pytest.raises(ApiException) as caught:
+        router.set_weight(_target(harness), 10)
+    assert caught.value.status == 409
+    assert weights(istio.get()) == (60, 40)
+
+
+def test_a_status_behind_the_generation_is_not_verified(
+    harness: Harness, istio: IstioWorld
+) -> None:
+    """API-level. Where Istio reports status.observedGeneration (its status writer is
+    optional), a weight is verified only once that generation caught up."""
+    istio.create_virtual_service(user_http(harness.namespace, subsets=False))
+    router = istio_module.IstioRouter(harness.kube.api())
+    router.set_weight(_target(harness), 30)
+    assert router.verify_weight(_target(harness), 30)  # no status at all: the spec is read
+    generation = istio.get()["metadata"]["generation"]
+    status_path = f"virtualservices.{GROUP}/web"
+    for observed, verified in ((generation - 1, False), (generation, True)):
+        harness.kube.kubectl(
+            "patch",
+            status_path,
+            f"--namespace={harness.namespace}",
+            "--subresource=status",
+            "--type=merge",
+            "-p",
+            json.dumps({"status": {"observedGeneration": observed}}),
+        )
+        assert router.verify_weight(_target(harness), 30) is verified

@@ -14,6 +14,7 @@ from controller.traffic.istio_plan import (
     apply_ops,
     http_patch,
     released_subsets,
+    removed_header_routes,
     subset_patch,
 )
 
@@ -206,3 +207,13 @@ def test_subsets_get_the_revision_label_beside_their_own() -> None:
 def test_a_missing_subset_is_reported() -> None:
     with pytest.raises(PlanError, match="no subset named 'canary'"):
         subset_patch(dr({"name": "stable"}), {"stable": "a", "canary": "b"})
+
+
+def test_header_routes_come_out_even_when_the_weighted_route_is_gone() -> None:
+    ours = {"name": "landinggear-beta", "route": [{"destination": {"host": "web-canary"}}]}
+    theirs = {"name": "other", "route": [{"destination": {"host": "x"}}]}
+    observed = vs(ours, theirs, {**ours, "name": "landinggear-gamma"})
+    with pytest.raises(PlanError):
+        http_patch(observed, names=[], backends=BY_HOST, weight=0)
+    assert apply_ops(observed, removed_header_routes(observed))["spec"]["http"] == [theirs]
+    assert removed_header_routes(vs(theirs)) == []

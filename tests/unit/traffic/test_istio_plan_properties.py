@@ -137,7 +137,7 @@ def _owned_out(vs: dict[str, Any], names: list[str], ends: Backends) -> dict[str
     return out
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
 @given(
     vs=virtual_service(),
     ends=backends,
