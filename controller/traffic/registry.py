@@ -6,6 +6,7 @@ from kubernetes.client import ApiClient
 
 from controller.traffic import Router
 from controller.traffic.gatewayapi import GatewayAPIRouter
+from controller.traffic.istio import IstioRouter
 from controller.traffic.nginx import NginxRouter
 from controller.traffic.replica_ratio import ReplicaRatioRouter
 
@@ -15,5 +16,6 @@ def routers(api: ApiClient) -> list[Router]:
     return [
         ReplicaRatioRouter(),
         GatewayAPIRouter(api),
+        IstioRouter(api),
         NginxRouter(api),
     ]
