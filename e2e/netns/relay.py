@@ -110,7 +110,12 @@ async def serve(listen: Endpoint, target: Endpoint, *, ready_file: Path | None =
     """Relay connections from ``listen`` to ``target`` until SIGTERM or SIGINT."""
 
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_one(target, reader, writer)
+        try:
+            await _serve_one(target, reader, writer)
+        except asyncio.CancelledError:
+            # Stopping with connections open: end them and finish the task normally
+            # (Python 3.11's stream callback logs a traceback for a cancelled one).
+            writer.transport.abort()
 
     if listen.path:
         with contextlib.suppress(FileNotFoundError):
