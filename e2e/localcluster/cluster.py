@@ -256,9 +256,9 @@ def up(name: str = "default") -> State:
         )
         state.save()
         try:
-            network.create_namespace(state, local_cidrs=(POD_CIDR, SERVICE_CIDR))
+            network.prepare(state, local_cidrs=(POD_CIDR, SERVICE_CIDR))
             _start_processes(state, binaries, configs)
-            network.start(
+            network.start_kube_proxy(
                 state,
                 binaries,
                 kubeconfig=configs[pki.KUBE_PROXY.file_stem],

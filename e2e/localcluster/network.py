@@ -59,7 +59,7 @@ has few changes and wants each in place fast). "0s" would mean "default" (1s).""
 
 API_RELAY = ("relay-apiserver-host", "relay-apiserver-netns")
 HEALTHZ_RELAY = ("relay-kube-proxy-healthz-netns", "relay-kube-proxy-healthz-host")
-PROCESSES = (*API_RELAY, "kube-proxy", *HEALTHZ_RELAY)
+PROCESSES = (*API_RELAY, *HEALTHZ_RELAY, "kube-proxy")
 """What :func:`start` adds to a cluster's recorded processes, in start order."""
 
 _SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
@@ -93,95 +93,85 @@ def remove_leftovers(cluster_name: str) -> None:
     netns.delete(name)
 
 
-def create_namespace(state: State, *, local_cidrs: Sequence[str]) -> None:
-    remove_leftovers(state.name)
-    netns.create(namespace_of(state), local_cidrs=local_cidrs, addresses=[f"{NODE_ADDRESS}/32"])
-
-
-def _start_relay(state: State, name: str, *, listen: str, connect: str, inside: bool) -> Path:
-    ready = Path(state.run_dir) / "sock" / f"{name}.ready"
+def _start_relay(state: State, name: str, *, listen: str, connect: str, inside: bool) -> None:
     cluster.start_process(
         state,
         name,
         Path(sys.executable),
-        [relay.__file__, f"--listen={listen}", f"--connect={connect}", f"--ready-file={ready}"],
+        [
+            relay.__file__,
+            f"--listen={listen}",
+            f"--connect={connect}",
+            f"--ready-file={_ready_file(state, name)}",
+        ],
         netns=namespace_of(state) if inside else None,
     )
-    return ready
 
 
-def _wait_ready(state: State, names_and_files: Sequence[tuple[str, Path]]) -> None:
+def _ready_file(state: State, name: str) -> Path:
+    return Path(state.run_dir) / "sock" / f"{name}.ready"
+
+
+def wait_for_relays(state: State, names: Sequence[str], *, timeout: float = 20) -> None:
+    """Return once every relay in ``names`` listens."""
+
     def all_ready() -> bool:
-        for name, _ in names_and_files:
+        for name in names:
             cluster.check_running(state, name)
-        return all(ready.exists() for _, ready in names_and_files)
+        return all(_ready_file(state, name).exists() for name in names)
 
-    cluster.wait_until("the namespace relays", all_ready, timeout=20, log=None)
+    cluster.wait_until("the namespace relays", all_ready, timeout=timeout, log=None)
 
 
-def relay_into(state: State, names: tuple[str, str], *, port: int) -> None:
-    """Host ``127.0.0.1:port`` becomes reachable at ``127.0.0.1:port`` inside the namespace."""
+def start_relay_into(state: State, names: tuple[str, str], *, port: int) -> None:
+    """Host ``127.0.0.1:port`` becomes ``127.0.0.1:port`` inside the namespace, once
+    :func:`wait_for_relays` returns. ``names``: the host relay's, the inner relay's."""
     host_name, inside_name = names
     sock = _socket(state, host_name)
-    _wait_ready(
-        state,
-        [
-            (
-                host_name,
-                _start_relay(
-                    state,
-                    host_name,
-                    listen=f"unix:{sock}",
-                    connect=f"tcp:127.0.0.1:{port}",
-                    inside=False,
-                ),
-            ),
-            (
-                inside_name,
-                _start_relay(
-                    state,
-                    inside_name,
-                    listen=f"tcp:127.0.0.1:{port}",
-                    connect=f"unix:{sock}",
-                    inside=True,
-                ),
-            ),
-        ],
+    _start_relay(
+        state, host_name, listen=f"unix:{sock}", connect=f"tcp:127.0.0.1:{port}", inside=False
+    )
+    _start_relay(
+        state, inside_name, listen=f"tcp:127.0.0.1:{port}", connect=f"unix:{sock}", inside=True
     )
 
 
-def relay_out(state: State, names: tuple[str, str], *, port: int) -> int:
-    """``127.0.0.1:port`` inside the namespace becomes reachable on a host loopback port,
-    which is returned."""
+def start_relay_out(state: State, names: tuple[str, str], *, port: int) -> int:
+    """``127.0.0.1:port`` inside the namespace becomes a host loopback port (returned),
+    once :func:`wait_for_relays` returns. ``names``: the inner relay's, the host relay's."""
     inside_name, host_name = names
     sock = _socket(state, inside_name)
     host_port = cluster.free_port()
-    _wait_ready(
+    _start_relay(
+        state, inside_name, listen=f"unix:{sock}", connect=f"tcp:127.0.0.1:{port}", inside=True
+    )
+    _start_relay(
         state,
-        [
-            (
-                inside_name,
-                _start_relay(
-                    state,
-                    inside_name,
-                    listen=f"unix:{sock}",
-                    connect=f"tcp:127.0.0.1:{port}",
-                    inside=True,
-                ),
-            ),
-            (
-                host_name,
-                _start_relay(
-                    state,
-                    host_name,
-                    listen=f"tcp:127.0.0.1:{host_port}",
-                    connect=f"unix:{sock}",
-                    inside=False,
-                ),
-            ),
-        ],
+        host_name,
+        listen=f"tcp:127.0.0.1:{host_port}",
+        connect=f"unix:{sock}",
+        inside=False,
     )
     return host_port
+
+
+def relay_out(state: State, names: tuple[str, str], *, port: int) -> int:
+    """:func:`start_relay_out` and wait for it (e.g. a server started in the namespace later)."""
+    host_port = start_relay_out(state, names, port=port)
+    wait_for_relays(state, names)
+    return host_port
+
+
+def prepare(state: State, *, local_cidrs: Sequence[str]) -> None:
+    """Create the namespace (removing a leftover one) and start the relays, which come
+    up while the control plane does; :func:`start_kube_proxy` waits for them."""
+    remove_leftovers(state.name)
+    netns.create(namespace_of(state), local_cidrs=local_cidrs, addresses=[f"{NODE_ADDRESS}/32"])
+    start_relay_into(state, API_RELAY, port=state.ports["apiserver"])
+    state.ports["kube-proxy-healthz"] = start_relay_out(
+        state, HEALTHZ_RELAY, port=KUBE_PROXY_HEALTHZ
+    )
+    state.save()
 
 
 def kube_proxy_config(*, kubeconfig: Path, cluster_cidr: str, node_name: str) -> str:
@@ -229,7 +219,7 @@ def kube_proxy_healthy(state: State, *, timeout: float = 2.0) -> bool:
         return False
 
 
-def start(
+def start_kube_proxy(
     state: State,
     binaries: Binaries,
     *,
@@ -237,8 +227,8 @@ def start(
     cluster_cidr: str,
     node_name: str,
 ) -> None:
-    """Relay the API server in, start kube-proxy inside, relay its healthz out; wait for it."""
-    relay_into(state, API_RELAY, port=state.ports["apiserver"])
+    """Start kube-proxy in the namespace once the relays listen; wait for its /healthz."""
+    wait_for_relays(state, (*API_RELAY, *HEALTHZ_RELAY))
     config = Path(state.run_dir) / "kube-proxy.yaml"
     config.write_text(
         kube_proxy_config(kubeconfig=kubeconfig, cluster_cidr=cluster_cidr, node_name=node_name)
@@ -250,8 +240,6 @@ def start(
         [f"--config={config}", "--v=1"],
         netns=namespace_of(state),
     )
-    state.ports["kube-proxy-healthz"] = relay_out(state, HEALTHZ_RELAY, port=KUBE_PROXY_HEALTHZ)
-    state.save()
 
     def proxy_ok() -> bool:
         cluster.check_running(state, "kube-proxy")
