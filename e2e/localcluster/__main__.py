@@ -66,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cluster {args.name!r}: {'healthy' if healthy else 'UNHEALTHY'}")
             print(f"  server:     {found.server}")
             print(f"  kubeconfig: {found.kubeconfig}")
+            print(f"  netns:      {network.namespace_of(found)} (exec -- CMD runs CMD there)")
             for name, pid in found.pids.items():
                 alive = cluster.process_alive(pid, found.binaries.get(name))
                 print(f"  {name:<32} pid {pid:<8} {'running' if alive else 'DEAD'}")

@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from kubernetes import client
 
 from e2e import netns
-from e2e.localcluster import cluster, network
+from e2e.localcluster import build, cluster, network
 from tests.support.kube import ClusterUnderTest
 from tests.support.waiting import eventually
 
@@ -325,3 +326,37 @@ def test_exec_runs_a_command_in_the_namespace_with_the_cluster_ranges_local(
         [*harness, "sh", "-c", "exit 7"], timeout=60, check=False, cwd=Path(__file__).parents[2]
     )
     assert failing.returncode == 7
+
+
+def test_kube_proxy_reads_our_settings_as_written(tmp_path: Path) -> None:
+    """Zero durations mean "default" to kube-proxy; only the ones meaning "leave the
+    host alone" may be zero, and the sync period must be the short one we chose."""
+    binary = build.locate("kube-proxy")
+    if binary is None:
+        pytest.skip("kube-proxy is not built")
+    written = tmp_path / "kube-proxy.yaml"
+    written.write_text(
+        network.kube_proxy_config(
+            kubeconfig=tmp_path / "unused.kubeconfig",
+            cluster_cidr=cluster.POD_CIDR,
+            node_name=cluster.NODE_NAME,
+        )
+    )
+    effective = tmp_path / "effective.yaml"
+    subprocess.run(
+        [str(binary), f"--config={written}", f"--write-config-to={effective}"],
+        capture_output=True,
+        timeout=60,
+        check=True,
+    )
+    config = yaml.safe_load(effective.read_text())
+
+    assert config["mode"] == "iptables"
+    assert config["iptables"]["minSyncPeriod"] == network.MIN_SYNC_PERIOD
+    assert config["conntrack"]["maxPerCore"] == 0  # the host's nf_conntrack_max untouched
+    assert config["conntrack"]["tcpEstablishedTimeout"] == "0s"
+    assert config["conntrack"]["tcpCloseWaitTimeout"] == "0s"
+    assert config["clusterCIDR"] == cluster.POD_CIDR
+    assert config["hostnameOverride"] == cluster.NODE_NAME
+    for key in ("healthzBindAddress", "metricsBindAddress"):
+        assert config[key].startswith("127.0.0.1:"), key
