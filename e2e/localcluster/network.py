@@ -69,6 +69,11 @@ def namespace_of(state: State) -> str:
     return netns.name_for(state.name)
 
 
+def inode(state: State) -> int:
+    """The network namespace inode of the cluster (compare with :func:`netns.inode_of`)."""
+    return os.stat(netns.NETNS_DIR / namespace_of(state)).st_ino
+
+
 def _socket(state: State, label: str) -> Path:
     path = Path(state.run_dir) / "sock" / f"{label}.sock"
     if len(os.fsencode(path)) > _SOCKET_PATH_MAX:

@@ -24,7 +24,7 @@ import yaml
 from kubernetes import client
 
 from e2e import netns
-from e2e.localcluster import build, cluster, network
+from e2e.localcluster import build, cluster, faults, network
 from tests.support.kube import ClusterUnderTest
 from tests.support.waiting import eventually
 
@@ -360,3 +360,16 @@ def test_kube_proxy_reads_our_settings_as_written(tmp_path: Path) -> None:
     assert config["hostnameOverride"] == cluster.NODE_NAME
     for key in ("healthzBindAddress", "metricsBindAddress"):
         assert config[key].startswith("127.0.0.1:"), key
+
+
+def test_a_restarted_kube_proxy_comes_back_inside_the_namespace(local: cluster.State) -> None:
+    state = cluster.State.load(Path(local.run_dir))
+    assert state is not None
+    old = state.pids["kube-proxy"]
+
+    faults.restart(state, "kube-proxy")
+
+    assert state.pids["kube-proxy"] != old
+    assert state.pids["kube-proxy"] in netns.pids_in(network.namespace_of(state))
+    eventually(lambda: network.kube_proxy_healthy(state), timeout=30, what="kube-proxy healthy")
+    assert cluster.healthy(state)
