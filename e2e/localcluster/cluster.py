@@ -176,6 +176,8 @@ def start_process(
     state.pids[name] = pid
     state.binaries[name] = str(binary)
     state.save()
+    if netns is not None:
+        network.wait_until_inside(pid, binary)
 
 
 def check_running(state: State, name: str) -> None:

@@ -82,6 +82,17 @@ def _socket(state: State, label: str) -> Path:
     return path
 
 
+def wait_until_inside(pid: int, binary: Path, *, timeout: float = 10) -> None:
+    """Return once ``pid``, spawned as ``ip netns exec … binary``, runs ``binary``:
+    ``ip`` enters the namespace before it execs, so from then on the pid is inside.
+    Returns early if the process exited (the caller's health check reports that)."""
+    deadline = time.monotonic() + timeout
+    while not cluster.process_alive(pid, str(binary)) and time.monotonic() < deadline:
+        if not cluster.process_alive(pid):
+            return
+        time.sleep(0.005)
+
+
 def remove_leftovers(cluster_name: str) -> None:
     """Stop every process still in the cluster's namespace and delete it (crashed run)."""
     name = netns.name_for(cluster_name)
