@@ -1,4 +1,4 @@
-"""Command line: ``python -m e2e.localcluster {up,down,status,kubeconfig,build,install-crds}``.
+"""Command line: ``python -m e2e.localcluster {up,down,status,kubeconfig,exec,build,install-crds}``.
 
 Progress goes to stderr; ``up`` prints the kubeconfig path as the last line of
 stdout so scripts can do ``export KUBECONFIG=$(python -m e2e.localcluster up | tail -1)``.
@@ -11,7 +11,8 @@ import sys
 import time
 from pathlib import Path
 
-from e2e.localcluster import build, cluster, crds
+from e2e import netns
+from e2e.localcluster import build, cluster, crds, network
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -27,6 +28,10 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("down", help="stop every process 'up' started and remove its data")
     sub.add_parser("status", help="show what runs; exit 1 if the cluster is not healthy")
     sub.add_parser("kubeconfig", help="print the admin kubeconfig path")
+    ex = sub.add_parser(
+        "exec", help="run a command inside the cluster's network namespace: exec -- CMD ARGS…"
+    )
+    ex.add_argument("argv", nargs=argparse.REMAINDER, metavar="CMD")
     bld = sub.add_parser("build", help="build (or locate) the binaries only")
     bld.add_argument("--link-kubectl", metavar="DIR", help="symlink the pinned kubectl into DIR")
     inst = sub.add_parser("install-crds", help="install third-party CRD bundles")
@@ -36,6 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     args = parser.parse_args(argv)
 
+    exit_code = 0
     try:
         if args.command == "up":
             started = time.monotonic()
@@ -60,9 +66,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"cluster {args.name!r}: {'healthy' if healthy else 'UNHEALTHY'}")
             print(f"  server:     {found.server}")
             print(f"  kubeconfig: {found.kubeconfig}")
+            print(f"  netns:      {network.namespace_of(found)} (exec -- CMD runs CMD there)")
             for name, pid in found.pids.items():
                 alive = cluster.process_alive(pid, found.binaries.get(name))
-                print(f"  {name:<24} pid {pid:<8} {'running' if alive else 'DEAD'}")
+                print(f"  {name:<32} pid {pid:<8} {'running' if alive else 'DEAD'}")
             return 0 if healthy else 1
         elif args.command == "kubeconfig":
             recorded, _ = cluster.status(args.name)
@@ -70,6 +77,11 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"cluster {args.name!r} is not running; run 'up' first", file=sys.stderr)
                 return 1
             print(recorded.kubeconfig)
+        elif args.command == "exec":
+            argv = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+            if not argv:
+                parser.error("exec needs a command: exec -- CMD ARGS…")
+            exit_code = network.exec_in(args.name, argv)
         elif args.command == "build":
             binaries = build.ensure_binaries()
             for name, path in vars(binaries).items():
@@ -92,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
                 names=tuple(args.bundles),
             ):
                 print(f"installed {bundle.name}")
-    except (cluster.ClusterError, build.BuildError) as err:
+    except (cluster.ClusterError, build.BuildError, netns.NetnsError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
-    return 0
+    return exit_code
 
 
 if __name__ == "__main__":

@@ -30,7 +30,13 @@ from pathlib import Path
 
 from e2e.localcluster import versions
 
-KUBE_BINARIES = ("kube-apiserver", "kube-controller-manager", "kube-scheduler", "kubectl")
+KUBE_BINARIES = (
+    "kube-apiserver",
+    "kube-controller-manager",
+    "kube-scheduler",
+    "kube-proxy",
+    "kubectl",
+)
 ALL_BINARIES = ("etcd", *KUBE_BINARIES, "kwok")
 
 
@@ -74,6 +80,7 @@ class Binaries:
     kube_apiserver: Path
     kube_controller_manager: Path
     kube_scheduler: Path
+    kube_proxy: Path
     kubectl: Path
     kwok: Path
 
@@ -98,8 +105,9 @@ def locate(name: str) -> Path | None:
 def ensure_binaries() -> Binaries:
     """Return every binary, building those that are missing."""
     missing = [name for name in ALL_BINARIES if locate(name) is None]
-    if any(name in KUBE_BINARIES for name in missing):
-        build_kubernetes()
+    missing_kube = tuple(name for name in KUBE_BINARIES if name in missing)
+    if missing_kube:
+        build_kubernetes(missing_kube)
     if "etcd" in missing:
         build_etcd()
     if "kwok" in missing:
@@ -218,7 +226,9 @@ def _build(
     _log(f"Built {label} in {time.monotonic() - started:.0f}s")
 
 
-def build_kubernetes() -> None:
+def build_kubernetes(names: tuple[str, ...] = KUBE_BINARIES) -> None:
+    """Build the commands ``names`` of ``k8s.io/kubernetes``; binaries already in the
+    cache stay where they are (a running cluster may be executing them)."""
     version = versions.KUBERNETES
     gomod = _module_gomod("k8s.io/kubernetes", version)
     staging = dict.fromkeys(local_replaces(gomod), versions.KUBERNETES_STAGING)
@@ -237,13 +247,20 @@ def build_kubernetes() -> None:
         for pkg in ("k8s.io/component-base/version", "k8s.io/client-go/pkg/version")
         for key, val in (("gitVersion", version), ("gitMajor", major), ("gitMinor", minor))
     )
+    out = _bin_dir("k8s", version)
+    built = out.with_name(out.name + ".new")
     _build(
-        label=f"Kubernetes {version} ({', '.join(KUBE_BINARIES)})",
+        label=f"Kubernetes {version} ({', '.join(names)})",
         workdir=workdir,
-        packages=[f"k8s.io/kubernetes/cmd/{b}" for b in KUBE_BINARIES],
-        out=_bin_dir("k8s", version),
+        packages=[f"k8s.io/kubernetes/cmd/{b}" for b in names],
+        out=built,
         ldflags=f"-s -w {stamp}",
+        binary_name=names[0] if len(names) == 1 else None,
     )
+    out.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (built / name).replace(out / name)  # one rename per binary: never half-written
+    shutil.rmtree(built, ignore_errors=True)
 
 
 def build_etcd() -> None:

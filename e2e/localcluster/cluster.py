@@ -1,10 +1,11 @@
 """Start, inspect and stop a local control plane made of real upstream processes.
 
 etcd → kube-apiserver → kube-controller-manager, kube-scheduler, kwok, each a
-process on loopback, in its own session so it outlives the ``up`` command. What
-was started is recorded in ``state.json`` in the cluster's run directory; ``down``
-stops exactly those pids (after checking each still runs the binary we started)
-and removes the directory.
+process on loopback, in its own session so it outlives the ``up`` command; then
+kube-proxy inside the cluster's network namespace (:mod:`.network`). What was
+started is recorded in ``state.json`` in the cluster's run directory; ``down``
+stops exactly those pids (after checking each still runs the binary we started),
+deletes the namespace and removes the directory.
 """
 
 from __future__ import annotations
@@ -23,15 +24,17 @@ import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from e2e.localcluster import build, kubeconfig, pki, stages
+from e2e import netns as netns_
+from e2e.localcluster import build, kubeconfig, network, pki, stages
 from e2e.locking import named_lock
 
 NODE_NAME = "kwok-node-0"
 KWOK_NODE_ANNOTATION = "kwok.x-k8s.io/node"
 SERVICE_CIDR = "10.96.0.0/16"
 POD_CIDR = "10.244.0.0/16"
-"""Addresses the cluster assigns on paper only: kwok pods run no containers, and
-nothing in this project ever sends traffic to them."""
+"""Addresses the cluster assigns. They are real only inside the cluster's network
+namespace (local routes there, see :mod:`e2e.netns`); nothing outside it ever
+sends traffic to them."""
 
 _START_ORDER = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
 
@@ -116,7 +119,7 @@ def https_get(state: State, path: str, *, timeout: float = 2.0) -> tuple[int, st
 
 def healthy(state: State) -> bool:
     """Every recorded process runs and the apiserver answers ``/readyz``."""
-    if set(state.pids) != set(_START_ORDER):
+    if not {*_START_ORDER, *network.PROCESSES} <= set(state.pids):
         return False
     if not all(process_alive(pid, state.binaries.get(name)) for name, pid in state.pids.items()):
         return False
@@ -124,7 +127,7 @@ def healthy(state: State) -> bool:
         status, _ = https_get(state, "/readyz")
     except (OSError, ssl.SSLError):
         return False
-    return status == 200
+    return status == 200 and network.healthy(state)
 
 
 def wait_until(what: str, check: object, *, timeout: float, log: Path | None) -> None:
@@ -142,8 +145,12 @@ def wait_until(what: str, check: object, *, timeout: float, log: Path | None) ->
     raise ClusterError(f"timed out after {timeout:.0f}s waiting for {what}{hint} {last_error}")
 
 
-def start_process(state: State, name: str, binary: Path, args: list[str]) -> None:
-    """Spawn ``binary`` in its own session, output to ``logs/<name>.log``.
+def start_process(
+    state: State, name: str, binary: Path, args: list[str], *, netns: str | None = None
+) -> None:
+    """Spawn ``binary`` in its own session, output to ``logs/<name>.log``; inside
+    network namespace ``netns`` if given (``ip netns exec`` execs the binary itself,
+    so the recorded pid runs it).
 
     ``posix_spawn`` rather than ``Popen``: the process must outlive this one, and
     a ``Popen`` object dropped while its child runs raises a ResourceWarning.
@@ -151,9 +158,13 @@ def start_process(state: State, name: str, binary: Path, args: list[str]) -> Non
     logs = Path(state.run_dir) / "logs"
     logs.mkdir(exist_ok=True)
     log = str(logs / f"{name}.log")
+    argv = [str(binary), *args]
+    if netns is not None:
+        argv = netns_.argv_in(netns, argv)
+    executable = shutil.which(argv[0]) or argv[0]
     pid = os.posix_spawn(
-        str(binary),
-        [str(binary), *args],
+        executable,
+        argv,
         dict(os.environ),
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
@@ -165,9 +176,11 @@ def start_process(state: State, name: str, binary: Path, args: list[str]) -> Non
     state.pids[name] = pid
     state.binaries[name] = str(binary)
     state.save()
+    if netns is not None:
+        network.wait_until_inside(pid, binary)
 
 
-def _check_running(state: State, name: str) -> None:
+def check_running(state: State, name: str) -> None:
     if not process_alive(state.pids[name]):
         log = Path(state.run_dir) / "logs" / f"{name}.log"
         tail = "\n".join(log.read_text(errors="replace").splitlines()[-15:])
@@ -245,7 +258,15 @@ def up(name: str = "default") -> State:
         )
         state.save()
         try:
+            network.prepare(state, local_cidrs=(POD_CIDR, SERVICE_CIDR))
             _start_processes(state, binaries, configs)
+            network.start_kube_proxy(
+                state,
+                binaries,
+                kubeconfig=configs[pki.KUBE_PROXY.file_stem],
+                cluster_cidr=POD_CIDR,
+                node_name=NODE_NAME,
+            )
         except BaseException:
             _stop(state)
             raise
@@ -298,7 +319,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
     )
 
     def etcd_ok() -> bool:
-        _check_running(state, "etcd")
+        check_running(state, "etcd")
         url = f"http://127.0.0.1:{ports['etcd']}/health"
         with urllib.request.urlopen(url, timeout=1) as resp:
             return '"true"' in resp.read().decode()
@@ -341,7 +362,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
     )
 
     def apiserver_ok() -> bool:
-        _check_running(state, "kube-apiserver")
+        check_running(state, "kube-apiserver")
         status, _ = https_get(state, "/readyz", timeout=2)
         return status == 200
 
@@ -404,7 +425,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
         ],
     )
     for proc_name in ("kube-controller-manager", "kube-scheduler", "kwok"):
-        _check_running(state, proc_name)
+        check_running(state, proc_name)
 
     wait_until(
         "Node creation",
@@ -415,7 +436,7 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
 
     def node_ready() -> bool:
         for proc_name in _START_ORDER:
-            _check_running(state, proc_name)
+            check_running(state, proc_name)
         out = _kubectl(
             state,
             "get",
@@ -436,16 +457,14 @@ def _start_processes(state: State, binaries: build.Binaries, configs: dict[str, 
 
 
 def _stop(state: State) -> None:
-    for name in reversed(_START_ORDER):
-        pid = state.pids.get(name)
-        if pid is not None and process_alive(pid, state.binaries.get(name)):
+    """Stop the recorded processes, last started first; delete the namespace."""
+    started = list(reversed(state.pids.items()))
+    for name, pid in started:
+        if process_alive(pid, state.binaries.get(name)):
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10
-    for name in reversed(_START_ORDER):
-        pid = state.pids.get(name)
-        if pid is None:
-            continue
+    for name, pid in started:
         while process_alive(pid, state.binaries.get(name)) and time.monotonic() < deadline:
             time.sleep(0.05)
         if process_alive(pid, state.binaries.get(name)):
@@ -458,6 +477,7 @@ def _stop(state: State) -> None:
                 time.sleep(0.05)
             if process_alive(pid, state.binaries.get(name)):
                 raise ClusterError(f"{name} (pid {pid}) survived SIGKILL for 10 s")
+    network.remove_leftovers(state.name)
     shutil.rmtree(state.run_dir, ignore_errors=True)
 
 
@@ -466,6 +486,7 @@ def down(name: str = "default") -> bool:
     with named_lock(clusters_root(), name):
         state = State.load(run_dir_for(name))
         if state is None:
+            network.remove_leftovers(name)
             shutil.rmtree(run_dir_for(name), ignore_errors=True)
             return False
         _stop(state)

@@ -2,7 +2,8 @@
 one, run a second API server beside the first, compact etcd.
 
 Each works on the processes ``up`` started (recorded in ``state.json``) and
-restarts them with exactly the command line they run with, read from ``/proc``.
+restarts them with exactly the command line they run with, read from ``/proc``,
+in the network namespace they ran in.
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from e2e.localcluster import cluster
+from e2e import netns
+from e2e.localcluster import cluster, network
 
 
 def state_of(kubeconfig: Path) -> cluster.State:
@@ -64,10 +66,12 @@ def restart(state: cluster.State, name: str, *, down_for: float = 0.0) -> float:
     """
     pid = state.pids[name]
     argv = _argv(pid)
+    namespace = network.namespace_of(state)
+    inside = netns.exists(namespace) and netns.inode_of(pid) == network.inode(state)
     started = time.monotonic()
     _stop_pid(pid, state.binaries.get(name))
     time.sleep(down_for)
-    cluster.start_process(state, name, Path(argv[0]), argv[1:])
+    cluster.start_process(state, name, Path(argv[0]), argv[1:], netns=namespace if inside else None)
     cluster.wait_until(
         f"{name} healthy again",
         lambda: _healthy_component(state, name),

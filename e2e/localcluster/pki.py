@@ -1,8 +1,8 @@
 """Certificates and keys for a loopback-only control plane.
 
 One self-signed CA signs the apiserver's serving certificate and a client
-certificate per identity (admin in ``system:masters``, the controller-manager
-and the scheduler under their well-known user names, so the default RBAC
+certificate per identity (admin in ``system:masters``, the controller-manager,
+the scheduler and kube-proxy under their well-known user names, so the default RBAC
 bootstrap roles apply to them exactly as in a kubeadm cluster). A separate RSA
 key pair signs ServiceAccount tokens.
 """
@@ -36,13 +36,15 @@ CONTROLLER_MANAGER = ClientIdentity(
     file_stem="controller-manager", user="system:kube-controller-manager"
 )
 SCHEDULER = ClientIdentity(file_stem="scheduler", user="system:kube-scheduler")
+KUBE_PROXY = ClientIdentity(file_stem="kube-proxy", user="system:kube-proxy")
+"""Bound to ClusterRole ``system:node-proxier`` by the apiserver's bootstrap RBAC."""
 KWOK = ClientIdentity(file_stem="kwok", user="kwok", groups=("system:masters",))
 APISERVER_KUBELET_CLIENT = ClientIdentity(
     file_stem="apiserver-kubelet-client",
     user="kube-apiserver-kubelet-client",
     groups=("system:masters",),
 )
-IDENTITIES = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KWOK, APISERVER_KUBELET_CLIENT)
+IDENTITIES = (ADMIN, CONTROLLER_MANAGER, SCHEDULER, KUBE_PROXY, KWOK, APISERVER_KUBELET_CLIENT)
 
 
 def _key() -> ec.EllipticCurvePrivateKey:

@@ -58,8 +58,9 @@ def exists(name: str) -> bool:
     return (NETNS_DIR / name).exists()
 
 
-def create(name: str, *, local_cidrs: Sequence[str]) -> None:
-    """Create (or re-create) namespace ``name`` with loopback up and ``local_cidrs`` local.
+def create(name: str, *, local_cidrs: Sequence[str], addresses: Sequence[str] = ()) -> None:
+    """Create (or re-create) namespace ``name`` with loopback up and ``local_cidrs`` local;
+    ``addresses`` (``A.B.C.D/N``) are added to loopback with global scope.
 
     Requires root (CAP_SYS_ADMIN and CAP_NET_ADMIN), as ``ip netns add`` does.
     """
@@ -70,6 +71,8 @@ def create(name: str, *, local_cidrs: Sequence[str]) -> None:
         _ip("-n", name, "link", "set", "lo", "up")
         for cidr in local_cidrs:
             _ip("-n", name, "route", "add", "local", cidr, "dev", "lo")
+        for address in addresses:
+            _ip("-n", name, "addr", "add", address, "dev", "lo")
     except NetnsError:
         delete(name)
         raise

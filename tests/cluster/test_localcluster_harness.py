@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from kubernetes import client
 
+from e2e import netns
 from e2e.localcluster import cluster, crds
 from tests.support.kube import ClusterUnderTest
 
@@ -56,7 +57,13 @@ def test_down_stops_every_process_up_started_and_removes_its_data() -> None:
         "kube-controller-manager",
         "kube-scheduler",
         "kwok",
+        "kube-proxy",
+        "relay-apiserver-host",
+        "relay-apiserver-netns",
+        "relay-kube-proxy-healthz-netns",
+        "relay-kube-proxy-healthz-host",
     }
+    assert netns.exists(netns.name_for(name))
     assert _harness("--name", name, "status").returncode == 0
 
     down = _harness("--name", name, "down")
@@ -64,9 +71,26 @@ def test_down_stops_every_process_up_started_and_removes_its_data() -> None:
     assert down.returncode == 0, down.stderr
     assert not any(cluster.process_alive(pid) for pid in state.pids.values())
     assert not Path(state.run_dir).exists()
+    assert not netns.exists(netns.name_for(name))
     status = _harness("--name", name, "status")
     assert status.returncode == 1
     assert "not running" in status.stdout
+
+
+def test_down_after_a_crash_removes_the_leftover_namespace_and_what_runs_in_it() -> None:
+    name = f"lg-test-{uuid.uuid4().hex[:6]}"
+    leftover = netns.name_for(name)
+    netns.create(leftover, local_cidrs=[cluster.POD_CIDR])
+    stray = subprocess.Popen(netns.argv_in(leftover, ["sleep", "300"]))
+    try:
+        assert _harness("--name", name, "down").stdout.strip() == "not running"
+        assert stray.wait(timeout=10) != 0  # killed
+        assert not netns.exists(leftover)
+    finally:
+        if stray.poll() is None:
+            stray.kill()
+            stray.wait()
+        netns.delete(leftover)
 
 
 def test_third_party_crds_from_upstream_modules_are_served(
