@@ -146,7 +146,13 @@ def wait_until(what: str, check: object, *, timeout: float, log: Path | None) ->
 
 
 def start_process(
-    state: State, name: str, binary: Path, args: list[str], *, netns: str | None = None
+    state: State,
+    name: str,
+    binary: Path,
+    args: list[str],
+    *,
+    netns: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> None:
     """Spawn ``binary`` in its own session, output to ``logs/<name>.log``; inside
     network namespace ``netns`` if given (``ip netns exec`` execs the binary itself,
@@ -165,7 +171,7 @@ def start_process(
     pid = os.posix_spawn(
         executable,
         argv,
-        dict(os.environ),
+        {**os.environ, **(env or {})},
         file_actions=[
             (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDONLY, 0),
             (os.POSIX_SPAWN_OPEN, 1, log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644),
@@ -260,7 +266,7 @@ def up(name: str = "default") -> State:
         try:
             network.prepare(state, local_cidrs=(POD_CIDR, SERVICE_CIDR))
             _start_processes(state, binaries, configs)
-            network.start_kube_proxy(
+            network.start_data_plane(
                 state,
                 binaries,
                 kubeconfig=configs[pki.KUBE_PROXY.file_stem],

@@ -59,7 +59,8 @@ has few changes and wants each in place fast). "0s" would mean "default" (1s).""
 
 API_RELAY = ("relay-apiserver-host", "relay-apiserver-netns")
 HEALTHZ_RELAY = ("relay-kube-proxy-healthz-netns", "relay-kube-proxy-healthz-host")
-PROCESSES = (*API_RELAY, *HEALTHZ_RELAY, "kube-proxy")
+POD_AGENT = "pod-agent"
+PROCESSES = (*API_RELAY, *HEALTHZ_RELAY, "kube-proxy", POD_AGENT)
 """What :func:`start` adds to a cluster's recorded processes, in start order."""
 
 _SOCKET_PATH_MAX = 107  # sun_path is 108 bytes with the terminating NUL
@@ -263,6 +264,51 @@ def start_kube_proxy(
 
     log = Path(state.run_dir) / "logs" / "kube-proxy.log"
     cluster.wait_until("kube-proxy /healthz", proxy_ok, timeout=60, log=log)
+
+
+def start_data_plane(
+    state: State,
+    binaries: Binaries,
+    *,
+    kubeconfig: Path,
+    cluster_cidr: str,
+    node_name: str,
+) -> None:
+    """kube-proxy, then the pod agent: a demo app on the IP of each demo-app pod."""
+    start_kube_proxy(
+        state, binaries, kubeconfig=kubeconfig, cluster_cidr=cluster_cidr, node_name=node_name
+    )
+    start_pod_agent(state)
+
+
+def pod_agent_dir(state: State) -> Path:
+    """The apps' admin sockets, logs and ``apps.json`` (short: socket paths ≤ 107 bytes)."""
+    return Path(f"/tmp/lg-podagent-{namespace_of(state)}")  # noqa: S108 - see above
+
+
+def start_pod_agent(state: State) -> None:
+    """The pod agent (:mod:`e2e.podagent`) on the host, its apps inside the namespace."""
+    root = Path(__file__).resolve().parents[2]
+    cluster.start_process(
+        state,
+        POD_AGENT,
+        Path(sys.executable),
+        [
+            "-m",
+            "e2e.podagent",
+            f"--netns={namespace_of(state)}",
+            f"--kubeconfig={state.kubeconfig}",
+            f"--run-dir={pod_agent_dir(state)}",
+        ],
+        env={"PYTHONPATH": str(root)},
+    )
+    log = Path(state.run_dir) / "logs" / f"{POD_AGENT}.log"
+
+    def agent_ok() -> bool:
+        cluster.check_running(state, POD_AGENT)
+        return log.exists() and "pod agent running" in log.read_text(errors="replace")
+
+    cluster.wait_until("the pod agent", agent_ok, timeout=60, log=log)
 
 
 def healthy(state: State) -> bool:

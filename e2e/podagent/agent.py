@@ -103,10 +103,14 @@ class PodAgent:
         tick: float = 0.05,
         python: str = sys.executable,
         flagd_file: Path | None = None,
+        name: str = "",
     ) -> None:
         """``namespaces`` empty: pods of every namespace. ``flagd_file``: where apps
         whose pod names a ``FLAG`` evaluate it (flagd's in-process resolver on that
-        file); without it such apps ignore their flag."""
+        file); without it such apps ignore their flag. ``name``: serve only the pods
+        whose ``landinggear.dev/demo-app-agent`` annotation names it (empty: the pods
+        without one, the cluster agent's)."""
+        self.name = name
         self.flagd_file = flagd_file
         self.netns_name = netns_name
         self.run_dir = run_dir
@@ -219,7 +223,7 @@ class PodAgent:
         """Make the apps match the pods once (the loop calls it; tests may too)."""
         pods = [pod for informer in self._informers for pod in informer.list()]
         by_uid = {pod["metadata"]["uid"]: pod for pod in pods}
-        wanted, problems = wanted_apps(pods)
+        wanted, problems = wanted_apps(pods, agent=self.name)
         for problem in set(problems) - self._problems:
             log.warning("Skipped a demo-app pod: %s", problem)
         self._problems = set(problems)

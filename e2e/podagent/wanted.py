@@ -19,7 +19,7 @@ from controller.core.revisions import REVISION_LABEL
 from e2e.dataplane.desired import Behaviour, behaviour_from_env
 from e2e.localcluster.stages import DEMO_APP_ANNOTATION, SERVING_ANNOTATION
 
-__all__ = ["DEFAULT_PORT", "PodApp", "is_serving", "wanted_apps"]
+__all__ = ["AGENT_ANNOTATION", "DEFAULT_PORT", "PodApp", "is_serving", "wanted_apps"]
 
 DEFAULT_PORT = 8080
 """The app's port when the pod's first container declares no ``containerPort``."""
@@ -61,14 +61,25 @@ def _port(container: Mapping[str, Any]) -> int:
     return DEFAULT_PORT
 
 
-def wanted_apps(pods: Iterable[Mapping[str, Any]]) -> tuple[dict[str, PodApp], list[str]]:
-    """The apps to run, by pod uid, and a message per demo-app pod that had to be skipped."""
+AGENT_ANNOTATION = "landinggear.dev/demo-app-agent"
+"""Names the agent that serves the pod: absent for the cluster's own (``localcluster
+up`` runs one for every namespace); a test's private agent serves only pods naming it."""
+
+
+def wanted_apps(
+    pods: Iterable[Mapping[str, Any]], *, agent: str = ""
+) -> tuple[dict[str, PodApp], list[str]]:
+    """The apps agent ``agent`` runs, by pod uid, and a message per demo-app pod of its
+    that had to be skipped."""
     wanted: dict[str, PodApp] = {}
     problems: list[str] = []
     for pod in pods:
         meta = pod.get("metadata") or {}
         status = pod.get("status") or {}
-        if _annotations(pod).get(DEMO_APP_ANNOTATION) != "true" or meta.get("deletionTimestamp"):
+        annotations = _annotations(pod)
+        if annotations.get(DEMO_APP_ANNOTATION) != "true" or meta.get("deletionTimestamp"):
+            continue
+        if annotations.get(AGENT_ANNOTATION, "") != agent:
             continue
         ip = status.get("podIP")
         if status.get("phase") != "Running" or not ip:

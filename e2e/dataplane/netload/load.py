@@ -117,7 +117,9 @@ class NetLoad:
             return target
 
     def _run(self) -> None:
-        limits = httpx.Limits(max_connections=self._max_in_flight)
+        # One connection per request, as from many clients: kube-proxy picks an
+        # endpoint per connection, so kept-alive connections would skew the shares.
+        limits = httpx.Limits(max_connections=self._max_in_flight, max_keepalive_connections=0)
         with (
             httpx.Client(trust_env=False, timeout=self._timeout, limits=limits) as client,
             ThreadPoolExecutor(self._max_in_flight, thread_name_prefix="netload") as pool,

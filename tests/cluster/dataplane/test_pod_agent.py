@@ -36,9 +36,14 @@ from e2e.dataplane.netload import NetLoadProcess
 from e2e.localcluster.cluster import POD_CIDR, SERVICE_CIDR
 from e2e.podagent import PodAgent
 from e2e.podagent.agent import PODS
+from e2e.podagent.wanted import AGENT_ANNOTATION
 from tests.support.kube import ClusterUnderTest
 from tests.support.waiting import eventually
 
+AGENT = f"test-{uuid.uuid4().hex[:8]}"
+"""This module's own agent (the cluster's, if ``localcluster up`` runs one, leaves
+pods that name another agent alone)."""
+AGENT_KEY = AGENT_ANNOTATION
 DRAIN_SECONDS = 2.0
 KUBE_PROXY_LAG = 1.0
 """Seconds between a pod's readiness changing and the load's targets following."""
@@ -72,6 +77,7 @@ def agent(api: ApiClient, namespace: str, pod_netns: str, run_dir: Path) -> Iter
         run_dir=run_dir,
         namespaces=[namespace],
         drain_seconds=DRAIN_SECONDS,
+        name=AGENT,
     ) as running:
         yield running
 
@@ -168,7 +174,7 @@ def _deployment(namespace: str, *, replicas: int) -> dict[str, Any]:
             "template": {
                 "metadata": {
                     "labels": labels,
-                    "annotations": {"landinggear.dev/demo-app": "true"},
+                    "annotations": {"landinggear.dev/demo-app": "true", AGENT_KEY: AGENT},
                 },
                 "spec": {
                     "containers": [
@@ -331,7 +337,9 @@ def _pod(namespace: str, name: str, *, demo_app: bool, env: dict[str, str]) -> d
         "metadata": {
             "name": name,
             "namespace": namespace,
-            "annotations": {"landinggear.dev/demo-app": "true"} if demo_app else {},
+            "annotations": (
+                {"landinggear.dev/demo-app": "true", AGENT_KEY: AGENT} if demo_app else {}
+            ),
         },
         "spec": {
             "containers": [
