@@ -7,12 +7,10 @@ only reads files, runs ``iptables-save`` there and talks to the API server.
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 import json
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator, Sequence
@@ -26,13 +24,12 @@ from kubernetes import client
 from e2e import netns
 from e2e.localcluster import build, cluster, faults, network
 from tests.support.kube import ClusterUnderTest
-from tests.support.waiting import eventually
-
-FORBIDDEN = (
-    ipaddress.ip_network(cluster.POD_CIDR),
-    ipaddress.ip_network(cluster.SERVICE_CIDR),
-    ipaddress.ip_network(network.NODE_ADDRESS),
+from tests.support.network import (
+    assert_host_never_dialled_the_cluster_ranges as _assert_host_never_dialled_the_cluster_ranges,
 )
+from tests.support.network import host_sockets_watched as _host_sockets_watched
+from tests.support.network import local_cluster
+from tests.support.waiting import eventually
 
 _SERVER = """
 import http.server, sys
@@ -69,12 +66,7 @@ print(json.dumps(seen))
 
 @pytest.fixture(scope="module")
 def local(kube: ClusterUnderTest) -> cluster.State:
-    """The local cluster under test (the one whose run directory holds its kubeconfig)."""
-    run_dir = kube.kubeconfig.parent
-    state = cluster.State.load(run_dir) if run_dir.parent == cluster.clusters_root() else None
-    if state is None or not netns.exists(network.namespace_of(state)):
-        pytest.skip("the suite runs against a cluster other than a local one with a network")
-    return state
+    return local_cluster(kube)
 
 
 def _inside(state: cluster.State, argv: Sequence[str]) -> str:
@@ -98,48 +90,6 @@ def _get(state: cluster.State, ip: str, port: int, n: int) -> dict[str, int]:
         _inside(state, [sys.executable, "-c", _CLIENT, ip, str(port), str(n)])
     )
     return counts
-
-
-def _host_remote_addresses() -> set[ipaddress.IPv4Address | ipaddress.IPv6Address]:
-    """Remote addresses of every TCP socket in the host's namespace (this process's)."""
-    found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
-    for table in ("/proc/self/net/tcp", "/proc/self/net/tcp6"):
-        for line in Path(table).read_text().splitlines()[1:]:
-            remote_hex = line.split()[2].split(":")[0]
-            raw = bytes.fromhex(remote_hex)
-            # The kernel prints each 32-bit word in host (little-endian) order.
-            fixed = b"".join(raw[i : i + 4][::-1] for i in range(0, len(raw), 4))
-            address = ipaddress.ip_address(fixed)
-            if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
-                address = address.ipv4_mapped
-            found.add(address)
-    return found
-
-
-def _assert_host_never_dialled_the_cluster_ranges() -> None:
-    for address in _host_remote_addresses():
-        assert not any(address in net for net in FORBIDDEN), address
-
-
-@contextlib.contextmanager
-def _host_sockets_watched() -> Iterator[None]:
-    """Sample the host's TCP sockets every 10 ms meanwhile; none may reach the ranges."""
-    seen: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
-    done = threading.Event()
-
-    def sample() -> None:
-        while not done.wait(0.01):
-            seen.update(_host_remote_addresses())
-
-    sampler = threading.Thread(target=sample)
-    sampler.start()
-    try:
-        yield
-    finally:
-        done.set()
-        sampler.join()
-    assert seen, "the sampler saw no socket at all (not even the API server's)"
-    assert not [a for a in seen if any(a in net for net in FORBIDDEN)]
 
 
 def _create(kube: ClusterUnderTest, namespace: str, *manifests: dict[str, Any]) -> None:
@@ -272,7 +222,7 @@ def test_a_service_over_kwok_pods_gets_their_ips_as_iptables_endpoints(
         return ips if len(ips) == 2 else None
 
     pod_ips = eventually(ready_pod_ips, timeout=30, what="two kwok pods with IPs")
-    assert all(ipaddress.ip_address(ip) in FORBIDDEN[0] for ip in pod_ips)
+    assert all(ipaddress.ip_address(ip) in ipaddress.ip_network(cluster.POD_CIDR) for ip in pod_ips)
 
     def sliced_ips() -> set[str] | None:
         slices = client.DiscoveryV1Api(kube.api()).list_namespaced_endpoint_slice(
