@@ -51,8 +51,9 @@ class Route:
 
 
 @dataclass
-class RoutedMixin:
-    """Routing fields, the route model and a routing problem for the world."""
+class RoutedSim(Sim):
+    """A sim whose Rollout routes through a router: the route model, and a routing
+    problem for the world."""
 
     route: Route | None = None
     routes: list[Route] = field(default_factory=list)
@@ -65,12 +66,18 @@ class RoutedMixin:
     """Routes marked ``reached`` that differ from the route in force: a router would
     report the change as a repair of someone else's edit."""
 
+    def canary_extra(self) -> dict[str, Any]:
+        return {**super().canary_extra(), **ROUTING}
 
-def _route_extra(sim: Any, base: dict[str, Any]) -> dict[str, Any]:
-    return {**base, **ROUTING}
+    def world(self) -> World:
+        return dataclasses.replace(super().world(), routing_problem=self.routing_problem)
+
+    def apply(self, action: object) -> None:
+        _record(self, action)
+        super().apply(action)
 
 
-def _apply_routed(sim: Any, action: object, apply: Any) -> None:
+def _record(sim: RoutedSim, action: object) -> None:
     if isinstance(action, SetCanaryWeight):
         sim.asked += 1
         route = Route(
@@ -95,28 +102,8 @@ def _apply_routed(sim: Any, action: object, apply: Any) -> None:
             sim.scaled_down_with_traffic.append(
                 f"{action.revision} to {action.replicas} while routed {sim.route}"
             )
-    apply(action)
 
 
 @dataclass
-class RoutedSim(RoutedMixin, Sim):
-    def canary_extra(self) -> dict[str, Any]:
-        return _route_extra(self, super().canary_extra())
-
-    def world(self) -> World:
-        return dataclasses.replace(super().world(), routing_problem=self.routing_problem)
-
-    def apply(self, action: object) -> None:
-        _apply_routed(self, action, super().apply)
-
-
-@dataclass
-class RoutedAnalysedSim(RoutedMixin, AnalysedSim):
-    def canary_extra(self) -> dict[str, Any]:
-        return _route_extra(self, super().canary_extra())
-
-    def world(self) -> World:
-        return dataclasses.replace(super().world(), routing_problem=self.routing_problem)
-
-    def apply(self, action: object) -> None:
-        _apply_routed(self, action, super().apply)
+class RoutedAnalysedSim(RoutedSim, AnalysedSim):
+    """An analysed sim whose Rollout routes through a router."""
