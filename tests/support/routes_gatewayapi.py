@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -102,6 +103,8 @@ class ObjectWatcher:
     args: tuple[Any, ...]
     kwargs: dict[str, Any]
     versions: list[dict[str, Any]] = field(default_factory=list)
+    seen_at: list[float] = field(default_factory=list)
+    """``time.monotonic()`` when each of ``versions`` arrived (listed ones: at the list)."""
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
@@ -136,6 +139,7 @@ class ObjectWatcher:
         listed = self._list()
         version = listed["metadata"]["resourceVersion"]
         self.versions.extend(listed["items"])
+        self.seen_at.extend(time.monotonic() for _ in listed["items"])
         kwargs = {k: v for k, v in self.kwargs.items() if k != "_preload_content"}
 
         def run() -> None:
@@ -153,6 +157,7 @@ class ObjectWatcher:
                     version = obj["metadata"]["resourceVersion"]
                     if event["type"] in ("ADDED", "MODIFIED"):
                         self.versions.append(obj)
+                        self.seen_at.append(time.monotonic())
                     if self._stop.is_set():
                         stream.stop()  # type: ignore[no-untyped-call]
 

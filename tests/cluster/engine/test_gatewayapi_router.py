@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import copy
 import time
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -18,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api.routing import TrafficRouting
 from controller.core.revisions import REVISION_LABEL, Revision
+from controller.core.world import Request, Verb, request_annotation
 from controller.kube.transport import request_json
 from controller.traffic import RouteTarget
 from controller.traffic.gatewayapi import GatewayAPIRouter
@@ -462,3 +465,57 @@ def test_a_stale_patch_is_refused_and_status_counts_for_the_current_generation(
     assert not gw.verify_weight(target, 25)
     report(generation)
     assert gw.verify_weight(target, 25)
+
+
+def test_a_promote_reaches_the_route_in_well_under_a_second(
+    harness: Harness, gateway: client.CustomObjectsApi
+) -> None:
+    """Measured: a promote request written to the Rollout (what the CLI writes) → the
+    new weight on the HTTPRoute, as a watch sees it. The canary runs its pods for every
+    weight from the start (setCanaryScale), so no pod start is in the figure: it is the
+    watch, the reconcile, the route's check, patch and read-back."""
+    steps: list[dict[str, Any]] = [
+        {"setCanaryScale": {"replicas": 2}},
+        {"setWeight": 10},
+        {"pause": {}},
+        {"setWeight": 30},
+        {"pause": {}},
+        {"setWeight": 60},
+        {"pause": {}},
+        {"setWeight": 90},
+        {"pause": {}},
+    ]
+    start_release(harness, steps)
+    harness.wait_status("at 10 %", phase="Paused", canaryWeight=10)
+    http = ObjectWatcher.for_custom(harness, "httproutes", "web").start()
+    custom = client.CustomObjectsApi(harness.kube.api())
+    latencies = []
+    for weight in (30, 60, 90):
+        key, value = request_annotation(
+            Request(verb=Verb.PROMOTE, id=uuid.uuid4().hex, by="test", at=datetime.now(UTC))
+        )
+        asked = time.monotonic()
+        custom.patch_namespaced_custom_object(
+            "landinggear.dev",
+            "v1alpha1",
+            harness.namespace,
+            "rollouts",
+            "web",
+            {"metadata": {"annotations": {key: value}}},
+        )
+
+        def reached(weight: int = weight) -> float | None:
+            for obj, at in zip(list(http.versions), list(http.seen_at), strict=False):
+                if checkout_weights(obj)[1] == weight:
+                    return at
+            return None
+
+        seen = eventually(reached, timeout=30, what=f"the route at {weight} %")
+        latencies.append(seen - asked)
+        harness.wait_status(f"at {weight} %", phase="Paused", canaryWeight=weight)
+    http.stop()
+    print(
+        "promote request -> HTTPRoute weight seen: "
+        + ", ".join(f"{x * 1000:.0f} ms" for x in latencies)
+    )
+    assert max(latencies) < 2.0, latencies
