@@ -68,8 +68,8 @@ def _cache_location(name: str) -> Path:
     raise KeyError(name)
 
 
-def _log(message: str) -> None:
-    print(f"[localcluster] {message}", file=sys.stderr, flush=True)
+def _log(message: str, *, tag: str = "localcluster") -> None:
+    print(f"[{tag}] {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -291,24 +291,44 @@ def build_etcd() -> None:
     )
 
 
-def build_kwok() -> None:
-    version = versions.KWOK
-    out = _bin_dir("kwok", version)
+def go_install(
+    *,
+    label: str,
+    packages: list[str],
+    out: Path,
+    ldflags: str = "-s -w",
+    tag: str = "localcluster",
+) -> None:
+    """``go install`` each ``module/cmd@version`` of ``packages`` into ``out``.
+
+    For modules without local-path replaces. The binaries land in ``out.partial``
+    first, which is renamed to ``out`` only once all of them are built, so a
+    half-built cache is never mistaken for a built one. Progress goes to stderr.
+    """
     staging = out.with_name(out.name + ".partial")
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
-    _log(f"Building kwok {version} …")
+    _log(f"Building {label} (cold: minutes; cached afterwards in {out}) …", tag=tag)
     started = time.monotonic()
     env = _go_env() | {"GOBIN": str(staging)}
     env["GOFLAGS"] = env["GOFLAGS"].replace("-mod=mod", "").strip()
     _run_go(
-        ["install", "-trimpath", "-ldflags=-s -w", f"sigs.k8s.io/kwok/cmd/kwok@{version}"],
+        ["install", "-trimpath", f"-ldflags={ldflags}", *packages],
         cwd=cache_root(),
         env=env,
     )
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)
-    _log(f"Built kwok {version} in {time.monotonic() - started:.0f}s")
+    _log(f"Built {label} in {time.monotonic() - started:.0f}s", tag=tag)
+
+
+def build_kwok() -> None:
+    version = versions.KWOK
+    go_install(
+        label=f"kwok {version}",
+        packages=[f"sigs.k8s.io/kwok/cmd/kwok@{version}"],
+        out=_bin_dir("kwok", version),
+    )
 
 
 KWOK_STAGES = (
