@@ -1,5 +1,6 @@
 # Two commands for a newcomer (see README): `make demo` and `make test`.
-# Both create .venv and build the pinned control-plane binaries on first use.
+# Both create .venv and build the pinned control-plane binaries and upstream
+# Prometheus (for kubernetes_sd) on first use.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,6 +11,7 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 	@$(BIN)/python -m e2e.localcluster build --link-kubectl $(BIN) >/dev/null
+	@$(BIN)/python -m e2e.prometheus build >/dev/null
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

@@ -1,8 +1,10 @@
-"""Command line: ``python -m e2e.prometheus [--name N] {up,down,status}``.
+"""Command line: ``python -m e2e.prometheus [--name N] {up,down,status,build}``.
 
 ``up`` starts (or reuses) a detached Prometheus on loopback and prints its URL as
 the last line of stdout, so scripts can do
-``export PROMETHEUS_URL=$(python -m e2e.prometheus up | tail -1)``.
+``export PROMETHEUS_URL=$(python -m e2e.prometheus up | tail -1)``. ``build``
+builds (or finds cached) upstream Prometheus and promtool, for kubernetes_sd, and
+prints their paths.
 """
 
 from __future__ import annotations
@@ -11,7 +13,8 @@ import argparse
 import sys
 import time
 
-from e2e.prometheus import local
+from e2e.localcluster.build import BuildError
+from e2e.prometheus import build, local
 from e2e.prometheus.api import PrometheusError
 
 
@@ -23,6 +26,7 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--scrape-interval", default="1s", help="global scrape interval")
     sub.add_parser("down", help="stop the instance 'up' started and remove its data")
     sub.add_parser("status", help="show what runs; exit 1 if it is not ready")
+    sub.add_parser("build", help="build (or find cached) upstream prometheus and promtool")
     args = parser.parse_args(argv)
 
     try:
@@ -45,7 +49,11 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  targets dir:  {found.targets_dir}")
             print(f"  log:          {found.log_file}")
             return 0 if ready else 1
-    except PrometheusError as err:
+        elif args.command == "build":
+            built = build.ensure()
+            print(f"prometheus {built.prometheus}")
+            print(f"promtool   {built.promtool}")
+    except (PrometheusError, BuildError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     return 0
