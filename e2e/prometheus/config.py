@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 __all__ = [
+    "FILE_SD_REFRESH_INTERVAL",
     "JOB_NAME",
     "PODS_JOB_NAME",
     "SCRAPE_ANNOTATION",
@@ -34,6 +35,13 @@ SCRAPE_ANNOTATION = "prometheus.io/scrape"
 community convention has it."""
 TARGETS_GLOB = "*.json"
 """The pattern file_sd watches in the targets directory; a ``*.tmp`` is never read."""
+FILE_SD_REFRESH_INTERVAL = "5m"
+"""How often file_sd re-reads the targets files even though none changed: upstream's
+default. A change is read at once (inotify on the directory); the timed re-read is
+a fallback. A short one hurts: every re-read counts as a discovery update, and
+Prometheus 3.x's discovery manager then never sees the 5 s of quiet after which it
+hands updates on within ~100 ms, so every job's new targets (kubernetes_sd's pods
+too) wait for its throttle, 2.5 to 7.5 s."""
 
 Target = tuple[str, Mapping[str, str]]
 """One scrape target: ``host:port`` and the labels to attach to its series."""
@@ -114,7 +122,7 @@ def config_document(
                 "file_sd_configs": [
                     {
                         "files": [str(targets_dir / TARGETS_GLOB)],
-                        "refresh_interval": scrape_interval,
+                        "refresh_interval": FILE_SD_REFRESH_INTERVAL,
                     }
                 ],
             }

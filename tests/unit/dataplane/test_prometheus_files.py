@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from e2e.prometheus import INSTALL_HINT, Prometheus, PrometheusNotInstalled, find_binary
-from e2e.prometheus.config import config_document, file_sd_document
+from e2e.prometheus.config import FILE_SD_REFRESH_INTERVAL, config_document, file_sd_document
 
 
 def test_file_sd_lists_one_group_per_target_in_address_order() -> None:
@@ -59,7 +59,9 @@ def test_config_reads_targets_from_the_directory_and_keeps_the_apps_labels(
     assert config["global"]["scrape_timeout"] == "1s"
     (job,) = config["scrape_configs"]
     assert job["honor_labels"] is True
-    assert job["file_sd_configs"] == [{"files": [f"{tmp_path}/*.json"], "refresh_interval": "1s"}]
+    assert job["file_sd_configs"] == [
+        {"files": [f"{tmp_path}/*.json"], "refresh_interval": FILE_SD_REFRESH_INTERVAL}
+    ]
 
 
 def test_targets_are_replaced_atomically_with_a_file_prometheus_never_reads(
