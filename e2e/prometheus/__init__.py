@@ -2,8 +2,10 @@
 
 ``Prometheus(workdir).start()`` runs Debian's ``prometheus`` binary with a
 file_sd job whose targets ``set_targets`` rewrites at run time; ``query`` runs
-instant PromQL through its HTTP API. ``python -m e2e.prometheus up|down|status``
-manages a named, detached instance under the harness cache.
+instant PromQL through its HTTP API. With ``kubernetes=KubernetesSD(...)`` it also
+scrapes annotated pods, and runs upstream Prometheus built by ``build.ensure()``.
+``python -m e2e.prometheus up|down|status`` manages a named, detached instance
+under the harness cache; ``build`` builds upstream Prometheus and promtool.
 """
 
 from e2e.prometheus.api import ActiveTarget, PrometheusError, PrometheusNotInstalled, Sample
