@@ -11,7 +11,6 @@ STAMP := $(VENV)/.installed
 
 setup: $(STAMP)
 	@$(BIN)/python -m e2e.localcluster build --link-kubectl $(BIN) >/dev/null
-	@$(BIN)/python -m e2e.prometheus build >/dev/null
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
