@@ -24,6 +24,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -95,8 +96,10 @@ def wait_until_inside(pid: int, binary: Path, *, timeout: float = 10) -> None:
 
 
 def remove_leftovers(cluster_name: str) -> None:
-    """Stop every process still in the cluster's namespace and delete it (crashed run)."""
+    """Stop every process still in the cluster's namespace and delete it (crashed run);
+    remove the pod agent's sockets and logs."""
     name = netns.name_for(cluster_name)
+    shutil.rmtree(_pod_agent_dir(name), ignore_errors=True)
     if not netns.exists(name):
         return
     strays = netns.pids_in(name)
@@ -283,7 +286,11 @@ def start_data_plane(
 
 def pod_agent_dir(state: State) -> Path:
     """The apps' admin sockets, logs and ``apps.json`` (short: socket paths ≤ 107 bytes)."""
-    return Path(f"/tmp/lg-podagent-{namespace_of(state)}")  # noqa: S108 - see above
+    return _pod_agent_dir(namespace_of(state))
+
+
+def _pod_agent_dir(namespace: str) -> Path:
+    return Path(f"/tmp/lg-podagent-{namespace}")  # noqa: S108 - short, for socket paths
 
 
 def start_pod_agent(state: State) -> None:

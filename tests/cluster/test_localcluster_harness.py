@@ -58,6 +58,7 @@ def test_down_stops_every_process_up_started_and_removes_its_data() -> None:
         "kube-scheduler",
         "kwok",
         "kube-proxy",
+        "pod-agent",
         "relay-apiserver-host",
         "relay-apiserver-netns",
         "relay-kube-proxy-healthz-netns",
@@ -72,6 +73,7 @@ def test_down_stops_every_process_up_started_and_removes_its_data() -> None:
     assert not any(cluster.process_alive(pid) for pid in state.pids.values())
     assert not Path(state.run_dir).exists()
     assert not netns.exists(netns.name_for(name))
+    assert not Path(f"/tmp/lg-podagent-{netns.name_for(name)}").exists()
     status = _harness("--name", name, "status")
     assert status.returncode == 1
     assert "not running" in status.stdout

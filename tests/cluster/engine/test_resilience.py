@@ -135,7 +135,10 @@ def test_invalid_rollouts_are_refused_with_readable_messages(harness: Harness) -
         "apply", f"--namespace={harness.namespace}", "-f", "-", stdin=json.dumps(bad), check=False
     )
     assert proc.returncode != 0
-    assert "each step must have exactly one action: setWeight, pause or analysis" in proc.stderr
+    assert (
+        "each step must have exactly one action: setWeight, pause, analysis, "
+        "setHeaderRoute or setCanaryScale" in proc.stderr
+    )
     assert re.search(r"steps\[1\]\.setWeight.*less than or equal to 100", proc.stderr)
     assert "pause.duration must be a duration such as 30s, 5m or 1h30m" in proc.stderr
     missing = {**bad, "spec": {"strategy": {"canary": {"steps": []}}}}
