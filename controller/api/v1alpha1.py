@@ -194,6 +194,15 @@ class CanaryStrategy(_Model):
                     "(canary-by-header-value / -pattern)",
                     field_path=".steps",
                 ),
+                _cel(
+                    "!has(self.trafficRouting) || !has(self.trafficRouting.nginx) || "
+                    "!has(self.steps) || self.steps.all(a, !has(a.setHeaderRoute) || "
+                    "self.steps.all(b, !has(b.setHeaderRoute) || "
+                    "a.setHeaderRoute.name == b.setHeaderRoute.name))",
+                    "nginx serves one header route (one canary-by-header per canary Ingress): "
+                    "every setHeaderRoute step must name the same route",
+                    field_path=".steps",
+                ),
             ]
         }
     )
@@ -264,6 +273,12 @@ class CanaryStrategy(_Model):
         if self.stable_service == self.canary_service:
             raise ValueError("stableService and canaryService must be two different Services")
         if routing.kind is RouterKind.NGINX:
+            names = {s.set_header_route.name for s in self.steps if s.set_header_route}
+            if len(names) > 1:
+                raise ValueError(
+                    "nginx serves one header route (one canary-by-header per canary Ingress): "
+                    f"every setHeaderRoute step must name the same route, not {sorted(names)}"
+                )
             for index, step in enumerate(self.steps):
                 route = step.set_header_route
                 if route is not None and (

@@ -278,6 +278,23 @@ def test_a_guard_failure_is_a_route_flip_not_a_pod_start() -> None:
     assert not sim.scaled_down_with_traffic
 
 
+def test_nginx_takes_one_header_route_name() -> None:
+    route = {"match": [{"headerName": "x", "headerValue": {"exact": "1"}}]}
+    nginx: dict[str, Any] = {
+        "stableService": "a",
+        "canaryService": "b",
+        "trafficRouting": {"nginx": {"stableIngress": "web"}},
+    }
+    one = [{"setHeaderRoute": {"name": "qa", **route}}, {"setHeaderRoute": {"name": "qa"}}]
+    CanaryStrategy.model_validate({**nginx, "steps": one})
+    two = [
+        {"setHeaderRoute": {"name": "qa", **route}},
+        {"setHeaderRoute": {"name": "beta", **route}},
+    ]
+    with pytest.raises(ValueError, match="must name the same route"):
+        CanaryStrategy.model_validate({**nginx, "steps": two})
+
+
 def test_a_replica_ratio_rollout_may_not_use_router_steps() -> None:
     with pytest.raises(ValueError, match="need trafficRouting"):
         CanaryStrategy.model_validate({"steps": [{"setCanaryScale": {"replicas": 1}}]})
