@@ -173,9 +173,13 @@ class CanaryStrategy(_Model):
                     field_path=".steps",
                 ),
                 _cel(
-                    "!has(self.trafficRouting) || (has(self.stableService) && "
-                    "has(self.canaryService) && self.stableService != self.canaryService)",
-                    "trafficRouting needs stableService and canaryService, two different Services",
+                    "!has(self.trafficRouting) || (has(self.trafficRouting.istio) && "
+                    "has(self.trafficRouting.istio.destinationRule) && "
+                    "!has(self.stableService) && !has(self.canaryService)) || "
+                    "(has(self.stableService) && has(self.canaryService) && "
+                    "self.stableService != self.canaryService)",
+                    "trafficRouting needs stableService and canaryService, two different "
+                    "Services (Istio by DestinationRule subsets may name neither)",
                     field_path=".trafficRouting",
                 ),
                 _cel(
@@ -268,8 +272,14 @@ class CanaryStrategy(_Model):
             if any(s.set_header_route or s.set_canary_scale for s in self.steps):
                 raise ValueError("setHeaderRoute and setCanaryScale steps need trafficRouting")
             return self
+        by_subsets = routing.istio is not None and routing.istio.destination_rule is not None
+        if by_subsets and not self.stable_service and not self.canary_service:
+            return self
         if not self.stable_service or not self.canary_service:
-            raise ValueError("trafficRouting needs stableService and canaryService")
+            raise ValueError(
+                "trafficRouting needs stableService and canaryService (Istio by "
+                "DestinationRule subsets may name neither)"
+            )
         if self.stable_service == self.canary_service:
             raise ValueError("stableService and canaryService must be two different Services")
         if routing.kind is RouterKind.NGINX:

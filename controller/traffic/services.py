@@ -118,10 +118,12 @@ class Services:
         return found
 
     def _wanted(self, target: RouteTarget) -> list[tuple[str, Revision]]:
-        return [
+        """The Services the Rollout names (Istio by subsets may name none)."""
+        wanted = [
             (target.stable_service, target.stable),
             (target.canary_service, target.routed_canary),
         ]
+        return [(name, revision) for name, revision in wanted if name]
 
     def ensure(self, target: RouteTarget) -> Sequence[str]:
         """Both Services select their revision; what had to change, in words."""
@@ -166,7 +168,7 @@ class Services:
 
     def release(self, target: RouteTarget) -> None:
         """Hand both Services back (the Rollout is being deleted)."""
-        for name in (target.stable_service, target.canary_service):
+        for name, _ in self._wanted(target):
             observed = self._get(target.namespace, name)
             patch = released(observed) if observed else None
             if patch is None:

@@ -295,6 +295,15 @@ def test_nginx_takes_one_header_route_name() -> None:
         CanaryStrategy.model_validate({**nginx, "steps": two})
 
 
+def test_istio_by_subsets_needs_no_services_but_by_hosts_does() -> None:
+    vs = {"virtualService": {"name": "web"}}
+    rule = {"name": "web", "stableSubset": "stable", "canarySubset": "canary"}
+    by_subsets = {"trafficRouting": {"istio": {**vs, "destinationRule": rule}}}
+    assert CanaryStrategy.model_validate(by_subsets).stable_service is None
+    with pytest.raises(ValueError, match="needs stableService and canaryService"):
+        CanaryStrategy.model_validate({"trafficRouting": {"istio": vs}})
+
+
 def test_a_replica_ratio_rollout_may_not_use_router_steps() -> None:
     with pytest.raises(ValueError, match="need trafficRouting"):
         CanaryStrategy.model_validate({"steps": [{"setCanaryScale": {"replicas": 1}}]})
