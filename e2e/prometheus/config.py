@@ -105,10 +105,18 @@ def _pods_job(sd: KubernetesSD, scrape_interval: str) -> dict[str, Any]:
 
 
 def config_document(
-    *, targets_dir: Path, scrape_interval: str, kubernetes: KubernetesSD | None = None
+    *,
+    targets_dir: Path,
+    scrape_interval: str,
+    kubernetes: KubernetesSD | None = None,
+    file_sd_refresh: str | None = None,
 ) -> str:
     """``prometheus.yml`` with one job whose targets are read from ``targets_dir``, and
-    with ``kubernetes`` a second one scraping annotated pods found through the API."""
+    with ``kubernetes`` a second one scraping annotated pods found through the API.
+
+    ``file_sd_refresh``: file_sd's timed re-read (default: every ``scrape_interval``,
+    as Debian's 2.42 has run it here all along; upstream 3.x wants
+    :data:`FILE_SD_REFRESH_INTERVAL`)."""
     document: dict[str, Any] = {
         "global": {
             "scrape_interval": scrape_interval,
@@ -122,7 +130,7 @@ def config_document(
                 "file_sd_configs": [
                     {
                         "files": [str(targets_dir / TARGETS_GLOB)],
-                        "refresh_interval": FILE_SD_REFRESH_INTERVAL,
+                        "refresh_interval": file_sd_refresh or scrape_interval,
                     }
                 ],
             }

@@ -38,7 +38,13 @@ from types import TracebackType
 from e2e.localcluster.build import BuildError
 from e2e.prometheus import api, build
 from e2e.prometheus.api import ActiveTarget, PrometheusError, PrometheusNotInstalled, Sample
-from e2e.prometheus.config import KubernetesSD, Target, config_document, file_sd_document
+from e2e.prometheus.config import (
+    FILE_SD_REFRESH_INTERVAL,
+    KubernetesSD,
+    Target,
+    config_document,
+    file_sd_document,
+)
 
 __all__ = [
     "DEFAULT_SOURCE",
@@ -184,6 +190,7 @@ class Prometheus:
                 targets_dir=self.targets_dir,
                 scrape_interval=self.scrape_interval,
                 kubernetes=self.kubernetes,
+                file_sd_refresh=FILE_SD_REFRESH_INTERVAL if self.kubernetes else None,
             )
         )
         fixed_port = self._port is not None

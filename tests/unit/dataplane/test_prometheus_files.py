@@ -59,9 +59,13 @@ def test_config_reads_targets_from_the_directory_and_keeps_the_apps_labels(
     assert config["global"]["scrape_timeout"] == "1s"
     (job,) = config["scrape_configs"]
     assert job["honor_labels"] is True
-    assert job["file_sd_configs"] == [
-        {"files": [f"{tmp_path}/*.json"], "refresh_interval": FILE_SD_REFRESH_INTERVAL}
-    ]
+    assert job["file_sd_configs"] == [{"files": [f"{tmp_path}/*.json"], "refresh_interval": "1s"}]
+    upstream = json.loads(
+        config_document(
+            targets_dir=tmp_path, scrape_interval="1s", file_sd_refresh=FILE_SD_REFRESH_INTERVAL
+        )
+    )
+    assert upstream["scrape_configs"][0]["file_sd_configs"][0]["refresh_interval"] == "5m"
 
 
 def test_targets_are_replaced_atomically_with_a_file_prometheus_never_reads(
