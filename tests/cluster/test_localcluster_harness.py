@@ -47,6 +47,13 @@ def test_up_on_a_running_cluster_reuses_it_and_prints_kubeconfig_last(
 
 def test_down_stops_every_process_up_started_and_removes_its_data() -> None:
     name = f"lg-test-{uuid.uuid4().hex[:6]}"
+    try:
+        _up_and_down(name)
+    finally:
+        cluster.down(name)  # a failed assertion must not leave a cluster running
+
+
+def _up_and_down(name: str) -> None:
     up = _harness("--name", name, "up")
     assert up.returncode == 0, up.stderr
     state = cluster.State.load(cluster.run_dir_for(name))
