@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 
 from e2e import netns
-from e2e.localcluster import build, cluster, crds, network
+from e2e.localcluster import build, cluster, crds, monitoring, network
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  server:     {found.server}")
             print(f"  kubeconfig: {found.kubeconfig}")
             print(f"  netns:      {network.namespace_of(found)} (exec -- CMD runs CMD there)")
+            if monitoring.PROMETHEUS in found.ports:
+                print(f"  prometheus: {monitoring.url(found)} (inside the netns, relayed)")
             for name, pid in found.pids.items():
                 alive = cluster.process_alive(pid, found.binaries.get(name))
                 print(f"  {name:<32} pid {pid:<8} {'running' if alive else 'DEAD'}")
@@ -86,6 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             binaries = build.ensure_binaries()
             for name, path in vars(binaries).items():
                 print(f"{name:<24} {path}")
+            print(f"{'prometheus':<24} {monitoring.ensure_binary()}")
             if args.link_kubectl:
                 link = Path(args.link_kubectl) / "kubectl"
                 link.unlink(missing_ok=True)

@@ -25,6 +25,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -298,8 +299,10 @@ def go_install(
     out: Path,
     ldflags: str = "-s -w",
     tag: str = "localcluster",
+    build_tags: Sequence[str] = (),
 ) -> None:
-    """``go install`` each ``module/cmd@version`` of ``packages`` into ``out``.
+    """``go install`` each ``module/cmd@version`` of ``packages`` into ``out``
+    (with Go ``build_tags``, if any).
 
     For modules without local-path replaces. The binaries land in ``out.partial``
     first, which is renamed to ``out`` only once all of them are built, so a
@@ -313,7 +316,13 @@ def go_install(
     env = _go_env() | {"GOBIN": str(staging)}
     env["GOFLAGS"] = env["GOFLAGS"].replace("-mod=mod", "").strip()
     _run_go(
-        ["install", "-trimpath", f"-ldflags={ldflags}", *packages],
+        [
+            "install",
+            "-trimpath",
+            *([f"-tags={','.join(build_tags)}"] if build_tags else []),
+            f"-ldflags={ldflags}",
+            *packages,
+        ],
         cwd=cache_root(),
         env=env,
     )

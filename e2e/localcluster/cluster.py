@@ -2,7 +2,8 @@
 
 etcd → kube-apiserver → kube-controller-manager, kube-scheduler, kwok, each a
 process on loopback, in its own session so it outlives the ``up`` command; then
-kube-proxy inside the cluster's network namespace (:mod:`.network`). What was
+kube-proxy inside the cluster's network namespace (:mod:`.network`), and Prometheus
+there too (:mod:`.monitoring`). What was
 started is recorded in ``state.json`` in the cluster's run directory; ``down``
 stops exactly those pids (after checking each still runs the binary we started),
 deletes the namespace and removes the directory.
@@ -25,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from e2e import netns as netns_
-from e2e.localcluster import build, kubeconfig, network, pki, stages
+from e2e.localcluster import build, kubeconfig, monitoring, network, pki, stages
 from e2e.locking import named_lock
 
 NODE_NAME = "kwok-node-0"
@@ -119,7 +120,7 @@ def https_get(state: State, path: str, *, timeout: float = 2.0) -> tuple[int, st
 
 def healthy(state: State) -> bool:
     """Every recorded process runs and the apiserver answers ``/readyz``."""
-    if not {*_START_ORDER, *network.PROCESSES} <= set(state.pids):
+    if not {*_START_ORDER, *network.PROCESSES, *monitoring.PROCESSES} <= set(state.pids):
         return False
     if not all(process_alive(pid, state.binaries.get(name)) for name, pid in state.pids.items()):
         return False
@@ -127,7 +128,7 @@ def healthy(state: State) -> bool:
         status, _ = https_get(state, "/readyz")
     except (OSError, ssl.SSLError):
         return False
-    return status == 200 and network.healthy(state)
+    return status == 200 and network.healthy(state) and monitoring.healthy(state)
 
 
 def wait_until(what: str, check: object, *, timeout: float, log: Path | None) -> None:
@@ -243,6 +244,7 @@ def up(name: str = "default") -> State:
             _stop(existing)
         shutil.rmtree(run_dir, ignore_errors=True)
         binaries = build.ensure_binaries()
+        monitoring.ensure_binary()
         started = time.monotonic()
         run_dir.mkdir(parents=True)
         pki_dir = run_dir / "pki"
@@ -273,6 +275,7 @@ def up(name: str = "default") -> State:
                 cluster_cidr=POD_CIDR,
                 node_name=NODE_NAME,
             )
+            monitoring.start(state)
         except BaseException:
             _stop(state)
             raise

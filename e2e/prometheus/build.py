@@ -8,8 +8,11 @@ into ``<cache>/prometheus/<version>/bin/`` (``build.cache_root()``, outside the
 repository), where it is found ever after. A lock file serialises concurrent
 builds of one version.
 
-Built without the ``builtinassets`` tag: the web UI is not embedded, the HTTP API
-(``/-/ready``, ``/api/v1/…``) is complete.
+Built with :data:`BUILD_TAGS`: of the service discoveries only kubernetes_sd and
+the ones upstream always keeps (file, static, http, dns…) are compiled in, which
+cuts the cold build from ~20 min (measured 20 min 12 s, every cloud SDK
+downloaded and compiled) to ~5 min on 2 cores. Without the ``builtinassets`` tag
+the web UI is not embedded; the HTTP API (``/-/ready``, ``/api/v1/…``) is complete.
 """
 
 from __future__ import annotations
@@ -29,6 +32,11 @@ VERSION: Final = "v0.316.0"
 """The Go module version: Prometheus ``v3.X.Y`` is tagged ``v0.3XX.Y`` for Go."""
 RELEASE: Final = "3.16.0"
 """The Prometheus release :data:`VERSION` is, stamped into ``--version``."""
+BUILD_TAGS: Final = ("remove_all_sd", "enable_kubernetes_sd")
+"""Upstream's own switches (``plugins/plugin_*.go``): drop every optional service
+discovery but kubernetes_sd."""
+FLAVOUR: Final = "kubernetes-sd"
+"""Names the cache folder, so a binary built with other tags is never taken for it."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -40,7 +48,7 @@ class Built:
 
 
 def bin_dir() -> Path:
-    return build.cache_root() / "prometheus" / VERSION / "bin"
+    return build.cache_root() / "prometheus" / f"{VERSION}-{FLAVOUR}" / "bin"
 
 
 def locate() -> Built | None:
@@ -70,6 +78,7 @@ def ensure() -> Built:
             out=bin_dir(),
             ldflags=f"-s -w {stamp}",
             tag="prometheus",
+            build_tags=BUILD_TAGS,
         )
     found = locate()
     if found is None:

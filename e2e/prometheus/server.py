@@ -39,6 +39,7 @@ from e2e.localcluster.build import BuildError
 from e2e.prometheus import api, build
 from e2e.prometheus.api import ActiveTarget, PrometheusError, PrometheusNotInstalled, Sample
 from e2e.prometheus.config import (
+    DISCOVERY_RELOAD_INTERVAL,
     FILE_SD_REFRESH_INTERVAL,
     KubernetesSD,
     Target,
@@ -57,11 +58,6 @@ __all__ = [
 INSTALL_HINT = "apt-get install -y prometheus"
 DEFAULT_SOURCE = "default"
 _SOURCE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-DISCOVERY_RELOAD_INTERVAL = "100ms"
-"""``--scrape.discovery-reload-interval``: how often the scrape manager applies
-target updates (a hidden flag, default 5 s; a reload happens only when targets
-changed). Upstream's own end-to-end tests use 100ms. Debian's 2.42 accepts the
-flag but raises anything below 5 s to 5 s."""
 
 
 def find_binary(explicit: Path | None = None) -> Path:

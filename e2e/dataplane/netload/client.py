@@ -80,6 +80,11 @@ class NetLoadProcess:
         self.stop()
         raise TimeoutError(f"netload's control socket did not answer within {timeout:g}s")
 
+    @property
+    def pid(self) -> int | None:
+        """The load generator's pid (``ip netns exec`` execs it: the pid runs it)."""
+        return None if self._process is None else self._process.pid
+
     def counts(self) -> dict[str, Any]:
         answer = self._client.get("http://netload/counts")
         answer.raise_for_status()

@@ -67,14 +67,23 @@ def promtool_check(built: build.Built, config: Path) -> subprocess.CompletedProc
     )
 
 
-@pytest.mark.parametrize("with_pods_job", [True, False], ids=["kubernetes_sd", "file_sd_only"])
+@pytest.mark.parametrize(
+    ("with_files", "with_pods_job"),
+    [(True, True), (True, False), (False, True)],
+    ids=["both", "file_sd_only", "kubernetes_sd_only"],
+)
 def test_promtool_accepts_the_configuration(
-    tmp_path: Path, built: build.Built, kubernetes: KubernetesSD, with_pods_job: bool
+    tmp_path: Path,
+    built: build.Built,
+    kubernetes: KubernetesSD,
+    with_files: bool,
+    with_pods_job: bool,
 ) -> None:
+    """``kubernetes_sd_only`` is the cluster's own Prometheus (``e2e.localcluster.monitoring``)."""
     config = tmp_path / "prometheus.yml"
     config.write_text(
         config_document(
-            targets_dir=tmp_path / "targets",
+            targets_dir=tmp_path / "targets" if with_files else None,
             scrape_interval="1s",
             kubernetes=kubernetes if with_pods_job else None,
         )
