@@ -1,5 +1,7 @@
 """Istio objects for the router's API-level tests: the CRDs, a VirtualService and a
-DestinationRule as a user would write them, and a recorder of their versions.
+DestinationRule as a user would write them, a recorder of their versions, and the
+helpers the router's tests share (the world with the app, Service selectors, the
+release's canary revision, a route target for the router alone).
 
 There is no Istio data plane here: the tests read what the objects say."""
 
@@ -14,9 +16,12 @@ from typing import Any
 
 from kubernetes import client, watch
 
-from controller.core.revisions import REVISION_LABEL
+from controller.api.routing import TrafficRouting
+from controller.core.revisions import REVISION_LABEL, Revision
+from controller.traffic import RouteTarget
 from e2e.localcluster import crds
 from tests.support.scenario import Harness
+from tests.support.waiting import eventually
 
 GROUP = "networking.istio.io"
 VERSION = "v1"
@@ -222,3 +227,39 @@ class IstioWorld:
         if recorded.thread is not None:
             recorded.thread.join(timeout=10)
         return sorted(recorded.events, key=lambda e: e[0])
+
+
+def install_istio(harness: Harness) -> IstioWorld:
+    """Istio's CRDs installed; the app (2 pods) and its stable and canary Services."""
+    world = IstioWorld(harness)
+    harness.create_app(replicas=2)
+    world.create_services()
+    return world
+
+
+def selector(harness: Harness, name: str) -> dict[str, str]:
+    """The selector of the Service ``name`` as the API server has it now."""
+    service = client.CoreV1Api(harness.kube.api()).read_namespaced_service(name, harness.namespace)
+    return dict(service.spec.selector or {})
+
+
+def release_started(harness: Harness) -> str:
+    """The canary revision, once the release has one."""
+    found: str = eventually(
+        lambda: harness.status().get("canaryRevision"), timeout=60, what="release started"
+    )
+    return found
+
+
+def route_target(harness: Harness, *, canary: str | None = "def") -> RouteTarget:
+    """What the router is asked to route for the Rollout ``web`` (by host), without a
+    controller: for tests that drive the router alone."""
+    return RouteTarget(
+        namespace=harness.namespace,
+        rollout="web",
+        stable=Revision("abc"),
+        canary=Revision(canary) if canary else None,
+        routing=TrafficRouting.model_validate(ISTIO_ROUTING["trafficRouting"]),
+        stable_service=STABLE,
+        canary_service=CANARY,
+    )

@@ -9,7 +9,9 @@ import pytest
 from kubernetes import client
 
 from e2e.localcluster import crds
+from tests.support.gatewayapi_world import install_gateway
 from tests.support.kube import ClusterUnderTest
+from tests.support.routes_istio import IstioWorld, install_istio
 from tests.support.scenario import CRD, Harness
 
 
@@ -58,6 +60,18 @@ def flags(harness: Harness) -> client.CustomObjectsApi:
     kube = harness.kube
     crds.install(kubectl=kube.kubectl_path, kubeconfig=kube.kubeconfig, names=("openfeature",))
     return client.CustomObjectsApi(kube.api())
+
+
+@pytest.fixture
+def gateway(harness: Harness) -> client.CustomObjectsApi:
+    """The Gateway API CRDs, the app, its stable and canary Services and both routes."""
+    return install_gateway(harness)
+
+
+@pytest.fixture
+def istio(harness: Harness) -> IstioWorld:
+    """Istio's CRDs installed; the app (2 pods) and its stable and canary Services."""
+    return install_istio(harness)
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -1,8 +1,12 @@
-"""The Istio router against the real API server, with Istio's own CRDs (istio.io/api).
+"""The Istio router when the world is not as planned, against the real API server with
+Istio's own CRDs (istio.io/api): hand edits, unusable routes, no Istio API, the
+Rollout deleted mid-release, a patch planned from an outdated read, a status behind
+the generation.
 
 API-level: no Istio control or data plane runs here, so these tests prove what the
-VirtualService, DestinationRule and Services say at each moment (read back, and
-watched), not what Envoy would do with them.
+VirtualService, DestinationRule and Services say at each moment (read back), not
+what Envoy would do with them. The objects and the ``istio`` fixture's world:
+:mod:`tests.support.routes_istio`.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from controller.api.routing import TrafficRouting
-from controller.core.revisions import REVISION_LABEL, Revision
+from controller.core.revisions import Revision
 from controller.traffic import RouteError, RouteTarget
 from controller.traffic import istio as istio_module
 from tests.support.routes_istio import (
@@ -26,181 +30,14 @@ from tests.support.routes_istio import (
     ISTIO_SUBSET_ROUTING,
     STABLE,
     IstioWorld,
-    owned_out,
+    release_started,
+    route_target,
+    selector,
     user_http,
     weights,
 )
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
-
-
-@pytest.fixture
-def istio(harness: Harness) -> IstioWorld:
-    """Istio's CRDs installed; the app (2 pods) and its stable and canary Services."""
-    world = IstioWorld(harness)
-    harness.create_app(replicas=2)
-    world.create_services()
-    return world
-
-
-def _selector(harness: Harness, name: str) -> dict[str, str]:
-    service = client.CoreV1Api(harness.kube.api()).read_namespaced_service(name, harness.namespace)
-    return dict(service.spec.selector or {})
-
-
-def _release_started(harness: Harness) -> str:
-    """The canary revision, once the release has one."""
-    found: str = eventually(
-        lambda: harness.status().get("canaryRevision"), timeout=60, what="release started"
-    )
-    return found
-
-
-@pytest.mark.parametrize("subsets", [False, True], ids=["by-host", "by-subset"])
-def test_a_release_sets_each_steps_weight_exactly_and_nothing_else(
-    harness: Harness, istio: IstioWorld, subsets: bool
-) -> None:
-    """API-level. Each step's setWeight appears on the primary route exactly, in order;
-    every other route, match, header, retry, port and the DestinationRule's own fields
-    stay as the user wrote them in every version the route went through."""
-    before = istio.create_virtual_service(user_http(harness.namespace, subsets=subsets))
-    rule_before = istio.create_destination_rule() if subsets else None
-    harness.start_controller()
-    harness.create_rollout(
-        steps=[
-            {"setWeight": 20},
-            {"pause": {"duration": "1s"}},
-            {"setWeight": 50},
-            {"pause": {"duration": "1s"}},
-            {"setWeight": 80},
-            {"pause": {"duration": "1s"}},
-        ],
-        canary=ISTIO_SUBSET_ROUTING if subsets else ISTIO_ROUTING,
-    )
-    harness.wait_status("adopted", phase="Healthy")
-    recorder = istio.record("virtualservices")
-    harness.set_image("web:v2")
-    v2 = _release_started(harness)
-    harness.wait_status("promoted", timeout=90, phase="Healthy", stableRevision=v2)
-    seen = istio.stop(recorder)
-
-    canary_weights = [weights(vs)[1] for _, vs in seen]
-    steps = [w for i, w in enumerate(canary_weights) if i == 0 or w != canary_weights[i - 1]]
-    assert steps == [0, 20, 50, 80, 0]
-    assert all(sum(weights(vs)) == 100 for _, vs in seen)
-    assert all(owned_out(vs) == owned_out(before) for _, vs in seen)
-    after = istio.get()
-    assert after["spec"] == before["spec"]  # back at 100/0: not one byte differs
-    assert after["metadata"]["labels"] == before["metadata"]["labels"]
-    if rule_before is not None:
-        rule = istio.get("destinationrules")
-        assert istio.subset_revisions() == {"stable": v2, "canary": v2, "legacy": None}
-        for subset in rule["spec"]["subsets"]:
-            subset.get("labels", {}).pop(REVISION_LABEL, None)
-        assert rule["spec"] == rule_before["spec"]
-    else:
-        assert _selector(harness, STABLE) == {"app": "web", REVISION_LABEL: v2}
-        assert _selector(harness, CANARY) == {"app": "web", REVISION_LABEL: v2}
-
-
-def test_a_header_route_goes_first_and_goes_at_promotion(
-    harness: Harness, istio: IstioWorld
-) -> None:
-    """API-level. setHeaderRoute puts the controller's route first in spec.http, with the
-    header match combined with the weighted route's uri match, all to the canary
-    destination; the promotion removes it and leaves the user's routes as they were."""
-    before = istio.create_virtual_service(user_http(harness.namespace, subsets=False))
-    harness.start_controller()
-    harness.create_rollout(
-        steps=[
-            {"setWeight": 10},
-            {
-                "setHeaderRoute": {
-                    "name": "beta",
-                    "match": [
-                        {"headerName": "X-Canary", "headerValue": {"exact": "yes"}},
-                        {"headerName": "x-team", "headerValue": {"prefix": "shop"}},
-                    ],
-                }
-            },
-            {"pause": {}},
-        ],
-        canary=ISTIO_ROUTING,
-    )
-    harness.wait_status("adopted", phase="Healthy")
-    harness.set_image("web:v2")
-    v2 = _release_started(harness)
-    harness.wait_status("paused with the header route", phase="Paused", currentStepIndex=2)
-    http = istio.get()["spec"]["http"]
-    canary = {"host": f"{CANARY}.{harness.namespace}.svc.cluster.local", "port": {"number": 80}}
-    assert http[0] == {
-        "name": "landinggear-beta",
-        "match": [
-            {
-                "headers": {"x-canary": {"exact": "yes"}, "x-team": {"prefix": "shop"}},
-                "uri": {"prefix": "/"},
-            }
-        ],
-        "route": [{"destination": canary, "weight": 100}],
-    }
-    assert weights(istio.get()) == (90, 10)
-    assert http[1:] == [
-        {**r, "route": [{**d, "weight": w} for d, w in zip(r["route"], (90, 10), strict=True)]}
-        if r["name"] == "primary"
-        else r
-        for r in before["spec"]["http"]
-    ]
-
-    harness.cli("promote", "web")
-    harness.wait_status("promoted", timeout=60, phase="Healthy", stableRevision=v2)
-    assert istio.get()["spec"] == before["spec"]
-
-
-def test_an_abort_routes_everything_to_the_stable_before_the_canary_scales_down(
-    harness: Harness, istio: IstioWorld
-) -> None:
-    """API-level. On abort the route's weight-0 version comes before (a lower
-    resourceVersion than) the canary ReplicaSet's scale-down; header routes go too."""
-    istio.create_virtual_service(user_http(harness.namespace, subsets=False))
-    harness.start_controller()
-    harness.create_rollout(
-        steps=[
-            {"setWeight": 50},
-            {
-                "setHeaderRoute": {
-                    "name": "beta",
-                    "match": [{"headerName": "x-b", "headerValue": {"exact": "1"}}],
-                }
-            },
-            {"pause": {}},
-        ],
-        canary=ISTIO_ROUTING,
-    )
-    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
-    harness.set_image("web:v2")
-    v2 = _release_started(harness)
-    harness.wait_status("at 50 %", phase="Paused", canaryWeight=50)
-    routes = istio.record("virtualservices")
-    sets = istio.record("replicasets")
-    harness.cli("abort", "web", "--reason", "checkout errors")
-    harness.wait_status("aborted", phase="Degraded", blockedRevision=v2)
-    eventually(lambda: harness.replica_sets()[v2][0] == 0, timeout=30, what="canary scaled down")
-    route_events, set_events = istio.stop(routes), istio.stop(sets)
-
-    to_stable = min(
-        rv
-        for rv, vs in route_events
-        if weights(vs) == (100, 0)
-        and not any(r["name"].startswith("landinggear-") for r in vs["spec"]["http"])
-    )
-    canary_down = min(
-        rv
-        for rv, rs in set_events
-        if rs["metadata"]["labels"].get(REVISION_LABEL) == v2 and rs["spec"]["replicas"] == 0
-    )
-    assert to_stable < canary_down
-    assert all(weights(vs) == (50, 50) for rv, vs in route_events if rv < to_stable)
-    assert harness.replica_sets()[v1] == (2, 2)
 
 
 def test_a_hand_edit_of_the_weights_is_put_back_and_other_edits_survive(
@@ -214,7 +51,7 @@ def test_a_hand_edit_of_the_weights_is_put_back_and_other_edits_survive(
     harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}], canary=ISTIO_ROUTING)
     harness.wait_status("adopted", phase="Healthy")
     harness.set_image("web:v2")
-    _release_started(harness)
+    release_started(harness)
     harness.wait_status("at 50 %", phase="Paused", canaryWeight=50)
     added = {"name": "by-hand", "route": [{"destination": {"host": "elsewhere"}}]}
     istio.json_patch(
@@ -377,7 +214,7 @@ def test_deleting_the_rollout_restores_the_stable_and_removes_only_what_it_made(
     )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
     harness.set_image("web:v2")
-    v2 = _release_started(harness)
+    v2 = release_started(harness)
     harness.wait_status("paused", phase="Paused", currentStepIndex=2)
     assert istio.subset_revisions() == {"stable": v1, "canary": v2, "legacy": None}
     assert istio.get()["spec"]["http"][0]["name"] == "landinggear-beta"
@@ -387,20 +224,8 @@ def test_deleting_the_rollout_restores_the_stable_and_removes_only_what_it_made(
     )
     assert istio.get()["spec"] == before["spec"]
     assert istio.get("destinationrules")["spec"] == rule_before["spec"]
-    assert _selector(harness, STABLE) == {"app": "web"}
-    assert _selector(harness, CANARY) == {"app": "web"}
-
-
-def _target(harness: Harness, *, canary: str | None = "def") -> RouteTarget:
-    return RouteTarget(
-        namespace=harness.namespace,
-        rollout="web",
-        stable=Revision("abc"),
-        canary=Revision(canary) if canary else None,
-        routing=TrafficRouting.model_validate(ISTIO_ROUTING["trafficRouting"]),
-        stable_service=STABLE,
-        canary_service=CANARY,
-    )
+    assert selector(harness, STABLE) == {"app": "web"}
+    assert selector(harness, CANARY) == {"app": "web"}
 
 
 class _Racing(istio_module.IstioRouter):
@@ -430,17 +255,17 @@ def test_a_patch_planned_from_an_outdated_read_is_planned_again(
     istio.create_virtual_service(user_http(harness.namespace, subsets=False))
     router = _Racing(harness.kube.api())
     router.world = istio
-    changes = router.set_weight(_target(harness), 40)
+    changes = router.set_weight(route_target(harness), 40)
     assert router.edits == 1
     assert any("route primary weights 60/40 (was 100/0)" in c for c in changes)
     vs = istio.get()
     assert weights(vs) == (60, 40)
     assert vs["spec"]["http"][0]["timeout"] == "1s"
-    assert router.verify_weight(_target(harness), 40)
+    assert router.verify_weight(route_target(harness), 40)
 
     router.limit = 10
     with pytest.raises(ApiException) as caught:
-        router.set_weight(_target(harness), 10)
+        router.set_weight(route_target(harness), 10)
     assert caught.value.status == 409
     assert weights(istio.get()) == (60, 40)
 
@@ -452,8 +277,8 @@ def test_a_status_behind_the_generation_is_not_verified(
     optional), a weight is verified only once that generation caught up."""
     istio.create_virtual_service(user_http(harness.namespace, subsets=False))
     router = istio_module.IstioRouter(harness.kube.api())
-    router.set_weight(_target(harness), 30)
-    assert router.verify_weight(_target(harness), 30)  # no status at all: the spec is read
+    router.set_weight(route_target(harness), 30)
+    assert router.verify_weight(route_target(harness), 30)  # no status at all: the spec is read
     generation = istio.get()["metadata"]["generation"]
     status_path = f"virtualservices.{GROUP}/web"
     for observed, verified in ((generation - 1, False), (generation, True)):
@@ -466,4 +291,4 @@ def test_a_status_behind_the_generation_is_not_verified(
             "-p",
             json.dumps({"status": {"observedGeneration": observed}}),
         )
-        assert router.verify_weight(_target(harness), 30) is verified
+        assert router.verify_weight(route_target(harness), 30) is verified
