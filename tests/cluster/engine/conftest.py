@@ -9,6 +9,7 @@ import pytest
 from kubernetes import client
 
 from e2e.localcluster import crds
+from tests.support import gateway_app
 from tests.support.kube import ClusterUnderTest
 from tests.support.scenario import CRD, Harness
 
@@ -58,6 +59,13 @@ def flags(harness: Harness) -> client.CustomObjectsApi:
     kube = harness.kube
     crds.install(kubectl=kube.kubectl_path, kubeconfig=kube.kubeconfig, names=("openfeature",))
     return client.CustomObjectsApi(kube.api())
+
+
+@pytest.fixture
+def gateway(harness: Harness) -> client.CustomObjectsApi:
+    """The Gateway API CRDs, the app at 2 replicas, its stable and canary Services and
+    both routes (:mod:`tests.support.gateway_app`); a client for the routes."""
+    return gateway_app.install(harness)
 
 
 @pytest.hookimpl(hookwrapper=True)
