@@ -33,9 +33,13 @@ def analysis_rollout(
     steps: list[dict[str, Any]],
     metrics: list[dict[str, Any]],
     interval: str = "2s",
+    canary: dict[str, Any] | None = None,
     **settings: Any,
 ) -> None:
     """Apply the Rollout ``web`` with a background analysis against ``address``.
+
+    ``canary`` are further ``strategy.canary`` fields (``trafficRouting`` and the
+    Services, for a routed Rollout).
 
     ``settings`` are further ``analysis`` fields in the CRD's spelling
     (``alpha``, ``maxConsecutiveErrors``, …). The interval defaults to 2 s, twice
@@ -53,6 +57,7 @@ def analysis_rollout(
                 "strategy": {
                     "canary": {
                         "steps": steps,
+                        **(canary or {}),
                         "analysis": {
                             "prometheus": {"address": address},
                             "interval": interval,

@@ -128,6 +128,16 @@ class ObjectWatcher:
             kwargs={"_preload_content": False},
         )
 
+    @classmethod
+    def for_services(cls, harness: Harness) -> ObjectWatcher:
+        """The namespace's Services (as plain JSON)."""
+        core = client.CoreV1Api(harness.kube.api())
+        return cls(
+            list_fn=core.list_namespaced_service,
+            args=(harness.namespace,),
+            kwargs={"_preload_content": False},
+        )
+
     def _list(self, **extra: Any) -> dict[str, Any]:
         answer = self.list_fn(*self.args, **{**self.kwargs, **extra})
         if hasattr(answer, "data"):
