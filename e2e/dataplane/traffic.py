@@ -142,6 +142,12 @@ class TrafficGenerator:
             return dict(self._counts)
 
     @property
+    def failed(self) -> int:
+        """Requests that got no answer (connection refused, timed out…), all revisions."""
+        with self._lock:
+            return sum(counts.failed for counts in self._counts.values())
+
+    @property
     def unrouted(self) -> int:
         """Request slots that found no revision with Ready pods."""
         return self._unrouted

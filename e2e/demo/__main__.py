@@ -58,7 +58,12 @@ def main(argv: list[str] | None = None) -> int:
         on_terminal=sys.stdout.isatty(),
     )
     stack = Stack(
-        kubeconfig=kubeconfig, namespace=args.namespace, rollout=NAME, log_dir=log_dir, rps=args.rps
+        kubeconfig=kubeconfig,
+        namespace=args.namespace,
+        rollout=NAME,
+        log_dir=log_dir,
+        rps=args.rps,
+        data_plane=args.data_plane,
     )
     print(f"Logs of this run: {log_dir}", flush=True)
     try:

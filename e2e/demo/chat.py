@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     )  # fmt: skip
     stack = Stack(
         kubeconfig=kubeconfig, namespace=args.namespace, rollout=NAME, log_dir=log_dir,
-        rps=args.rps, flags=False,
+        rps=args.rps, flags=False, data_plane=args.data_plane,
     )  # fmt: skip
     shutil.rmtree(log_dir / "synapse", ignore_errors=True)  # fresh accounts every run
     synapse = SynapseServer(log_dir / "synapse")

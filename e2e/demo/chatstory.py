@@ -141,7 +141,7 @@ class ChatStory:
                 self.print(f"{' ' * len(lead)}  {line}")
 
     def deploy(self) -> tuple[str, dict[str, Any]]:
-        app, rollout = _manifests()
+        app, rollout = _manifests(network=self.stack.local is not None)
         rollout["metadata"]["annotations"] = {"landinggear.dev/notify": "matrix"}
         rollout["spec"]["strategy"] = {"canary": {"steps": STEPS}}
         self.say(f"web v1 ({REPLICAS} replicas), and a Rollout that waits for a person at 20 %")

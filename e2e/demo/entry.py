@@ -10,6 +10,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from e2e.demo.network import local_cluster_of
 from e2e.localcluster import build, cluster
 
 __all__ = ["Place", "explore_hint", "parse", "place"]
@@ -26,6 +27,15 @@ def parse(argv: list[str] | None, *, prog: str, doc: str, namespace: str, logs: 
     )
     parser.add_argument("--log-dir", type=Path, help=f"default: the local cluster's logs/{logs}")
     parser.add_argument("--summary-json", type=Path, help="also write the figures here")
+    parser.add_argument(
+        "--data-plane",
+        choices=("auto", "network", "loopback"),
+        default="auto",
+        help="network: the local cluster's real network (ClusterIP → kube-proxy → pod"
+        " apps, Prometheus in its namespace); loopback: an app per revision and a"
+        " traffic split by Ready pods on loopback (what runs on other clusters);"
+        " auto (default): network on the local cluster, else loopback",
+    )
     return parser.parse_args(argv)
 
 
@@ -50,6 +60,13 @@ def place(args: argparse.Namespace, *, logs: str, quiet: tuple[str, ...]) -> Pla
             log_dir = args.log_dir or Path(state.run_dir) / "logs" / logs
     except (cluster.ClusterError, build.BuildError) as err:
         print(f"error: {err}", file=sys.stderr)
+        return None
+    if args.data_plane == "network" and local_cluster_of(kubeconfig) is None:
+        print(
+            f"error: --data-plane network needs the local cluster with its network;"
+            f" {kubeconfig} is not one (python -m e2e.localcluster up starts it)",
+            file=sys.stderr,
+        )
         return None
     log_dir.mkdir(parents=True, exist_ok=True)
     logging.basicConfig(

@@ -195,7 +195,10 @@ def _teach_the_rollout(story: Story, rollout: dict[str, Any]) -> None:
 
 def _observed_off(story: Story, revision: str) -> float:
     """When the canary's own SDK saw the flag go off (its gauge, through Prometheus)."""
-    query = f'max(demo_flag_observed_off_timestamp_seconds{{revision="{revision}"}})'
+    query = (
+        "max(demo_flag_observed_off_timestamp_seconds"
+        f'{{namespace="{story.o.namespace}", revision="{revision}"}})'
+    )
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         story.stack.check()

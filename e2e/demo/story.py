@@ -28,8 +28,10 @@ from typing import Any, TextIO
 import yaml
 
 from e2e.dataplane import TrafficGenerator
+from e2e.dataplane.netload.service import ServiceTraffic
 from e2e.demo.flagged import flagged_release
 from e2e.demo.live import LiveWatch
+from e2e.demo.network import POD_ANNOTATIONS
 from e2e.demo.recorder import Sample, Timeout
 from e2e.demo.stack import ROOT, Stack
 from e2e.demo.summary import BadRelease, HealthyRelease, JudgedMetric, Summary
@@ -38,6 +40,8 @@ __all__ = ["DemoFailed", "Options", "delete_namespace", "prepare_namespace", "ru
 
 NAME = "web"
 REPLICAS = 3
+APP_PORT = 8080
+"""The demo app's port in each pod (the Service sends port 80 there)."""
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 20},
     {"pause": {"duration": "10s"}},
@@ -119,7 +123,10 @@ class Shell:
         )
 
 
-def _manifests() -> tuple[dict[str, Any], dict[str, Any]]:
+def _manifests(*, network: bool = False) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The app (Deployment and Service) and its Rollout. ``network``: pods annotated
+    for the local cluster's network (an app per pod, scraped by the cluster's
+    Prometheus; such a pod is Ready only once its app answers)."""
     labels = {"app": NAME}
     app = {
         "apiVersion": "v1",
@@ -133,10 +140,18 @@ def _manifests() -> tuple[dict[str, Any], dict[str, Any]]:
                     "replicas": REPLICAS,
                     "selector": {"matchLabels": labels},
                     "template": {
-                        "metadata": {"labels": labels},
+                        "metadata": {
+                            "labels": labels,
+                            "annotations": POD_ANNOTATIONS if network else {},
+                        },
                         "spec": {
                             "containers": [
-                                {"name": NAME, "image": f"{NAME}:v1", "env": BASELINE_ENV}
+                                {
+                                    "name": NAME,
+                                    "image": f"{NAME}:v1",
+                                    "env": BASELINE_ENV,
+                                    "ports": [{"containerPort": APP_PORT}],
+                                }
                             ]
                         },
                     },
@@ -146,7 +161,7 @@ def _manifests() -> tuple[dict[str, Any], dict[str, Any]]:
                 "apiVersion": "v1",
                 "kind": "Service",
                 "metadata": {"name": NAME},
-                "spec": {"selector": labels, "ports": [{"port": 80}]},
+                "spec": {"selector": labels, "ports": [{"port": 80, "targetPort": APP_PORT}]},
             },
         ],
     }
@@ -194,7 +209,7 @@ class Story:
     # ------------------------------------------------------------- acts
 
     def deploy(self) -> str:
-        app, rollout = _manifests()
+        app, rollout = _manifests(network=self.stack.local is not None)
         self.say(f"web v1: a Deployment ({REPLICAS} replicas) and a Service, as anyone would")
         self.sh.kubectl(
             "apply", "-f", "-", stdin=json.dumps(app), shown="kubectl apply -f web.yaml"
@@ -451,7 +466,7 @@ def prepare_namespace(options: Options) -> None:
     _kubectl(*cluster, "create", "namespace", options.namespace)
 
 
-def _sent(traffic: TrafficGenerator) -> int:
+def _sent(traffic: TrafficGenerator | ServiceTraffic) -> int:
     return sum(c.sent for c in traffic.counts().values())
 
 
@@ -461,6 +476,7 @@ def run(options: Options, stack: Stack) -> Summary:
     v1 = story.deploy()
     traffic = stack.traffic  # before v1 served, every request slot found no route
     sent, unrouted, dropped = _sent(traffic), traffic.unrouted, traffic.dropped
+    failed = traffic.failed
     healthy = story.healthy_release(v1)
     bad = story.bad_release(healthy.revision)
     flagged = flagged_release(story, healthy.revision, _manifests()[1])
@@ -471,5 +487,11 @@ def run(options: Options, stack: Stack) -> Summary:
         requests_sent=_sent(traffic) - sent,
         requests_unrouted=traffic.unrouted - unrouted,
         requests_dropped=traffic.dropped - dropped,
+        requests_failed=traffic.failed - failed,
+        network=(
+            "load → ClusterIP → kube-proxy → pod IPs, in the cluster's network namespace"
+            if stack.local
+            else "loopback, split by Ready pods"
+        ),
         processes=[],
     )

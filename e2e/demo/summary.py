@@ -128,6 +128,10 @@ class Summary:
     """Of the request slots in that time, those that found no Ready pod."""
     requests_dropped: int
     """And those the generator skipped (fell behind, or too many in flight)."""
+    requests_failed: int
+    """Requests sent that got no answer at all (refused, timed out)."""
+    network: str
+    """Which data plane carried them (the cluster's network, or loopback)."""
     processes: list[int]
     """Pids the demo started (controller, Prometheus, apps): all stopped at the end."""
 
@@ -182,7 +186,8 @@ def render(summary: Summary) -> str:
         f"  release -> promoted with the flag off:        {flagged.to_promotion:6.1f}s",
     ]
     lines.append(
-        f"Traffic during the releases: {summary.requests_sent} requests sent, "
+        f"Traffic during the releases ({summary.network}): {summary.requests_sent} requests"
+        f" sent, {summary.requests_failed} got no answer, "
         f"{summary.requests_unrouted} found no Ready pod, "
         f"{summary.requests_dropped} skipped by the generator"
     )

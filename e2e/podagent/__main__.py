@@ -19,6 +19,7 @@ from types import FrameType
 
 from kubernetes import config
 
+from e2e.dataplane.apps import FlagServer
 from e2e.podagent.agent import PodAgent
 
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
         run_dir=args.run_dir or Path(f"/tmp/lg-podagent-{args.netns}"),  # noqa: S108 - short, for socket paths
         namespaces=args.namespace,
         drain_seconds=args.drain_seconds,
-        flagd_file=args.flagd_file,
+        flags=FlagServer(flagd_file=args.flagd_file) if args.flagd_file else None,
     )
     done = threading.Event()
 

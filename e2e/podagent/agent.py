@@ -43,6 +43,7 @@ from controller.kube.informer import Handlers, Informer
 from controller.kube.objects import KubeObject
 from controller.kube.transport import Resource
 from e2e import netns
+from e2e.dataplane.apps import FlagServer
 from e2e.localcluster.stages import SERVING_ANNOTATION
 from e2e.podagent.counts import MANIFEST, AppCounts, read_counts
 from e2e.podagent.wanted import PodApp, is_serving, wanted_apps
@@ -102,16 +103,16 @@ class PodAgent:
         drain_seconds: float = 2.0,
         tick: float = 0.05,
         python: str = sys.executable,
-        flagd_file: Path | None = None,
+        flags: FlagServer | None = None,
         name: str = "",
     ) -> None:
-        """``namespaces`` empty: pods of every namespace. ``flagd_file``: where apps
-        whose pod names a ``FLAG`` evaluate it (flagd's in-process resolver on that
-        file); without it such apps ignore their flag. ``name``: serve only the pods
-        whose ``landinggear.dev/demo-app-agent`` annotation names it (empty: the pods
-        without one, the cluster agent's)."""
+        """``namespaces`` empty: pods of every namespace. ``flags``: where apps whose
+        pod names a ``FLAG`` evaluate it (an Unleash server, reachable at its URL from
+        inside the namespace, or a flagd file); without it such apps ignore their flag.
+        ``name``: serve only the pods whose ``landinggear.dev/demo-app-agent``
+        annotation names it (empty: the pods without one, the cluster agent's)."""
         self.name = name
-        self.flagd_file = flagd_file
+        self.flags = flags
         self.netns_name = netns_name
         self.run_dir = run_dir
         self.drain_seconds = drain_seconds
@@ -303,16 +304,19 @@ class PodAgent:
             f"--unix-socket={admin}",
             "--exit-with-parent",
         ]
-        if b.flag and self.flagd_file is not None:
+        env = dict(os.environ)
+        if b.flag and self.flags is not None:
             argv += [
                 f"--flag={b.flag}",
                 f"--flag-error-rate={b.flag_error_rate}",
-                f"--flagd-file={self.flagd_file.resolve()}",
+                *self.flags.app_args(),
             ]
+            env.update(self.flags.app_env())
         with open(log_file, "ab") as out:
             process = subprocess.Popen(
                 netns.argv_in(self.netns_name, argv),
                 cwd=ROOT,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=out,
                 stderr=subprocess.STDOUT,

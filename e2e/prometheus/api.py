@@ -14,6 +14,7 @@ import httpx
 
 __all__ = [
     "ActiveTarget",
+    "Endpoint",
     "PrometheusError",
     "PrometheusNotInstalled",
     "Sample",
@@ -99,3 +100,19 @@ def active_targets(url: str) -> list[ActiveTarget]:
         )
         for item in data["activeTargets"]
     ]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A Prometheus someone else runs (the local cluster's, say), by its API's URL."""
+
+    url: str
+
+    def ready(self) -> bool:
+        return is_ready(self.url)
+
+    def query(self, promql: str) -> list[Sample]:
+        return query(self.url, promql)
+
+    def active_targets(self) -> list[ActiveTarget]:
+        return active_targets(self.url)

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from controller.core.revisions import REVISION_LABEL
+
 __all__ = [
     "DISCOVERY_RELOAD_INTERVAL",
     "FILE_SD_REFRESH_INTERVAL",
@@ -55,6 +57,11 @@ Target = tuple[str, Mapping[str, str]]
 _LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*")
 
 
+def _label_name(kubernetes_name: str) -> str:
+    """A Kubernetes label or annotation name as Prometheus' pod discovery spells it."""
+    return re.sub(r"[^a-zA-Z0-9_]", "_", kubernetes_name)
+
+
 @dataclass(frozen=True, kw_only=True)
 class KubernetesSD:
     """Where Prometheus finds pods: the API server (as reachable from Prometheus) and
@@ -69,7 +76,7 @@ class KubernetesSD:
 
 def _pods_job(sd: KubernetesSD, scrape_interval: str) -> dict[str, Any]:
     meta = "__meta_kubernetes_pod_"
-    annotation = "annotation_" + re.sub(r"[^a-zA-Z0-9_]", "_", SCRAPE_ANNOTATION)
+    annotation = "annotation_" + _label_name(SCRAPE_ANNOTATION)
     port_annotation = "annotation_prometheus_io_port"
     return {
         "job_name": PODS_JOB_NAME,
@@ -106,6 +113,13 @@ def _pods_job(sd: KubernetesSD, scrape_interval: str) -> dict[str, Any]:
             },
             {"source_labels": ["__meta_kubernetes_namespace"], "target_label": "namespace"},
             {"source_labels": [meta + "name"], "target_label": "pod"},
+            {
+                # The revision, as the file_sd targets carry it, on every series of
+                # the pod (an app's own ``revision`` label wins: honor_labels).
+                "source_labels": [meta + "label_" + _label_name(REVISION_LABEL)],
+                "regex": "(.+)",
+                "target_label": "revision",
+            },
         ],
     }
 

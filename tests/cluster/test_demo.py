@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 
+from e2e.demo.network import local_cluster_of
 from e2e.demo.story import delete_namespace
 from tests.support.kube import ClusterUnderTest
 
@@ -60,6 +61,19 @@ def _holders(directory: Path) -> list[str]:
             continue
         if any(link.startswith(str(directory)) for link in links):
             found.append(f"{proc.name}: {cmdline}")
+    return found
+
+
+def _pod_apps(namespace: str) -> list[str]:
+    """Demo apps (on the local cluster's network) still serving a pod of ``namespace``."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if f"--pod={namespace}/".encode() in b" ".join(argv) and b"e2e.demoapp" in argv:
+            found.append(f"{proc.name}: {b' '.join(argv).decode()}")
     return found
 
 
@@ -113,6 +127,9 @@ def test_the_demo_promotes_a_healthy_release_rolls_back_a_bad_one_and_switches_a
     # Every request slot found a Ready pod while the releases ran: no downtime.
     assert summary["requests_sent"] > 0
     assert summary["requests_unrouted"] == 0
+    assert summary["requests_failed"] == 0
+    if local_cluster_of(str(kube.kubeconfig)) is not None:  # the real network carried them
+        assert "ClusterIP → kube-proxy → pod IPs" in summary["network"]
 
     # The release behind a flag: the flag goes off, the release is kept and promoted.
     flagged = summary["flagged"]
@@ -138,6 +155,7 @@ def test_the_demo_promotes_a_healthy_release_rolls_back_a_bad_one_and_switches_a
     alive = [pid for pid in summary["processes"] if Path(f"/proc/{pid}").exists()]
     assert not alive, f"processes the demo started still run: {alive}"
     assert not _holders(log_dir)
+    assert not _pod_apps(demo_namespace)
 
 
 def test_ctrl_c_stops_everything_the_demo_started(
@@ -184,3 +202,4 @@ def test_ctrl_c_stops_everything_the_demo_started(
     while (left := _holders(log_dir)) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not left, "still running after Ctrl-C:\n" + "\n".join(left)
+    assert not _pod_apps(demo_namespace), "pod apps still run after Ctrl-C"

@@ -85,6 +85,10 @@ class NetLoadProcess:
         """The load generator's pid (``ip netns exec`` execs it: the pid runs it)."""
         return None if self._process is None else self._process.pid
 
+    def poll(self) -> int | None:
+        """Its exit code, or None while it runs (or before ``start``)."""
+        return None if self._process is None else self._process.poll()
+
     def counts(self) -> dict[str, Any]:
         answer = self._client.get("http://netload/counts")
         answer.raise_for_status()
