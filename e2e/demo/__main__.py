@@ -24,8 +24,9 @@ import sys
 from types import FrameType
 
 from e2e.demo.entry import explore_hint, parse, place
+from e2e.demo.script import NAME, DemoFailed, Options
 from e2e.demo.stack import ProcessDied, Stack
-from e2e.demo.story import NAME, DemoFailed, Options, prepare_namespace, run
+from e2e.demo.story import prepare_namespace, run
 from e2e.demo.summary import render
 from e2e.prometheus import PrometheusError
 

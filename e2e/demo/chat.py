@@ -28,8 +28,9 @@ from types import FrameType
 
 from e2e.demo.chatstory import ChatSummary, render, run
 from e2e.demo.entry import explore_hint, parse, place
+from e2e.demo.script import NAME, DemoFailed, Options
 from e2e.demo.stack import ProcessDied, Stack
-from e2e.demo.story import NAME, DemoFailed, Options, prepare_namespace
+from e2e.demo.story import prepare_namespace
 from e2e.matrix import SynapseError, SynapseServer
 from e2e.matrix.client import ChatError
 from e2e.prometheus import PrometheusError

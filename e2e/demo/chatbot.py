@@ -25,8 +25,8 @@ from typing import Any
 import yaml
 
 from controller.chatops.identities import matrix_key
+from e2e.demo.script import DemoFailed, Options, Shell
 from e2e.demo.stack import ROOT, ProcessDied
-from e2e.demo.story import DemoFailed, Options, Shell
 
 __all__ = ["ACCOUNT", "IDENTITIES", "ONCALL", "ChatBot", "grant"]
 

@@ -24,8 +24,8 @@ import yaml
 
 from e2e.demo.chatbot import ONCALL, ChatBot
 from e2e.demo.recorder import Sample, Timeout
+from e2e.demo.script import NAME, QUIET, REPLICAS, DemoFailed, Options, Shell, manifests
 from e2e.demo.stack import Stack
-from e2e.demo.story import NAME, QUIET, REPLICAS, DemoFailed, Options, Shell, _manifests
 from e2e.matrix import Account, SynapseServer
 from e2e.matrix.client import ChatUser, Message
 
@@ -141,7 +141,7 @@ class ChatStory:
                 self.print(f"{' ' * len(lead)}  {line}")
 
     def deploy(self) -> tuple[str, dict[str, Any]]:
-        app, rollout = _manifests(network=self.stack.local is not None)
+        app, rollout = manifests(network=self.stack.local is not None)
         rollout["metadata"]["annotations"] = {"landinggear.dev/notify": "matrix"}
         rollout["spec"]["strategy"] = {"canary": {"steps": STEPS}}
         self.say(f"web v1 ({REPLICAS} replicas), and a Rollout that waits for a person at 20 %")

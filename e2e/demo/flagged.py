@@ -19,6 +19,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from e2e.demo.recorder import Sample
+from e2e.demo.script import NAME, DemoFailed
 from e2e.demo.summary import FlaggedRelease
 
 if TYPE_CHECKING:
@@ -49,8 +50,6 @@ def _flag_changed_at(sample: Sample) -> float | None:
 def flagged_release(story: Story, stable: str, rollout: dict[str, Any]) -> FlaggedRelease:
     """Act 4 against ``stable`` (the current stable revision); ``rollout`` is the
     Rollout as first applied, to which the flag is added."""
-    from e2e.demo.story import NAME, DemoFailed
-
     _teach_the_rollout(story, rollout)
     unleash = story.stack.unleash
     env = [
@@ -206,8 +205,6 @@ def _observed_off(story: Story, revision: str) -> float:
         if found:
             return found[0]
         time.sleep(0.2)
-    from e2e.demo.story import DemoFailed
-
     raise DemoFailed("the canary's Unleash SDK never reported the flag off")
 
 

@@ -71,6 +71,9 @@ class BadRelease:
     """The share of requests its app answers with 500."""
     to_decision: float
     """Release → the Rollout's phase turned Degraded (the abort)."""
+    to_first_counts: float
+    """Release → the first look of the analysis that counted canary requests: pod
+    start, app up, scrape target discovered, scraped, judged (0 if never seen)."""
     decided_at_step: str
     message: str
     judged: list[JudgedMetric]
@@ -154,6 +157,7 @@ def render(summary: Summary) -> str:
         f"Bad release (revision {bad.revision}, {bad.error_rate:.0%} errors):",
         f"  release -> aborted by the analysis:           {bad.to_decision:6.1f}s"
         f"   (at step {bad.decided_at_step})",
+        f"  release -> first canary requests counted:     {bad.to_first_counts:6.1f}s",
         f"  canary requests the judge used:               {judged_requests:6.0f}"
         f"    ({judged_bad:.0f} bad; fails at likelihood ratio {bad.fail_threshold:g})",
     ]
