@@ -41,7 +41,7 @@ from e2e.bench.soak.objects import (
 from e2e.bench.soak.plan import Plan
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.localcluster import cluster, faults
-from e2e.localcluster.cluster import AUDIT_LOG
+from e2e.localcluster.controlplane import AUDIT_LOG
 from e2e.prometheus import Prometheus
 
 __all__ = ["PREFIX", "STEPS", "Outcome", "run"]
