@@ -113,11 +113,13 @@ def test_a_new_pods_requests_reach_prometheus_through_kubernetes_sd(
         started = time.monotonic()
         for obj in scraped_app(namespace, replicas=2):
             kube.kubectl("apply", "-f", "-", stdin=_json(obj))
-        targets = eventually(
-            lambda: _healthy_targets(url, namespace, 2),
-            timeout=30,
-            what="both pods scraped and up",
-        )
+        stages: dict[str, float] = {}
+
+        def both_up() -> list[api.ActiveTarget] | None:
+            _note_stages(core, url, namespace, stages, started)
+            return _healthy_targets(url, namespace, 2)
+
+        targets = eventually(both_up, timeout=30, what="both pods scraped and up", interval=0.05)
         to_targets = time.monotonic() - started
         pod_ips = {p.status.pod_ip for p in core.list_namespaced_pod(namespace).items}
         assert {t.address.rsplit(":", 1)[0] for t in targets} == pod_ips
@@ -156,11 +158,31 @@ def test_a_new_pods_requests_reach_prometheus_through_kubernetes_sd(
     # Prometheus never holds more than the apps served: counts are exact, not extrapolated.
     for before, scraped, after in samples:
         assert scraped <= after, (before, scraped, after)
+    timeline = ", ".join(f"{what} {at:.2f}s" for what, at in stages.items())
     print(
-        f"\napply → both pods scraped: {to_targets:.2f}s; "
+        f"\napply → {timeline}; both pods scraped: {to_targets:.2f}s; "
         f"first requests → counted in Prometheus: {to_first_counts:.2f}s "
         f"(scrape interval {monitoring.SCRAPE_INTERVAL}); {answered} requests, all counted"
     )
+
+
+def _note_stages(
+    core: client.CoreV1Api, url: str, namespace: str, stages: dict[str, float], started: float
+) -> None:
+    """Record when the first pod was Ready, discovered as a target, and scraped up."""
+    now = time.monotonic() - started
+    ready = [
+        p
+        for p in core.list_namespaced_pod(namespace).items
+        if any(c.type == "Ready" and c.status == "True" for c in p.status.conditions or [])
+    ]
+    if ready:
+        stages.setdefault("first pod Ready", now)
+    found = [t for t in api.active_targets(url) if t.labels.get("namespace") == namespace]
+    if found:
+        stages.setdefault("first target discovered", now)
+    if any(t.health == "up" for t in found):
+        stages.setdefault("first target scraped", now)
 
 
 def _healthy_targets(url: str, namespace: str, count: int) -> list[api.ActiveTarget] | None:
