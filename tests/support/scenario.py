@@ -147,16 +147,21 @@ class Harness:
         image: str = "web:v1",
         network: bool = False,
         agent: str | None = None,
+        env: dict[str, str] | None = None,
+        pod_labels: dict[str, str] | None = None,
     ) -> None:
         """A Deployment and its Service ``name`` (port 80 → 8080), its pods all Ready.
 
         ``network``: each pod runs a demo app at its IP on 8080 (the local cluster's
         pod agent, or the one named ``agent``), scraped by the cluster's Prometheus;
         its pods are Ready only once the app answers, so only the tests that send
-        requests ask for it."""
+        requests ask for it. ``env``: the container's (the app's behaviour);
+        ``pod_labels``: more labels on the pods only."""
         labels = {"app": name}
-        pod_meta: dict[str, Any] = {"labels": labels}
+        pod_meta: dict[str, Any] = {"labels": {**labels, **(pod_labels or {})}}
         container: dict[str, Any] = {"name": name, "image": image}
+        if env:
+            container["env"] = [{"name": k, "value": v} for k, v in env.items()]
         if network or agent:
             agent_name = {AGENT_ANNOTATION: agent} if agent else {}
             pod_meta["annotations"] = {**APP_ANNOTATIONS, **agent_name}
