@@ -18,7 +18,9 @@ from kubernetes import client
 
 from controller.core.revisions import REVISION_LABEL
 from e2e import netns
+from e2e.dataplane import FlagServer
 from e2e.dataplane.netload.service import ServiceTraffic
+from e2e.demo.network import NetworkPlane
 from e2e.localcluster import cluster, monitoring, network
 from e2e.prometheus.api import Endpoint
 from tests.support.kube import ClusterUnderTest
@@ -51,7 +53,8 @@ def service_traffic(
     harness: Harness, *, service: str = "web", rps: float = 100
 ) -> Iterator[ServiceTraffic]:
     """``rps`` requests/s from inside the cluster's namespace to the Service's ClusterIP
-    (sent from the moment the Service exists), counted per answering revision."""
+    (sent from the moment the Service exists), counted per answering revision; the
+    host's sockets are watched meanwhile (none may reach the cluster's ranges)."""
     state = local_cluster(harness.kube)
     # Unix socket paths are at most 107 bytes: a short folder of our own.
     short = Path(tempfile.mkdtemp(prefix="lg-st-", dir="/tmp"))
@@ -66,11 +69,39 @@ def service_traffic(
         log_file=harness.log_dir / f"netload-{service}.log",
     )
     try:
-        with load:
+        with host_sockets_watched(), load:
             yield load
     finally:
         api.close()  # type: ignore[no-untyped-call]
         shutil.rmtree(short, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def flag_apps(
+    harness: Harness, *, flags: FlagServer, service: str, rps: float
+) -> Iterator[ServiceTraffic]:
+    """The demo's pod agent (:data:`e2e.demo.network.AGENT`: it serves the pods of
+    ``create_app(agent=AGENT)``) with ``flags`` for its apps, Unleash relayed into the
+    namespace, and ``rps`` requests/s to ``service``; the host's sockets watched."""
+    api = harness.kube.api()
+    plane = NetworkPlane(
+        state=local_cluster(harness.kube),
+        api=api,
+        namespace=harness.namespace,
+        service=service,
+        rps=rps,
+        log_dir=harness.log_dir,
+        flags=flags,
+    )
+    try:
+        with host_sockets_watched():
+            plane.start()
+            try:
+                yield plane.traffic
+            finally:
+                plane.stop()
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
 
 
 def revision_service(harness: Harness, *, name: str, revision: str, app: str = "web") -> None:

@@ -22,17 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
 from UnleashClient import UnleashClient  # type: ignore[attr-defined]
 
 from controller.api import v1alpha1
 from e2e.dataplane import FlagServer
 from e2e.dataplane.netload.service import ServiceTraffic
-from e2e.demo.network import AGENT, NetworkPlane
+from e2e.demo.network import AGENT
 from e2e.prometheus.api import Endpoint
 from e2e.unleash import UnleashServer
 from tests.support.analysis import ANALYSIS_STEPS_TIMEOUT, release_with_env
-from tests.support.network import local_cluster, ready_endpoints_by_revision
+from tests.support.network import flag_apps, ready_endpoints_by_revision
 from tests.support.scenario import Harness
 from tests.support.unleash import (
     create_feature,
@@ -47,22 +46,16 @@ ERRORS: dict[str, Any] = {"name": "errors", "builtin": "app-errors"}
 
 
 @pytest.fixture
-def flag_traffic(
-    harness: Harness, api: ApiClient, unleash: UnleashServer
-) -> Iterator[ServiceTraffic]:
+def flag_traffic(harness: Harness, unleash: UnleashServer) -> Iterator[ServiceTraffic]:
     """Apps (of the pods naming the demo's agent) that evaluate their ``FLAG`` with the
     Unleash SDK, and 100 rps to the ``web`` Service."""
-    plane = NetworkPlane(
-        state=local_cluster(harness.kube),
-        api=api,
-        namespace=harness.namespace,
+    with flag_apps(
+        harness,
+        flags=FlagServer(unleash_url=unleash.url, token=unleash.client_token),
         service="web",
         rps=100,
-        log_dir=harness.log_dir,
-        flags=FlagServer(unleash_url=unleash.url, token=unleash.client_token),
-    ).start()
-    yield plane.traffic
-    plane.stop()
+    ) as load:
+        yield load
 
 
 @pytest.fixture

@@ -28,17 +28,16 @@ from typing import Any
 
 import pytest
 from kubernetes import client
-from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from controller.api import v1alpha1
 from controller.core.revisions import REVISION_LABEL
 from e2e.dataplane import FlagServer, FlagSpecSync, RevisionCounts
 from e2e.dataplane.netload.service import ServiceTraffic
-from e2e.demo.network import AGENT, NetworkPlane
+from e2e.demo.network import AGENT
 from e2e.demoapp.flagd import FlagdSource
 from e2e.prometheus.api import Endpoint
-from tests.support.network import local_cluster
+from tests.support.network import flag_apps
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
@@ -76,20 +75,13 @@ def synced(harness: Harness, flags: client.CustomObjectsApi, tmp_path: Path) -> 
 
 
 @pytest.fixture
-def checkout(harness: Harness, api: ApiClient, synced: Path) -> Iterator[ServiceTraffic]:
+def checkout(harness: Harness, synced: Path) -> Iterator[ServiceTraffic]:
     """Apps (of the pods naming the demo's agent) that evaluate their ``FLAG`` on the
     synced flagd file, and 20 requests/s to the ``checkout`` Service."""
-    plane = NetworkPlane(
-        state=local_cluster(harness.kube),
-        api=api,
-        namespace=harness.namespace,
-        service="checkout",
-        rps=20,
-        log_dir=harness.log_dir,
-        flags=FlagServer(flagd_file=synced),
-    ).start()
-    yield plane.traffic
-    plane.stop()
+    with flag_apps(
+        harness, flags=FlagServer(flagd_file=synced), service="checkout", rps=20
+    ) as load:
+        yield load
 
 
 def _rollout(harness: Harness) -> None:
