@@ -2,16 +2,16 @@
 
 ``analysis_rollout`` applies a Rollout over the ``web`` Deployment with the
 given steps and metrics. ``WorldRecorder`` samples the Rollout's status and the
-data plane's traffic routes in a thread for the length of a ``with`` block, so a
-test can assert on everything the release went through ("never Degraded",
-"never all traffic to the canary"), not only on where it ended.
+Service's Ready endpoints per revision in a thread for the length of a ``with``
+block, so a test can assert on everything the release went through ("never
+Degraded", "never all traffic to the canary"), not only on where it ended.
+The ``held_*`` helpers wait for (and check) a release held for want of evidence.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -19,8 +19,9 @@ from typing import Any
 from kubernetes import client
 
 from controller.api import v1alpha1
-from e2e.dataplane import Route
+from tests.support.network import ready_endpoints_by_revision
 from tests.support.scenario import Harness
+from tests.support.waiting import eventually
 
 ANALYSIS_STEPS_TIMEOUT = 90
 """Seconds allowed for a release to reach a decision on a loaded 2-core machine."""
@@ -119,25 +120,27 @@ class Sample:
     verdicts: dict[str, str]
     canary_requests_judged: dict[str, float]
     stable_requests_judged: dict[str, float]
-    routes: dict[str, int] = field(default_factory=dict)
+    endpoints: dict[str, int] = field(default_factory=dict)
+    """The Service's Ready endpoints per revision (what kube-proxy spreads requests over)."""
 
     @property
-    def canary_route_share(self) -> float:
-        """Share of the routes' weight (Ready pods) that goes to the canary revision."""
-        total = sum(self.routes.values())
+    def canary_endpoint_share(self) -> float:
+        """Share of the Service's Ready endpoints that are the canary revision's."""
+        total = sum(self.endpoints.values())
         if not total or self.canary_revision is None:
             return 0.0
-        return self.routes.get(self.canary_revision, 0) / total
+        return self.endpoints.get(self.canary_revision, 0) / total
 
 
 class WorldRecorder:
-    """Samples the Rollout's status and the traffic routes every ``interval`` seconds."""
+    """Samples the Rollout's status (and the Ready endpoints of ``service``, if given)
+    every ``interval`` seconds."""
 
     def __init__(
         self,
         harness: Harness,
         *,
-        routes: Callable[[], Sequence[Route]] | None = None,
+        service: str | None = None,
         interval: float = 0.2,
         name: str = "web",
     ) -> None:
@@ -148,7 +151,7 @@ class WorldRecorder:
         self.errors = 0
         """Samples that could not be taken; more than one in 20 fails the ``with`` block."""
         self.last_error: Exception | None = None
-        self._routes = routes
+        self._service = service
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._thread = threading.Thread(target=self._run, name="world-recorder", daemon=True)
@@ -191,7 +194,12 @@ class WorldRecorder:
                         self.name,
                         _request_timeout=5,
                     )
-                    sample = self._sample(obj.get("status") or {})
+                    endpoints = (
+                        ready_endpoints_by_revision(api, self.harness.namespace, self._service)
+                        if self._service
+                        else {}
+                    )
+                    sample = self._sample(obj.get("status") or {}, endpoints)
                 except Exception as err:
                     self.errors += 1
                     self.last_error = err
@@ -202,11 +210,8 @@ class WorldRecorder:
         finally:
             api.close()  # type: ignore[no-untyped-call]
 
-    def _sample(self, status: dict[str, Any]) -> Sample:
+    def _sample(self, status: dict[str, Any], endpoints: dict[str, int]) -> Sample:
         metrics = (status.get("analysis") or {}).get("metrics") or []
-        routes: dict[str, int] = {}
-        for route in self._routes() if self._routes else ():
-            routes[route.revision] = routes.get(route.revision, 0) + route.weight
         return Sample(
             at=time.monotonic(),
             phase=status.get("phase"),
@@ -217,11 +222,47 @@ class WorldRecorder:
             paused_reason=condition_reason(status, "Paused"),
             message=str(status.get("message") or ""),
             verdicts={m["name"]: m.get("verdict", "Undecided") for m in metrics},
-            canary_requests_judged=_judged(metrics, "canaryRequests"),
-            stable_requests_judged=_judged(metrics, "stableRequests"),
-            routes=routes,
+            canary_requests_judged=_requests_judged(metrics, "canaryRequests"),
+            stable_requests_judged=_requests_judged(metrics, "stableRequests"),
+            endpoints=endpoints,
         )
 
 
-def _judged(metrics: list[dict[str, Any]], key: str) -> dict[str, float]:
+def _requests_judged(metrics: list[dict[str, Any]], key: str) -> dict[str, float]:
     return {m["name"]: float(m.get(key) or 0) for m in metrics}
+
+
+def judged(harness: Harness, metric: str) -> dict[str, Any] | None:
+    """The metric's status once it has judged canary requests."""
+    status = harness.status()
+    if not (status.get("analysis") or {}).get("metrics"):
+        return None
+    found = metric_status(status, metric)
+    return found if found["canaryRequests"] > 0 else None
+
+
+def held_inconclusive(harness: Harness) -> dict[str, Any] | None:
+    """The status while the release is paused as AnalysisInconclusive, else None."""
+    status = harness.status()
+    held = status.get("phase") == "Paused"
+    return status if held and condition_reason(status, "Paused") == "AnalysisInconclusive" else None
+
+
+def held_at_promotion_for_no_data(
+    harness: Harness, *, stable: str, canary: str, metric: str, steps: int
+) -> dict[str, Any]:
+    """Wait for the hold at the promotion gate (noData: inconclusive) and check it stays."""
+    status: dict[str, Any] = eventually(
+        lambda: held_inconclusive(harness),
+        timeout=ANALYSIS_STEPS_TIMEOUT,
+        what="held as AnalysisInconclusive",
+    )
+    assert status["currentStepIndex"] == steps  # past the timed pause: at the promotion
+    assert f"{metric}: no data" in status["message"]
+    time.sleep(4)  # two more looks: still held, not promoted
+    still = harness.status()
+    assert still["phase"] == "Paused"
+    assert condition_reason(still, "Paused") == "AnalysisInconclusive"
+    assert still["stableRevision"] == stable
+    assert still["canaryRevision"] == canary
+    return still

@@ -32,11 +32,15 @@ from controller.reconcile.events import EventRecorder
 from controller.reconcile.reconciler import Reconciler
 from controller.traffic import Router
 from controller.traffic.replica_ratio import ReplicaRatioRouter
+from e2e.podagent.wanted import AGENT_ANNOTATION
 from tests.support.kube import ClusterUnderTest
 from tests.support.waiting import eventually
 
 ROOT = Path(__file__).parents[2]
 CRD = ROOT / "manifests" / "crds" / "rollouts.landinggear.dev.yaml"
+APP_ANNOTATIONS = {"landinggear.dev/demo-app": "true", "prometheus.io/scrape": "true"}
+"""On a pod template: a demo app per pod (the pod agent's), scraped by the cluster's
+Prometheus (``e2e/localcluster/monitoring.py``)."""
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 20},
     {"pause": {"duration": "5s"}},
@@ -135,8 +139,33 @@ class Harness:
 
     # ---------------------------------------------------------- given
 
-    def create_app(self, *, name: str = "web", replicas: int = 3, image: str = "web:v1") -> None:
+    def create_app(
+        self,
+        *,
+        name: str = "web",
+        replicas: int = 3,
+        image: str = "web:v1",
+        network: bool = False,
+        agent: str | None = None,
+        env: dict[str, str] | None = None,
+        pod_labels: dict[str, str] | None = None,
+    ) -> None:
+        """A Deployment and its Service ``name`` (port 80 → 8080), its pods all Ready.
+
+        ``network``: each pod runs a demo app at its IP on 8080 (the local cluster's
+        pod agent, or the one named ``agent``), scraped by the cluster's Prometheus;
+        its pods are Ready only once the app answers, so only the tests that send
+        requests ask for it. ``env``: the container's (the app's behaviour);
+        ``pod_labels``: more labels on the pods only."""
         labels = {"app": name}
+        pod_meta: dict[str, Any] = {"labels": {**labels, **(pod_labels or {})}}
+        container: dict[str, Any] = {"name": name, "image": image}
+        if env:
+            container["env"] = [{"name": k, "value": v} for k, v in env.items()]
+        if network or agent:
+            agent_name = {AGENT_ANNOTATION: agent} if agent else {}
+            pod_meta["annotations"] = {**APP_ANNOTATIONS, **agent_name}
+            container["ports"] = [{"containerPort": 8080}]
         deployment = {
             "apiVersion": "apps/v1",
             "kind": "Deployment",
@@ -144,10 +173,7 @@ class Harness:
             "spec": {
                 "replicas": replicas,
                 "selector": {"matchLabels": labels},
-                "template": {
-                    "metadata": {"labels": labels},
-                    "spec": {"containers": [{"name": name, "image": image}]},
-                },
+                "template": {"metadata": pod_meta, "spec": {"containers": [container]}},
             },
         }
         service = {

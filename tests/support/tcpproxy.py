@@ -1,9 +1,10 @@
-"""A loopback TCP proxy a test controls: forward, or black-hole the traffic.
+"""A loopback TCP proxy a test controls: forward, black-hole the traffic, or go down.
 
 Black-holed, it keeps every connection open and accepts new ones but forwards
 nothing in either direction and discards what the client sends, as a network
 partition that drops packets would (the client's requests hang, they never
-fail fast).
+fail fast). Down, it resets its connections and refuses new ones, as a stopped
+server would, until it comes back up on the same port.
 """
 
 from __future__ import annotations
@@ -25,7 +26,32 @@ class TcpProxy:
         self._closed = threading.Event()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
-        threading.Thread(target=self._accept, name="proxy-accept", daemon=True).start()
+        self._listen()
+
+    def _listen(self) -> None:
+        threading.Thread(
+            target=self._accept, args=(self._listener,), name="proxy-accept", daemon=True
+        ).start()
+
+    def go_down(self) -> None:
+        """Reset every connection and refuse new ones (nothing listens on the port)."""
+        with contextlib.suppress(OSError):
+            self._listener.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept()
+        with contextlib.suppress(OSError):
+            self._listener.close()
+        self._reset_all()
+
+    def come_back(self) -> None:
+        """Listen again on the same port and forward."""
+        self._listener = socket.create_server(("127.0.0.1", self.port))
+        self._listen()
+
+    def _reset_all(self) -> None:
+        with self._lock:
+            held, self._sockets = self._sockets, []
+        for sock in held:
+            with contextlib.suppress(OSError):
+                sock.close()
 
     def blackhole(self) -> None:
         self._holed.set()
@@ -33,12 +59,8 @@ class TcpProxy:
     def heal(self) -> None:
         """Forward again; the connections the black hole held are reset, so clients
         reconnect (as after a partition that outlived their TCP sessions)."""
-        with self._lock:
-            held, self._sockets = self._sockets, []
         self._holed.clear()
-        for sock in held:
-            with contextlib.suppress(OSError):
-                sock.close()
+        self._reset_all()
 
     def close(self) -> None:
         self._closed.set()
@@ -53,10 +75,10 @@ class TcpProxy:
         with self._lock:
             self._sockets.append(sock)
 
-    def _accept(self) -> None:
+    def _accept(self, listener: socket.socket) -> None:
         while not self._closed.is_set():
             try:
-                client, _ = self._listener.accept()
+                client, _ = listener.accept()
             except OSError:
                 return
             self._track(client)

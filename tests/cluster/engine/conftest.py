@@ -8,7 +8,10 @@ from pathlib import Path
 import pytest
 from kubernetes import client
 
+from e2e.dataplane.netload.service import ServiceTraffic
 from e2e.localcluster import crds
+from e2e.prometheus.api import Endpoint
+from tests.support import network
 from tests.support.gatewayapi_world import install_gateway
 from tests.support.kube import ClusterUnderTest
 from tests.support.routes_istio import IstioWorld, install_istio
@@ -52,6 +55,21 @@ def harness(
             '{"metadata":{"finalizers":null}}',
             check=False,
         )
+
+
+@pytest.fixture
+def cluster_prometheus(kube: ClusterUnderTest) -> Endpoint:
+    """The local cluster's Prometheus: it scrapes the pods of ``create_app(network=True)``
+    (``revision`` label: the pod's revision), read on a host loopback port."""
+    return network.cluster_prometheus(kube)
+
+
+@pytest.fixture
+def web_traffic(harness: Harness) -> Iterator[ServiceTraffic]:
+    """100 requests/s to the ``web`` Service's ClusterIP from inside the cluster's
+    network namespace: kube-proxy spreads them over the Ready pods' apps."""
+    with network.service_traffic(harness, service="web", rps=100) as load:
+        yield load
 
 
 @pytest.fixture

@@ -1,16 +1,17 @@
 """Automatic judgement against a real Prometheus scraping real apps, with real traffic.
 
-The data plane (``e2e/dataplane``) runs one demo app per revision with available
-pods, configured by the pod template's ERROR_RATE env, and splits 100 rps by
-Ready pods; Prometheus scrapes the apps every second; the controller judges.
+On the local cluster's network: each pod runs its own demo app at its pod IP
+(configured by the pod template's ERROR_RATE env), 100 rps go to the ``web``
+Service's ClusterIP and kube-proxy spreads them over the Ready pods; the cluster's
+Prometheus scrapes every pod each second; the controller judges.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from e2e.dataplane import TrafficGenerator
-from e2e.prometheus import Prometheus
+from e2e.dataplane.netload.service import ServiceTraffic
+from e2e.prometheus.api import Endpoint
 from tests.support.analysis import analysis_rollout
 from tests.support.scenario import Harness
 
@@ -19,13 +20,16 @@ ERRORS: list[dict[str, Any]] = [{"name": "errors", "builtin": "app-errors"}]
 
 def test_a_canary_with_errors_is_aborted_automatically(
     harness: Harness,
-    prometheus: Prometheus,
-    traffic: TrafficGenerator,
+    cluster_prometheus: Endpoint,
+    web_traffic: ServiceTraffic,
 ) -> None:
-    harness.create_app(replicas=3)
+    harness.create_app(replicas=3, network=True)
     harness.start_controller()
     analysis_rollout(
-        harness, address=prometheus.url, steps=[{"setWeight": 50}, {"pause": {}}], metrics=ERRORS
+        harness,
+        address=cluster_prometheus.url,
+        steps=[{"setWeight": 50}, {"pause": {}}],
+        metrics=ERRORS,
     )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
@@ -50,14 +54,14 @@ def test_a_canary_with_errors_is_aborted_automatically(
 
 def test_a_healthy_canary_is_promoted(
     harness: Harness,
-    prometheus: Prometheus,
-    traffic: TrafficGenerator,
+    cluster_prometheus: Endpoint,
+    web_traffic: ServiceTraffic,
 ) -> None:
-    harness.create_app(replicas=3)
+    harness.create_app(replicas=3, network=True)
     harness.start_controller()
     analysis_rollout(
         harness,
-        address=prometheus.url,
+        address=cluster_prometheus.url,
         steps=[{"setWeight": 50}, {"pause": {"duration": "15s"}}],
         metrics=ERRORS,
     )

@@ -1,8 +1,10 @@
 """A release whose new code path fails only while its feature flag is on, judged on
-real traffic: the control plane, a ``landinggear run`` process, Prometheus, one demo
-app per revision that evaluates the flag with the real Unleash SDK (``FLAG`` and
-``FLAG_ERROR_RATE`` in the pod template's env; the data plane hands the apps the
-Unleash address and a backend token), and the real Unleash server.
+real traffic: the control plane, a ``landinggear run`` process, the real Unleash
+server, and the local cluster's network — one demo app per pod at its pod IP that
+evaluates the flag with the real Unleash SDK (``FLAG`` and ``FLAG_ERROR_RATE`` in
+the pod template's env; the demo's pod agent hands the apps the Unleash address,
+relayed into the cluster's namespace, and a backend token), 100 rps to the ``web``
+Service's ClusterIP, the cluster's Prometheus scraping every pod.
 
 - ``RollbackAndDisableFlags`` (the default with flags): the analysis aborts, the
   traffic goes back to the stable and the feature goes off.
@@ -20,14 +22,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kubernetes.client import ApiClient
 from UnleashClient import UnleashClient  # type: ignore[attr-defined]
 
 from controller.api import v1alpha1
-from e2e.dataplane import DataPlane, FlagServer, TrafficGenerator
-from e2e.prometheus import Prometheus
+from e2e.dataplane import FlagServer
+from e2e.dataplane.netload.service import ServiceTraffic
+from e2e.demo.network import AGENT
+from e2e.prometheus.api import Endpoint
 from e2e.unleash import UnleashServer
 from tests.support.analysis import ANALYSIS_STEPS_TIMEOUT, release_with_env
+from tests.support.network import flag_apps, ready_endpoints_by_revision
 from tests.support.scenario import Harness
 from tests.support.unleash import (
     create_feature,
@@ -42,26 +46,16 @@ ERRORS: dict[str, Any] = {"name": "errors", "builtin": "app-errors"}
 
 
 @pytest.fixture
-def flag_traffic(
-    api: ApiClient,
-    namespace: str,
-    prometheus: Prometheus,
-    unleash: UnleashServer,
-    tmp_path: Path,
-) -> Iterator[tuple[DataPlane, TrafficGenerator]]:
-    """Apps that evaluate their ``FLAG`` with the Unleash SDK, and 100 rps across them."""
-    plane = DataPlane(
-        api=api,
-        namespace=namespace,
-        targets=prometheus,
-        log_dir=tmp_path / "apps",
-        seed=1,
+def flag_traffic(harness: Harness, unleash: UnleashServer) -> Iterator[ServiceTraffic]:
+    """Apps (of the pods naming the demo's agent) that evaluate their ``FLAG`` with the
+    Unleash SDK, and 100 rps to the ``web`` Service."""
+    with flag_apps(
+        harness,
         flags=FlagServer(unleash_url=unleash.url, token=unleash.client_token),
-    )
-    with plane:
-        generator = TrafficGenerator(plane.routes, rps=100, seed=3).start()
-        yield plane, generator
-        generator.stop()
+        service="web",
+        rps=100,
+    ) as load:
+        yield load
 
 
 @pytest.fixture
@@ -73,7 +67,7 @@ def observer(unleash: UnleashServer, tmp_path: Path) -> Iterator[UnleashClient]:
 
 def _rollout(
     harness: Harness,
-    prometheus: Prometheus,
+    prometheus: Endpoint,
     unleash: UnleashServer,
     feature: str,
     *,
@@ -111,12 +105,12 @@ def _history_time(status: dict[str, Any], action: str) -> float:
 
 
 def _start(
-    harness: Harness, prometheus: Prometheus, unleash: UnleashServer, feature: str, **spec: Any
+    harness: Harness, prometheus: Endpoint, unleash: UnleashServer, feature: str, **spec: Any
 ) -> str:
     """Feature on, token Secret, app, controller, Rollout adopted; the stable revision."""
     create_feature(unleash, feature)
     token_secret(harness, unleash.admin_token)
-    harness.create_app(replicas=4)
+    harness.create_app(replicas=4, agent=AGENT)
     harness.start_controller(extra=("--flag-endpoint", unleash.url))
     _rollout(harness, prometheus, unleash, feature, **spec)
     stable: str = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
@@ -125,14 +119,18 @@ def _start(
 
 def test_errors_behind_a_flag_abort_the_release_and_switch_the_flag_off(
     harness: Harness,
-    prometheus: Prometheus,
+    cluster_prometheus: Endpoint,
     unleash: UnleashServer,
-    flag_traffic: tuple[DataPlane, TrafficGenerator],
+    flag_traffic: ServiceTraffic,
     observer: UnleashClient,
 ) -> None:
-    plane, generator = flag_traffic
+    generator = flag_traffic
     v1 = _start(
-        harness, prometheus, unleash, "checkout-v3", steps=[{"setWeight": 50}, {"pause": {}}]
+        harness,
+        cluster_prometheus,
+        unleash,
+        "checkout-v3",
+        steps=[{"setWeight": 50}, {"pause": {}}],
     )
     release_with_env(harness, FLAG="checkout-v3", FLAG_ERROR_RATE="0.1")
     status = harness.wait_status(
@@ -144,8 +142,11 @@ def test_errors_behind_a_flag_abort_the_release_and_switch_the_flag_off(
     assert status["stableRevision"] == v1
     assert not is_enabled(unleash, "checkout-v3")
     canary = status["blockedRevision"]
+    api = harness.kube.api()
     eventually(
-        lambda: all(r.revision != canary for r in plane.routes()), timeout=30, what="no route"
+        lambda: canary not in ready_endpoints_by_revision(api, harness.namespace),
+        timeout=30,
+        what="no Ready endpoint of the canary",
     )
     served = generator.counts()[canary]
     assert served.errors > 0  # it did fail behind the flag
@@ -157,14 +158,14 @@ def test_errors_behind_a_flag_abort_the_release_and_switch_the_flag_off(
 
 def test_disable_flags_stops_the_errors_keeps_the_canary_and_promotes_it(
     harness: Harness,
-    prometheus: Prometheus,
+    cluster_prometheus: Endpoint,
     unleash: UnleashServer,
-    flag_traffic: tuple[DataPlane, TrafficGenerator],
+    flag_traffic: ServiceTraffic,
 ) -> None:
-    _plane, generator = flag_traffic
+    generator = flag_traffic
     v1 = _start(
         harness,
-        prometheus,
+        cluster_prometheus,
         unleash,
         "checkout-v4",
         steps=[{"setWeight": 50}, {"pause": {"duration": "20s"}}],
@@ -187,7 +188,7 @@ def test_disable_flags_stops_the_errors_keeps_the_canary_and_promotes_it(
 
     def observed_off() -> float | None:
         query = f'demo_flag_observed_off_timestamp_seconds{{revision="{canary}"}}'
-        samples = prometheus.query(query)
+        samples = cluster_prometheus.query(query)
         return max((s.value for s in samples), default=0.0) or None
 
     seen_at = eventually(observed_off, timeout=30, what="the canary's SDK sees the flag off")

@@ -1,45 +1,39 @@
 """The post-promotion guard and threshold rules, against a real Prometheus, apps and traffic.
 
-As in test_analysis.py: one demo app per revision with available pods (behaviour
-from the pod template's env), Prometheus scraping them every second, 100 rps
-split by Ready pods, and a real controller process judging.
+As in test_analysis.py: one demo app per pod at its pod IP (behaviour from the pod
+template's env), the cluster's Prometheus scraping every pod each second, 100 rps
+to the ``web`` Service's ClusterIP spread over the Ready pods by kube-proxy, and a
+real controller process judging.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from e2e.dataplane import DataPlane, TrafficGenerator
-from e2e.prometheus import Prometheus
+from e2e.dataplane.netload.service import ServiceTraffic
+from e2e.prometheus.api import Endpoint
 from tests.support.analysis import analysis_rollout, release_with_env
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
-
-
-@pytest.fixture
-def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:
-    generator = TrafficGenerator(dataplane.routes, rps=100, seed=5).start()
-    yield generator
-    generator.stop()
-
 
 ERRORS: dict[str, Any] = {"name": "errors", "builtin": "app-errors"}
 
 
 def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_restart(
     harness: Harness,
-    prometheus: Prometheus,
-    traffic: TrafficGenerator,
+    cluster_prometheus: Endpoint,
+    web_traffic: ServiceTraffic,
 ) -> None:
-    harness.create_app(replicas=3)
+    harness.create_app(replicas=3, network=True)
     harness.start_controller()
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
     analysis_rollout(
-        harness, address=prometheus.url, steps=steps, metrics=[ERRORS], guard={"duration": "3m"}
+        harness,
+        address=cluster_prometheus.url,
+        steps=steps,
+        metrics=[ERRORS],
+        guard={"duration": "3m"},
     )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
@@ -83,14 +77,18 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_resta
 
 def test_a_healthy_release_passes_the_guard_and_completes(
     harness: Harness,
-    prometheus: Prometheus,
-    traffic: TrafficGenerator,
+    cluster_prometheus: Endpoint,
+    web_traffic: ServiceTraffic,
 ) -> None:
-    harness.create_app(replicas=3)
+    harness.create_app(replicas=3, network=True)
     harness.start_controller()
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "8s"}}]
     analysis_rollout(
-        harness, address=prometheus.url, steps=steps, metrics=[ERRORS], guard={"duration": "12s"}
+        harness,
+        address=cluster_prometheus.url,
+        steps=steps,
+        metrics=[ERRORS],
+        guard={"duration": "12s"},
     )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 
@@ -108,8 +106,8 @@ def test_a_healthy_release_passes_the_guard_and_completes(
 
 def test_a_threshold_rule_on_the_canary_error_ratio_aborts_a_bad_canary(
     harness: Harness,
-    prometheus: Prometheus,
-    traffic: TrafficGenerator,
+    cluster_prometheus: Endpoint,
+    web_traffic: ServiceTraffic,
 ) -> None:
     selector = 'namespace="${namespace}",revision="${canary}"'
     ratio: dict[str, Any] = {
@@ -125,10 +123,13 @@ def test_a_threshold_rule_on_the_canary_error_ratio_aborts_a_bad_canary(
         # no data, which would make the rule inconclusive (and hold) instead of judging.
         "noData": "ignore",
     }
-    harness.create_app(replicas=3)
+    harness.create_app(replicas=3, network=True)
     harness.start_controller()
     analysis_rollout(
-        harness, address=prometheus.url, steps=[{"setWeight": 50}, {"pause": {}}], metrics=[ratio]
+        harness,
+        address=cluster_prometheus.url,
+        steps=[{"setWeight": 50}, {"pause": {}}],
+        metrics=[ratio],
     )
     v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
 

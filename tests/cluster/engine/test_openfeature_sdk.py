@@ -9,8 +9,11 @@ FeatureFlag through the API server and, on every change, replaces a flagd file
 with ``{"flags": spec.flagSpec.flags, "$evaluators": spec.flagSpec.$evaluators}``,
 what the operator's file/ConfigMap sync hands flagd, minus the ConfigMap and
 the kubelet's volume refresh. The flagd provider's file watcher reloads that file
-(every 0.1 s here); ``FlagdSource`` and the demo app (``--flagd-file``, started
-through ``FlagServer(flagd_file=...)``) evaluate on it in their own process.
+(every 0.1 s here); ``FlagdSource`` in this process and the demo app of a pod
+(``--flagd-file``: the demo's pod agent, ``FlagServer(flagd_file=...)``) evaluate
+on it in their own process. The app serves on the local cluster's network: the test
+reads what its SDK says from the cluster's Prometheus and the status of its answers
+from the load sent to its Service from inside the cluster's namespace.
 """
 
 from __future__ import annotations
@@ -23,16 +26,18 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
-from prometheus_client.parser import text_string_to_metric_families
 
 from controller.api import v1alpha1
-from e2e.dataplane import Behaviour, FlagServer, FlagSpecSync
-from e2e.dataplane.apps import AppProcess
+from controller.core.revisions import REVISION_LABEL
+from e2e.dataplane import FlagServer, FlagSpecSync, RevisionCounts
+from e2e.dataplane.netload.service import ServiceTraffic
+from e2e.demo.network import AGENT
 from e2e.demoapp.flagd import FlagdSource
+from e2e.prometheus.api import Endpoint
+from tests.support.network import flag_apps
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
@@ -69,6 +74,16 @@ def synced(harness: Harness, flags: client.CustomObjectsApi, tmp_path: Path) -> 
         yield path
 
 
+@pytest.fixture
+def checkout(harness: Harness, synced: Path) -> Iterator[ServiceTraffic]:
+    """Apps (of the pods naming the demo's agent) that evaluate their ``FLAG`` on the
+    synced flagd file, and 20 requests/s to the ``checkout`` Service."""
+    with flag_apps(
+        harness, flags=FlagServer(flagd_file=synced), service="checkout", rps=20
+    ) as load:
+        yield load
+
+
 def _rollout(harness: Harness) -> None:
     harness.apply(
         {
@@ -89,14 +104,23 @@ def _rollout(harness: Harness) -> None:
     )
 
 
-def _flag_metrics(http: httpx.Client, app: AppProcess) -> dict[str, float]:
-    text = http.get(f"http://{app.address}/metrics").text
-    return {
-        sample.name: sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-        if sample.labels.get("flag") == KEY
-    }
+def _flag_metrics(prometheus: Endpoint, namespace: str) -> dict[str, float]:
+    """What the ``checkout`` app's SDK says of the flag, as last scraped."""
+    names = "demo_flag_enabled|demo_flag_observed_off_timestamp_seconds"
+    selector = f'__name__=~"{names}",namespace="{namespace}",revision="v2",flag="{KEY}"'
+    return {s.labels["__name__"]: s.value for s in prometheus.query(f"{{{selector}}}")}
+
+
+def _answers_after(load: ServiceTraffic, count: int) -> tuple[int, int]:
+    """Wait for ``count`` more answers of the ``v2`` app; (answers, 5xx) among them."""
+
+    def app() -> RevisionCounts:
+        return load.counts().get("v2") or RevisionCounts()
+
+    before = app()
+    eventually(lambda: app().sent >= before.sent + count, timeout=30, what=f"{count} more answers")
+    after = app()
+    return after.sent - before.sent, after.errors - before.errors
 
 
 def _seconds_until(condition: Callable[[], bool], *, timeout: float, since: float) -> float:
@@ -123,25 +147,33 @@ def test_the_api_server_validates_a_feature_flag(
 
 
 def test_an_abort_turns_the_flag_off_in_the_apps_own_sdk_and_retry_turns_it_on(
-    harness: Harness, synced: Path
+    harness: Harness, synced: Path, checkout: ServiceTraffic, cluster_prometheus: Endpoint
 ) -> None:
+    def app_flag() -> dict[str, float]:
+        return _flag_metrics(cluster_prometheus, harness.namespace)
+
     with contextlib.ExitStack() as stack:
         sdk = FlagdSource(path=synced, flag=KEY, context={"revision": "v2"})
         stack.callback(sdk.close)
         old = FlagdSource(path=synced, flag=KEY, context={"revision": "v1"})
         stack.callback(old.close)
-        app = AppProcess(
-            revision="v2",
-            behaviour=Behaviour(flag=KEY, flag_error_rate=1.0),
-            log_file=harness.log_dir / "demoapp-v2.log",
-            flags=FlagServer(flagd_file=synced),
+        # An app on the flag, in a pod of its own (no Rollout's), named revision "v2"
+        # as the targeting names revisions; it fails every request while the flag is on.
+        harness.create_app(
+            name="checkout",
+            replicas=1,
+            agent=AGENT,
+            env={"FLAG": KEY, "FLAG_ERROR_RATE": "1.0"},
+            pod_labels={REVISION_LABEL: "v2"},
         )
-        stack.callback(app.stop)
-        http = stack.enter_context(httpx.Client(trust_env=False, timeout=5))
-        eventually(app.answering, timeout=30, what="the demo app answering")
         assert (sdk.is_on(), old.is_on()) == (True, False)  # targeting, as the CR says
-        assert [http.get(f"http://{app.address}/").status_code for _ in range(5)] == [500] * 5
-        assert _flag_metrics(http, app)["demo_flag_enabled"] == 1.0
+        eventually(
+            lambda: app_flag().get("demo_flag_enabled") == 1.0,
+            timeout=30,
+            what="the demo app's SDK sees the flag on",
+        )
+        answered, failed = _answers_after(checkout, 5)
+        assert failed == answered  # every answer a 500
 
         harness.create_app(replicas=2)
         harness.start_controller()
@@ -159,14 +191,16 @@ def test_an_abort_turns_the_flag_off_in_the_apps_own_sdk_and_retry_turns_it_on(
         assert not old.is_on()
         in_file = json.loads(synced.read_text())["flags"][KEY]
         assert (in_file["defaultVariant"], "targeting" in in_file) == ("off", False)
-        eventually(
-            lambda: _flag_metrics(http, app)["demo_flag_enabled"] == 0.0,
-            timeout=5,
+        eventually(  # scraped every second
+            lambda: app_flag().get("demo_flag_enabled") == 0.0,
+            timeout=10,
             what="the demo app's SDK sees the flag off",
         )
-        app_off = _flag_metrics(http, app)["demo_flag_observed_off_timestamp_seconds"]
+        app_off = app_flag()["demo_flag_observed_off_timestamp_seconds"]
         assert app_off > aborted_wall
-        assert [http.get(f"http://{app.address}/").status_code for _ in range(10)] == [200] * 10
+        time.sleep(0.5)  # the answers in flight when the SDK changed have been counted
+        answered, failed = _answers_after(checkout, 10)
+        assert failed == 0  # every answer a 200
         harness.wait_status("degraded", phase="Degraded", stableRevision=v1)
 
         harness.cli("retry", "web")
@@ -175,8 +209,8 @@ def test_an_abort_turns_the_flag_off_in_the_apps_own_sdk_and_retry_turns_it_on(
         assert not old.is_on()  # the targeting rule is back
         assert json.loads(synced.read_text())["flags"] == FLAG["spec"]["flagSpec"]["flags"]
         eventually(
-            lambda: _flag_metrics(http, app)["demo_flag_enabled"] == 1.0,
-            timeout=5,
+            lambda: app_flag().get("demo_flag_enabled") == 1.0,
+            timeout=10,
             what="the demo app's SDK sees the flag on again",
         )
     print(

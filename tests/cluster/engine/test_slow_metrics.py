@@ -2,21 +2,20 @@
 
 Everything is real but the hostile server: the control plane, one
 ``landinggear run`` process with a single worker (so any reconcile that waited
-for Prometheus would hold up every other Rollout), Prometheus, the demo apps
-and 100 rps to ``web``. Three other Rollouts' analyses point at a loopback
-server that trickles a byte every half second and never finishes an answer.
-``web``'s bad release must be aborted as fast as when it is alone.
+for Prometheus would hold up every other Rollout), the cluster's Prometheus, a
+demo app per ``web`` pod and 100 rps to the ``web`` Service's ClusterIP. Three
+other Rollouts' analyses point at a loopback server that trickles a byte every
+half second and never finishes an answer (it stays on the host: the scenario is
+about the metrics server itself; their pods need no app). ``web``'s bad release
+must be aborted as fast as when it is alone.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from e2e.dataplane import DataPlane, TrafficGenerator
-from e2e.prometheus import Prometheus
+from e2e.dataplane.netload.service import ServiceTraffic
+from e2e.prometheus.api import Endpoint
 from tests.support.analysis import (
     ANALYSIS_STEPS_TIMEOUT,
     analysis_rollout,
@@ -29,13 +28,6 @@ from tests.support.waiting import eventually
 
 ERRORS: dict[str, Any] = {"name": "errors", "builtin": "app-errors"}
 SLOW_ROLLOUTS = 3
-
-
-@pytest.fixture
-def web_traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:
-    generator = TrafficGenerator(lambda: dataplane.routes("web"), rps=100, seed=3).start()
-    yield generator
-    generator.stop()
 
 
 def aborted_after(harness: Harness, release: int) -> float:
@@ -79,17 +71,16 @@ def slow_rollout(harness: Harness, name: str, address: str) -> None:
 
 def test_a_trickling_metrics_server_delays_no_other_rollouts_abort(
     harness: Harness,
-    prometheus: Prometheus,
-    dataplane: DataPlane,
-    web_traffic: TrafficGenerator,
+    cluster_prometheus: Endpoint,
+    web_traffic: ServiceTraffic,
 ) -> None:
     hostile = TrickleServer()
     try:
-        harness.create_app(replicas=3)
+        harness.create_app(replicas=3, network=True)
         controller = harness.start_controller(extra=("--workers=1",))
         analysis_rollout(
             harness,
-            address=prometheus.url,
+            address=cluster_prometheus.url,
             steps=[{"setWeight": 50}, {"pause": {}}],
             metrics=[ERRORS],
             alpha=0.01,
