@@ -1,5 +1,7 @@
-"""Fixtures shared by the cluster tests: one real Prometheus and one real Unleash
-server for the whole session, a DataPlane and 100 rps of traffic per test.
+"""Fixtures shared by the cluster tests: one real Prometheus on loopback and one real
+Unleash server for the whole session, and a loopback DataPlane per test (the tests of
+that data plane and of Prometheus itself; the analysis tests run on the cluster's
+real network, see ``tests/cluster/engine/conftest.py``).
 
 They live here, in the one ``conftest.py`` above every test that uses them: a
 fixture imported into test modules is a new fixture per module, so a "session"
@@ -12,6 +14,8 @@ these tests fail with that command in the message rather than skip quietly.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,10 +23,12 @@ from pathlib import Path
 import pytest
 from kubernetes.client import ApiClient
 
-from e2e.dataplane import DataPlane, TrafficGenerator
+from e2e.dataplane import DataPlane
+from e2e.localcluster import cluster
 from e2e.prometheus import Prometheus
 from e2e.unleash import UnleashServer
 from tests.support.kube import ClusterUnderTest
+from tests.support.network import local_cluster
 
 
 @pytest.fixture(scope="session")
@@ -63,9 +69,15 @@ def dataplane(
         yield plane
 
 
+@pytest.fixture(scope="module")
+def local(kube: ClusterUnderTest) -> cluster.State:
+    """The local cluster under test with its network (skips on another cluster)."""
+    return local_cluster(kube)
+
+
 @pytest.fixture
-def traffic(dataplane: DataPlane) -> Iterator[TrafficGenerator]:
-    """100 requests/s across every revision the data plane serves, split by Ready pods."""
-    generator = TrafficGenerator(dataplane.routes, rps=100, seed=3).start()
-    yield generator
-    generator.stop()
+def short_dir() -> Iterator[Path]:
+    """A short folder of the test's own, for Unix sockets (paths of at most 107 bytes)."""
+    path = Path(tempfile.mkdtemp(prefix="lg-t-", dir="/tmp"))
+    yield path
+    shutil.rmtree(path, ignore_errors=True)

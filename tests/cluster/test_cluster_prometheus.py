@@ -10,14 +10,10 @@ through the relay's loopback port and the load's counts through a Unix socket.
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from e2e import netns
@@ -25,23 +21,10 @@ from e2e.dataplane.netload import NetLoadProcess
 from e2e.localcluster import cluster, monitoring, network
 from e2e.prometheus import api
 from tests.support.kube import ClusterUnderTest
-from tests.support.network import host_sockets_watched, local_cluster
+from tests.support.network import host_sockets_watched
 from tests.support.waiting import eventually
 
 RPS = 40
-
-
-@pytest.fixture(scope="module")
-def local(kube: ClusterUnderTest) -> cluster.State:
-    return local_cluster(kube)
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """For the load's control socket (Unix socket paths are at most 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="lg-cp-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def scraped_app(namespace: str, replicas: int) -> list[dict[str, Any]]:

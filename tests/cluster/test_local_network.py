@@ -28,7 +28,6 @@ from tests.support.network import (
     assert_host_never_dialled_the_cluster_ranges as _assert_host_never_dialled_the_cluster_ranges,
 )
 from tests.support.network import host_sockets_watched as _host_sockets_watched
-from tests.support.network import local_cluster
 from tests.support.waiting import eventually
 
 _SERVER = """
@@ -62,11 +61,6 @@ for _ in range(n):
         conn.close()
 print(json.dumps(seen))
 """
-
-
-@pytest.fixture(scope="module")
-def local(kube: ClusterUnderTest) -> cluster.State:
-    return local_cluster(kube)
 
 
 def _inside(state: cluster.State, argv: Sequence[str]) -> str:

@@ -87,11 +87,12 @@ ROUTING: dict[str, Any] = {
 }
 
 
-def install_gateway(harness: Harness) -> client.CustomObjectsApi:
-    """The Gateway API CRDs, the app, its stable and canary Services and both routes."""
+def install_gateway(harness: Harness, *, network: bool = False) -> client.CustomObjectsApi:
+    """The Gateway API CRDs, the app, its stable and canary Services and both routes.
+    ``network``: the app's pods serve on the cluster's network (``create_app``)."""
     kube = harness.kube
     crds.install(kubectl=kube.kubectl_path, kubeconfig=kube.kubeconfig, names=("gateway-api",))
-    harness.create_app(replicas=2)
+    harness.create_app(replicas=2, network=network)
     for name in (STABLE, CANARY):
         harness.apply(
             {

@@ -3,11 +3,12 @@
 With a router the previous stable is kept warm (at full size, its pods Ready)
 while the guard judges the new one, so a guard failure only points the stable and
 canary Services back at it: no pod has to start. As in test_guard_and_rules.py, a
-real controller process judges a real Prometheus scraping one demo app per
-revision under 100 rps; the data plane splits that traffic by Ready pods (it
-follows pods, not routes), so here it only feeds the guard's metric. Routing is
-API-level as in test_gatewayapi_release.py: the HTTPRoute and the Services are
-read and watched from the API server; no gateway serves them.
+real controller process judges the cluster's Prometheus scraping each pod's demo
+app, under 100 rps to the ``web`` Service from inside the cluster's network
+namespace (kube-proxy spreads it over every Ready pod, warm ones included: no
+gateway follows the route here, so the traffic only feeds the guard's metric).
+Routing is API-level as in test_gatewayapi_release.py: the HTTPRoute and the
+Services are read and watched from the API server.
 """
 
 from __future__ import annotations
@@ -19,10 +20,17 @@ from typing import Any
 from kubernetes import client
 
 from controller.core.revisions import REVISION_LABEL
-from e2e.dataplane import TrafficGenerator
-from e2e.prometheus import Prometheus
+from e2e.dataplane.netload.service import ServiceTraffic
+from e2e.prometheus.api import Endpoint
 from tests.support.analysis import analysis_rollout, release_with_env
-from tests.support.gatewayapi_world import CANARY, ROUTING, STABLE, checkout_weights, route
+from tests.support.gatewayapi_world import (
+    CANARY,
+    ROUTING,
+    STABLE,
+    checkout_weights,
+    install_gateway,
+    route,
+)
 from tests.support.routes_gatewayapi import ObjectWatcher
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
@@ -69,9 +77,8 @@ def wall_clock(monotonic: float) -> datetime:
 
 def test_a_guard_failure_points_the_services_back_at_the_warm_previous_revision(
     harness: Harness,
-    gateway: client.CustomObjectsApi,
-    prometheus: Prometheus,
-    traffic: TrafficGenerator,
+    cluster_prometheus: Endpoint,
+    web_traffic: ServiceTraffic,
 ) -> None:
     """API-level: after promotion the Services select the new revision while the
     previous one's ReplicaSet stays at full size with the same Ready pods; the guard
@@ -79,11 +86,12 @@ def test_a_guard_failure_points_the_services_back_at_the_warm_previous_revision(
     sending everything to the stable Service, and not one pod of the previous revision
     was created or replaced. Measured: the guard's decision (its RolledBack history
     entry) → the stable Service selecting the previous revision, as a watch sees it."""
+    gateway = install_gateway(harness, network=True)
     harness.start_controller()
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
     analysis_rollout(
         harness,
-        address=prometheus.url,
+        address=cluster_prometheus.url,
         steps=steps,
         metrics=[ERRORS],
         guard={"duration": "3m"},

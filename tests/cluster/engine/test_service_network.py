@@ -11,39 +11,21 @@ binomial error, and no request may find a Ready endpoint with nothing listening.
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import pytest
 from kubernetes import client
 
 from e2e.dataplane.netload import NetLoadProcess
 from e2e.localcluster import cluster, network
-from tests.support.kube import ClusterUnderTest
-from tests.support.network import host_sockets_watched, local_cluster
+from tests.support.network import host_sockets_watched
 from tests.support.scenario import Harness
 from tests.support.waiting import eventually
 
 REPLICAS = 5
 RPS = 150
 SAMPLE = 1200
-
-
-@pytest.fixture(scope="module")
-def local(kube: ClusterUnderTest) -> cluster.State:
-    return local_cluster(kube)
-
-
-@pytest.fixture
-def short_dir() -> Iterator[Path]:
-    """For the load's control socket (Unix socket paths are at most 107 bytes)."""
-    path = Path(tempfile.mkdtemp(prefix="lg-sn-", dir="/tmp"))
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def demo_app(image: str) -> dict[str, Any]:
