@@ -40,8 +40,10 @@ def test_the_status_objects_reason_is_preferred_to_the_http_phrase() -> None:
     ("err", "expected"),
     [
         (ApiException(status=404, reason="Not Found"), "404 Not Found"),
-        (ApiException(status=502, reason="Bad Gateway", body="<html>oops</html>\n"),
-         "502 Bad Gateway: <html>oops</html>"),  # fmt: skip
+        (
+            ApiException(status=502, reason="Bad Gateway", body="<html>oops</html>\n"),
+            "502 Bad Gateway: <html>oops</html>",
+        ),
         (ApiException(status=500, reason="Internal", body="[1]"), "500 Internal: [1]"),
         (ApiException(), "no answer from the API server"),
     ],
