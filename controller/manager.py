@@ -6,7 +6,8 @@ leaves only while leadership is held with ``fence_margin`` to spare, by this
 process' own clock, so a leader that was frozen or cut off writes nothing once
 a standby could lead; an in-flight reconcile is abandoned at its next write.
 Losing the Lease stops the workers and the process exits 1. SIGTERM finishes
-in-flight reconciles, releases the Lease and exits 0. A Lease that cannot be used
+in-flight reconciles, releases the Lease and exits 0 (while the caches still wait
+to sync, it just exits 0). A Lease that cannot be used
 at all (its namespace missing, RBAC forbidding it) ends the process at start, exit
 code 3, with what to do.
 
@@ -290,14 +291,25 @@ class Manager:
 
     # ------------------------------------------------------------ lifecycle
 
+    def lease_usable(self) -> bool:
+        """False (and why, logged) when the Lease cannot be used as the cluster is set up;
+        True too when the API server could not say (the election retries)."""
+        if self.lease is None:
+            return True
+        try:
+            self.lease.check(timeout=self.settings.renew_deadline)
+        except LeaseUnusable as err:
+            log.error(f"Cannot use the leader-election Lease: {err}", lease=str(self.lease),
+                      setting="--lease-namespace or LANDINGGEAR_LEASE_NAMESPACE")  # fmt: skip
+            return False
+        except Exception as err:
+            log.warning("Could not check the leader-election Lease", lease=str(self.lease),
+                        error=describe(err))  # fmt: skip
+        return True
+
     def run(self) -> int:
-        if self.lease is not None:
-            try:
-                self.lease.check(timeout=self.settings.renew_deadline)
-            except LeaseUnusable as err:
-                log.error(f"Cannot use the leader-election Lease: {err}", lease=str(self.lease),
-                          setting="--lease-namespace or LANDINGGEAR_LEASE_NAMESPACE")  # fmt: skip
-                return EXIT_LEASE_UNUSABLE
+        if not self.lease_usable():
+            return EXIT_LEASE_UNUSABLE
         stop = threading.Event()
         elector = self.elector
 
@@ -319,17 +331,17 @@ class Manager:
         self.measurer.start()
         for informer in (self.rollouts, self.deployments, self.replica_sets):
             informer.start()
-        for informer in (self.rollouts, self.deployments, self.replica_sets):
-            informer.wait_for_sync(timeout=None)
-        log.info("Caches synced", rollouts=len(self.rollouts))
         grace = self.settings.lease_duration - self.settings.renew_deadline
         try:
+            while not (stop.is_set() or self.synced()):  # a signal ends the wait too
+                stop.wait(0.1)
+            if stop.is_set():
+                return 0
+            log.info("Caches synced", rollouts=len(self.rollouts))
             if elector is None:
                 self.start_workers()
                 stop.wait()
                 self.stop_workers(timeout=30)
-                return 0
-            if stop.is_set():
                 return 0
 
             def stopped_leading() -> None:
