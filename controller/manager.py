@@ -6,7 +6,10 @@ leaves only while leadership is held with ``fence_margin`` to spare, by this
 process' own clock, so a leader that was frozen or cut off writes nothing once
 a standby could lead; an in-flight reconcile is abandoned at its next write.
 Losing the Lease stops the workers and the process exits 1. SIGTERM finishes
-in-flight reconciles, releases the Lease and exits 0.
+in-flight reconciles, releases the Lease and exits 0 (while the caches still wait
+to sync, it just exits 0). A Lease that cannot be used
+at all (its namespace missing, RBAC forbidding it) ends the process at start, exit
+code 3, with what to do.
 
 The Lease has its own client: no rate limiter, no retries, each request bounded
 by what is left of the renew round, so API load cannot delay a renewal.
@@ -20,30 +23,26 @@ import socket
 import threading
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 from types import FrameType
 
 import structlog
-from kubernetes import client, config
+from kubernetes import client
 
 from controller import __version__
 from controller.api import v1alpha1
+from controller.backends import flag_switches, prometheus_default
 from controller.core.revisions import ROLLOUT_LABEL
-from controller.flags import FlagSwitches
-from controller.flags.endpoints import EndpointPolicy
-from controller.flags.launchdarkly import LaunchDarklyProvider
-from controller.flags.openfeature import OpenFeatureProvider
-from controller.flags.secrets import KubeSecrets
-from controller.flags.unleash import UnleashProvider
-from controller.flags.webhook import WebhookProvider
+from controller.kube.errors import describe
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
+from controller.kube.kubeconfig import SERVICE_ACCOUNT_NAMESPACE, api_configuration, home_namespace
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
-from controller.kube.lease import KubeLeaseLock
+from controller.kube.lease import KubeLeaseLock, LeaseUnusable
 from controller.kube.objects import KubeObject, ObjectKey, key_of, owner_uids, strip_noise
 from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.kube.workqueue import WorkQueue
 from controller.metrics import Metrics, serve
-from controller.providers.prometheus_config import BasicAuth, PrometheusConfig, TLSConfig
 from controller.reconcile.actuator import DEPLOYMENTS, REPLICA_SETS, ROLLOUTS, Actuator
 from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
@@ -61,18 +60,8 @@ STUCK_AFTER_SECONDS = 300.0
 far below it): ``/healthz`` fails so the kubelet restarts the process."""
 
 
-def api_configuration(settings: Settings) -> client.Configuration:
-    """The client configuration from the kubeconfig (or the in-cluster config)."""
-    configuration = client.Configuration()
-    try:
-        config.load_kube_config(  # type: ignore[no-untyped-call]
-            config_file=settings.kubeconfig,
-            context=settings.context,
-            client_configuration=configuration,
-        )
-    except config.ConfigException:
-        config.load_incluster_config(client_configuration=configuration)  # type: ignore[no-untyped-call]
-    return configuration
+EXIT_LEASE_UNUSABLE = 3
+"""Exit code when the Lease's namespace is missing or RBAC forbids the Lease."""
 
 
 def api_client(
@@ -102,19 +91,25 @@ def _workload_keys(obj: KubeObject) -> list[str]:
 class Manager:
     """Wires the informers, queue, reconciler and workers of one controller process."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, *, namespace_file: Path = SERVICE_ACCOUNT_NAMESPACE
+    ) -> None:
         self.settings = settings
         identity = settings.identity or f"{socket.gethostname()}_{os.getpid()}"
         agent = f"landinggear/{__version__} ({identity})"
-        configuration = api_configuration(settings)
+        where = {"kubeconfig": settings.kubeconfig, "context": settings.context}
+        configuration = api_configuration(**where)
         self.elector: LeaderElector | None = None
+        self.lease: KubeLeaseLock | None = None
         if settings.leader_elect:
+            self.lease = KubeLeaseLock(
+                lease_client(configuration, agent=agent),
+                namespace=settings.lease_namespace
+                or home_namespace(**where, namespace_file=namespace_file),
+                name=settings.lease_name,
+            )
             self.elector = LeaderElector(
-                KubeLeaseLock(
-                    lease_client(configuration, agent=agent),
-                    namespace=settings.lease_namespace,
-                    name=settings.lease_name,
-                ),
+                self.lease,
                 identity,
                 config=ElectionConfig(
                     lease_duration=settings.lease_duration,
@@ -273,8 +268,9 @@ class Manager:
                           reason=str(err))  # fmt: skip
                 self._working.clear()
                 continue
-            except Exception:
-                log.exception("Reconcile raised", namespace=key.namespace, rollout=key.name)
+            except Exception as err:
+                log.exception("Reconcile raised", namespace=key.namespace, rollout=key.name,
+                              error=describe(err))  # fmt: skip
                 self.metrics.errors.inc()
                 self.queue.add_rate_limited(key)
                 continue
@@ -295,7 +291,25 @@ class Manager:
 
     # ------------------------------------------------------------ lifecycle
 
+    def lease_usable(self) -> bool:
+        """False (and why, logged) when the Lease cannot be used as the cluster is set up;
+        True too when the API server could not say (the election retries)."""
+        if self.lease is None:
+            return True
+        try:
+            self.lease.check(timeout=self.settings.renew_deadline)
+        except LeaseUnusable as err:
+            log.error(f"Cannot use the leader-election Lease: {err}", lease=str(self.lease),
+                      setting="--lease-namespace or LANDINGGEAR_LEASE_NAMESPACE")  # fmt: skip
+            return False
+        except Exception as err:
+            log.warning("Could not check the leader-election Lease", lease=str(self.lease),
+                        error=describe(err))  # fmt: skip
+        return True
+
     def run(self) -> int:
+        if not self.lease_usable():
+            return EXIT_LEASE_UNUSABLE
         stop = threading.Event()
         elector = self.elector
 
@@ -317,17 +331,17 @@ class Manager:
         self.measurer.start()
         for informer in (self.rollouts, self.deployments, self.replica_sets):
             informer.start()
-        for informer in (self.rollouts, self.deployments, self.replica_sets):
-            informer.wait_for_sync(timeout=None)
-        log.info("Caches synced", rollouts=len(self.rollouts))
         grace = self.settings.lease_duration - self.settings.renew_deadline
         try:
+            while not (stop.is_set() or self.synced()):  # a signal ends the wait too
+                stop.wait(0.1)
+            if stop.is_set():
+                return 0
+            log.info("Caches synced", rollouts=len(self.rollouts))
             if elector is None:
                 self.start_workers()
                 stop.wait()
                 self.stop_workers(timeout=30)
-                return 0
-            if stop.is_set():
                 return 0
 
             def stopped_leading() -> None:
@@ -347,47 +361,10 @@ class Manager:
             server.shutdown()
 
 
-def flag_switches(api: client.ApiClient, settings: Settings) -> FlagSwitches:
-    """The feature-flag providers, with the admin's allow-list and flag timeout."""
-    secrets = KubeSecrets(api, timeout=(5.0, settings.flag_timeout))
-    endpoints = EndpointPolicy(settings.flag_endpoints)
-    return FlagSwitches(
-        [
-            OpenFeatureProvider(api),
-            UnleashProvider(secrets, endpoints, timeout=settings.flag_timeout),
-            LaunchDarklyProvider(
-                secrets, base_url=settings.launchdarkly_address, timeout=settings.flag_timeout
-            ),
-            WebhookProvider(secrets, endpoints, timeout=settings.flag_timeout),
-        ]
-    )
-
-
 def _utc_now() -> datetime:
     return datetime.now(UTC)
 
 
 def run(settings: Settings) -> int:
-    """Run the controller until SIGTERM (0) or a lost Lease (1)."""
+    """Run the controller until SIGTERM (0), a lost Lease (1) or an unusable one (3)."""
     return Manager(settings).run()
-
-
-def prometheus_default(settings: Settings) -> PrometheusConfig | None:
-    """The controller-wide Prometheus (``--prometheus-*``), or None when no address is set."""
-    if settings.prometheus_address is None:
-        return None
-    basic = None
-    if settings.prometheus_username is not None:
-        basic = BasicAuth.model_validate(
-            {"username": settings.prometheus_username,
-             "password_file": settings.prometheus_password_file}
-        )  # fmt: skip
-    return PrometheusConfig.model_validate(
-        {
-            "address": settings.prometheus_address,
-            "timeout_seconds": settings.prometheus_timeout,
-            "bearer_token_file": settings.prometheus_bearer_token_file,
-            "basic_auth": basic,
-            "tls": TLSConfig.model_validate({"ca_file": settings.prometheus_ca_file}),
-        }
-    )

@@ -25,8 +25,10 @@ class Settings(BaseSettings):
     burst: int = Field(default=100, ge=1, description="Client-side burst above qps.")
     leader_elect: bool = Field(default=True, description="Run only while holding the Lease.")
     lease_name: str = Field(default="landinggear-controller", description="Lease object name.")
-    lease_namespace: str = Field(
-        default="landinggear-system", description="Namespace of the leader-election Lease."
+    lease_namespace: str | None = Field(
+        default=None,
+        description="Namespace of the leader-election Lease; default: the pod's own "
+        "namespace, else the kubeconfig context's namespace, else default.",
     )
     lease_duration: float = Field(default=15.0, gt=0, description="Lease duration, seconds.")
     renew_deadline: float = Field(default=10.0, gt=0, description="Give up leading after this.")

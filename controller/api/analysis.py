@@ -25,7 +25,7 @@ from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
-from controller.api.base import DURATION_PATTERN, Model, cel, parse_duration
+from controller.api.base import Duration, Model, SecondOrLonger, cel
 
 Builtin = Literal[
     "app-errors",
@@ -48,12 +48,6 @@ CONDITION_PATTERN = (
 """A threshold condition: an operator and a number, e.g. ``< 0.05`` or ``>= 99``."""
 
 _NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
-
-
-def _duration(value: str | None) -> str | None:
-    if value is not None:
-        parse_duration(value)
-    return value
 
 
 class PrometheusRef(Model):
@@ -99,16 +93,12 @@ class ThresholdRule(Model):
         pattern=CONDITION_PATTERN,
         description="A measurement fails when the value satisfies this, e.g. '>= 0.1'.",
     )
-    interval: str | None = Field(
+    interval: SecondOrLonger | None = Field(
         default=None,
-        max_length=32,
-        pattern=DURATION_PATTERN,
-        description="Time between measurements; the analysis' interval when omitted.",
+        description="Time between measurements (at least 1s); the analysis' interval when omitted.",
     )
-    initial_delay: str | None = Field(
+    initial_delay: Duration | None = Field(
         default=None,
-        max_length=32,
-        pattern=DURATION_PATTERN,
         description="Wait this long after the canary starts before the first measurement.",
     )
     count: int | None = Field(
@@ -130,8 +120,6 @@ class ThresholdRule(Model):
         description="Query errors in a row tolerated; the analysis' maxConsecutiveErrors "
         "when omitted.",
     )
-
-    _intervals = field_validator("interval", "initial_delay")(_duration)
 
 
 class Metric(Model):
@@ -212,14 +200,10 @@ class Metric(Model):
 class Guard(Model):
     """After promotion, keep judging the new stable; roll back on failure."""
 
-    duration: str = Field(
-        max_length=32,
-        pattern=DURATION_PATTERN,
+    duration: SecondOrLonger = Field(
         description="How long to judge the new stable against the previous revision's "
-        "baseline after promotion.",
+        "baseline after promotion (at least 1s).",
     )
-
-    _durations = field_validator("duration")(_duration)
 
 
 class Analysis(Model):
@@ -238,11 +222,10 @@ class Analysis(Model):
     )
 
     prometheus: PrometheusRef = Field(default_factory=PrometheusRef)
-    interval: str = Field(
+    interval: SecondOrLonger = Field(
         default="10s",
-        max_length=32,
-        pattern=DURATION_PATTERN,
-        description="How often to measure; each measurement covers the time since the last.",
+        description="How often to measure (at least 1s); each measurement covers the time "
+        "since the last.",
     )
     alpha: float = Field(
         default=0.01, gt=0, lt=0.5, description="False-rollback rate, shared by all metrics."
@@ -270,8 +253,6 @@ class Analysis(Model):
     guard: Guard | None = Field(default=None, description="Judge the new stable after promotion.")
     metrics: list[Metric] = Field(min_length=1, max_length=10)
 
-    _intervals = field_validator("interval")(_duration)
-
     @field_validator("metrics")
     @classmethod
     def _unique(cls, metrics: list[Metric]) -> list[Metric]:
@@ -289,14 +270,11 @@ class AnalysisStep(Model):
         max_length=10,
         description="Names of analysis metrics to wait for; all when empty.",
     )
-    max_duration: str = Field(
+    max_duration: SecondOrLonger = Field(
         default="10m",
-        max_length=32,
-        pattern=DURATION_PATTERN,
-        description="Give up waiting after this long: the release holds as inconclusive.",
+        description="Give up waiting after this long (at least 1s): the release holds as "
+        "inconclusive.",
     )
-
-    _durations = field_validator("max_duration")(_duration)
 
 
 class Verdict(StrEnum):

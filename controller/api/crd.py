@@ -71,7 +71,8 @@ def _status_schema() -> dict[str, Any]:
     conditions = schema["properties"]["conditions"]
     conditions["x-kubernetes-list-type"] = "map"
     conditions["x-kubernetes-list-map-keys"] = ["type"]
-    schema["properties"]["handledRequests"]["additionalProperties"]["maxLength"] = 128
+    handled = schema["properties"]["handledRequests"]["additionalProperties"]
+    handled["maxLength"] = v1alpha1.MAX_REQUEST_ID
     return schema
 
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import ConfigDict, Field, field_validator, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from controller.api.analysis import Analysis
-from controller.api.base import DURATION_PATTERN, Model, cel, parse_duration
+from controller.api.base import Duration, Model, cel
 from controller.api.flags import (
     FEATURE_FLAGS_RULES,
     MAX_FLAGS,
@@ -137,21 +137,13 @@ class CanaryStrategy(Model):
         "again from zero; a second failure aborts). Default: RollbackAndDisableFlags when "
         "spec.featureFlags is set, else Rollback.",
     )
-    flag_propagation: str = Field(
+    flag_propagation: Duration = Field(
         default="15s",
-        max_length=32,
-        pattern=DURATION_PATTERN,
         description="How long the apps take to see a flag change (their flag SDK's refresh; "
         "Unleash's SDKs poll every 15s by default). After onAnomaly DisableFlags switches "
         "the flags off, the new analysis counts requests from this long later, so requests "
         "served before the apps saw the flags off are not held against the canary.",
     )
-
-    @field_validator("flag_propagation")
-    @classmethod
-    def _propagation_parses(cls, value: str) -> str:
-        parse_duration(value)
-        return value
 
     @model_validator(mode="after")
     def _routing(self) -> CanaryStrategy:

@@ -19,6 +19,7 @@ from controller.api.routing import SetHeaderRoute
 
 __all__ = [
     "HISTORY_LIMIT",
+    "MAX_REQUEST_ID",
     "Condition",
     "ConditionType",
     "HistoryAction",
@@ -29,6 +30,10 @@ __all__ = [
 
 HISTORY_LIMIT = 20
 """Status history keeps at most this many entries, newest last."""
+
+MAX_REQUEST_ID = 128
+"""Longest request id acted on: ``handledRequests`` keeps it, and the CRD bounds its values
+to this, so a longer one would make every status write fail."""
 
 
 class Phase(StrEnum):

@@ -10,7 +10,15 @@ from __future__ import annotations
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from controller.api.analysis import AnalysisStep
-from controller.api.base import DURATION_PATTERN, Model, cel, parse_duration
+from controller.api.base import (
+    DURATION_PATTERN,
+    MIN_WAIT,
+    MIN_WAIT_MESSAGE,
+    Model,
+    cel,
+    cel_at_least,
+    second_or_longer,
+)
 from controller.api.routing import SetCanaryScale, SetHeaderRoute
 
 __all__ = ["Pause", "Step"]
@@ -26,7 +34,12 @@ class Pause(Model):
                     f"!has(self.duration) || self.duration.matches('{DURATION_PATTERN}')",
                     "pause.duration must be a duration such as 30s, 5m or 1h30m",
                     field_path=".duration",
-                )
+                ),
+                cel(
+                    f"!has(self.duration) || {cel_at_least('self.duration', MIN_WAIT)}",
+                    f"pause.duration {MIN_WAIT_MESSAGE}",
+                    field_path=".duration",
+                ),
             ]
         }
     )
@@ -34,15 +47,14 @@ class Pause(Model):
     duration: str | None = Field(
         default=None,
         max_length=32,
-        description="How long to wait (e.g. 30s, 5m, 1h30m); omit to wait for promote.",
+        description="How long to wait (e.g. 30s, 5m, 1h30m; at least 1s); omit to wait for "
+        "promote.",
     )
 
     @field_validator("duration")
     @classmethod
-    def _parses(cls, value: str | None) -> str | None:
-        if value is not None:
-            parse_duration(value)
-        return value
+    def _long_enough(cls, value: str | None) -> str | None:
+        return None if value is None else second_or_longer(value)
 
 
 class Step(Model):

@@ -25,6 +25,7 @@ from controller.api.base import Model
 from controller.api.spec import CanaryStrategy, RolloutSpec, Strategy, WorkloadRef
 from controller.api.status import (
     HISTORY_LIMIT,
+    MAX_REQUEST_ID,
     Condition,
     ConditionType,
     HistoryAction,
@@ -39,6 +40,7 @@ __all__ = [
     "GROUP",
     "HISTORY_LIMIT",
     "KIND",
+    "MAX_REQUEST_ID",
     "PLURAL",
     "SHORT_NAMES",
     "SINGULAR",

@@ -23,6 +23,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from controller.chatops.identities import Identity, parse_identities
+from controller.kube.errors import describe
 from controller.kube.transport import Resource, request_json
 
 __all__ = ["CONFIGMAPS", "IdentityDirectory"]
@@ -67,12 +68,12 @@ class IdentityDirectory:
         except ApiException as err:
             if err.status != 404:
                 log.warning("Failed to read the identities ConfigMap; keeping the last read",
-                            configmap=self._ref, status=err.status, reason=err.reason)  # fmt: skip
+                            configmap=self._ref, error=describe(err))  # fmt: skip
                 return False
             obj = None
         except Exception as err:
             log.warning("Failed to read the identities ConfigMap; keeping the last read",
-                        configmap=self._ref, error=repr(err))  # fmt: skip
+                        configmap=self._ref, error=describe(err))  # fmt: skip
             return False
         self._use(obj)
         return True

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
-
 from kubernetes.client.exceptions import ApiException
+
+from controller.kube.errors import api_error
 
 __all__ = ["CliError", "from_api_exception"]
 
@@ -22,18 +22,7 @@ class CliError(Exception):
 
 def from_api_exception(err: ApiException) -> CliError:
     """The API server's own message, the way kubectl shows it."""
-    message = ""
-    reason = str(err.reason or "")
-    body = err.body
-    if body:
-        try:
-            status = json.loads(body)
-        except ValueError:
-            message = str(body).strip()
-        else:
-            if isinstance(status, dict):
-                message = str(status.get("message") or "")
-                reason = str(status.get("reason") or reason)
-    if not message:
-        message = f"the server answered {err.status} {err.reason or ''}".rstrip()
-    return CliError(f"Error from server ({reason or err.status}): {message}", status=err.status)
+    error = api_error(err)
+    message = error.message or f"the server answered {err.status} {err.reason or ''}".rstrip()
+    reason = error.reason or err.status
+    return CliError(f"Error from server ({reason}): {message}", status=err.status)

@@ -86,7 +86,14 @@ def _decide(inputs: Inputs, draft: Draft) -> Draft:
             by=CONTROLLER,
             reason=f"Took over Deployment {deployment.name} at {inputs.replicas} replicas",
         )
-    draft = _route(inputs, draft, deployment, pending)
+    for request in (r for r in pending if r.refused):
+        draft = draft.emit(
+            EventType.WARNING,
+            EventReason.REQUEST_IGNORED,
+            f"{request.verb.value} by {request.by} refused: {request.refused}; request it "
+            "again with the landinggear CLI",
+        )
+    draft = _route(inputs, draft, deployment, [r for r in pending if not r.refused])
     draft = workload.manage_deployment(inputs, draft, deployment)
     draft = release.observe_counts(inputs, draft)
     return flags.drive(inputs, draft)  # last: the workload never waits for a flag provider

@@ -8,6 +8,7 @@ as annotations on the Rollout.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -15,6 +16,7 @@ from enum import StrEnum
 from typing import Any
 
 from controller.api.flags import MAX_FLAGS
+from controller.api.status import MAX_REQUEST_ID
 from controller.core.revisions import Revision
 
 REQUEST_ANNOTATION_PREFIX = "request.landinggear.dev/"
@@ -105,6 +107,10 @@ class Request:
     """``retry --keep-flags-off``: release again, leave the feature flags off."""
     flags: tuple[str, ...] = ()
     """``flags-off`` / ``flags-restore``: the flag handles named; none: every declared flag."""
+    refused: str = ""
+    """Why the request is refused rather than acted on (its id is over
+    :data:`MAX_REQUEST_ID` characters; ``id`` is then a digest of it, short enough for
+    ``handledRequests``, so the refusal is told once)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,10 +140,12 @@ def parse_requests(annotations: dict[str, str]) -> tuple[list[Request], list[str
         try:
             verb = Verb(name)
             body = json.loads(raw)
+            request_id, refused = _bounded_id(str(body["id"]))
             requests.append(
                 Request(
                     verb=verb,
-                    id=str(body["id"]),
+                    id=request_id,
+                    refused=refused,
                     by=str(body.get("by") or "unknown"),
                     at=datetime.fromisoformat(body["at"]),
                     full=bool(body.get("full", False)),
@@ -150,6 +158,15 @@ def parse_requests(annotations: dict[str, str]) -> tuple[list[Request], list[str
             errors.append(f"ignored unreadable request annotation {key}: {err}")
     requests.sort(key=lambda r: r.at)
     return requests, errors
+
+
+def _bounded_id(request_id: str) -> tuple[str, str]:
+    """The id as kept in the status, and why the request is refused ("" if it is not)."""
+    if len(request_id) <= MAX_REQUEST_ID:
+        return request_id, ""
+    digest = "sha256:" + hashlib.sha256(request_id.encode()).hexdigest()[:32]
+    why = f"its id is {len(request_id)} characters long, at most {MAX_REQUEST_ID} are allowed"
+    return digest, why
 
 
 def _flag_names(raw: object) -> tuple[str, ...]:

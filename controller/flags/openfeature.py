@@ -20,6 +20,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.flags import FlagError, FlagTarget
 from controller.flags.openfeature_plan import Patch, Plan, holder, plan_off, plan_restore
+from controller.kube.errors import describe
 from controller.kube.objects import KubeObject
 from controller.kube.transport import RequestTimeout, Resource, request_json
 
@@ -99,7 +100,7 @@ class OpenFeatureProvider:
                 raise _Conflict from err
             if err.status == 404:
                 raise FlagError(f"{where} not found") from err
-            raise FlagError(f"{method} {where}: {err.status} {err.reason}") from err
+            raise FlagError(f"{method} {where}: {describe(err)}") from err
         except (urllib3.exceptions.HTTPError, OSError) as err:
             raise FlagError(f"{method} {where}: {type(err).__name__}: {err}") from err
         return answer

@@ -15,13 +15,23 @@ throughout.
   one active controller per cluster; :mod:`~controller.kube.fencing`: no write
   leaves a process that may no longer lead.
 - :mod:`~controller.kube.objects` and :mod:`~controller.kube.transport`: shared
-  helpers for dict objects and raw JSON requests.
+  helpers for dict objects and raw JSON requests; :mod:`~controller.kube.errors`:
+  API errors in words (status, reason, message) for every log line;
+  :mod:`~controller.kube.kubeconfig`: where to connect, and the home namespace.
 """
 
+from controller.kube.errors import ApiError, api_error, describe
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import EventHandler, Handlers, Informer, ResourceExpired
+from controller.kube.kubeconfig import api_configuration, home_namespace
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
-from controller.kube.lease import KubeLeaseLock, LeaseConflict, LeaseLock, LeaseRecord
+from controller.kube.lease import (
+    KubeLeaseLock,
+    LeaseConflict,
+    LeaseLock,
+    LeaseRecord,
+    LeaseUnusable,
+)
 from controller.kube.listwatch import KubeListWatch, ListPage, ListWatch, WatchStream
 from controller.kube.objects import KubeObject, ObjectKey, key_of, owner_uids, strip_noise
 from controller.kube.ratelimit import (
@@ -37,6 +47,7 @@ from controller.kube.transport import Resource
 from controller.kube.workqueue import WorkQueue
 
 __all__ = [
+    "ApiError",
     "Change",
     "ElectionConfig",
     "ElectionOutcome",
@@ -52,6 +63,7 @@ __all__ = [
     "LeaseConflict",
     "LeaseLock",
     "LeaseRecord",
+    "LeaseUnusable",
     "LimitedCaller",
     "ListPage",
     "ListWatch",
@@ -64,7 +76,11 @@ __all__ = [
     "Store",
     "WatchStream",
     "WorkQueue",
+    "api_configuration",
+    "api_error",
     "call_with_limits",
+    "describe",
+    "home_namespace",
     "key_of",
     "owner_uids",
     "retry_after",

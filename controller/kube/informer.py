@@ -20,6 +20,7 @@ be quick: a controller's handler enqueues a key and returns.
 from __future__ import annotations
 
 import builtins
+import json
 import threading
 import time
 from collections.abc import Mapping
@@ -30,6 +31,7 @@ import structlog
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from controller.kube.errors import describe
 from controller.kube.listwatch import KubeListWatch, ListWatch, WatchStream
 from controller.kube.objects import KubeObject, ObjectKey, Transform, key_of, strip_noise
 from controller.kube.store import Change, IndexFunc, Store
@@ -201,6 +203,7 @@ class Informer:
         """
         failures = expiries = 0
         while not self._stopping.is_set():
+            error: dict[str, str] = {}
             try:
                 if not self._resource_version:
                     self.relist()
@@ -222,10 +225,10 @@ class Informer:
             except Exception as err:
                 if self._stopping.is_set():
                     break
-                reason = f"Failed to list or watch: {err!r}"
+                reason, error = "Failed to list or watch", {"error": describe(err)}
             delay = min(self._max_backoff, self._min_backoff * 2 ** min(failures, 16))
             failures += 1
-            log.warning(reason, resource=str(self.resource), retry_in=delay)
+            log.warning(reason, resource=str(self.resource), retry_in=delay, **error)
             self._stopping.wait(delay)
 
     def relist(self) -> None:
@@ -283,7 +286,9 @@ class Informer:
         if kind == "ERROR":
             if obj.get("code") == 410:
                 raise ResourceExpired(str(obj.get("message", "")))
-            raise ApiException(status=obj.get("code"), reason=str(obj.get("message", "")))
+            raise ApiException(
+                status=obj.get("code"), reason=obj.get("reason"), body=json.dumps(obj)
+            )
         version = (obj.get("metadata") or {}).get("resourceVersion")
         if kind in ("ADDED", "MODIFIED"):
             new = self._prepare(obj)

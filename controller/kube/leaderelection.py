@@ -40,6 +40,7 @@ from datetime import UTC, datetime
 
 import structlog
 
+from controller.kube.errors import describe
 from controller.kube.lease import LeaseConflict, LeaseLock, LeaseRecord, ObservedLease
 
 __all__ = ["ElectionConfig", "ElectionOutcome", "LeaderElector"]
@@ -142,7 +143,9 @@ class LeaderElector:
         except LeaseConflict:
             acquired = False
         except Exception as err:
-            log.warning("Failed to read or write the lease", lease=str(self.lock), error=repr(err))
+            log.warning(
+                "Failed to read or write the lease", lease=str(self.lock), error=describe(err)
+            )
             acquired = False
         if acquired:
             self._renewed_at = started
@@ -211,7 +214,7 @@ class LeaderElector:
                 self._clock(),
             )
         except Exception as err:
-            log.warning("Failed to release the lease", lease=str(self.lock), error=repr(err))
+            log.warning("Failed to release the lease", lease=str(self.lock), error=describe(err))
             return False
         log.info("Released the lease", lease=str(self.lock), identity=self.identity)
         return True

@@ -2,8 +2,10 @@
 
 :class:`LeaseLock` is the narrow interface the elector needs (get, create, and
 update guarded by resourceVersion); :class:`KubeLeaseLock` implements it on a
-real Lease with JSON bodies. Times are written as RFC 3339 with exactly six
-fractional digits, the ``MicroTime`` format the API server insists on.
+real Lease with JSON bodies, and :meth:`KubeLeaseLock.check` tells at start-up
+whether the Lease can be used at all (:class:`LeaseUnusable`). Times are written
+as RFC 3339 with exactly six fractional digits, the ``MicroTime`` format the API
+server insists on.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from typing import Any, Protocol
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
+from controller.kube.errors import describe
 from controller.kube.objects import KubeObject
 from controller.kube.transport import RequestTimeout, Resource, request_json
 
@@ -24,12 +27,14 @@ __all__ = [
     "LeaseConflict",
     "LeaseLock",
     "LeaseRecord",
+    "LeaseUnusable",
     "ObservedLease",
     "format_micro_time",
     "parse_micro_time",
 ]
 
 LEASES = Resource(group="coordination.k8s.io", version="v1", plural="leases")
+_DRY_RUN = [("dryRun", "All")]
 
 
 def format_micro_time(moment: datetime) -> str:
@@ -88,6 +93,11 @@ class LeaseConflict(Exception):
     """Someone else wrote the Lease first (409): this round is lost."""
 
 
+class LeaseUnusable(Exception):
+    """The Lease cannot be used as the cluster is set up: its namespace does not exist,
+    or RBAC forbids a verb the election needs. The message says what to do."""
+
+
 class LeaseLock(Protocol):
     """Storage for the election record; ``timeout`` bounds each call, in seconds."""
 
@@ -125,14 +135,8 @@ class KubeLeaseLock:
         return self._observe(lease)
 
     def create(self, record: LeaseRecord, *, timeout: float) -> ObservedLease:
-        body = {
-            "apiVersion": "coordination.k8s.io/v1",
-            "kind": "Lease",
-            "metadata": {"name": self.name, "namespace": self.namespace},
-            "spec": record.to_spec(),
-        }
         path = LEASES.collection_path(self.namespace)
-        return self._observe(self._request("POST", path, timeout, body))
+        return self._observe(self._request("POST", path, timeout, self._body(record)))
 
     def update(
         self, current: ObservedLease, record: LeaseRecord, *, timeout: float
@@ -152,12 +156,68 @@ class KubeLeaseLock:
         path = LEASES.object_path(self.namespace, self.name)
         return self._observe(self._request("PUT", path, timeout, body))
 
+    def check(self, *, timeout: float) -> None:
+        """Read the Lease and try the write the election would make first (a create, or
+        an update of the Lease as read) with ``dryRun=All``, so nothing changes; raise
+        :class:`LeaseUnusable` on 403 or a missing namespace. Other failures (an API
+        server briefly away, a conflict) are left to the election's retries."""
+        path = LEASES.object_path(self.namespace, self.name)
+        lease: KubeObject | None = None
+        try:
+            lease = self._request("GET", path, timeout)
+        except ApiException as err:
+            if err.status != 404:
+                self._refuse("get", err)
+                return
+        try:
+            if lease is None:
+                record = LeaseRecord(holder="", lease_duration_seconds=1)
+                collection = LEASES.collection_path(self.namespace)
+                self._request("POST", collection, timeout, self._body(record), _DRY_RUN)
+            else:
+                metadata = {k: v for k, v in lease["metadata"].items() if k != "managedFields"}
+                self._request("PUT", path, timeout, {**lease, "metadata": metadata}, _DRY_RUN)
+        except LeaseConflict:
+            return
+        except ApiException as err:
+            self._refuse("create" if lease is None else "update", err)
+
+    def _refuse(self, verb: str, err: ApiException) -> None:
+        """Raise :class:`LeaseUnusable` if ``err`` says RBAC forbids ``verb``, or (a 404
+        on create) that the namespace does not exist."""
+        if err.status == 403:
+            raise LeaseUnusable(
+                f"RBAC forbids {verb} on {self}: {describe(err)}. Grant the controller's "
+                "identity get, create and update on leases (API group coordination.k8s.io) "
+                f"in namespace {self.namespace} with a Role and a RoleBinding"
+            ) from err
+        if err.status == 404 and verb == "create":
+            raise LeaseUnusable(
+                f"the namespace of {self} does not exist: {describe(err)}. Create it "
+                f"(kubectl create namespace {self.namespace}) or choose another namespace"
+            ) from err
+
+    def _body(self, record: LeaseRecord) -> KubeObject:
+        return {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": self.name, "namespace": self.namespace},
+            "spec": record.to_spec(),
+        }
+
     def _request(
-        self, method: str, path: str, timeout: float, body: KubeObject | None = None
+        self,
+        method: str,
+        path: str,
+        timeout: float,
+        body: KubeObject | None = None,
+        query: list[tuple[str, str]] | None = None,
     ) -> KubeObject:
         limit: RequestTimeout = max(timeout, 0.001)
         try:
-            lease: KubeObject = request_json(self.api, method, path, body=body, timeout=limit)
+            lease: KubeObject = request_json(
+                self.api, method, path, body=body, timeout=limit, query=query or []
+            )
         except ApiException as err:
             if err.status == 409:
                 raise LeaseConflict(str(self)) from err

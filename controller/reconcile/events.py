@@ -13,6 +13,7 @@ from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 
 from controller.core.actions import Event
+from controller.kube.errors import describe
 from controller.kube.transport import Resource, request_json
 
 EVENTS = Resource(group="events.k8s.io", version="v1", plural="events")
@@ -75,4 +76,4 @@ class EventRecorder:
                 timeout=(5.0, 10.0),
             )
         except (ApiException, OSError) as err:
-            log.warning("Failed to record event", reason=event.reason, error=str(err))
+            log.warning("Failed to record event", reason=event.reason, error=describe(err))

@@ -26,6 +26,7 @@ from controller.core import flags
 from controller.core.actions import Decision, Event
 from controller.core.decide import decide
 from controller.core.revisions import Revision
+from controller.kube.errors import describe
 from controller.kube.objects import ObjectKey
 from controller.reconcile import observe
 from controller.reconcile.actuator import (
@@ -244,7 +245,7 @@ def _failed(
     elif isinstance(err, ApiException) and err.status == 404 and rollout.deletion_timestamp:
         return Result()  # deleted while we acted: nothing left to do
     elif isinstance(err, ApiException):
-        bound.error("Failed to apply decision", status=err.status, reason=err.reason)
+        bound.error("Failed to apply decision", status=err.status, error=describe(err))
     return Result(retry=True)
 
 

@@ -260,11 +260,12 @@ class Sim:
         keep_flags_off: bool = False,
         flags: tuple[str, ...] = (),
         reason: str = "",
+        request_id: str | None = None,
     ) -> None:
         key, value = request_annotation(
             Request(
                 verb=verb,
-                id=uuid.uuid4().hex,
+                id=request_id or uuid.uuid4().hex,
                 by=by,
                 at=self.now,
                 full=full,

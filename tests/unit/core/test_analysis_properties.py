@@ -43,7 +43,7 @@ def spec(no_data: str) -> dict[str, Any]:
 steps_strategy = s.lists(
     s.one_of(
         s.builds(lambda w: {"setWeight": w}, s.integers(0, 100)),
-        s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(0, 60)),
+        s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(1, 60)),
         s.builds(lambda d: {"analysis": {"maxDuration": f"{d}s"}}, s.integers(1, 90)),
     ),
     max_size=4,

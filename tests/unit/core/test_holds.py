@@ -85,8 +85,9 @@ def test_a_timed_pause_counts_from_when_the_step_started() -> None:
     assert pause_hold(pause, started=started, now=T0 + timedelta(minutes=1)) is not None
 
 
-def test_a_zero_length_pause_does_not_hold() -> None:
-    assert pause_hold(step({"pause": {"duration": "0s"}}), started=T0, now=T0) is None
+def test_a_pause_ends_when_its_duration_is_over() -> None:
+    pause = step({"pause": {"duration": "1s"}})
+    assert pause_hold(pause, started=T0, now=T0 + SECOND) is None
 
 
 @pytest.mark.parametrize("data", [{"pause": {}}, {"setWeight": 10}])

@@ -28,7 +28,7 @@ from tests.unit.core.sim import Sim
 steps_strategy = s.lists(
     s.one_of(
         s.builds(lambda w: {"setWeight": w}, s.integers(0, 100)),
-        s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(0, 120)),
+        s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(1, 120)),
         s.just({"pause": {}}),
     ),
     max_size=6,

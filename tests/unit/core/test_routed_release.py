@@ -328,7 +328,7 @@ def test_a_replica_ratio_rollout_may_not_use_router_steps() -> None:
 
 
 _PAUSE: s.SearchStrategy[dict[str, Any]] = s.one_of(
-    s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(0, 60)), s.just({"pause": {}})
+    s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(1, 60)), s.just({"pause": {}})
 )
 _BLOCK = s.one_of(
     # A weight is held (and routed) only at a pause after it: most blocks are such pairs.

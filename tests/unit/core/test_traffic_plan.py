@@ -226,7 +226,7 @@ def rollout(replicas: int | None, steps: list[dict[str, Any]]) -> Rollout:
 steps_strategy = s.lists(
     s.one_of(
         s.builds(lambda w: {"setWeight": w}, weights),
-        s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(0, 120)),
+        s.builds(lambda d: {"pause": {"duration": f"{d}s"}}, s.integers(1, 120)),
         s.just({"pause": {}}),
     ),
     max_size=6,

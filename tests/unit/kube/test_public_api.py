@@ -14,8 +14,10 @@ def test_everything_in_all_is_importable_and_nothing_else_is_public() -> None:
         if not name.startswith("_")
         and name
         not in {
+            "errors",
             "fencing",
             "informer",
+            "kubeconfig",
             "leaderelection",
             "lease",
             "listwatch",
