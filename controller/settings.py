@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Self
+from typing import Annotated, Literal, Self, get_args
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import BeforeValidator, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+LogLevel = Annotated[
+    Literal["debug", "info", "warning", "error"],
+    BeforeValidator(lambda value: value.lower() if isinstance(value, str) else value),
+]
+"""A log level as ``--log-level`` and ``LANDINGGEAR_*LOG_LEVEL`` take it, in any case."""
+
+LOG_LEVELS: tuple[str, ...] = get_args(get_args(LogLevel)[0])
 
 
 class Settings(BaseSettings):
@@ -48,7 +56,7 @@ class Settings(BaseSettings):
     watch_timeout: int = Field(
         default=300, ge=10, description="Server-side timeout of each watch request, seconds."
     )
-    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_level: LogLevel = Field(default="info", description="debug, info, warning or error.")
     prometheus_address: str | None = Field(
         default=None, description="Default Prometheus for analyses that name none."
     )

@@ -23,6 +23,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from controller.chatops.destinations import key, pairs
+from controller.settings import LogLevel
 
 __all__ = ["DEFAULT_IDENTITIES", "ChatopsSettings"]
 
@@ -145,7 +146,7 @@ class ChatopsSettings(BaseSettings):
         default=None, description="Kubeconfig path; default: in-cluster, then ~/.kube/config."
     )
     context: str | None = Field(default=None, description="Kubeconfig context to use.")
-    log_level: str = Field(default="info", description="debug, info, warning or error.")
+    log_level: LogLevel = Field(default="info", description="debug, info, warning or error.")
 
     @field_validator("listen")
     @classmethod

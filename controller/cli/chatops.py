@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pydantic
 
-_FLAGS: dict[str, tuple[type, str]] = {
+from controller.settings import LOG_LEVELS
+
+_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "listen": (str, "host:port of the HTTP server (default 127.0.0.1:8081; port 0: any)"),
     "slack_signing_secret_file": (str, "file with the Slack app's signing secret (enables Slack)"),
     "slack_app_token_file": (str, "file with the Slack app-level token (xapp-…): Socket Mode"),
@@ -35,7 +39,7 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "queue": (int, "commands that may wait for a worker before the answer is 'busy'"),
     "reply_timeout": (float, "seconds one reply to Slack may take"),
     "instance": (str, "this process' name in Events (default: hostname)"),
-    "log_level": (str, "debug, info, warning or error"),
+    "log_level": (str.lower, "debug, info, warning or error"),
 }
 _REPEATABLE = {"matrix_room"}
 
@@ -50,9 +54,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for field, (kind, help_text) in _FLAGS.items():
         metavar = "FILE" if field.endswith("_file") else None
         action = "append" if field in _REPEATABLE else "store"
+        choices = LOG_LEVELS if field == "log_level" else None
         parser.add_argument(
             f"--{field.replace('_', '-')}", type=kind, metavar=metavar, help=help_text,
-            action=action,
+            action=action, choices=choices,
         )  # fmt: skip
 
 

@@ -1,15 +1,20 @@
-"""``landinggear run``: the controller process. Flags override ``LANDINGGEAR_*`` settings."""
+"""``landinggear run``: the controller process. Flags override ``LANDINGGEAR_*`` settings.
+
+Exit code 2 when the settings are invalid or no kubeconfig (nor in-cluster config) loads.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
+from typing import Any
 
 import pydantic
 
-from controller.settings import Settings
+from controller.settings import LOG_LEVELS, Settings
 
-_FLAGS: dict[str, tuple[type, str]] = {
+_FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "workers": (int, "concurrent reconciles"),
     "qps": (float, "client-side API requests per second"),
     "burst": (int, "client-side burst above --qps"),
@@ -21,7 +26,7 @@ _FLAGS: dict[str, tuple[type, str]] = {
     "renew_deadline": (float, "seconds the leader keeps leading without a renewal"),
     "retry_period": (float, "seconds between Lease attempts"),
     "fence_margin": (float, "seconds before the renew deadline at which writes stop"),
-    "log_level": (str, "debug, info, warning or error"),
+    "log_level": (str.lower, "debug, info, warning or error"),
     "watch_timeout": (int, "server-side timeout of each watch, seconds"),
     "prometheus_address": (str, "default Prometheus URL for analyses that name none"),
     "prometheus_bearer_token_file": (str, "bearer token file for the default Prometheus"),
@@ -39,7 +44,10 @@ _OTHER_FIELDS = ("flag_endpoints", "leader_elect", "kubeconfig", "context", "nam
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for field, (kind, help_text) in _FLAGS.items():
-        parser.add_argument(f"--{field.replace('_', '-')}", type=kind, help=help_text)
+        choices = LOG_LEVELS if field == "log_level" else None
+        parser.add_argument(
+            f"--{field.replace('_', '-')}", type=kind, choices=choices, help=help_text
+        )
     parser.add_argument(
         "--flag-endpoint",
         dest="flag_endpoints",
@@ -59,14 +67,7 @@ def run(args: argparse.Namespace) -> int:
     """Build settings (environment, then flags) and run the controller until stopped."""
     overrides = {
         field: getattr(args, field)
-        for field in (
-            *_FLAGS,
-            "flag_endpoints",
-            "leader_elect",
-            "kubeconfig",
-            "context",
-            "namespace",
-        )
+        for field in (*_FLAGS, *_OTHER_FIELDS)
         if getattr(args, field, None) is not None
     }
     try:
@@ -74,8 +75,15 @@ def run(args: argparse.Namespace) -> int:
     except pydantic.ValidationError as err:
         print(f"error: invalid settings:\n{err}", file=sys.stderr)
         return 2
+    from kubernetes.config import ConfigException
+
     from controller import logs
-    from controller.manager import run as run_manager
+    from controller.manager import Manager
 
     logs.configure(settings.log_level)
-    return run_manager(settings)
+    try:
+        manager = Manager(settings)
+    except ConfigException as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return manager.run()
