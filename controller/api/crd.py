@@ -79,7 +79,7 @@ def _status_schema() -> dict[str, Any]:
 PRINTER_COLUMNS = [
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Weight", "type": "integer", "jsonPath": ".status.canaryWeight"},
-    {"name": "Step", "type": "integer", "jsonPath": ".status.currentStepIndex"},
+    {"name": "Step", "type": "string", "jsonPath": ".status.stepProgress"},
     {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
     {"name": "Canary", "type": "string", "jsonPath": ".status.canaryRevision"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

@@ -26,6 +26,7 @@ __all__ = [
     "HistoryEntry",
     "Phase",
     "RolloutStatus",
+    "step_progress",
 ]
 
 HISTORY_LIMIT = 20
@@ -99,6 +100,11 @@ class RolloutStatus(Model):
     current_step_index: int | None = Field(
         default=None, description="Index of the current step; None when no canary runs."
     )
+    step_progress: str | None = Field(
+        default=None,
+        description="The current step of all, counted from 1 (2/4): the STEP column of "
+        "kubectl get; None when no canary runs.",
+    )
     canary_weight: int = Field(default=0, description="Percent of traffic on the canary.")
     header_routes: list[SetHeaderRoute] = Field(
         default_factory=list,
@@ -145,3 +151,10 @@ class RolloutStatus(Model):
     )
     conditions: list[Condition] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
+
+
+def step_progress(index: int | None, total: int) -> str | None:
+    """``2/4`` for the step at index 1 of 4 (past the last step: ``4/4``); None without one."""
+    if index is None or total == 0:
+        return None
+    return f"{min(index + 1, total)}/{total}"

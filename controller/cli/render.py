@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.api.analysis import Stage, Verdict
+from controller.api.status import step_progress as progress
 from controller.cli.flags import pending_banner
 from controller.cli.text import age, table, timestamp
 from controller.kube.objects import KubeObject
@@ -35,8 +36,7 @@ def _status(rollout: KubeObject) -> dict[str, Any]:
 
 
 def _steps(rollout: KubeObject) -> list[dict[str, Any]]:
-    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-    return [s for s in canary.get("steps") or [] if isinstance(s, dict)]
+    return [s for s in _canary(rollout).get("steps") or [] if isinstance(s, dict)]
 
 
 def _key(rollout: KubeObject) -> str:
@@ -92,11 +92,19 @@ def _header_match(match: list[dict[str, Any]]) -> str:
     return " and ".join(parts)
 
 
+def _canary(rollout: KubeObject) -> dict[str, Any]:
+    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
+    return canary if isinstance(canary, dict) else {}
+
+
+def _router_kind(rollout: KubeObject) -> str | None:
+    """``gatewayAPI``, ``nginx``, …; None when the replica ratio splits the traffic."""
+    return next(iter(_canary(rollout).get("trafficRouting") or {}), None)
+
+
 def _router(rollout: KubeObject) -> str:
     """``gatewayAPI (web-stable / web-canary)``, or ``replica ratio``."""
-    canary = ((rollout.get("spec") or {}).get("strategy") or {}).get("canary") or {}
-    routing = canary.get("trafficRouting") or {}
-    kind = next(iter(routing), None)
+    canary, kind = _canary(rollout), _router_kind(rollout)
     if kind is None:
         return "replica ratio"
     return f"{kind} ({canary.get('stableService')} / {canary.get('canaryService')})"
@@ -105,10 +113,7 @@ def _router(rollout: KubeObject) -> str:
 def step_progress(rollout: KubeObject) -> str:
     """``2/4`` while a canary runs at its second of four steps, else ``-``."""
     index = _status(rollout).get("currentStepIndex")
-    total = len(_steps(rollout))
-    if not isinstance(index, int) or total == 0:
-        return "-"
-    return f"{min(index + 1, total)}/{total}"
+    return _text(progress(index if isinstance(index, int) else None, len(_steps(rollout))))
 
 
 def _weight(rollout: KubeObject) -> str:
@@ -280,12 +285,15 @@ def _history_rows(history: Sequence[dict[str, Any]], now: datetime) -> str:
 def rollout_table(
     rollouts: Sequence[KubeObject], now: datetime, *, all_namespaces: bool, wide: bool = False
 ) -> str:
-    """The ``list`` table: one row per Rollout, like ``kubectl get``."""
+    """The ``list`` table: one row per Rollout, like ``kubectl get``.
+
+    ``wide`` adds whether it is paused, ready pods of desired, the previous stable
+    revision (rollback's target), the traffic router and the message."""
     headers = ["NAME", "PHASE", "WEIGHT", "STEP", "STABLE", "CANARY", "AGE"]
     if all_namespaces:
         headers.insert(0, "NAMESPACE")
     if wide:
-        headers += ["PAUSED", "READY", "MESSAGE"]
+        headers += ["PAUSED", "READY", "PREVIOUS", "ROUTER", "MESSAGE"]
     rows = []
     for rollout in sorted(rollouts, key=_key):
         meta = rollout.get("metadata") or {}
@@ -306,7 +314,13 @@ def rollout_table(
                 status.get("canaryReadyReplicas") or 0
             )
             paused = "yes" if (rollout.get("spec") or {}).get("paused") else "no"
-            row += [paused, f"{ready}/{status.get('replicas') or 0}", _text(status.get("message"))]
+            row += [
+                paused,
+                f"{ready}/{status.get('replicas') or 0}",
+                _text(status.get("previousStableRevision")),
+                _router_kind(rollout) or "replica-ratio",
+                _text(status.get("message")),
+            ]
         rows.append(row)
     return table(headers, rows)
 

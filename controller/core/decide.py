@@ -17,6 +17,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from controller.api.reasons import ConditionReason, EventReason, EventType
+from controller.api.status import step_progress
 from controller.api.v1alpha1 import HistoryAction, Phase, Rollout
 from controller.core import flag_requests, flags, release, rollback, steps, workload
 from controller.core.actions import Decision, EnsureFinalizer
@@ -47,7 +48,10 @@ def decide(
         plan=plan_for(rollout),
         replicas=desired_replicas(rollout, deployment) if deployment else 0,
     )
-    return _decide(inputs, Draft.start(rollout, now)).decision()
+    draft = _decide(inputs, Draft.start(rollout, now))
+    total = len(rollout.spec.strategy.canary.steps)
+    shown = step_progress(draft.status.current_step_index, total)
+    return draft.with_status(step_progress=shown).decision()
 
 
 def desired_replicas(rollout: Rollout, deployment: DeploymentView) -> int:

@@ -82,10 +82,20 @@ def test_list_table_across_namespaces_leads_with_the_namespace_and_wide_adds_col
     assert header.split() == [
         "NAMESPACE",
         *("NAME", "PHASE", "WEIGHT", "STEP", "STABLE", "CANARY", "AGE"),
-        *("PAUSED", "READY", "MESSAGE"),
+        *("PAUSED", "READY", "PREVIOUS", "ROUTER", "MESSAGE"),
     ]
     assert row.split()[:2] == ["shop", "web"]
-    assert row.endswith("no       4/4     Waiting for promote at step 2")
+    assert row.split()[8:12] == ["no", "4/4", "m2n4p6r8tv", "replica-ratio"]
+    assert row.endswith("Waiting for promote at step 2")
+
+
+def test_wide_names_the_traffic_router() -> None:
+    routed = canary()
+    routed["spec"]["strategy"]["canary"]["trafficRouting"] = {"gatewayAPI": {"httpRoute": "web"}}
+
+    header, row = rollout_table([routed], NOW, all_namespaces=False, wide=True).splitlines()
+
+    assert row.split()[header.split().index("ROUTER")] == "gatewayAPI"
 
 
 def test_history_table_lists_every_entry_oldest_first_with_utc_times() -> None:

@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as s
 
 from controller.api.base import parse_duration
+from controller.api.status import step_progress
 from controller.api.v1alpha1 import Phase, RolloutStatus, Step
 from controller.core.steps import step_weight
 from controller.core.traffic import canary_replicas
@@ -59,6 +60,7 @@ def check_invariants(sim: Sim, reached_full: dict[str, bool], *, written: bool =
         assert status.canary_weight <= step_weight(steps, status.current_step_index)
     else:
         assert status.canary_weight == 0
+    assert status.step_progress == step_progress(status.current_step_index, len(steps))
     stable = status.stable_revision
     if stable is None:
         return

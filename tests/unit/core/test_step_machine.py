@@ -66,6 +66,7 @@ def test_set_image_walks_the_steps_and_waits_for_promote() -> None:
     canary = sim.status.canary_revision
     assert canary == sim.revision
     assert sim.status.current_step_index == 0
+    assert sim.status.step_progress == "1/4"  # kubectl get's STEP column counts from 1
     assert sim.rs_replicas(canary) == canary_replicas(20, 3) == 1
     assert sim.status.canary_weight == 0  # weight moves only once the canary pod is Ready
 
@@ -73,6 +74,7 @@ def test_set_image_walks_the_steps_and_waits_for_promote() -> None:
     sim.reconcile()
     assert sim.status.canary_weight == 20
     assert sim.status.current_step_index == 1
+    assert sim.status.step_progress == "2/4"
     assert phase(sim) is Phase.PAUSED
     assert sim.last is not None
     assert sim.last.requeue_after == 30
