@@ -22,7 +22,11 @@ from controller.api.base import parse_duration
 
 __all__ = ["FLAGS_ACTIONS", "OUTPUT_FORMATS", "build_parser", "parse", "parse_args", "program_name"]
 
-OUTPUT_FORMATS = ("json", "yaml", "wide")
+OUTPUT_FORMATS = ("json", "yaml", "wide", "name", "jsonpath=TEMPLATE")
+_OUTPUT_HELP = (
+    "json, yaml, wide, name (rollout.landinggear.dev/NAME) or jsonpath=TEMPLATE "
+    "(kubectl's {.status.phase} and {range .items[*]}…{end}; see the README)"
+)
 
 _REQUEST_VERBS = {
     "promote": "advance the canary one step (or to the end with --full)",
@@ -67,6 +71,23 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
+def _output(text: str) -> str:
+    """An ``-o`` value; a jsonpath template is checked here, so a bad one is a usage error."""
+    kind, _, template = text.partition("=")
+    if kind == "jsonpath" and template:
+        from controller.cli.jsonpath import TemplateError, parse
+
+        try:
+            parse(template)
+        except TemplateError as err:
+            raise argparse.ArgumentTypeError(str(err)) from err
+        return text
+    if text in OUTPUT_FORMATS:
+        return text
+    choices = ", ".join(OUTPUT_FORMATS)
+    raise argparse.ArgumentTypeError(f"unknown output format {text!r} (choose from {choices})")
+
+
 def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("cluster flags (as kubectl)")
@@ -101,12 +122,12 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
         return verb_parser
 
     get = verb("get", "show one Rollout: phase, steps, weights, revisions, history")
-    get.add_argument("-o", "--output", choices=OUTPUT_FORMATS, help="json, yaml or wide")
+    get.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
     listing = verb("list", "list Rollouts as a table", rollout=False)
     listing.add_argument(
         "-A", "--all-namespaces", action="store_true", help="list Rollouts in every namespace"
     )
-    listing.add_argument("-o", "--output", choices=OUTPUT_FORMATS, help="json, yaml or wide")
+    listing.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
     watch = verb("watch", "follow a Rollout live until Ctrl-C")
     watch.add_argument(
         "--until-done",

@@ -12,7 +12,8 @@ from datetime import UTC, datetime
 
 import yaml
 
-from controller.cli import api, changes, render
+from controller.api.v1alpha1 import GROUP, KIND
+from controller.cli import api, changes, jsonpath, render
 from controller.cli.errors import CliError
 from controller.cli.flags import flags_table, merged_flags
 from controller.cli.session import Session
@@ -33,13 +34,31 @@ def _dump(obj: KubeObject, output: str) -> str:
     return yaml.safe_dump(obj, sort_keys=False).rstrip("\n")
 
 
+def _name(rollout: KubeObject) -> str:
+    """``rollout.landinggear.dev/web``, as ``kubectl get -o name`` writes it."""
+    return f"{KIND.lower()}.{GROUP}/{(rollout.get('metadata') or {}).get('name', '')}"
+
+
+def _print_as_data(obj: KubeObject, output: str) -> None:
+    """``obj`` (a Rollout or a List) as ``-o json|yaml|name|jsonpath=…`` ask."""
+    if output == "name":
+        items = obj["items"] if obj.get("kind") == "List" else [obj]
+        for item in items:
+            print(_name(item))
+    elif output.startswith("jsonpath="):
+        template = jsonpath.parse(output.removeprefix("jsonpath="))
+        sys.stdout.write(jsonpath.render(template, obj))
+    else:
+        print(_dump(obj, output))
+
+
 def get(session: Session, name: str, *, output: str | None) -> int:
     rollout = api.get_rollout(session, name)
     now = datetime.now(UTC)
-    if output in ("json", "yaml"):
-        print(_dump(_without_managed_fields(rollout), output))
-    elif output == "wide":
+    if output == "wide":
         print(render.rollout_table([rollout], now, all_namespaces=False, wide=True))
+    elif output is not None:
+        _print_as_data(_without_managed_fields(rollout), output)
     else:
         print(render.summary(rollout, now))
     return 0
@@ -47,9 +66,9 @@ def get(session: Session, name: str, *, output: str | None) -> int:
 
 def list_rollouts(session: Session, *, all_namespaces: bool, output: str | None) -> int:
     rollouts = api.list_rollouts(session, all_namespaces=all_namespaces)
-    if output in ("json", "yaml"):
+    if output not in (None, "wide"):
         items = [_without_managed_fields(r) for r in rollouts]
-        print(_dump({"apiVersion": "v1", "kind": "List", "items": items}, output))
+        _print_as_data({"apiVersion": "v1", "kind": "List", "items": items}, output)
         return 0
     if not rollouts:
         where = "any namespace" if all_namespaces else f"{session.namespace} namespace"
