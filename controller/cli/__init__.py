@@ -35,6 +35,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "version":
         print(f"landinggear {__version__}")
         return 0
+    if args.command == "completion":
+        from controller.cli.completion import script
+
+        sys.stdout.write(script(parser, args.shell))
+        return 0
     from controller.cli.errors import CliError
 
     try:

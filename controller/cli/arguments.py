@@ -20,7 +20,15 @@ from collections.abc import Sequence
 from controller import __version__
 from controller.api.base import parse_duration
 
-__all__ = ["FLAGS_ACTIONS", "OUTPUT_FORMATS", "build_parser", "parse", "parse_args", "program_name"]
+__all__ = [
+    "FLAGS_ACTIONS",
+    "OUTPUT_FORMATS",
+    "SHELLS",
+    "build_parser",
+    "parse",
+    "parse_args",
+    "program_name",
+]
 
 OUTPUT_FORMATS = ("json", "yaml", "wide", "name", "jsonpath=TEMPLATE")
 _OUTPUT_HELP = (
@@ -36,6 +44,9 @@ _REQUEST_VERBS = {
 }
 
 FLAGS_ACTIONS = ("list", "off", "restore")
+
+SHELLS = ("bash", "zsh", "fish")
+"""What ``completion`` writes scripts for."""
 
 _FLAGS_USAGE = """%(prog)s [list] NAME
        %(prog)s off NAME [FLAG ...] [--reason TEXT]
@@ -159,6 +170,8 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
     verb("history", "show who did what to which revision, and when")
     _flags_verb(sub)
     verb("version", "print the client version", rollout=False)
+    completion = verb("completion", "print a shell completion script", rollout=False)
+    completion.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
     from controller.cli import chatops, run
 
     run.add_arguments(
