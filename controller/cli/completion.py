@@ -58,7 +58,7 @@ def _values(action: argparse.Action) -> str | None:
 def _actions(parser: argparse.ArgumentParser) -> list[argparse.Action]:
     """argparse has no public way to walk a parser's arguments; shtab and argcomplete
     read this list too."""
-    return parser._actions  # noqa: SLF001
+    return parser._actions  # noqa: SLF001 - argparse lists its arguments nowhere else
 
 
 def _options(parser: argparse.ArgumentParser) -> tuple[_Option, ...]:
