@@ -70,6 +70,9 @@ def _up_and_down(name: str) -> None:
         "relay-apiserver-netns",
         "relay-kube-proxy-healthz-netns",
         "relay-kube-proxy-healthz-host",
+        "prometheus",
+        "relay-prometheus-netns",
+        "relay-prometheus-host",
     }
     assert netns.exists(netns.name_for(name))
     assert _harness("--name", name, "status").returncode == 0
