@@ -70,8 +70,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prepare_namespace(options)
         print(
-            f"\n== Prometheus, the demo apps, {args.rps:g} requests/s and the controller,"
-            " all on loopback",
+            f"\n== {stack.plane_description()}, {args.rps:g} requests/s and the controller",
             flush=True,
         )
         with stack:

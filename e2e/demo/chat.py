@@ -83,8 +83,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         prepare_namespace(options)
         print(
-            f"\n== Prometheus, the demo apps, {args.rps:g} requests/s, the controller and a"
-            " Matrix homeserver, all on loopback",
+            f"\n== {stack.plane_description()}, {args.rps:g} requests/s, the controller"
+            " and a Matrix homeserver on loopback",
             flush=True,
         )
         summary = _story(options, stack, synapse)

@@ -40,6 +40,7 @@ from e2e.dataplane.netload.service import ServiceTraffic
 from e2e.demo.network import NetworkPlane, local_cluster_of
 from e2e.demo.recorder import Recorder
 from e2e.localcluster import cluster, monitoring
+from e2e.localcluster.network import namespace_of as network_name
 from e2e.prometheus import Prometheus
 from e2e.prometheus.api import Endpoint
 from e2e.unleash import UnleashServer
@@ -264,6 +265,15 @@ class Stack:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+    def plane_description(self) -> str:
+        """Where the apps, Prometheus and the traffic run, for the demo's headline."""
+        if self.local is not None:
+            return (
+                "One demo app per pod, the cluster's Prometheus and the load, all inside"
+                f" the cluster's network namespace ({network_name(self.local)})"
+            )
+        return "Prometheus, one demo app per revision and the traffic, all on loopback"
 
     # ------------------------------------------------------------ health
 

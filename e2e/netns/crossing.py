@@ -46,7 +46,11 @@ class RelayInto:
         with open(self._log_file or os.devnull, "ab") as out:
             self._processes.append(
                 subprocess.Popen(
-                    argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+                    argv,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    process_group=0,  # a Ctrl-C reaches the caller only, which stops it
                 )
             )
 

@@ -237,7 +237,9 @@ class Prometheus:
                 ),
                 (os.POSIX_SPAWN_DUP2, 1, 2),
             ],
-            setsid=detach,
+            # Not detached: its own process group all the same, so a Ctrl-C in the
+            # terminal reaches the caller only, which stops it (in order, by pid).
+            **({"setsid": True} if detach else {"setpgroup": 0}),
         )
         state = {
             "pid": self._pid,

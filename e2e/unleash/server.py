@@ -137,6 +137,7 @@ class UnleashServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self.workdir,
+            process_group=0,  # a Ctrl-C reaches the caller only, which stops it in order
         )
         log.close()
         self._wait(
@@ -167,6 +168,7 @@ class UnleashServer:
             capture_output=True,
             text=True,
             cwd=self._pg_dir,
+            process_group=0,  # a Ctrl-C reaches the caller only, which stops it in order
             **_as_postgres(),
         )  # fmt: skip
         if done.returncode != 0:
@@ -180,6 +182,7 @@ class UnleashServer:
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=self._pg_dir,
+            process_group=0,  # a Ctrl-C reaches the caller only, which stops it in order
             **_as_postgres(),
         )  # fmt: skip
         log.close()
