@@ -22,14 +22,13 @@ import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from e2e.localcluster import versions
+from e2e.localcluster import goprogress, versions
 
 KUBE_BINARIES = (
     "kube-apiserver",
@@ -128,40 +127,52 @@ def _go_env() -> dict[str, str]:
     return env
 
 
-def _run_go(args: list[str], *, cwd: Path, env: dict[str, str] | None = None) -> str:
+def _run_go(
+    args: list[str],
+    *,
+    cwd: Path,
+    env: dict[str, str] | None = None,
+    label: str | None = None,
+    tag: str = "localcluster",
+) -> str:
+    """Run go, saying on stderr at least every 30 s what it is doing (see goprogress)."""
     go = shutil.which("go")
     if go is None:
         raise BuildError("the Go toolchain ('go') is not on PATH; install Go >= 1.26 (see README)")
     cwd.mkdir(parents=True, exist_ok=True)
-    proc = subprocess.run(
+    done = goprogress.run(
         [go, *args],
         cwd=cwd,
         env=env or _go_env(),
-        capture_output=True,
-        text=True,
-        check=False,
+        label=label or f"go {' '.join(args[:2])}",
+        say=lambda message: _log(message, tag=tag),
+        every=goprogress.EVERY,
     )
-    if proc.returncode != 0:
-        tail = "\n".join((proc.stdout + proc.stderr).splitlines()[-40:])
+    if done.returncode != 0:
+        tail = "\n".join(done.tail)
         raise BuildError(f"go {' '.join(args[:3])} … failed in {cwd}:\n{tail}")
-    return proc.stdout
+    return done.stdout
+
+
+def _download(module: str, version: str) -> dict[str, str]:
+    out = _run_go(
+        ["mod", "download", "-json", f"{module}@{version}"],
+        cwd=cache_root(),
+        label=f"Downloading {module}@{version}",
+    )
+    info: dict[str, str] = json.loads(out)
+    if info.get("Error"):
+        raise BuildError(f"{module}@{version}: {info['Error']}")
+    return info
 
 
 def module_dir(module: str, version: str) -> Path:
     """Download ``module@version`` into the Go module cache and return its directory."""
-    out = _run_go(["mod", "download", "-json", f"{module}@{version}"], cwd=cache_root())
-    info = json.loads(out)
-    if info.get("Error"):
-        raise BuildError(f"{module}@{version}: {info['Error']}")
-    return Path(info["Dir"])
+    return Path(_download(module, version)["Dir"])
 
 
 def _module_gomod(module: str, version: str) -> str:
-    out = _run_go(["mod", "download", "-json", f"{module}@{version}"], cwd=cache_root())
-    info = json.loads(out)
-    if info.get("Error"):
-        raise BuildError(f"{module}@{version}: {info['Error']}")
-    return Path(info["GoMod"]).read_text()
+    return Path(_download(module, version)["GoMod"]).read_text()
 
 
 _LOCAL_REPLACE = re.compile(r"^\s*(?:replace\s+)?(\S+)\s*=>\s*\.\.?/\S*\s*$", re.MULTILINE)
@@ -211,7 +222,7 @@ def _build(
 ) -> None:
     """``go build`` the packages into ``out``; ``binary_name`` names a single package's output."""
     _log(f"Resolving Go modules for {label} …")
-    _run_go(["mod", "tidy"], cwd=workdir)
+    _run_go(["mod", "tidy"], cwd=workdir, label=f"Resolving Go modules for {label}")
     _log(f"Building {label} (cold: several minutes on 2 cores; cached afterwards in {out}) …")
     started = time.monotonic()
     staging = out.with_name(out.name + ".partial")
@@ -219,8 +230,9 @@ def _build(
     staging.mkdir(parents=True)
     target = staging / binary_name if binary_name else f"{staging}/"
     _run_go(
-        ["build", "-trimpath", f"-ldflags={ldflags}", "-o", str(target), *packages],
+        ["build", "-v", "-trimpath", f"-ldflags={ldflags}", "-o", str(target), *packages],
         cwd=workdir,
+        label=f"Building {label}",
     )
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)  # atomic: a half-built cache is never mistaken for a built one
@@ -318,6 +330,7 @@ def go_install(
     _run_go(
         [
             "install",
+            "-v",
             "-trimpath",
             *([f"-tags={','.join(build_tags)}"] if build_tags else []),
             f"-ldflags={ldflags}",
@@ -325,6 +338,8 @@ def go_install(
         ],
         cwd=cache_root(),
         env=env,
+        label=f"Building {label}",
+        tag=tag,
     )
     shutil.rmtree(out, ignore_errors=True)
     staging.rename(out)

@@ -91,9 +91,14 @@ def _controller_gen() -> Path:
     env = build._go_env() | {"GOBIN": str(out)}  # noqa: SLF001
     env["GOFLAGS"] = env["GOFLAGS"].replace("-mod=mod", "").strip()
     build._run_go(  # noqa: SLF001
-        ["install", f"sigs.k8s.io/controller-tools/cmd/controller-gen@{versions.CONTROLLER_TOOLS}"],
+        [
+            "install",
+            "-v",
+            f"sigs.k8s.io/controller-tools/cmd/controller-gen@{versions.CONTROLLER_TOOLS}",
+        ],
         cwd=build.cache_root(),
         env=env,
+        label=f"Building controller-gen {versions.CONTROLLER_TOOLS}",
     )
     return binary
 
