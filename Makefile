@@ -1,15 +1,20 @@
 # Two commands for a newcomer (see README): `make demo` and `make test`.
-# Both create .venv and build the pinned control-plane binaries and upstream
-# Prometheus (for kubernetes_sd) on first use.
+# Both install the missing system packages (scripts/system-deps: as root with
+# apt-get, else it stops with the command to run), create .venv and build the
+# pinned control-plane binaries and upstream Prometheus (for kubernetes_sd) on
+# first use.
 
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo demo-chat test lint unit down clean
+.PHONY: deps setup demo demo-chat test lint unit down clean
 
-setup: $(STAMP)
+deps:
+	@scripts/system-deps
+
+setup: deps $(STAMP)
 	@$(BIN)/python -m e2e.localcluster build --link-kubectl $(BIN) >/dev/null
 
 $(STAMP): pyproject.toml
