@@ -46,6 +46,10 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
     signal.signal(signal.SIGTERM, _terminated)
+    # Ctrl-C stops everything in order even when started with SIGINT ignored (a
+    # background job of a shell without job control inherits that, and Python
+    # then installs no KeyboardInterrupt handler of its own).
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     found = place(args, logs="demo", quiet=("httpx",))
     if found is None:
         return 1
