@@ -14,7 +14,7 @@ import logging
 import threading
 import time
 import zlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -63,6 +63,7 @@ class DataPlane:
 
     An app no longer wanted loses its route first and is stopped ``drain``
     seconds (plus its slowest answer) later, so traffic sees no failed request.
+    ``on_list`` is called with the time and the ReplicaSets of every sync.
     """
 
     def __init__(
@@ -76,6 +77,7 @@ class DataPlane:
         seed: int | None = None,
         drain: float = 0.25,
         flags: FlagServer | None = None,
+        on_list: Callable[[float, list[dict[str, Any]]], None] | None = None,
     ) -> None:
         self.namespace = namespace
         self.target_source = f"dataplane-{namespace}"
@@ -87,6 +89,7 @@ class DataPlane:
         self._seed = seed
         self._drain = drain
         self._flags = flags
+        self._on_list = on_list
         self._apps: dict[RevisionKey, AppProcess] = {}
         self._desired: dict[RevisionKey, DesiredRevision] = {}
         self._routes: list[tuple[RevisionKey, Route]] = []
@@ -179,6 +182,8 @@ class DataPlane:
     def sync_once(self) -> None:
         """Read the ReplicaSets once and make apps, targets and routes match them."""
         replicasets = self._list_replicasets()
+        if self._on_list is not None:  # e.g. the soak's record of what the cluster did
+            self._on_list(time.time(), replicasets)
         desired, problems = desired_revisions(replicasets)
         for problem in problems:
             if problem not in self._reported:

@@ -31,6 +31,7 @@ from e2e.bench.soak.run import Outcome, run
 def _figures(outcome: Outcome) -> dict[str, Any]:
     report, plan, tally = outcome.report, outcome.plan, outcome.tally
     lags = [o.last_request_after_abort for o in report.outcomes if o.last_request_after_abort]
+    cluster = [o.cluster_took for o in report.outcomes if o.cluster_took is not None]
     return {
         "rollouts": plan.shape.rollouts,
         "seed": outcome.seed,
@@ -59,6 +60,10 @@ def _figures(outcome: Outcome) -> dict[str, Any]:
         "abort_to_last_request_s": {
             "p50": round(statistics.median(lags), 2) if lags else None,
             "max": round(max(lags), 2) if lags else None,
+        },
+        "of_which_cluster_s": {  # the controller manager and kwok moving pods
+            "p50": round(statistics.median(cluster), 2) if cluster else None,
+            "max": round(max(cluster), 2) if cluster else None,
         },
     }
 
@@ -120,7 +125,9 @@ def main(argv: list[str] | None = None) -> int:
         f"outcomes: {figures['outcomes']}; requests {figures['requests']}; "
         f"abort stored → last request to the revision: "
         f"p50 {figures['abort_to_last_request_s']['p50']} s, "
-        f"max {figures['abort_to_last_request_s']['max']} s"
+        f"max {figures['abort_to_last_request_s']['max']} s (of which the cluster moving pods: "
+        f"p50 {figures['of_which_cluster_s']['p50']} s, "
+        f"max {figures['of_which_cluster_s']['max']} s)"
     )
     for line in figures["wrong"]:
         print(f"WRONG {line}")

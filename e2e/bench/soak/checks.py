@@ -10,7 +10,15 @@ returns the outcome of each release and every invariant broken:
   previous revision must serve first), no request is sent to R later than
   ``settle`` seconds after it, plus any API server downtime in between and
   ``RECOVERY`` seconds after each (pods cannot leave the endpoints while it is
-  away, and the controller manager catches up after it);
+  away, and the controller manager catches up after it). Given the ReplicaSets'
+  timeline (:mod:`e2e.bench.soak.timeline`), the time is split between who
+  spends it: the controller must want the previous revision in full and, once
+  that serves in full (make before break), R at zero, each within ``settle``;
+  the last request to R must come within ``settle`` of its last Ready pod
+  leaving. The cluster's part (the controller manager creating and deleting
+  pods, kwok) is a figure, not a verdict: a CI run once saw requests reach
+  aborted revisions for 45 s after their aborts, without this record of whose
+  seconds they were;
 - the steps go forward only, each starts once (one ``stepStartedAt``), a timed
   pause is never cut short nor skipped, and the canary's weight never exceeds
   its step's;
@@ -22,12 +30,13 @@ returns the outcome of each release and every invariant broken:
 from __future__ import annotations
 
 import bisect
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from e2e.bench.soak.plan import Kind
+from e2e.bench.soak.timeline import Point
 
 __all__ = [
     "RECOVERY",
@@ -77,6 +86,9 @@ class Outcome:
     abort or rollback."""
     last_request_after_abort: float | None = None
     """Seconds from the stored abort (or rollback) to the last request sent to the revision."""
+    cluster_took: float | None = None
+    """Of the time after the stored abort, seconds the cluster spent: the previous
+    revision's pods becoming Ready, then the aborted one's leaving."""
 
 
 @dataclass(kw_only=True)
@@ -118,6 +130,59 @@ def _downtime(
 ) -> float:
     """Seconds of the windows, each followed by ``recovery``, that overlap [start, end]."""
     return sum(max(0.0, min(b + recovery, end) - max(a, start)) for a, b in windows)
+
+
+def _held_from(
+    points: Sequence[Point], holds: Callable[[int, int], bool], since: float
+) -> float | None:
+    """The time from which ``holds(wanted, ready)`` is true to the end of ``points``
+    (``since`` if it already was then), or None if it is not at the end."""
+    start = None
+    for at, wanted, ready in points:
+        start = (start if start is not None else at) if holds(wanted, ready) else None
+    return None if start is None else max(start, since)
+
+
+def _taken_out_in_time(
+    name: str,
+    *,
+    stored: float,
+    later: Sequence[float],
+    canary: str,
+    previous: str | None,
+    replicas: Mapping[str, Sequence[Point]],
+    full: int,
+    api_down: Sequence[tuple[float, float]],
+    settle: float,
+) -> tuple[float | None, list[str]]:
+    """Split the time after the abort of ``canary`` was stored between the controller
+    and the cluster; the cluster's seconds and the controller's broken promises."""
+    mine, prior = replicas.get(canary, ()), replicas.get(previous or "", ())
+    wanted_back = _held_from(prior, lambda wanted, _: wanted >= full, stored)
+    serving = _held_from(prior, lambda _, ready: ready >= full, stored)
+    scaled = _held_from(mine, lambda wanted, _: wanted == 0, stored)
+    gone = _held_from(mine, lambda _, ready: ready == 0, stored)
+    problems: list[str] = []
+
+    def late(what: str, start: float, end: float | None) -> None:
+        if end is None:
+            problems.append(f"{name}: after its abort was stored, {what} never")
+            return
+        allowed = settle + _downtime(api_down, start, end, RECOVERY)
+        if end - start > allowed:
+            problems.append(f"{name}: {what} {end - start:.2f}s after (allowed {allowed:.2f}s)")
+
+    late(f"the controller wanted {previous} in full", stored, wanted_back)
+    if serving is None:
+        problems.append(f"{name}: after its abort was stored, {previous} never served in full")
+        return None, problems
+    late(f"the controller scaled {canary} to zero once {previous} served", serving, scaled)
+    if gone is None:
+        problems.append(f"{name}: after its abort was stored, {canary} kept Ready pods")
+        return None, problems
+    if later:
+        late(f"requests went to {canary} once its pods left: the last", gone, later[-1])
+    return (serving - stored) + max(0.0, gone - max(scaled or gone, serving)), problems
 
 
 def _taken_out(versions: Sequence[Version], revision: str) -> Version | None:
@@ -188,6 +253,8 @@ def _judge_one(
     sent: Mapping[str, Sequence[float]],
     api_down: Sequence[tuple[float, float]],
     settle: float,
+    replicas: Mapping[str, Sequence[Point]] | None,
+    full: int,
 ) -> tuple[Outcome, list[str]]:
     started = next(
         (v for v in versions if any(h.get("action") == "ReleaseStarted"
@@ -205,18 +272,25 @@ def _judge_one(
     if promoted is not None and kind in (Kind.ERRORS, Kind.LATENCY):
         problems.append(f"{name}: a canary failing from its first request ({kind}) was promoted")
     ended = _taken_out(versions, canary)
-    last_after = None
+    last_after = cluster_took = None
     if ended is not None:
         times = sent.get(canary) or ()
         later = times[bisect.bisect_right(times, ended.seen) :]
         if later:
             last_after = later[-1] - ended.seen
+        if later and replicas is None:
             allowed = settle + _downtime(api_down, ended.seen, later[-1], RECOVERY)
-            if last_after > allowed:
+            if last_after is not None and last_after > allowed:
                 problems.append(
                     f"{name}: {len(later)} request(s) sent to {canary} after its abort was "
                     f"stored, the last {last_after:.2f}s after (allowed {allowed:.2f}s)"
                 )
+        elif replicas is not None:
+            cluster_took, found = _taken_out_in_time(
+                name, stored=ended.seen, later=later, canary=canary, previous=previous,
+                replicas=replicas, full=full, api_down=api_down, settle=settle,
+            )  # fmt: skip
+            problems += found
     final = versions[-1].status
     phase, stable = final.get("phase"), final.get("stableRevision")
     aborted_reason = _reason(final, "Aborted", canary)
@@ -243,6 +317,7 @@ def _judge_one(
         detail=detail,
         release_to_decision=took,
         last_request_after_abort=last_after,
+        cluster_took=cluster_took,
     )
     return outcome, problems
 
@@ -255,10 +330,14 @@ def judge(
     sent: Mapping[str, Sequence[float]],
     api_down: Sequence[tuple[float, float]],
     settle: float,
+    replicas: Mapping[str, Sequence[Point]] | None = None,
+    full: int = 0,
 ) -> Report:
     """The outcome of each release in ``kinds`` and every invariant broken.
 
-    ``sent`` maps a revision to the sorted times requests were sent to it.
+    ``sent`` maps a revision to the sorted times requests were sent to it;
+    ``replicas`` each revision's :class:`~e2e.bench.soak.timeline.ReplicaTimeline`
+    points, ``full`` the replicas a Rollout runs with.
     """
     report = Report()
     by_name: dict[str, list[Version]] = {}
@@ -280,6 +359,8 @@ def judge(
             sent=sent,
             api_down=api_down,
             settle=settle,
+            replicas=replicas,
+            full=full,
         )
         report.outcomes.append(outcome)
         report.violations += problems

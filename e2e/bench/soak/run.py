@@ -29,6 +29,7 @@ from e2e.bench.soak.injector import Injector
 from e2e.bench.soak.objects import (
     LEASE_SECONDS,
     PREFIX,
+    REPLICAS,
     STEPS,
     api_client,
     controller_writes,
@@ -39,6 +40,7 @@ from e2e.bench.soak.objects import (
     rollout,
 )
 from e2e.bench.soak.plan import Plan
+from e2e.bench.soak.timeline import ReplicaTimeline
 from e2e.dataplane import DataPlane, TrafficGenerator
 from e2e.localcluster import cluster, faults
 from e2e.localcluster.controlplane import AUDIT_LOG
@@ -148,9 +150,10 @@ def run(
     prometheus = Prometheus(log_dir / "prometheus", scrape_interval="1s")
     prometheus.start()
     sent: dict[str, list[float]] = {}
+    replicas = ReplicaTimeline()
     plane = DataPlane(
         api=api_client(state.kubeconfig), namespace=namespace, targets=prometheus,
-        log_dir=log_dir / "apps", seed=seed,
+        log_dir=log_dir / "apps", seed=seed, on_list=replicas.observe,
     ).start()  # fmt: skip
     traffic = TrafficGenerator(
         plane.routes,
@@ -205,7 +208,7 @@ def run(
             dump.write(json.dumps({"name": v.name, "revision": v.revision, "seen": v.seen,
                                    "obj": v.obj}) + "\n")  # fmt: skip
     with open(log_dir / "sent.json", "w") as dump:
-        json.dump({"sent": sent, "api_down": outcome.api_down}, dump)
+        json.dump({"sent": sent, "api_down": outcome.api_down, "replicas": replicas.points()}, dump)
     outcome.report = judge(
         kinds={r.rollout: r.kind for r in plan.releases},
         versions=[v for v in etcd.versions() if v.seen < judged_until],
@@ -213,6 +216,8 @@ def run(
         sent={k: sorted(v) for k, v in sent.items()},
         api_down=outcome.api_down,
         settle=plan.shape.traffic_settle,
+        replicas={k: [p for p in v if p[0] < judged_until] for k, v in replicas.points().items()},
+        full=REPLICAS,
     )
     outcome.report.violations += overlapping_writers(
         [w for w in writes if w[0] < judged_until], lease=LEASE_SECONDS

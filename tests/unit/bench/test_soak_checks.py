@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 
+from controller.core.revisions import REVISION_LABEL, ROLLOUT_LABEL
 from e2e.bench.soak.checks import Version, judge, overlapping_writers
 from e2e.bench.soak.plan import FaultKind, Kind, Shape, make_plan
+from e2e.bench.soak.timeline import ReplicaTimeline
 
 pytestmark = pytest.mark.unit
 
@@ -215,3 +217,96 @@ def test_writes_by_a_deposed_controller_after_its_successor_began_are_split_brai
     assert overlapping_writers(overlap, lease=15) == [
         "a wrote at 20.500 while b led (it wrote at 20.000 and 21.000)"
     ]
+
+
+def _timeline(**points: list[tuple[float, int, int]]) -> dict[str, list[tuple[float, int, int]]]:
+    return {revision: [(T0 + t, w, r) for t, w, r in p] for revision, p in points.items()}
+
+
+def _judge_with(story: Story, sent: list[float], **points: list[tuple[float, int, int]]) -> Any:
+    return judge(
+        kinds={story.name: Kind.ERRORS},
+        versions=story.versions,
+        steps=STEPS,
+        sent={"v2": sorted(T0 + t for t in sent)},
+        api_down=[(T0 + 100, T0 + 112)],
+        settle=3.0,
+        replicas=_timeline(**points),
+        full=4,
+    )
+
+
+# Aborted at 14: the controller wants v1 back to 4 and, once v1 serves, v2 at 0.
+PROMPT_V1 = [(0, 4, 4), (3, 2, 2), (13.9, 4, 2)]
+
+
+def test_a_slow_cluster_is_a_figure_and_a_late_controller_a_violation() -> None:
+    """The controller manager took 40 s to make v1's pods Ready: traffic left v2 late,
+    but the controller did its part at once (the soak's CI failure had this shape)."""
+    slow = _judge_with(
+        Story().release().abort(),
+        [5, 30, 56.5],
+        v1=[*PROMPT_V1, (54, 4, 4)],
+        v2=[(1, 1, 1), (3, 2, 2), (54.2, 0, 2), (56, 0, 0)],
+    )
+    assert slow.violations == []
+    assert slow.outcomes[0].cluster_took == pytest.approx(40 + 1.8)
+    assert slow.outcomes[0].last_request_after_abort == pytest.approx(42.5)
+
+    late = _judge_with(
+        Story().release().abort(),
+        [5, 26.5],
+        v1=[*PROMPT_V1, (15, 4, 4)],
+        v2=[(1, 1, 1), (3, 2, 2), (25, 0, 2), (26, 0, 0)],
+    )
+    assert late.violations == [
+        "r: the controller scaled v2 to zero once v1 served 10.00s after (allowed 3.00s)"
+    ]
+
+
+def test_the_previous_revision_not_wanted_back_or_pods_kept_or_traffic_after_are_violations() -> (
+    None
+):
+    never_back = _judge_with(
+        Story().release().abort(), [5], v1=PROMPT_V1[:2], v2=[(1, 1, 1), (3, 2, 2)]
+    )
+    assert any("wanted v1 in full never" in v for v in never_back.violations)
+    assert any("v1 never served in full" in v for v in never_back.violations)
+
+    kept = _judge_with(
+        Story().release().abort(),
+        [5],
+        v1=[*PROMPT_V1, (15, 4, 4)],
+        v2=[(1, 1, 1), (3, 2, 2), (15.5, 0, 2)],
+    )
+    assert kept.violations == ["r: after its abort was stored, v2 kept Ready pods"]
+
+    after = _judge_with(
+        Story().release().abort(),
+        [5, 22],
+        v1=[*PROMPT_V1, (15, 4, 4)],
+        v2=[(1, 1, 1), (3, 2, 2), (15.5, 0, 2), (16, 0, 0)],
+    )
+    assert after.violations == [
+        "r: requests went to v2 once its pods left: the last 6.00s after (allowed 3.00s)"
+    ]
+
+
+def test_the_replica_timeline_keeps_change_points_and_a_vanished_revision_is_zero() -> None:
+    def rs(revision: str, wanted: int, ready: int, rollout: str = "r") -> dict[str, Any]:
+        labels = {REVISION_LABEL: revision, ROLLOUT_LABEL: rollout} if rollout else {}
+        return {
+            "metadata": {"labels": labels},
+            "spec": {"replicas": wanted},
+            "status": {"readyReplicas": ready},
+        }
+
+    timeline = ReplicaTimeline()
+    timeline.observe(1.0, [rs("v1", 4, 4), rs("x", 9, 9, rollout="")])
+    timeline.observe(2.0, [rs("v1", 4, 4), rs("v2", 1, 0)])
+    timeline.observe(3.0, [rs("v1", 3, 3), rs("v2", 1, 1), rs("v2", 1, 1)])
+    timeline.observe(4.0, [rs("v1", 4, 4)])
+    assert timeline.points() == {
+        "v1": [(1.0, 4, 4), (3.0, 3, 3), (4.0, 4, 4)],
+        "v2": [(2.0, 1, 0), (3.0, 2, 2), (4.0, 0, 0)],
+    }
