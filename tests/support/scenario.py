@@ -91,6 +91,9 @@ class Harness:
     kube: ClusterUnderTest
     namespace: str
     log_dir: Path
+    controller_kubeconfig: Path | None = None
+    """What controllers authenticate with unless told otherwise: the shipped
+    ServiceAccount's (``accounts.shipped_controller_kubeconfig``), else the admin's."""
     controllers: list[ControllerProcess] = field(default_factory=list)
 
     # ---------------------------------------------------------- controller
@@ -113,7 +116,7 @@ class Harness:
                 "-m",
                 "controller",
                 "run",
-                f"--kubeconfig={kubeconfig or self.kube.kubeconfig}",
+                f"--kubeconfig={kubeconfig or self.controller_kubeconfig or self.kube.kubeconfig}",
                 f"--namespace={self.namespace}",
                 f"--lease-namespace={self.namespace}",
                 f"--metrics-address=127.0.0.1:{port}",

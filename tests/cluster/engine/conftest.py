@@ -12,6 +12,7 @@ from e2e.dataplane.netload.service import ServiceTraffic
 from e2e.localcluster import crds
 from e2e.prometheus.api import Endpoint
 from tests.support import network
+from tests.support.accounts import leader_election_grant, shipped_controller_kubeconfig
 from tests.support.gatewayapi_world import install_gateway
 from tests.support.kube import ClusterUnderTest
 from tests.support.routes_istio import IstioWorld, install_istio
@@ -26,15 +27,31 @@ def rollout_crd(kube: ClusterUnderTest) -> None:
     )
 
 
+@pytest.fixture(scope="session")
+def controller_kubeconfig(kube: ClusterUnderTest, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shipped controller ServiceAccount's kubeconfig: scenarios run the controller
+    with exactly the shipped RBAC."""
+    path = tmp_path_factory.mktemp("accounts") / "controller.kubeconfig"
+    return shipped_controller_kubeconfig(kube, path)
+
+
 @pytest.fixture
 def harness(
     kube: ClusterUnderTest,
     namespace: str,
     rollout_crd: None,
+    controller_kubeconfig: Path,
     tmp_path: Path,
     request: pytest.FixtureRequest,
 ) -> Iterator[Harness]:
-    world = Harness(kube=kube, namespace=namespace, log_dir=tmp_path)
+    world = Harness(
+        kube=kube,
+        namespace=namespace,
+        log_dir=tmp_path,
+        controller_kubeconfig=controller_kubeconfig,
+    )
+    for obj in leader_election_grant(namespace):
+        world.apply(obj)
     yield world
     world.stop_all()
     report = getattr(request.node, "rep_call", None)

@@ -96,7 +96,7 @@ def test_a_frozen_leader_resumed_after_a_takeover_writes_nothing_and_exits(
 def test_a_leader_cut_off_from_the_api_stops_by_its_deadline_and_the_standby_takes_over(
     harness: Harness, tmp_path: Path
 ) -> None:
-    config = yaml.safe_load(harness.kube.kubeconfig.read_text())
+    config = yaml.safe_load((harness.controller_kubeconfig or harness.kube.kubeconfig).read_text())
     server = urlparse(config["clusters"][0]["cluster"]["server"])
     proxy = TcpProxy((server.hostname or "127.0.0.1", server.port or 443))
     config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
