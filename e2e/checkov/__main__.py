@@ -1,0 +1,5 @@
+import sys
+
+from e2e.checkov import main
+
+sys.exit(main())
