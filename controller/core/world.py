@@ -139,7 +139,9 @@ def parse_requests(annotations: dict[str, str]) -> tuple[list[Request], list[str
         name = key.removeprefix(REQUEST_ANNOTATION_PREFIX)
         try:
             verb = Verb(name)
-            body = json.loads(raw)
+            body = json.loads(raw, object_pairs_hook=_unique_keys)
+            if not isinstance(body, dict):
+                raise TypeError("not a JSON object")
             request_id, refused = _bounded_id(str(body["id"]))
             requests.append(
                 Request(
@@ -158,6 +160,17 @@ def parse_requests(annotations: dict[str, str]) -> tuple[list[Request], list[str
             errors.append(f"ignored unreadable request annotation {key}: {err}")
     requests.sort(key=lambda r: r.at)
     return requests, errors
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are unique: with ``"by"`` twice, admission would check
+    one (manifests/controller/admission.yaml) and ``json.loads`` keep the other."""
+    seen: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in seen:
+            raise ValueError(f"{key!r} given twice")
+        seen[key] = value
+    return seen
 
 
 def _bounded_id(request_id: str) -> tuple[str, str]:

@@ -21,6 +21,7 @@ from kubernetes import client
 
 from controller.core.revisions import REVISION_LABEL
 from controller.core.world import Request, Verb, request_annotation
+from tests.cluster.cli.conftest import ADMIN
 from tests.support.gatewayapi_world import BETA, CANARY, checkout_weights, route, start_release
 from tests.support.routes_gatewayapi import ObjectWatcher, weights_of
 from tests.support.scenario import Harness
@@ -173,7 +174,7 @@ def test_a_promote_reaches_the_route_in_well_under_a_second(
     latencies = []
     for weight in (30, 60, 90):
         key, value = request_annotation(
-            Request(verb=Verb.PROMOTE, id=uuid.uuid4().hex, by="test", at=datetime.now(UTC))
+            Request(verb=Verb.PROMOTE, id=uuid.uuid4().hex, by=ADMIN, at=datetime.now(UTC))
         )
         asked = time.monotonic()
         custom.patch_namespaced_custom_object(

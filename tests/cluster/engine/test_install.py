@@ -82,6 +82,8 @@ def test_the_install_renders_every_part_with_the_image_pinned_by_digest(
         "RoleBinding/landinggear-leader-election",
         "Service/landinggear-controller-metrics",
         "ServiceAccount/landinggear-controller",
+        "ValidatingAdmissionPolicy/landinggear-request-by",
+        "ValidatingAdmissionPolicyBinding/landinggear-request-by",
     ]
     deployment = _one(docs, "Deployment")
     assert deployment["spec"]["replicas"] == 2

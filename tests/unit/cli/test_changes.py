@@ -158,3 +158,26 @@ def test_request_times_are_written_in_utc() -> None:
         '"at": "2024-01-01T00:00:00+00:00"'
         in patch["metadata"]["annotations"]["request.landinggear.dev/retry"]
     )
+
+
+def test_a_request_naming_a_key_twice_is_unreadable_so_admission_and_controller_agree() -> None:
+    """Admission checks the first "by" (manifests/controller/admission.yaml); ``json``
+    would keep the last: such a body is refused, never acted on as the second name."""
+    key = "request.landinggear.dev/abort"
+    raw = f'{{"at": "{NOW.isoformat()}", "by": "alice", "by": "bob", "id": "r1"}}'
+    requests, errors = parse_requests({key: raw})
+    assert requests == []
+    assert errors == [f"ignored unreadable request annotation {key}: 'by' given twice"]
+    requests, errors = parse_requests({key: '["by", "bob"]'})
+    assert (requests, errors) == (
+        [],
+        [f"ignored unreadable request annotation {key}: not a JSON object"],
+    )
+
+
+def test_the_cli_writes_at_then_by_first_as_the_admission_policy_expects() -> None:
+    patch = request_patch(
+        "rollback", request_id="r1", by="system:serviceaccount:team:ci", at=NOW, reason="x"
+    )
+    raw = patch["metadata"]["annotations"]["request.landinggear.dev/rollback"]
+    assert raw.startswith(f'{{"at": "{NOW.isoformat()}", "by": "system:serviceaccount:team:ci", "')
