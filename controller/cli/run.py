@@ -39,7 +39,14 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
 }
 
 
-_OTHER_FIELDS = ("flag_endpoints", "leader_elect", "kubeconfig", "context", "namespace")
+_OTHER_FIELDS = (
+    "flag_endpoints",
+    "leader_elect",
+    "per_rollout_metrics",
+    "kubeconfig",
+    "context",
+    "namespace",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +67,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="reconcile only while holding the Lease (default: on)",
+    )
+    parser.add_argument(
+        "--per-rollout-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="export the series labelled by Rollout: phase, weight, step (default: on)",
     )
 
 

@@ -122,8 +122,14 @@ class Analyst:
         default: PrometheusConfig | None,
         connect: Callable[[PrometheusConfig], MetricProvider] = PrometheusProvider,
         max_providers: int = MAX_PROVIDERS,
+        on_looks: Callable[[tuple[Measurement, ...]], None] | None = None,
+        on_provider_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.default = default
+        self.on_looks = on_looks
+        """Told of every look taken (metrics)."""
+        self.on_provider_error = on_provider_error
+        """Told ``("prometheus", kind)`` of every failed query (metrics)."""
         self.connect = connect
         self.max_providers = max_providers
         self._providers: OrderedDict[str, _Slot] = OrderedDict()
@@ -180,6 +186,8 @@ class Analyst:
     ) -> Measurements:
         """The looks ``due`` for ``target``, taken concurrently, each within its deadline."""
         results = await asyncio.gather(*(self._bounded(rollout, spec, target, d, now) for d in due))
+        if self.on_looks is not None:
+            self.on_looks(tuple(results))
         return Measurements(
             revision=target.revision,
             at=now,
@@ -208,6 +216,7 @@ class Analyst:
                 return await self._look(rollout, target, due, slot, now)
         except TimeoutError:
             log.warning("Measurement timed out", metric=name, seconds=deadline)
+            self._provider_error("timeout")
             return Measurement(metric=name, error=f"no answer within {deadline:g}s")
 
     async def _look(
@@ -245,7 +254,13 @@ class Analyst:
             return Measurement(metric=metric.name, invalid=str(err))
         except (ProviderError, CountError) as err:
             log.warning("Measurement failed", metric=metric.name, error=str(err))
+            if isinstance(err, ProviderError):
+                self._provider_error(err.kind)
             return Measurement(metric=metric.name, error=str(err))
+
+    def _provider_error(self, kind: str) -> None:
+        if self.on_provider_error is not None:
+            self.on_provider_error("prometheus", kind)
 
 
 @dataclass(kw_only=True)
