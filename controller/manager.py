@@ -56,11 +56,6 @@ log = structlog.get_logger("landinggear.manager")
 
 WORKLOAD_INDEX = "workload"
 
-STUCK_AFTER_SECONDS = 300.0
-"""A reconcile running longer than this is stuck (every request it makes is bounded
-far below it): ``/healthz`` fails so the kubelet restarts the process."""
-
-
 EXIT_LEASE_UNUSABLE = 3
 """Exit code when the Lease's namespace is missing or RBAC forbids the Lease."""
 
@@ -233,7 +228,11 @@ class Manager:
     # ------------------------------------------------------------ workers
 
     def problems(self) -> list[str]:
-        """What makes this process unhealthy (``/healthz``): empty when all is well."""
+        """What makes this process unhealthy (``/healthz``): empty when all is well.
+
+        An informer's or the measurements' loop that ended, a worker thread that
+        died while this process works, a reconcile running longer than
+        ``stuck_after``. (``/readyz`` is :meth:`synced`.)"""
         found = [
             f"informer {informer.resource} is not running"
             for informer in (self.rollouts, self.deployments, self.replica_sets)
@@ -241,9 +240,11 @@ class Manager:
         ]
         if not self.measurer.alive():
             found.append("the measurements' event loop is not running")
+        if self._working.is_set():
+            found += [f"{t.name} is not running" for t in self._workers if not t.is_alive()]
         now = time.monotonic()
         for worker, since in list(self.busy_since.items()):
-            if now - since > STUCK_AFTER_SECONDS:
+            if now - since > self.settings.stuck_after:
                 found.append(f"{worker} has been in one reconcile for {now - since:.0f}s")
         return found
 

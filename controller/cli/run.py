@@ -28,6 +28,7 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "fence_margin": (float, "seconds before the renew deadline at which writes stop"),
     "log_level": (str.lower, "debug, info, warning or error"),
     "watch_timeout": (int, "server-side timeout of each watch, seconds"),
+    "stuck_after": (float, "seconds after which a running reconcile fails /healthz"),
     "prometheus_address": (str, "default Prometheus URL for analyses that name none"),
     "prometheus_bearer_token_file": (str, "bearer token file for the default Prometheus"),
     "prometheus_username": (str, "basic-auth user for the default Prometheus"),
