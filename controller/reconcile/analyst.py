@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pydantic
 import structlog
 
 from controller.api.analysis import Analysis, Metric, Stage
@@ -154,7 +155,11 @@ class Analyst:
     def config(self, spec: Analysis, metric: Metric) -> PrometheusConfig:
         """The Prometheus ``metric`` is measured on (raises ProviderConfigError)."""
         address = (metric.prometheus and metric.prometheus.address) or spec.prometheus.address
-        override = PrometheusOverride(address=address) if address else None
+        try:
+            override = PrometheusOverride(address=address) if address else None
+        except pydantic.ValidationError as err:  # its messages never echo the input
+            reasons = "; ".join(str(e["msg"]) for e in err.errors())
+            raise ProviderConfigError(f"prometheus address: {reasons}") from None
         return resolve(self.default, override)
 
     async def aclose(self) -> None:
