@@ -1,9 +1,12 @@
-"""Secrets scrubbed from whatever is about to be logged: defence in depth.
+"""Secrets scrubbed from whatever is about to be logged or said: defence in depth.
 
-The controller never puts a credential into a message on purpose (each secret
-it handles is tested with canary values that must never show up in a log line,
-an Event or a status). This catches what slips through anyway, in structlog's
-events and in the standard library's records alike (:mod:`controller.logs`):
+:func:`scrub` takes known secrets out of a message built from a server's
+answer (which may echo the request). The controller never puts a credential
+into a message on purpose: each secret it handles is tested with canary values
+that must never show up in a log line, an Event or a status. The structlog
+processor :func:`redact_event` catches what slips through anyway, in
+structlog's events and in the standard library's records alike
+(:mod:`controller.logs`):
 
 - a field whose name says it holds a credential (``token``, ``password``,
   ``secret``, ``authorization``, ``api_key``, ``cookie`` …) loses its value;
@@ -18,7 +21,7 @@ import re
 from collections.abc import MutableMapping
 from typing import Any
 
-__all__ = ["REDACTED", "redact_event", "redact_text"]
+__all__ = ["REDACTED", "redact_event", "redact_text", "scrub"]
 
 REDACTED = "[REDACTED]"
 
@@ -44,6 +47,15 @@ _PATTERNS: tuple[tuple[re.Pattern[str], str], ...] = (
         rf"\1{REDACTED}",
     ),
 )
+
+
+def scrub(text: str, *secrets: str) -> str:
+    """``text`` with every occurrence of each secret replaced by ``***``: for a message
+    built from what a server answered, which may echo the request's credentials."""
+    for secret in secrets:
+        if secret:
+            text = text.replace(secret, "***")
+    return text
 
 
 def redact_text(text: str) -> str:
