@@ -90,13 +90,14 @@ def test_no_secret_reaches_the_log_the_events_or_the_status(
     )
     harness.create_app(replicas=2)
     controller = harness.start_controller(
+        kubeconfig=harness.kube.kubeconfig,  # may read the Secret without a grant: not RBAC here
         extra=(
             f"--flag-endpoint={backend.url}",
             f"--prometheus-address={backend.url}",
             f"--prometheus-bearer-token-file={token_file}",
             "--prometheus-timeout=2",
             "--log-level=debug",
-        )
+        ),
     )
     harness.apply(_rollout(backend))
     harness.wait_status("adopted", phase="Healthy")
