@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from kubernetes import client
 
 from controller.flags import FlagSwitches
@@ -17,8 +19,14 @@ from controller.settings import Settings
 __all__ = ["flag_switches", "prometheus_default"]
 
 
-def flag_switches(api: client.ApiClient, settings: Settings) -> FlagSwitches:
-    """The feature-flag providers, with the admin's allow-list and flag timeout."""
+def flag_switches(
+    api: client.ApiClient,
+    settings: Settings,
+    *,
+    on_error: Callable[[str, str], None] | None = None,
+) -> FlagSwitches:
+    """The feature-flag providers, with the admin's allow-list and flag timeout;
+    ``on_error`` is told ``(provider, kind)`` of each failure."""
     secrets = KubeSecrets(api, timeout=(5.0, settings.flag_timeout))
     endpoints = EndpointPolicy(settings.flag_endpoints)
     return FlagSwitches(
@@ -29,7 +37,8 @@ def flag_switches(api: client.ApiClient, settings: Settings) -> FlagSwitches:
                 secrets, base_url=settings.launchdarkly_address, timeout=settings.flag_timeout
             ),
             WebhookProvider(secrets, endpoints, timeout=settings.flag_timeout),
-        ]
+        ],
+        on_error=on_error,
     )
 
 

@@ -33,6 +33,7 @@ from controller import __version__
 from controller.api import v1alpha1
 from controller.backends import flag_switches, prometheus_default
 from controller.core.revisions import ROLLOUT_LABEL
+from controller.kube.counting import OnWrite, WriteCountingApiClient
 from controller.kube.errors import describe
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
@@ -55,29 +56,34 @@ log = structlog.get_logger("landinggear.manager")
 
 WORKLOAD_INDEX = "workload"
 
-STUCK_AFTER_SECONDS = 300.0
-"""A reconcile running longer than this is stuck (every request it makes is bounded
-far below it): ``/healthz`` fails so the kubelet restarts the process."""
-
-
 EXIT_LEASE_UNUSABLE = 3
 """Exit code when the Lease's namespace is missing or RBAC forbids the Lease."""
 
 
 def api_client(
-    settings: Settings, configuration: client.Configuration, *, fence: Fence, agent: str
+    settings: Settings,
+    configuration: client.Configuration,
+    *,
+    fence: Fence,
+    agent: str,
+    on_write: OnWrite | None = None,
 ) -> client.ApiClient:
     """The rate-limited, fenced client every read and write but the Lease's goes through."""
     api = RateLimitedApiClient(
-        configuration, limiter=RateLimiter(qps=settings.qps, burst=settings.burst), fence=fence
+        configuration,
+        limiter=RateLimiter(qps=settings.qps, burst=settings.burst),
+        fence=fence,
+        on_write=on_write,
     )
     api.user_agent = agent
     return api
 
 
-def lease_client(configuration: client.Configuration, *, agent: str) -> client.ApiClient:
+def lease_client(
+    configuration: client.Configuration, *, agent: str, on_write: OnWrite | None = None
+) -> client.ApiClient:
     """The Lease's own client: no limiter, no retries, never queued behind other requests."""
-    api = client.ApiClient(configuration)
+    api = WriteCountingApiClient(configuration, on_write=on_write)
     api.user_agent = agent
     return api
 
@@ -101,9 +107,17 @@ class Manager:
         configuration = api_configuration(**where)
         self.elector: LeaderElector | None = None
         self.lease: KubeLeaseLock | None = None
+        self._working = threading.Event()
+        self.metrics = Metrics(
+            observed=lambda: dict(self.reconciler.observed),
+            queue_depth=lambda: self.queue.depth,
+            leading=self.leading,
+            per_rollout=settings.per_rollout_metrics,
+        )
+        counted = self.metrics.count_write
         if settings.leader_elect:
             self.lease = KubeLeaseLock(
-                lease_client(configuration, agent=agent),
+                lease_client(configuration, agent=agent, on_write=counted),
                 namespace=settings.lease_namespace
                 or home_namespace(**where, namespace_file=namespace_file),
                 name=settings.lease_name,
@@ -120,7 +134,9 @@ class Manager:
         self.fence = Fence(
             self.elector.holds if self.elector else None, margin=settings.fence_margin
         )
-        self.api = api_client(settings, configuration, fence=self.fence, agent=agent)
+        self.api = api_client(
+            settings, configuration, fence=self.fence, agent=agent, on_write=counted
+        )
         ns = settings.namespace
         timeout = settings.watch_timeout
         self.rollouts = Informer(
@@ -148,10 +164,14 @@ class Manager:
             watch_timeout_seconds=timeout,
         )
         self.queue: WorkQueue[ObjectKey] = WorkQueue()
-        self.actuator = Actuator(self.api, routers(self.api), flag_switches(self.api, settings))
-        self.measurer = Measurer(
-            Analyst(default=prometheus_default(settings)), on_ready=self.queue.add
+        switches = flag_switches(self.api, settings, on_error=self.metrics.count_provider_error)
+        self.actuator = Actuator(self.api, routers(self.api), switches)
+        analyst = Analyst(
+            default=prometheus_default(settings),
+            on_looks=self.metrics.count_looks,
+            on_provider_error=self.metrics.count_provider_error,
         )
+        self.measurer = Measurer(analyst, on_ready=self.queue.add)
         clock = _utc_now
         self.reconciler = Reconciler(
             rollouts=self.rollouts,
@@ -162,13 +182,7 @@ class Manager:
             clock=clock,
             measurer=self.measurer,
         )
-        self.metrics = Metrics(
-            observed=lambda: dict(self.reconciler.observed),
-            queue_depth=lambda: self.queue.depth,
-            api_writes=lambda: self.actuator.writes,
-        )
         self._workers: list[threading.Thread] = []
-        self._working = threading.Event()
         self.busy_since: dict[str, float] = {}
         """Per worker thread, when its reconcile in progress started."""
         self._wire_handlers()
@@ -214,7 +228,11 @@ class Manager:
     # ------------------------------------------------------------ workers
 
     def problems(self) -> list[str]:
-        """What makes this process unhealthy (``/healthz``): empty when all is well."""
+        """What makes this process unhealthy (``/healthz``): empty when all is well.
+
+        An informer's or the measurements' loop that ended, a worker thread that
+        died while this process works, a reconcile running longer than
+        ``stuck_after``. (``/readyz`` is :meth:`synced`.)"""
         found = [
             f"informer {informer.resource} is not running"
             for informer in (self.rollouts, self.deployments, self.replica_sets)
@@ -222,11 +240,19 @@ class Manager:
         ]
         if not self.measurer.alive():
             found.append("the measurements' event loop is not running")
+        if self._working.is_set():
+            found += [f"{t.name} is not running" for t in self._workers if not t.is_alive()]
         now = time.monotonic()
         for worker, since in list(self.busy_since.items()):
-            if now - since > STUCK_AFTER_SECONDS:
+            if now - since > self.settings.stuck_after:
                 found.append(f"{worker} has been in one reconcile for {now - since:.0f}s")
         return found
+
+    def leading(self) -> bool:
+        """Whether this process leads: holds the Lease, or (without election) works."""
+        if self.elector is not None:
+            return self.elector.holds()
+        return self._working.is_set()
 
     def synced(self) -> bool:
         return all(i.has_synced() for i in (self.rollouts, self.deployments, self.replica_sets))

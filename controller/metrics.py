@@ -1,34 +1,70 @@
-"""Prometheus metrics and the ``/metrics``, ``/healthz``, ``/readyz`` endpoints."""
+"""Prometheus metrics and the ``/metrics``, ``/healthz``, ``/readyz`` endpoints.
+
+``/metrics`` is prometheus_client's own WSGI app, so HEAD, ``?name[]=``
+filters, OpenMetrics by ``Accept`` and gzip by ``Accept-Encoding`` behave as
+in every other Prometheus exporter. Counters are exported with ``_total``.
+"""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable, Iterable, Iterator
+from socketserver import ThreadingMixIn
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    make_wsgi_app,
+)
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from controller.api.v1alpha1 import Phase
+from controller.core.measurements import Measurement
 from controller.kube.objects import ObjectKey
 from controller.reconcile.reconciler import Observation
 
+__all__ = ["Metrics", "app", "look_result", "serve"]
+
+
+def look_result(measurement: Measurement) -> str:
+    """``ok``, ``no_data``, ``error`` or ``invalid``: the label of one analysis look."""
+    if measurement.invalid:
+        return "invalid"
+    if measurement.error:
+        return "error"
+    if measurement.window is None and measurement.value is None:
+        return "no_data"
+    return "ok"
+
 
 class Metrics:
-    """Every metric the controller exports, on its own registry."""
+    """Every metric the controller exports, on its own registry.
+
+    ``per_rollout`` False leaves out the series labelled by Rollout (phase,
+    weight, step), whose number grows with the Rollouts watched.
+    """
 
     def __init__(
         self,
         *,
         observed: Callable[[], dict[ObjectKey, Observation]],
         queue_depth: Callable[[], int],
-        api_writes: Callable[[], int],
+        leading: Callable[[], bool],
+        per_rollout: bool = True,
     ) -> None:
         self.registry = CollectorRegistry()
+        ProcessCollector(registry=self.registry)
+        PlatformCollector(registry=self.registry)
         self.reconciles = Counter(
-            "landinggear_reconcile_total",
-            "Reconciles by result (done, requeue, retry, error).",
+            "landinggear_reconcile",
+            "Reconciles by result (done, requeue, retry).",
             ["result"],
             registry=self.registry,
         )
@@ -39,33 +75,79 @@ class Metrics:
             registry=self.registry,
         )
         self.errors = Counter(
-            "landinggear_reconcile_errors_total",
+            "landinggear_reconcile_errors",
             "Reconciles that raised an unexpected exception.",
             registry=self.registry,
         )
-        self.registry.register(_StateCollector(observed, queue_depth, api_writes))
+        self.api_writes = Counter(
+            "landinggear_api_writes",
+            "API write requests sent (Events and the Lease included), by verb and resource.",
+            ["verb", "resource"],
+            registry=self.registry,
+        )
+        self.looks = Counter(
+            "landinggear_analysis_looks",
+            "Analysis looks taken, by result (ok, no_data, error, invalid).",
+            ["result"],
+            registry=self.registry,
+        )
+        self.provider_errors = Counter(
+            "landinggear_provider_errors",
+            "Failed requests to metric and feature-flag providers, by provider and kind.",
+            ["provider", "kind"],
+            registry=self.registry,
+        )
+        leader = Gauge(
+            "landinggear_leader",
+            "1 while this process leads (holds the Lease, or runs without election).",
+            registry=self.registry,
+        )
+        leader.set_function(lambda: 1.0 if leading() else 0.0)
+        self.registry.register(_StateCollector(observed, queue_depth, per_rollout=per_rollout))
+
+    def count_write(self, verb: str, resource: str) -> None:
+        """One API write request sent (:class:`controller.kube.WriteCountingApiClient`)."""
+        self.api_writes.labels(verb, resource).inc()
+
+    def count_looks(self, measurements: Iterable[Measurement]) -> None:
+        """Analysis looks taken."""
+        for measurement in measurements:
+            self.looks.labels(look_result(measurement)).inc()
+
+    def count_provider_error(self, provider: str, kind: str) -> None:
+        """One failed request to a metric or feature-flag provider."""
+        self.provider_errors.labels(provider, kind).inc()
 
 
 class _StateCollector(Collector):
-    """Per-Rollout phase, weight and step, queue depth and API writes, read at scrape time."""
+    """Queue depth and, unless turned off, per-Rollout phase, weight and step."""
 
     def __init__(
         self,
         observed: Callable[[], dict[ObjectKey, Observation]],
         queue_depth: Callable[[], int],
-        api_writes: Callable[[], int],
+        *,
+        per_rollout: bool,
     ) -> None:
         self.observed = observed
         self.queue_depth = queue_depth
-        self.api_writes = api_writes
+        self.per_rollout = per_rollout
+
+    def describe(self) -> Iterator[GaugeMetricFamily]:
+        """The families' names without reading the state (so ``?name[]=`` finds them)."""
+        names = ["landinggear_workqueue_depth"]
+        if self.per_rollout:
+            names += ["landinggear_rollout_phase", "landinggear_rollout_canary_weight"]
+            names.append("landinggear_rollout_step")
+        for name in names:
+            yield GaugeMetricFamily(name, "")
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         depth = GaugeMetricFamily("landinggear_workqueue_depth", "Keys waiting to reconcile.")
         depth.add_metric([], self.queue_depth())
         yield depth
-        writes = GaugeMetricFamily("landinggear_api_writes", "API write requests sent since start.")
-        writes.add_metric([], self.api_writes())
-        yield writes
+        if not self.per_rollout:
+            return
         labels = ["namespace", "rollout"]
         phase = GaugeMetricFamily(
             "landinggear_rollout_phase",
@@ -89,13 +171,65 @@ class _StateCollector(Collector):
         yield step
 
 
+class _Server(ThreadingMixIn, WSGIServer):
+    daemon_threads = True
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        del format, args
+
+
+StartResponse = Callable[..., Any]
+WsgiApp = Callable[[dict[str, Any], StartResponse], Iterable[bytes]]
+
+
+def app(
+    *, registry: CollectorRegistry, ready: Callable[[], bool], healthy: Callable[[], list[str]]
+) -> WsgiApp:
+    """The WSGI app: prometheus_client's at ``/metrics``, the probes beside it.
+
+    HEAD answers GET's status and headers (``Content-Length`` included) without the body.
+    """
+    metrics = make_wsgi_app(registry)
+
+    def text(status: str, body: str) -> tuple[str, list[tuple[str, str]], bytes]:
+        return status, [("Content-Type", "text/plain; charset=utf-8")], body.encode()
+
+    def answer(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
+        path = environ.get("PATH_INFO", "")
+        if path == "/metrics":
+            said: list[Any] = []
+            chunks = metrics(environ, lambda status, headers, *_: said.extend((status, headers)))
+            return said[0], list(said[1]), b"".join(chunks)
+        if path == "/healthz":
+            problems = healthy()
+            if problems:
+                return text("503 Service Unavailable", "".join(f"{p}\n" for p in problems))
+            return text("200 OK", "ok\n")
+        if path == "/readyz":
+            if ready():
+                return text("200 OK", "ok\n")
+            return text("503 Service Unavailable", "not ready: the caches have not synced\n")
+        return text("404 Not Found", "not found\n")
+
+    def handle(environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
+        head = environ["REQUEST_METHOD"] == "HEAD"
+        status, headers, body = answer({**environ, "REQUEST_METHOD": "GET"} if head else environ)
+        headers = [(k, v) for k, v in headers if k.lower() != "content-length"]
+        start_response(status, [*headers, ("Content-Length", str(len(body)))])
+        return [] if head else [body]
+
+    return handle
+
+
 def serve(
     address: str,
     *,
     registry: CollectorRegistry,
     ready: Callable[[], bool],
     healthy: Callable[[], list[str]] = list,
-) -> ThreadingHTTPServer:
+) -> WSGIServer:
     """Serve the endpoints on ``host:port`` from a daemon thread; returns the server.
 
     ``/healthz`` answers 503 with ``healthy()``'s problems (one a line) while it
@@ -103,31 +237,14 @@ def serve(
     process; ``/readyz`` answers 503 until ``ready()``.
     """
     host, _, port = address.rpartition(":")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            if self.path == "/metrics":
-                body, code, kind = generate_latest(registry), 200, "text/plain; version=0.0.4"
-            elif self.path == "/healthz":
-                problems = healthy()
-                text = "".join(f"{p}\n" for p in problems) if problems else "ok\n"
-                body, code, kind = text.encode(), 503 if problems else 200, "text/plain"
-            elif self.path == "/readyz":
-                ok = ready()
-                body, code, kind = (
-                    (b"ok\n", 200, "text/plain") if ok else (b"not ready\n", 503, "text/plain")
-                )
-            else:
-                body, code, kind = b"not found\n", 404, "text/plain"
-            self.send_response(code)
-            self.send_header("Content-Type", kind)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: object) -> None:
-            del format, args
-
-    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+    server = make_server(
+        host or "127.0.0.1",
+        int(port),
+        app(registry=registry, ready=ready, healthy=healthy),
+        server_class=_Server,
+        handler_class=_QuietHandler,
+    )
+    threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.1}, name="metrics", daemon=True
+    ).start()
     return server

@@ -50,6 +50,18 @@ class Settings(BaseSettings):
     metrics_address: str = Field(
         default="127.0.0.1:8080", description="host:port for /metrics, /healthz and /readyz."
     )
+    stuck_after: float = Field(
+        default=300.0,
+        gt=0,
+        description="Seconds after which a reconcile still running is stuck (every request "
+        "it makes is bounded far below the default): /healthz fails so the kubelet restarts "
+        "the process.",
+    )
+    per_rollout_metrics: bool = Field(
+        default=True,
+        description="Export the series labelled by Rollout (phase, weight, step); turn off "
+        "when the number of Rollouts would make too many series.",
+    )
     identity: str | None = Field(
         default=None, description="Leader-election identity; default: hostname and pid."
     )

@@ -32,6 +32,7 @@ import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -43,6 +44,7 @@ from controller.flags.webhook import (
     canonical,
     sign,
 )
+from controller.redaction import scrub
 
 __all__ = ["HttpError", "TeamsSink", "WebhookSink", "adaptive_card", "note_json"]
 
@@ -53,13 +55,29 @@ class HttpError(Exception):
     """A destination answered something other than 2xx (or redirected)."""
 
 
-def _post(client: httpx.Client, url: str, body: bytes, headers: dict[str, str]) -> None:
+def _post(
+    client: httpx.Client,
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    *,
+    secrets: tuple[str, ...] = (),
+) -> None:
+    """POST; raise :class:`HttpError` with an excerpt of the answer, ``secrets`` taken
+    out of it (a server may echo the request back)."""
     response = client.post(
         url, content=body, headers={"Content-Type": "application/json", **headers}
     )
     if not response.is_success:
-        excerpt = "".join(c if c.isprintable() else "?" for c in response.text[:200])
+        text = scrub(response.text, *secrets)
+        excerpt = "".join(c if c.isprintable() else "?" for c in text[:200])
         raise HttpError(f"answered {response.status_code}: {excerpt}")
+
+
+def _url_secrets(url: str) -> tuple[str, ...]:
+    """The parts of a secret URL a server could echo: whole, its path, its query."""
+    parts = urlsplit(url)
+    return tuple(p for p in (url, parts.path, parts.query) if len(p) > 1)
 
 
 def _client(timeout: float, transport: httpx.BaseTransport | None) -> httpx.Client:
@@ -107,12 +125,13 @@ class TeamsSink:
         self._client = _client(timeout, transport)
 
     def post(self, note: ReleaseNote) -> str:
-        _post(self._client, self._url, canonical(adaptive_card(note)), {})
+        self.update("", note)
         return f"{note.target}/{note.revision}"
 
     def update(self, handle: str, note: ReleaseNote) -> None:
         del handle
-        _post(self._client, self._url, canonical(adaptive_card(note)), {})
+        card = canonical(adaptive_card(note))
+        _post(self._client, self._url, card, {}, secrets=_url_secrets(self._url))
 
 
 def note_json(note: ReleaseNote) -> dict[str, Any]:
@@ -160,4 +179,4 @@ class WebhookSink:
             SIGNATURE_HEADER: sign(self._key, stamp, body),
             DELIVERY_HEADER: hashlib.sha256(body).hexdigest()[:32],
         }
-        _post(self._client, self._url, body, headers)
+        _post(self._client, self._url, body, headers, secrets=(self._key.decode(errors="replace"),))

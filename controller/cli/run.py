@@ -28,6 +28,7 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "fence_margin": (float, "seconds before the renew deadline at which writes stop"),
     "log_level": (str.lower, "debug, info, warning or error"),
     "watch_timeout": (int, "server-side timeout of each watch, seconds"),
+    "stuck_after": (float, "seconds after which a running reconcile fails /healthz"),
     "prometheus_address": (str, "default Prometheus URL for analyses that name none"),
     "prometheus_bearer_token_file": (str, "bearer token file for the default Prometheus"),
     "prometheus_username": (str, "basic-auth user for the default Prometheus"),
@@ -39,7 +40,14 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
 }
 
 
-_OTHER_FIELDS = ("flag_endpoints", "leader_elect", "kubeconfig", "context", "namespace")
+_OTHER_FIELDS = (
+    "flag_endpoints",
+    "leader_elect",
+    "per_rollout_metrics",
+    "kubeconfig",
+    "context",
+    "namespace",
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -60,6 +68,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action=argparse.BooleanOptionalAction,
         default=None,
         help="reconcile only while holding the Lease (default: on)",
+    )
+    parser.add_argument(
+        "--per-rollout-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="export the series labelled by Rollout: phase, weight, step (default: on)",
     )
 
 

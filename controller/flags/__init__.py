@@ -26,7 +26,7 @@ Exceptions::
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -77,8 +77,16 @@ class FlagProvider(Protocol):
 class FlagSwitches:
     """Hands flag actions to the provider of each flag's kind; never raises."""
 
-    def __init__(self, providers: Iterable[FlagProvider]) -> None:
+    def __init__(
+        self,
+        providers: Iterable[FlagProvider],
+        *,
+        on_error: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.providers = {provider.kind: provider for provider in providers}
+        self.on_error = on_error
+        """Told ``(provider, kind)`` of every failed switch (metrics): kind is
+        ``not_implemented`` or ``failed``."""
 
     def apply(self, *, namespace: str, rollout: str, action: FlagAction) -> FlagResult:
         flag = action.flag
@@ -98,4 +106,7 @@ class FlagSwitches:
             provider.restore(target, previous=action.previous)
             return FlagResult(flag=flag.name, state=state)
         except FlagError as err:
+            if self.on_error is not None:
+                kind = "not_implemented" if isinstance(err, NotImplementedProvider) else "failed"
+                self.on_error(flag.provider, kind)
             return FlagResult(flag=flag.name, state=state, error=str(err) or type(err).__name__)

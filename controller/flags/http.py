@@ -23,6 +23,7 @@ from dataclasses import dataclass
 import httpx
 
 from controller.flags import FlagError
+from controller.redaction import scrub
 
 __all__ = ["Answer", "excerpt", "exchange", "scrub"]
 
@@ -103,11 +104,3 @@ def excerpt(body: bytes, *, limit: int = EXCERPT_CHARS) -> str:
     if len(line) <= limit:
         return line
     return line[: limit - 1].rstrip() + "…"
-
-
-def scrub(text: str, *secrets: str) -> str:
-    """``text`` with every occurrence of each secret replaced by ``***``."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text

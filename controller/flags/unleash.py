@@ -27,6 +27,7 @@ from tenacity import wait_exponential as wait_exp
 from controller.api.flags import UnleashFlag
 from controller.flags import FlagError, FlagTarget
 from controller.flags.endpoints import EndpointPolicy
+from controller.flags.http import scrub
 from controller.flags.secrets import SecretSource
 from controller.flags.unleash_plan import (
     TAG_TYPE,
@@ -184,7 +185,7 @@ class _Session:
         status = response.status_code
         if 200 <= status < 300 or status in ok:
             return response.json() if response.content and method == "GET" else None
-        message = _message(response)
+        message = scrub(_message(response), self.token)  # a server may echo the request
         if status in (401, 403):
             raise FlagError(
                 f"{self.where}: Unleash refused the token from Secret "

@@ -17,9 +17,11 @@ throughout.
 - :mod:`~controller.kube.objects` and :mod:`~controller.kube.transport`: shared
   helpers for dict objects and raw JSON requests; :mod:`~controller.kube.errors`:
   API errors in words (status, reason, message) for every log line;
-  :mod:`~controller.kube.kubeconfig`: where to connect, and the home namespace.
+  :mod:`~controller.kube.kubeconfig`: where to connect, and the home namespace;
+  :mod:`~controller.kube.counting`: every write reported as it leaves (metrics).
 """
 
+from controller.kube.counting import OnWrite, WriteCountingApiClient
 from controller.kube.errors import ApiError, api_error, describe
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import EventHandler, Handlers, Informer, ResourceExpired
@@ -68,6 +70,7 @@ __all__ = [
     "ListPage",
     "ListWatch",
     "ObjectKey",
+    "OnWrite",
     "RateLimitedApiClient",
     "RateLimiter",
     "Resource",
@@ -76,6 +79,7 @@ __all__ = [
     "Store",
     "WatchStream",
     "WorkQueue",
+    "WriteCountingApiClient",
     "api_configuration",
     "api_error",
     "call_with_limits",

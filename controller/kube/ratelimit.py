@@ -21,10 +21,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, ParamSpec, TypeVar
 
-from kubernetes.client import ApiClient, Configuration
+from kubernetes.client import Configuration
 from kubernetes.client.exceptions import ApiException
 from kubernetes.client.rest import RESTResponse
 
+from controller.kube.counting import OnWrite, WriteCountingApiClient
 from controller.kube.fencing import Fence
 
 __all__ = [
@@ -170,8 +171,11 @@ def call_with_limits(
     return LimitedCaller(limiter).call(fn, *args, **kwargs)
 
 
-class RateLimitedApiClient(ApiClient):
+class RateLimitedApiClient(WriteCountingApiClient):
     """An ``ApiClient`` whose every request takes a token and waits out 429s.
+
+    Each write attempt that passes the fence is reported to ``on_write``
+    (:mod:`controller.kube.counting`).
 
     Build it from an existing client's configuration::
 
@@ -186,8 +190,9 @@ class RateLimitedApiClient(ApiClient):
         policy: RetryPolicy = DEFAULT_POLICY,
         sleep: Sleep | None = None,
         fence: Fence | None = None,
+        on_write: OnWrite | None = None,
     ) -> None:
-        super().__init__(configuration)
+        super().__init__(configuration, on_write=on_write)
         self.limiter = limiter or RateLimiter()
         self.policy = policy
         self._sleep = sleep or self.limiter.sleep

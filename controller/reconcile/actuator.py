@@ -122,7 +122,7 @@ def route_target(
 
 
 class Actuator:
-    """Sends the requests that carry out actions; counts them for the metrics."""
+    """Sends the requests that carry out actions (the client counts them for the metrics)."""
 
     def __init__(
         self, api: ApiClient, routers: Iterable[Router], flags: FlagSwitches | None = None
@@ -130,7 +130,6 @@ class Actuator:
         self.api = api
         self.routers = {router.name: router for router in routers}
         self.flags = flags or FlagSwitches(())
-        self.writes = 0
 
     def router(self, name: str) -> Router:
         router = self.routers.get(name)
@@ -158,7 +157,6 @@ class Actuator:
     def _send(
         self, method: str, path: str, body: dict[str, Any] | None = None, *, patch: bool = False
     ) -> Any:
-        self.writes += 1
         try:
             return request_json(
                 self.api,

@@ -38,6 +38,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
+import pydantic
 import structlog
 
 from controller.api.analysis import Analysis, Metric, Stage
@@ -122,8 +123,14 @@ class Analyst:
         default: PrometheusConfig | None,
         connect: Callable[[PrometheusConfig], MetricProvider] = PrometheusProvider,
         max_providers: int = MAX_PROVIDERS,
+        on_looks: Callable[[tuple[Measurement, ...]], None] | None = None,
+        on_provider_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.default = default
+        self.on_looks = on_looks
+        """Told of every look taken (metrics)."""
+        self.on_provider_error = on_provider_error
+        """Told ``("prometheus", kind)`` of every failed query (metrics)."""
         self.connect = connect
         self.max_providers = max_providers
         self._providers: OrderedDict[str, _Slot] = OrderedDict()
@@ -148,7 +155,11 @@ class Analyst:
     def config(self, spec: Analysis, metric: Metric) -> PrometheusConfig:
         """The Prometheus ``metric`` is measured on (raises ProviderConfigError)."""
         address = (metric.prometheus and metric.prometheus.address) or spec.prometheus.address
-        override = PrometheusOverride(address=address) if address else None
+        try:
+            override = PrometheusOverride(address=address) if address else None
+        except pydantic.ValidationError as err:  # its messages never echo the input
+            reasons = "; ".join(str(e["msg"]) for e in err.errors())
+            raise ProviderConfigError(f"prometheus address: {reasons}") from None
         return resolve(self.default, override)
 
     async def aclose(self) -> None:
@@ -180,6 +191,8 @@ class Analyst:
     ) -> Measurements:
         """The looks ``due`` for ``target``, taken concurrently, each within its deadline."""
         results = await asyncio.gather(*(self._bounded(rollout, spec, target, d, now) for d in due))
+        if self.on_looks is not None:
+            self.on_looks(tuple(results))
         return Measurements(
             revision=target.revision,
             at=now,
@@ -208,6 +221,7 @@ class Analyst:
                 return await self._look(rollout, target, due, slot, now)
         except TimeoutError:
             log.warning("Measurement timed out", metric=name, seconds=deadline)
+            self._provider_error("timeout")
             return Measurement(metric=name, error=f"no answer within {deadline:g}s")
 
     async def _look(
@@ -245,7 +259,13 @@ class Analyst:
             return Measurement(metric=metric.name, invalid=str(err))
         except (ProviderError, CountError) as err:
             log.warning("Measurement failed", metric=metric.name, error=str(err))
+            if isinstance(err, ProviderError):
+                self._provider_error(err.kind)
             return Measurement(metric=metric.name, error=str(err))
+
+    def _provider_error(self, kind: str) -> None:
+        if self.on_provider_error is not None:
+            self.on_provider_error("prometheus", kind)
 
 
 @dataclass(kw_only=True)

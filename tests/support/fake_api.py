@@ -46,7 +46,7 @@ class FakeApi(LoopbackServer):
                 self.end_headers()
                 self.wfile.write(data)
 
-            do_GET = do_POST = do_PATCH = _answer
+            do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _answer
 
             def log_message(self, format: str, *args: object) -> None:
                 del format, args

@@ -70,6 +70,16 @@ class ControllerProcess:
                 values[f"{sample.name}{{{labels}}}" if labels else sample.name] = sample.value
         return values
 
+    def api_writes(self, *, leases: bool = False) -> float:
+        """``landinggear_api_writes_total`` summed over verbs and resources; the Lease's
+        renewals left out unless ``leases``."""
+        return sum(
+            value
+            for name, value in self.metrics().items()
+            if name.startswith("landinggear_api_writes_total{")
+            and (leases or "resource=leases," not in name)
+        )
+
     def logs(self) -> str:
         return self.log_path.read_text(errors="replace")
 

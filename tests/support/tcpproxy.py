@@ -111,3 +111,7 @@ class TcpProxy:
             return
         finally:
             selector.close()
+            for sock in (client, upstream):  # each connection closes its own sockets
+                if sock is not None:
+                    with contextlib.suppress(OSError):
+                        sock.close()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controller.manager import STUCK_AFTER_SECONDS, Manager
+from controller.manager import Manager
 from controller.settings import Settings
 
 KUBECONFIG = """apiVersion: v1
@@ -41,7 +41,8 @@ def test_a_reconcile_running_too_long_is_reported_stuck(manager: Manager) -> Non
     manager.measurer.start()
     try:
         now = time.monotonic()
-        manager.busy_since = {"worker-3": now - STUCK_AFTER_SECONDS - 5, "worker-4": now - 1}
+        stuck_since = now - manager.settings.stuck_after - 5
+        manager.busy_since = {"worker-3": stuck_since, "worker-4": now - 1}
         stuck = [p for p in manager.problems() if "worker" in p]
         assert len(stuck) == 1
         assert stuck[0].startswith("worker-3 has been in one reconcile for 30")

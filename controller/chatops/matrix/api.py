@@ -26,6 +26,8 @@ from urllib.parse import quote
 
 import httpx
 
+from controller.redaction import scrub
+
 __all__ = ["MatrixApi", "MatrixError"]
 
 _V3 = "/_matrix/client/v3"
@@ -57,6 +59,7 @@ class MatrixApi:
     ) -> None:
         self.homeserver = homeserver.rstrip("/")
         self.timeout = timeout
+        self._token = token
         self._sleep = sleep
         self._http = httpx.Client(
             base_url=self.homeserver + _V3,
@@ -118,7 +121,8 @@ class MatrixApi:
                 )
             except httpx.TransportError as err:
                 if attempt == _ATTEMPTS:
-                    raise MatrixError(what, status=0, errcode="NETWORK", message=repr(err)) from err
+                    text = scrub(repr(err), self._token)
+                    raise MatrixError(what, status=0, errcode="NETWORK", message=text) from err
                 self._sleep(0.5 * attempt)
                 continue
             answer = _json(response)
@@ -132,7 +136,7 @@ class MatrixApi:
                 what,
                 status=response.status_code,
                 errcode=str(answer.get("errcode", "M_UNKNOWN")),
-                message=str(answer.get("error", ""))[:200],
+                message=scrub(str(answer.get("error", "")), self._token)[:200],
             )
         raise AssertionError("unreachable")  # pragma: no cover
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 from typing import Any
 
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from controller.chatops.commands import Verb
 from controller.chatops.notes import ReleaseNote
+from controller.redaction import scrub
 
 __all__ = ["SlackSink", "blocks", "button_value"]
 
@@ -89,6 +91,10 @@ def _button(verb: Verb, note: ReleaseNote) -> dict[str, Any]:
     return button
 
 
+class SlackRefused(RuntimeError):
+    """A Slack Web API call failed: the method, the HTTP status and Slack's error code."""
+
+
 class SlackSink:
     """One Slack channel; see the module docstring."""
 
@@ -98,9 +104,12 @@ class SlackSink:
         self.name = name
 
     def post(self, note: ReleaseNote) -> str:
-        answer = self.client.chat_postMessage(
-            channel=self.channel, text=note.headline, blocks=blocks(note), unfurl_links=False
-        )
+        try:
+            answer = self.client.chat_postMessage(
+                channel=self.channel, text=note.headline, blocks=blocks(note), unfurl_links=False
+            )
+        except SlackApiError as err:
+            raise self._refused("chat.postMessage", err) from None
         channel = answer.get("channel") or self.channel
         ts = answer.get("ts")
         if not isinstance(ts, str) or not ts:
@@ -111,4 +120,13 @@ class SlackSink:
         channel, sep, ts = handle.rpartition(":")
         if not sep or not channel:
             raise ValueError(f"not a Slack message handle: {handle!r}")
-        self.client.chat_update(channel=channel, ts=ts, text=note.headline, blocks=blocks(note))
+        try:
+            self.client.chat_update(channel=channel, ts=ts, text=note.headline, blocks=blocks(note))
+        except SlackApiError as err:
+            raise self._refused("chat.update", err) from None
+
+    def _refused(self, method: str, err: SlackApiError) -> SlackRefused:
+        """Slack's error code, never its whole answer (a proxy may echo the token)."""
+        data = err.response.data if isinstance(err.response.data, dict) else {}
+        code = scrub(str(data.get("error") or "no error code"), self.client.token or "")
+        return SlackRefused(f"{method} answered {err.response.status_code}: {code[:100]}")

@@ -1,8 +1,11 @@
-"""What a reconcile writes: nothing when nothing changed, a bounded few per step."""
+"""What a reconcile writes: nothing when nothing changed, a bounded few per step; and
+the controller's count of its writes is the API server's."""
 
 from __future__ import annotations
 
 import urllib.request
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 
 from kubernetes import client
 
@@ -28,7 +31,7 @@ def test_an_idle_reconcile_writes_nothing(harness: Harness) -> None:
     harness.wait_status("adopted", phase="Healthy")
     eventually(controller.metrics, timeout=10, what="metrics served")
     before = _versions(harness)
-    writes = controller.metrics()["landinggear_api_writes"]
+    writes = controller.api_writes()
     reconciles = controller.metrics()["landinggear_reconcile_total{result=done}"]
 
     for index in range(10):  # each annotation is a watch event: a reconcile with nothing to do
@@ -45,7 +48,7 @@ def test_an_idle_reconcile_writes_nothing(harness: Harness) -> None:
         what="ten more reconciles",
     )
 
-    assert controller.metrics()["landinggear_api_writes"] == writes
+    assert controller.api_writes() == writes
     metrics = controller.metrics()
     phase = f"namespace={harness.namespace},phase=Healthy,rollout=web"
     assert metrics[f"landinggear_rollout_phase{{{phase}}}"] == 1
@@ -68,11 +71,50 @@ def test_each_step_costs_a_bounded_number_of_writes(harness: Harness) -> None:
     )
     harness.wait_status("adopted", phase="Healthy")
     eventually(controller.metrics, timeout=10, what="metrics served")
-    writes = controller.metrics()["landinggear_api_writes"]
+    writes = controller.api_writes()
     harness.set_image("web:v2")
     harness.wait_status("at the last step", currentStepIndex=3, canaryWeight=75, timeout=30)
-    per_step = (controller.metrics()["landinggear_api_writes"] - writes) / 3
+    per_step = (controller.api_writes() - writes) / 3
     print(f"API writes per setWeight step: {per_step:.1f}")
     # One scale of the canary ReplicaSet and one or two status writes (scaling, then
     # Ready) per step; anything much above that is a write loop.
     assert per_step <= 4
+
+
+def test_the_write_counter_counts_every_write_the_api_server_audited(harness: Harness) -> None:
+    """Every write, Events and Lease included, by verb and resource, against the audit log."""
+    since = datetime.now(UTC) - timedelta(seconds=1)
+    harness.create_app(replicas=2)
+    # The local API server audits the admin identity's writes: the controller uses it here.
+    controller = harness.start_controller(
+        identity=f"count-{harness.namespace}", kubeconfig=harness.kube.kubeconfig
+    )
+    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
+    harness.wait_status("adopted", phase="Healthy")
+    harness.set_image("web:v2")
+    harness.wait_status("paused at the last step", currentStepIndex=1, canaryWeight=50, timeout=30)
+    agent = f"({controller.identity})"
+
+    def counted() -> Counter[tuple[str, str]]:
+        found: Counter[tuple[str, str]] = Counter()
+        for name, value in controller.metrics().items():
+            if name.startswith("landinggear_api_writes_total{"):
+                labels = dict(
+                    pair.split("=", 1) for pair in name[name.index("{") + 1 : -1].split(",")
+                )
+                found[(labels["verb"], labels["resource"].split("/")[0])] += int(value)
+        return found
+
+    def audited() -> Counter[tuple[str, str]]:
+        return Counter(
+            (event.verb, event.resource)
+            for event in harness.kube.audit(since=since)
+            if event.agent.endswith(agent)
+        )
+
+    def same() -> bool:
+        return counted() == audited()
+
+    eventually(same, timeout=20, what=f"the counter {counted()} to match the audit {audited()}")
+    kinds = {resource for _, resource in counted()}
+    assert {"events", "leases", "rollouts", "replicasets"} <= kinds
