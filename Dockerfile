@@ -3,13 +3,17 @@
 #
 # Both bases are build arguments, and must be the same Python (same version, same
 # interpreter path): the virtualenv built in the first stage points at the
-# interpreter it was made with. The default is the public slim image by tag, not by
-# digest: no digest for it could be cited from a source checked here, and a digest
-# made up would be worse than none; pin it (`@sha256:…`) where you build. Tested here
-# with both bases set to a plain Debian bookworm built by `python -m e2e.image`
-# (python3, python3-venv, python3-pip, ca-certificates and nothing else).
-ARG BUILD_BASE=docker.io/library/python:3.11-slim-bookworm
-ARG RUNTIME_BASE=docker.io/library/python:3.11-slim-bookworm
+# interpreter it was made with. Tested here with both set to a plain Debian bookworm
+# built by `python -m e2e.image` (python3, python3-venv, python3-pip,
+# ca-certificates and nothing else): no registry is reachable from this project's
+# machines, so the default below has never been pulled by its tests.
+#
+# The default is pinned by digest. The digest is the one Docker printed for
+# python:3.11-slim-bookworm on 2024-04-25 in docker-library/python issue #923
+# (a maintainer's `docker run --pull=always`; Debian 12.5): cited, not checked
+# here, and old. Bump it to the current digest of the tag where you build.
+ARG BUILD_BASE=docker.io/library/python:3.11-slim-bookworm@sha256:6d2502238109c929569ae99355e28890c438cb11bc88ef02cd189c173b3db07c
+ARG RUNTIME_BASE=docker.io/library/python:3.11-slim-bookworm@sha256:6d2502238109c929569ae99355e28890c438cb11bc88ef02cd189c173b3db07c
 
 FROM ${BUILD_BASE} AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
