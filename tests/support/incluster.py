@@ -54,16 +54,19 @@ def service_account_files(kube: ClusterUnderTest, into: Path) -> Path:
     """What the kubelet mounts: a TokenRequest token of the shipped ServiceAccount,
     the cluster's CA as the ``kube-root-ca.crt`` ConfigMap publishes it, the namespace."""
     api = kube.api()
-    core = client.CoreV1Api(api)
-    request = client.AuthenticationV1TokenRequest(
-        spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
-    )
-    token = core.create_namespaced_service_account_token(SERVICE_ACCOUNT, NAMESPACE, request)
-    root_ca = eventually(
-        lambda: core.read_namespaced_config_map("kube-root-ca.crt", NAMESPACE).data,
-        timeout=30,
-        what=f"kube-root-ca.crt in {NAMESPACE}",
-    )
+    try:
+        core = client.CoreV1Api(api)
+        request = client.AuthenticationV1TokenRequest(
+            spec=client.V1TokenRequestSpec(audiences=[], expiration_seconds=3600)
+        )
+        token = core.create_namespaced_service_account_token(SERVICE_ACCOUNT, NAMESPACE, request)
+        root_ca = eventually(
+            lambda: core.read_namespaced_config_map("kube-root-ca.crt", NAMESPACE).data,
+            timeout=30,
+            what=f"kube-root-ca.crt in {NAMESPACE}",
+        )
+    finally:
+        api.close()  # type: ignore[no-untyped-call]
     into.mkdir(mode=0o755)
     files = {
         "token": str(token.status.token),
@@ -77,7 +80,9 @@ def service_account_files(kube: ClusterUnderTest, into: Path) -> Path:
 
 
 def api_server_port(kube: ClusterUnderTest) -> int:
-    server = urlparse(kube.api().configuration.host)
+    api = kube.api()
+    api.close()  # type: ignore[no-untyped-call]
+    server = urlparse(api.configuration.host)
     assert server.hostname == "127.0.0.1", f"the API server is not on loopback: {server}"
     assert server.port is not None
     return int(server.port)
