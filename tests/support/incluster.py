@@ -128,6 +128,15 @@ class PodmanController:
             timeout=60,
         )
 
+    def stop(self, *, grace: int) -> None:
+        """SIGTERM, then SIGKILL after ``grace`` seconds, as the kubelet stops a pod."""
+        subprocess.run(
+            podman("stop", f"--time={grace}", self.name),
+            capture_output=True,
+            check=True,
+            timeout=grace + 30,
+        )
+
     def remove(self) -> None:
         subprocess.run(
             podman("rm", "--force", "--time=10", self.name),

@@ -11,17 +11,20 @@ from __future__ import annotations
 import json
 import socket
 import sys
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 
 from e2e.image import build
 from tests.support.incluster import (
+    MANIFESTS,
     NAMESPACE,
     SERVICE_ACCOUNT,
     PodmanController,
@@ -48,6 +51,12 @@ def _say(message: str) -> None:
 def controller_image() -> str:
     """The repository's Dockerfile built on the local Debian base (cached)."""
     return build.ensure_image(say=_say)
+
+
+def pod_container_grace() -> int:
+    """The shipped Deployment's terminationGracePeriodSeconds."""
+    deployment = yaml.safe_load((MANIFESTS / "controller" / "deployment.yaml").read_text())
+    return int(deployment["spec"]["template"]["spec"]["terminationGracePeriodSeconds"])
 
 
 def _free_port() -> int:
@@ -145,6 +154,12 @@ def test_the_image_runs_as_non_root_on_a_read_only_root_with_no_installer(
         "/tmp/landinggear-probe Read-only file system",
     ]
     assert_no_trouble(pod, namespace=harness.namespace)
+
+    # Stopped as the kubelet would stop the pod: SIGTERM reaches it (PID 1), it exits 0.
+    started = time.monotonic()
+    pod.stop(grace=pod_container_grace())
+    assert pod.inspect("{{.State.ExitCode}}") == "0", pod.logs()[-3000:]
+    print(f"stopped in {time.monotonic() - started:.1f}s")
 
 
 def test_a_canary_progresses_is_rolled_back_and_another_aborted_under_the_shipped_rbac(
