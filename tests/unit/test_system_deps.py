@@ -10,7 +10,17 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "system-deps"
-TOOLS = ("make", "prometheus", "ip", "iptables-restore")
+TOOLS = (
+    "make",
+    "prometheus",
+    "ip",
+    "iptables-restore",
+    "mmdebstrap",
+    "buildah",
+    "podman",
+    "runc",
+)
+IMAGE_TOOLS = TOOLS[4:]
 
 
 @dataclass
@@ -65,17 +75,18 @@ def test_nothing_is_done_or_said_when_everything_is_there(machine: Machine) -> N
 
 
 def test_root_with_apt_get_installs_exactly_the_missing_packages(machine: Machine) -> None:
-    machine.has("make", "ip", "apt-get")
+    machine.has("make", "ip", "apt-get", "buildah")
     done = machine.run(euid=0)
     assert done.returncode == 0, done.stderr
     assert machine.apt_calls() == [
         "update -qq",
-        "install -y -qq --no-install-recommends prometheus postgresql iptables",
+        "install -y -qq --no-install-recommends"
+        " prometheus postgresql iptables mmdebstrap podman runc",
     ]
 
 
 def test_without_root_it_stops_at_once_with_the_exact_command(machine: Machine) -> None:
-    machine.has("make", "prometheus", "ip", "iptables-restore", "apt-get")
+    machine.has("make", "prometheus", "ip", "iptables-restore", "apt-get", *IMAGE_TOOLS)
     done = machine.run(euid=1000)
     assert done.returncode == 1
     assert machine.apt_calls() == []
@@ -86,7 +97,7 @@ def test_without_root_it_stops_at_once_with_the_exact_command(machine: Machine) 
 
 
 def test_without_apt_get_it_names_the_packages_and_stops(machine: Machine) -> None:
-    machine.has("prometheus", "ip", "iptables-restore")
+    machine.has("prometheus", "ip", "iptables-restore", *IMAGE_TOOLS)
     machine.has_postgres()
     done = machine.run(euid=0)
     assert done.returncode == 1
