@@ -34,7 +34,12 @@ MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 
 def install_shipped(kube: ClusterUnderTest) -> None:
     """The namespace, RBAC and CRD exactly as shipped."""
-    for manifest in ("controller/namespace.yaml", "controller/rbac.yaml", "crds"):
+    for manifest in (
+        "controller/namespace.yaml",
+        "controller/account.yaml",
+        "controller/rbac.yaml",
+        "crds",
+    ):
         kube.kubectl("apply", "--server-side", "--force-conflicts", "-f", str(MANIFESTS / manifest))
     kube.kubectl(
         "wait", "--for=condition=Established", "crd/rollouts.landinggear.dev", "--timeout=60s"
