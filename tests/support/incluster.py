@@ -143,12 +143,32 @@ class PodmanController:
         )
 
     def remove(self) -> None:
-        subprocess.run(
+        """Stop (SIGTERM, SIGKILL after 10 s) and remove it; raise if it is still there."""
+        done = subprocess.run(
             podman("rm", "--force", "--time=10", self.name),
             capture_output=True,
+            text=True,
             check=False,
             timeout=60,
         )
+        if self.name in running_pods():
+            raise AssertionError(f"container {self.name} outlived `podman rm`: {done.stderr}")
+
+
+def running_pods() -> list[str]:
+    """Names of the controller containers podman knows, in any state."""
+    listed = subprocess.run(
+        podman("ps", "--all", "--filter=name=landinggear-controller-", "--format={{.Names}}"),
+        capture_output=True, text=True, check=True, timeout=60,
+    ).stdout  # fmt: skip
+    return listed.split()
+
+
+def remove_leftovers() -> None:
+    """Remove controller containers an interrupted earlier run left: two would share
+    the Lease, and the one under test might never lead."""
+    for name in running_pods():
+        PodmanController(name).remove()
 
 
 def run_as_pod(

@@ -29,6 +29,7 @@ from tests.support.incluster import (
     SERVICE_ACCOUNT,
     PodmanController,
     install_shipped,
+    remove_leftovers,
     run_as_pod,
     service_account_files,
 )
@@ -79,6 +80,7 @@ def pod(
     tmp_path: Path,
 ) -> Iterator[PodmanController]:
     install_shipped(kube)
+    remove_leftovers()
     # A Lease left by an earlier run would only delay the first leadership.
     kube.kubectl(
         "delete",
