@@ -151,6 +151,14 @@ class Settings(BaseSettings):
         return value
 
     @model_validator(mode="after")
+    def _default_prometheus_allowed(self) -> Self:
+        from controller.providers.access import prometheus_endpoints
+
+        # the default address is on the allow-list: it must be one a prefix can be
+        prometheus_endpoints((), default=self.prometheus_address)
+        return self
+
+    @model_validator(mode="after")
     def _timings_nest(self) -> Self:
         if not 0 < self.retry_period < self.renew_deadline < self.lease_duration:
             raise ValueError(

@@ -66,6 +66,7 @@ def test_repeated_flags_replace_the_variables(
         (["--prometheus-endpoint=ftp://a"], "ftp://a"),
         (["--prometheus-endpoint=http://u:p@a"], "carries credentials"),
         (["--prometheus-endpoint=http://a/?q=1"], "query or fragment"),
+        (["--prometheus-address=http://a/x/../admin"], "'..' path segment"),
         (["--threshold-namespace=Shop"], "'Shop' is not a namespace name"),
         (["--threshold-namespace=a*"], "'a*' is not a namespace name"),
     ],
