@@ -229,3 +229,24 @@ def test_a_bearer_token_secret_is_read_only_with_the_namespace_owners_grant(
     for where, text in places.items():
         assert TOKEN not in text, f"the token leaked into {where}"
         assert base64.b64encode(TOKEN.encode()).decode()[:16] not in text, where
+
+
+def test_the_crd_refuses_a_bearer_token_secret_without_an_address(harness: Harness) -> None:
+    metric = {**COMPARISON, "prometheus": {"bearerTokenSecret": {"name": "t", "key": "token"}}}
+    rollout = {
+        "apiVersion": "landinggear.dev/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "no-address"},
+        "spec": {
+            "workloadRef": {"name": "web"},
+            "strategy": {
+                "canary": {"steps": [{"setWeight": 50}], "analysis": {"metrics": [metric]}}
+            },
+        },
+    }
+    proc = harness.kube.kubectl(
+        "apply", f"--namespace={harness.namespace}", "-f", "-",
+        stdin=json.dumps(rollout), check=False,
+    )  # fmt: skip
+    assert proc.returncode != 0
+    assert "bearerTokenSecret needs an address" in proc.stderr
