@@ -16,7 +16,7 @@ from controller.flags.webhook import WebhookProvider
 from controller.providers.prometheus_config import BasicAuth, PrometheusConfig, TLSConfig
 from controller.settings import Settings
 
-__all__ = ["flag_switches", "prometheus_default"]
+__all__ = ["flag_switches", "metric_secrets", "prometheus_default"]
 
 
 def flag_switches(
@@ -60,4 +60,14 @@ def prometheus_default(settings: Settings) -> PrometheusConfig | None:
             "basic_auth": basic,
             "tls": TLSConfig.model_validate({"ca_file": settings.prometheus_ca_file}),
         }
+    )
+
+
+def metric_secrets(api: client.ApiClient, settings: Settings) -> KubeSecrets:
+    """Reads a Rollout's ``prometheus.bearerTokenSecret`` (in its own namespace, where its
+    owner grants the controller ``get`` on that Secret)."""
+    return KubeSecrets(
+        api,
+        timeout=(5.0, settings.prometheus_timeout),
+        see="README: Install on a cluster, Prometheus address allow-list",
     )

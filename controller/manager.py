@@ -31,7 +31,7 @@ from kubernetes import client
 
 from controller import __version__
 from controller.api import v1alpha1
-from controller.backends import flag_switches, prometheus_default
+from controller.backends import flag_switches, metric_secrets, prometheus_default
 from controller.core.revisions import ROLLOUT_LABEL
 from controller.kube.counting import OnWrite, WriteCountingApiClient
 from controller.kube.errors import describe
@@ -168,6 +168,9 @@ class Manager:
         self.actuator = Actuator(self.api, routers(self.api), switches)
         analyst = Analyst(
             default=prometheus_default(settings),
+            endpoints=settings.prometheus_endpoints,
+            threshold_namespaces=settings.threshold_namespaces,
+            secrets=metric_secrets(self.api, settings),
             on_looks=self.metrics.count_looks,
             on_provider_error=self.metrics.count_provider_error,
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Literal, Self, get_args
 
 from pydantic import BeforeValidator, Field, field_validator, model_validator
@@ -14,6 +15,8 @@ LogLevel = Annotated[
 """A log level as ``--log-level`` and ``LANDINGGEAR_*LOG_LEVEL`` take it, in any case."""
 
 LOG_LEVELS: tuple[str, ...] = get_args(get_args(LogLevel)[0])
+
+_NAMESPACE = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
 
 
 class Settings(BaseSettings):
@@ -88,6 +91,18 @@ class Settings(BaseSettings):
     prometheus_timeout: float = Field(
         default=10.0, gt=0, le=300, description="Seconds one Prometheus query may take."
     )
+    prometheus_endpoints: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="URL prefixes a Rollout may name as its Prometheus address, "
+        "comma-separated; any other address is refused before a request is made. The "
+        "default --prometheus-address is always allowed. Default: none.",
+    )
+    threshold_namespaces: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Namespaces whose Rollouts may run threshold rules (free-form PromQL) on "
+        "the default Prometheus with its credentials, comma-separated; * allows all. "
+        "Default: none (the builtin comparisons always run).",
+    )
 
     flag_endpoints: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
@@ -102,7 +117,9 @@ class Settings(BaseSettings):
         default=10.0, gt=0, le=120, description="Seconds one feature-flag request may take."
     )
 
-    @field_validator("flag_endpoints", mode="before")
+    @field_validator(
+        "flag_endpoints", "prometheus_endpoints", "threshold_namespaces", mode="before"
+    )
     @classmethod
     def _split_endpoints(cls, value: object) -> object:
         if isinstance(value, str):
@@ -116,6 +133,30 @@ class Settings(BaseSettings):
 
         EndpointPolicy(value)  # raises ValueError naming a bad prefix
         return value
+
+    @field_validator("prometheus_endpoints")
+    @classmethod
+    def _valid_prometheus_endpoints(cls, value: list[str]) -> list[str]:
+        from controller.providers.access import prometheus_endpoints
+
+        prometheus_endpoints(value, default=None)  # raises ValueError naming a bad prefix
+        return value
+
+    @field_validator("threshold_namespaces")
+    @classmethod
+    def _valid_namespaces(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if name != "*" and not _NAMESPACE.match(name):
+                raise ValueError(f"{name!r} is not a namespace name (or *)")
+        return value
+
+    @model_validator(mode="after")
+    def _default_prometheus_allowed(self) -> Self:
+        from controller.providers.access import prometheus_endpoints
+
+        # the default address is on the allow-list: it must be one a prefix can be
+        prometheus_endpoints((), default=self.prometheus_address)
+        return self
 
     @model_validator(mode="after")
     def _timings_nest(self) -> Self:

@@ -26,6 +26,7 @@ from typing import Literal
 from pydantic import ConfigDict, Field, field_validator
 
 from controller.api.base import Duration, Model, SecondOrLonger, cel
+from controller.api.flags import SecretKeyRef
 
 Builtin = Literal[
     "app-errors",
@@ -53,11 +54,30 @@ _NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 class PrometheusRef(Model):
     """Where to query; the controller's ``--prometheus-address`` when omitted."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "x-kubernetes-validations": [
+                cel(
+                    "!has(self.bearerTokenSecret) || has(self.address)",
+                    "bearerTokenSecret needs an address (the default Prometheus uses the "
+                    "controller's own credentials)",
+                )
+            ]
+        }
+    )
+
     address: str | None = Field(
         default=None,
         max_length=2048,
         pattern=r"^https?://",
-        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus:9090.",
+        description="Base URL of the Prometheus HTTP API, e.g. http://prometheus:9090; it "
+        "must be under one of the controller's --prometheus-endpoint prefixes (or be its "
+        "--prometheus-address).",
+    )
+    bearer_token_secret: SecretKeyRef | None = Field(
+        default=None,
+        description="A bearer token for address, from a Secret in the Rollout's namespace "
+        "that the controller is allowed to read (a Role the namespace's owner creates).",
     )
 
 

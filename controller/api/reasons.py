@@ -90,6 +90,9 @@ class EventReason(StrEnum):
     """A ``flags-off`` / ``flags-restore`` request named flags the Rollout does not declare."""
     TRAFFIC_ROUTING_FAILED = "TrafficRoutingFailed"
     """The route objects trafficRouting names are missing or unusable (a Warning)."""
+    METRIC_UNMEASURABLE = "MetricUnmeasurable"
+    """A metric cannot be measured (an address or a rule the admin has not allowed, an
+    unreadable Secret, a query that does not render): the release holds (a Warning)."""
     TRAFFIC_REPAIRED = "TrafficRepaired"
     """Someone edited the weights (or header routes) the controller set: put back (a Warning)."""
 

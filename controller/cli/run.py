@@ -42,6 +42,8 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
 
 _OTHER_FIELDS = (
     "flag_endpoints",
+    "prometheus_endpoints",
+    "threshold_namespaces",
     "leader_elect",
     "per_rollout_metrics",
     "kubeconfig",
@@ -62,6 +64,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="append",
         metavar="URL",
         help="URL prefix feature-flag requests may go to (repeat for more; default: none)",
+    )
+    parser.add_argument(
+        "--prometheus-endpoint",
+        dest="prometheus_endpoints",
+        action="append",
+        metavar="URL",
+        help="URL prefix a Rollout's Prometheus address may be under (repeat for more; "
+        "--prometheus-address is always allowed; default: no other)",
+    )
+    parser.add_argument(
+        "--threshold-namespace",
+        dest="threshold_namespaces",
+        action="append",
+        metavar="NAMESPACE",
+        help="namespace whose threshold rules may run on the default Prometheus "
+        "(repeat for more; * for all; default: none)",
     )
     parser.add_argument(
         "--leader-elect",

@@ -36,7 +36,7 @@ from controller.api.analysis import (
 from controller.api.base import parse_duration
 from controller.core import rules
 from controller.core.folding import fold
-from controller.core.measurements import Measurements
+from controller.core.measurements import UNMEASURABLE, Measurements
 from controller.judge import threshold
 
 
@@ -52,6 +52,9 @@ class Outcome:
     next_look: datetime | None = None
     recovered_from: datetime | None = None
     """Measurements failed from this time until these looks succeeded (a spell just over)."""
+    unmeasurable: tuple[str, ...] = ()
+    """Metrics that just became impossible to measure, or for a new reason: one Warning
+    Event each (``metric: cannot be measured: why``)."""
 
 
 def unjudged_seconds(current: AnalysisStatus | None, *, since: datetime, now: datetime) -> float:
@@ -141,6 +144,7 @@ def analyse(
     now: datetime,
 ) -> Outcome:
     """``current`` after folding in ``measurements`` (if they are its), and what it means."""
+    unmeasurable: tuple[str, ...] = ()
     if (
         measurements is not None
         and measurements.revision == current.revision
@@ -152,6 +156,11 @@ def analyse(
             fold(spec, current, m, by_name[m.name], measurements.at) if m.name in by_name else m
             for m in current.metrics
         ]
+        unmeasurable = tuple(
+            f"{after.name}: {after.reason}"
+            for before, after in zip(current.metrics, metrics, strict=True)
+            if after.reason.startswith(UNMEASURABLE) and after.reason != before.reason
+        )
         current = current.model_copy(
             update={"metrics": metrics, "last_measured_at": measurements.at}
         )
@@ -180,6 +189,7 @@ def analyse(
         holding=hold,
         next_look=next_look,
         recovered_from=recovered_from,
+        unmeasurable=unmeasurable,
     )
 
 

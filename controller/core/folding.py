@@ -3,7 +3,9 @@
 A comparison's counts update the sequential judge (canary stage) or the
 baseline judge (guard); a threshold value is classified and counted as
 :mod:`controller.judge.threshold` counts. A failed look counts as an error and
-changes no verdict; a configuration error makes the metric inconclusive.
+changes no verdict; a configuration error makes the metric inconclusive until a
+look succeeds again (the Rollout or the controller's settings fixed), when the
+judging resumes where it was.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from controller.api.analysis import (
     Verdict,
 )
 from controller.core import rules
-from controller.core.measurements import Measurement
+from controller.core.measurements import UNMEASURABLE, Measurement
 from controller.judge import baseline, sequential, threshold
 from controller.judge.sequential import Window
 
@@ -41,10 +43,12 @@ def fold(
         return status.model_copy(
             update={
                 "verdict": Verdict.INCONCLUSIVE,
-                "reason": f"cannot be measured: {result.invalid}"[:_TEXT],
+                "reason": f"{UNMEASURABLE}{result.invalid}"[:_TEXT],
                 "measured_at": at,
             }
         )
+    if status.reason.startswith(UNMEASURABLE):  # measurable again: the judging resumes
+        status = status.model_copy(update={"reason": "", "verdict": Verdict.UNDECIDED})
     if metric.threshold is not None:
         return _fold_threshold(spec, current, metric=metric, status=status, result=result, at=at)
     if result.error or result.window is None or not _finite(result.window):

@@ -41,6 +41,8 @@ def guard(inputs: Inputs, draft: Draft) -> tuple[Draft, Hold | None]:
         later = (current.ends_at or inputs.now) + timedelta(seconds=lost)
         current = current.model_copy(update={"ends_at": later})
     draft = draft.with_status(analysis=current)
+    for text in outcome.unmeasurable:
+        draft = draft.emit(EventType.WARNING, EventReason.METRIC_UNMEASURABLE, text)
     unjudged = analysis.unjudged_seconds(current, since=started, now=inputs.now)
     ends = (current.ends_at or inputs.now) + timedelta(seconds=unjudged)
     failed = outcome.failed

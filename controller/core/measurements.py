@@ -8,6 +8,10 @@ from datetime import datetime
 from controller.api.analysis import Stage
 from controller.judge.sequential import Window
 
+UNMEASURABLE = "cannot be measured: "
+"""How the reason of a metric that cannot be measured begins (a configuration error):
+the metric is inconclusive, yet looks go on, so it resumes once the cause is fixed."""
+
 
 @dataclass(frozen=True, kw_only=True)
 class Measurement:

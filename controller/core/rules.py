@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 
 from controller.api.analysis import Analysis, AnalysisStatus, Metric, MetricStatus, Verdict
 from controller.api.base import parse_duration
+from controller.core.measurements import UNMEASURABLE
 from controller.judge import sequential, threshold
 
 
@@ -75,5 +76,8 @@ def tally(status: AnalysisStatus, metric: MetricStatus, now: datetime) -> thresh
         errors=metric.errors,
         consecutive_errors=metric.consecutive_errors,
         last_value=metric.value,
-        phase=_VERDICT_PHASE[metric.verdict],
+        # a metric that cannot be measured is not done: its looks go on until it can
+        phase=threshold.Phase.RUNNING
+        if metric.reason.startswith(UNMEASURABLE)
+        else _VERDICT_PHASE[metric.verdict],
     )

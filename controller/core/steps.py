@@ -147,6 +147,8 @@ def judge(
         current = current.model_copy(update={"overridden_by": promoted_by})
     outcome = analysis.analyse(spec, current, measurements=inputs.measurements, now=inputs.now)
     draft = draft.with_status(analysis=outcome.status)
+    for text in outcome.unmeasurable:
+        draft = draft.emit(EventType.WARNING, EventReason.METRIC_UNMEASURABLE, text)
     started = draft.status.step_started_at or inputs.now
     lost = analysis.spell_seconds(outcome.recovered_from, since=started, now=inputs.now)
     if lost:  # the step's clock did not run while nothing could be measured

@@ -36,9 +36,17 @@ class SecretSource(Protocol):
 class KubeSecrets:
     """Secrets through the Kubernetes API, one GET per read (flag switches are rare)."""
 
-    def __init__(self, api: ApiClient, *, timeout: RequestTimeout = (5.0, 10.0)) -> None:
+    def __init__(
+        self,
+        api: ApiClient,
+        *,
+        timeout: RequestTimeout = (5.0, 10.0),
+        see: str = "README: Feature flags, Secrets",
+    ) -> None:
         self.api = api
         self.timeout = timeout
+        self.see = see
+        """Where the 403 message sends the namespace's owner."""
 
     def read(self, namespace: str, ref: SecretKeyRef) -> str:
         where = f"Secret {namespace}/{ref.name}"
@@ -54,7 +62,7 @@ class KubeSecrets:
                 raise FlagError(
                     f"the controller may not read {where}: create a Role in {namespace} "
                     f"allowing get on secrets named {ref.name} and bind it to the "
-                    "controller's ServiceAccount (README: Feature flags, Secrets)"
+                    f"controller's ServiceAccount ({self.see})"
                 ) from None
             if err.status == 404:
                 raise FlagError(f"{where} not found") from None

@@ -16,6 +16,15 @@ module runs their queries and hands the results back:
 * a threshold rule renders its query (``${window}`` = its interval) and expects
   one value; nothing or NaN is "no data", several series an error.
 
+Before any request, the admin's rules are checked (:mod:`controller.providers.access`):
+the address must be allowed (``--prometheus-endpoint``, or the default address),
+and a threshold rule runs on the default Prometheus only for an allowed
+namespace. A ``bearerTokenSecret`` is read from the Rollout's namespace off the
+loop (one GET per look, so a revoked grant or a rotated token takes effect at
+the next look) and never appears in a message. A refusal, like an unreadable
+Secret, makes the metric inconclusive: the release holds with the reason in its
+status, and goes on once the Rollout or the settings are fixed.
+
 A failed query is an error, which the core counts towards holding (or, with
 ``onError: fail``, aborting) the release — never towards a success. A query
 that cannot be built (a bad template, a bad label name) makes the metric
@@ -32,9 +41,10 @@ once, and at most ``MAX_PROVIDERS`` stay open (the least recently used is closed
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import math
 from collections import OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -42,12 +52,16 @@ import pydantic
 import structlog
 
 from controller.api.analysis import Analysis, Metric, Stage
+from controller.api.flags import SecretKeyRef
 from controller.api.v1alpha1 import Rollout
 from controller.core import looks
 from controller.core.measurements import Measurement, Measurements
+from controller.flags import FlagError
+from controller.flags.secrets import SecretSource
 from controller.judge.sequential import Window
 from controller.providers import MetricProvider, ProviderConfigError, ProviderError, Sample
 from controller.providers import builtin_metrics as builtins
+from controller.providers.access import MetricAccess
 from controller.providers.counters import CountError, Counts, MetricTemplate, counts
 from controller.providers.prometheus import PrometheusProvider
 from controller.providers.prometheus_config import PrometheusConfig, PrometheusOverride, resolve
@@ -121,12 +135,23 @@ class Analyst:
         self,
         *,
         default: PrometheusConfig | None,
+        endpoints: Iterable[str] = (),
+        threshold_namespaces: Iterable[str] = (),
+        secrets: SecretSource | None = None,
         connect: Callable[[PrometheusConfig], MetricProvider] = PrometheusProvider,
         max_providers: int = MAX_PROVIDERS,
         on_looks: Callable[[tuple[Measurement, ...]], None] | None = None,
         on_provider_error: Callable[[str, str], None] | None = None,
     ) -> None:
         self.default = default
+        self.access = MetricAccess(
+            default=None if default is None else default.address,
+            endpoints=endpoints,
+            threshold_namespaces=threshold_namespaces,
+        )
+        """The admin's allow-list of addresses and threshold namespaces (checked first)."""
+        self.secrets = secrets
+        """Reads a Rollout's ``bearerTokenSecret`` (None: such metrics are refused)."""
         self.on_looks = on_looks
         """Told of every look taken (metrics)."""
         self.on_provider_error = on_provider_error
@@ -135,13 +160,32 @@ class Analyst:
         self.max_providers = max_providers
         self._providers: OrderedDict[str, _Slot] = OrderedDict()
 
-    def provider(self, spec: Analysis, metric: Metric) -> MetricProvider:
-        """The provider for ``metric`` (raises ProviderConfigError without an address)."""
-        return self._slot(spec, metric).provider
+    def provider(self, spec: Analysis, metric: Metric, *, namespace: str = "") -> MetricProvider:
+        """The provider for ``metric`` of a Rollout without a ``bearerTokenSecret``
+        (raises ProviderConfigError when refused)."""
+        config, secret = self.config(spec, metric, namespace=namespace)
+        if secret is not None:
+            raise ProviderConfigError("a bearerTokenSecret is read on the measurements' loop")
+        return self._slot(config).provider
 
-    def _slot(self, spec: Analysis, metric: Metric) -> _Slot:
-        config = self.config(spec, metric)
-        key = config.model_dump_json()
+    async def _provider_for(self, spec: Analysis, metric: Metric, namespace: str) -> _Slot:
+        """The slot for ``metric``, its Secret's token read off the loop (one GET)."""
+        config, secret = self.config(spec, metric, namespace=namespace)
+        token = ""
+        if secret is not None:
+            if self.secrets is None:
+                raise ProviderConfigError("this controller reads no Secrets for metrics")
+            try:
+                token = await asyncio.to_thread(self.secrets.read, namespace, secret)
+            except FlagError as err:  # its messages never hold the value
+                raise ProviderConfigError(f"prometheus.bearerTokenSecret: {err}") from None
+            config = config.model_copy(update={"bearer_token": pydantic.SecretStr(token)})
+        return self._slot(config, token=token)
+
+    def _slot(self, config: PrometheusConfig, *, token: str = "") -> _Slot:
+        key = config.model_dump_json()  # secrets masked: their digest tells them apart
+        if token:
+            key += "#" + hashlib.sha256(token.encode()).hexdigest()
         slot = self._providers.get(key)
         if slot is None:
             slot = _Slot(config=config, provider=self.connect(config))
@@ -152,15 +196,32 @@ class Analyst:
         self._providers.move_to_end(key)
         return slot
 
-    def config(self, spec: Analysis, metric: Metric) -> PrometheusConfig:
-        """The Prometheus ``metric`` is measured on (raises ProviderConfigError)."""
-        address = (metric.prometheus and metric.prometheus.address) or spec.prometheus.address
+    def config(
+        self, spec: Analysis, metric: Metric, *, namespace: str
+    ) -> tuple[PrometheusConfig, SecretKeyRef | None]:
+        """The Prometheus ``metric`` of a Rollout in ``namespace`` is measured on, and the
+        Secret holding its token, if any. Raises ProviderConfigError when the admin's
+        settings refuse it — before any request is made."""
+        ref = metric.prometheus if metric.prometheus and metric.prometheus.address else None
+        ref = ref or spec.prometheus
+        if (
+            metric.prometheus
+            and metric.prometheus.bearer_token_secret
+            and ref is not metric.prometheus
+        ):
+            raise ProviderConfigError("prometheus.bearerTokenSecret needs an address beside it")
         try:
-            override = PrometheusOverride(address=address) if address else None
+            override = PrometheusOverride(address=ref.address) if ref.address else None
         except pydantic.ValidationError as err:  # its messages never echo the input
             reasons = "; ".join(str(e["msg"]) for e in err.errors())
             raise ProviderConfigError(f"prometheus address: {reasons}") from None
-        return resolve(self.default, override)
+        config = resolve(self.default, override)
+        self.access.check_address(config.address)
+        if ref.bearer_token_secret is not None:
+            self.access.check_own_credentials(config.address)
+        elif metric.threshold is not None:
+            self.access.check_threshold(namespace, config.address)
+        return config, ref.bearer_token_secret
 
     async def aclose(self) -> None:
         """Close every provider."""
@@ -212,8 +273,9 @@ class Analyst:
         """One look within its total deadline: one attempt's timeout after the retry budget."""
         name = due.metric.name
         try:
-            slot = self._slot(spec, due.metric)
+            slot = await self._provider_for(spec, due.metric, rollout.namespace)
         except ProviderConfigError as err:
+            log.warning("Measurement refused", metric=name, error=str(err))
             return Measurement(metric=name, invalid=str(err))
         deadline = slot.config.timeout_seconds + slot.config.retry_budget_seconds
         try:

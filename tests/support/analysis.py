@@ -30,14 +30,15 @@ ANALYSIS_STEPS_TIMEOUT = 90
 def analysis_rollout(
     harness: Harness,
     *,
-    address: str,
+    address: str | None,
     steps: list[dict[str, Any]],
     metrics: list[dict[str, Any]],
     interval: str = "2s",
     canary: dict[str, Any] | None = None,
     **settings: Any,
 ) -> None:
-    """Apply the Rollout ``web`` with a background analysis against ``address``.
+    """Apply the Rollout ``web`` with a background analysis against ``address`` (None:
+    the controller's ``--prometheus-address``).
 
     ``canary`` are further ``strategy.canary`` fields (``trafficRouting`` and the
     Services, for a routed Rollout).
@@ -60,7 +61,7 @@ def analysis_rollout(
                         "steps": steps,
                         **(canary or {}),
                         "analysis": {
-                            "prometheus": {"address": address},
+                            **({"prometheus": {"address": address}} if address else {}),
                             "interval": interval,
                             "metrics": metrics,
                             **settings,

@@ -116,8 +116,19 @@ class Harness:
         failpoints: str = "",
         extra: tuple[str, ...] = (),
         kubeconfig: Path | None = None,
+        metric_endpoints: Sequence[str] = (),
+        threshold_rules: bool = False,
     ) -> ControllerProcess:
+        """A controller process for the test's namespace. ``metric_endpoints``: the
+        Prometheus addresses its Rollouts may name (``--prometheus-endpoint``; none by
+        default, as shipped); ``threshold_rules``: the namespace may run threshold rules
+        on the default Prometheus (``--threshold-namespace``)."""
         env = {**os.environ, "LANDINGGEAR_FAILPOINTS": failpoints}
+        for name in ("PROMETHEUS_ENDPOINTS", "THRESHOLD_NAMESPACES"):
+            env.pop(f"LANDINGGEAR_{name}", None)
+        access = [f"--prometheus-endpoint={url}" for url in metric_endpoints]
+        if threshold_rules:
+            access.append(f"--threshold-namespace={self.namespace}")
         log_path = self.log_dir / f"controller-{identity}-{len(self.controllers)}.log"
         port = _free_port()
         out = open(log_path, "wb")  # noqa: SIM115 - owned by the process
@@ -132,6 +143,7 @@ class Harness:
                 f"--lease-namespace={self.namespace}",
                 f"--metrics-address=127.0.0.1:{port}",
                 f"--identity={identity}",
+                *access,
                 *extra,
             ],
             cwd=ROOT,

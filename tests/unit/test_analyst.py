@@ -22,6 +22,7 @@ from controller.reconcile.analyst import Analyst
 pytestmark = pytest.mark.unit
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
+PROM = "http://prom:9090"
 
 
 class FakeProvider:
@@ -73,7 +74,7 @@ def rollout(metrics: list[dict[str, Any]], status: dict[str, Any]) -> Rollout:
                     "canary": {
                         "steps": [{"setWeight": 50}],
                         "analysis": {
-                            "prometheus": {"address": "http://prom:9090"},
+                            "prometheus": {"address": PROM},
                             "interval": "10s",
                             "metrics": metrics,
                         },
@@ -97,7 +98,7 @@ SEEN = {
 
 
 def analyst(provider: FakeProvider) -> Analyst:
-    return Analyst(default=None, connect=lambda _: provider)
+    return Analyst(default=None, endpoints=[PROM], connect=lambda _: provider)
 
 
 def test_providers_are_reused_per_configuration() -> None:
@@ -107,7 +108,7 @@ def test_providers_are_reused_per_configuration() -> None:
         made.append(config)
         return FakeProvider({})
 
-    subject = Analyst(default=None, connect=connect)
+    subject = Analyst(default=None, endpoints=[PROM], connect=connect)
     spec = rollout([{"name": "m", "builtin": "app-errors"}], CANARY).spec.strategy.canary.analysis
     assert spec is not None
     first = subject.provider(spec, spec.metrics[0])

@@ -113,7 +113,9 @@ def providers() -> dict[str, Provider]:
 def measurer(providers: dict[str, Provider]) -> Any:
     ready = Ready()
     subject = Measurer(
-        Analyst(default=DEFAULT, connect=lambda config: providers[config.address]),
+        Analyst(
+            default=DEFAULT, endpoints=[SLOW], connect=lambda config: providers[config.address]
+        ),
         on_ready=ready,
     )
     subject.start()
@@ -185,7 +187,12 @@ def test_providers_beyond_the_bound_are_closed_least_recently_used_first() -> No
         made.append(Provider(hang=False))
         return made[-1]
 
-    subject = Analyst(default=DEFAULT, connect=connect, max_providers=2)
+    subject = Analyst(
+        default=DEFAULT,
+        endpoints=["http://p0.test:9090", "http://p1.test:9090", "http://p2.test:9090"],
+        connect=connect,
+        max_providers=2,
+    )
     specs = [rollout("r", f"http://p{i}.test:9090").spec.strategy.canary.analysis for i in range(3)]
 
     async def use() -> None:

@@ -2,14 +2,15 @@
 
 Each secret is a unique canary value, configured the way an admin or a Rollout
 author would: the default Prometheus' bearer-token and password files, the
-Unleash and LaunchDarkly API tokens and the webhook signing key in Secrets
-(read through a loopback stand-in of the API server). The backends are a real
-HTTP server on loopback that fails every request (401, 403, 500, 400, 404) and
-echoes the request's headers back in its body, as a naive proxy's error page
-would; a Rollout's Prometheus address carrying the canary as URL userinfo is
-tried too. Everything the process logs (structlog and the standard library, at
-debug), every look's error and every flag result (which become the status and
-the Events) is searched for each canary.
+Unleash and LaunchDarkly API tokens, the webhook signing key and a Rollout's
+own Prometheus token (``bearerTokenSecret``) in Secrets (read through a
+loopback stand-in of the API server). The backends are a real HTTP server on
+loopback that fails every request (401, 403, 500, 400, 404) and echoes the
+request's headers back in its body, as a naive proxy's error page would; a
+Rollout's Prometheus address carrying the canary as URL userinfo is tried too.
+Everything the process logs (structlog and the standard library, at debug),
+every look's error and every flag result (which become the status and the
+Events) is searched for each canary.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ from kubernetes import config
 from controller import logs
 from controller.api.flags import FeatureFlag
 from controller.api.v1alpha1 import Rollout
-from controller.backends import flag_switches, prometheus_default
+from controller.backends import flag_switches, metric_secrets, prometheus_default
 from controller.core.actions import FlagResult, RestoreFlag, SwitchFlagOff
 from controller.core.measurements import Measurement
 from controller.reconcile.analyst import Analyst
@@ -45,6 +46,7 @@ CANARIES = {
     "launchdarkly": "api-canary-ld-token-33e9a1",
     "webhook": "canary-webhook-key-e18b42",
     "userinfo": "canary-url-password-0f6d2a",
+    "prometheus-secret": "canary-prom-secret-token-8e27d4",
 }
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -77,7 +79,12 @@ def output() -> Iterator[io.StringIO]:
 def kube(tmp_path: Path) -> Iterator[FakeApi]:
     """The Secrets, as the API server would serve them."""
     api = FakeApi().start()
-    for name, key in (("unleash", "unleash"), ("ld", "launchdarkly"), ("hook", "webhook")):
+    for name, key in (
+        ("unleash", "unleash"),
+        ("ld", "launchdarkly"),
+        ("hook", "webhook"),
+        ("prom", "prometheus-secret"),
+    ):
         encoded = base64.b64encode(CANARIES[key].encode()).decode()
         api.answer(
             "GET",
@@ -96,10 +103,14 @@ def assert_no_canary(where: str, text: str) -> None:
         assert encoded[:20] not in text, f"the {name} secret leaked (base64) into {where}"
 
 
-def rollout(metrics: list[dict[str, Any]], address: str | None = None) -> Rollout:
+def rollout(
+    metrics: list[dict[str, Any]], address: str | None = None, secret: str | None = None
+) -> Rollout:
     analysis: dict[str, Any] = {"interval": "10s", "metrics": metrics}
     if address:
         analysis["prometheus"] = {"address": address}
+    if secret:
+        analysis["prometheus"]["bearerTokenSecret"] = {"name": secret, "key": "token"}
     return Rollout.model_validate(
         {
             "name": "web",
@@ -153,11 +164,11 @@ def test_prometheus_credentials_never_leak(
             prometheus_password_file=str(password),
         ),
     ):
-        analyst = Analyst(default=prometheus_default(settings))
+        analyst = Analyst(default=prometheus_default(settings), threshold_namespaces=["shop"])
         for metric in (THRESHOLD, COMPARISON):
             results += looks(analyst, rollout([metric]), times=3)
     with_userinfo = backend.url.replace("://", f"://lg:{CANARIES['userinfo']}@")
-    analyst = Analyst(default=None)
+    analyst = Analyst(default=None, endpoints=[backend.url])
     results += looks(analyst, rollout([THRESHOLD], address=with_userinfo), times=1)
 
     assert backend.answered >= 10  # the requests were sent, with the secrets, and failed
@@ -165,6 +176,24 @@ def test_prometheus_credentials_never_leak(
     assert any(CANARIES["prometheus-token"] in h for h in backend.received)
     assert any(basic in h for h in backend.received)
     assert all(r.error or r.invalid for r in results)
+    assert_no_canary("a look's error (the status)", repr(results))
+    assert_no_canary("the log", output.getvalue())
+    assert "Measurement failed" in output.getvalue()
+
+
+def test_a_rollouts_prometheus_token_from_a_secret_never_leaks(
+    backend: EchoingBackend, kube: FakeApi, output: io.StringIO, tmp_path: Path
+) -> None:
+    api = config.new_client_from_config(config_file=str(kube.kubeconfig(tmp_path)))  # type: ignore[no-untyped-call]
+    analyst = Analyst(
+        default=None, endpoints=[backend.url], secrets=metric_secrets(api, Settings())
+    )
+    target = rollout([THRESHOLD], address=backend.url, secret="prom")
+    results = looks(analyst, target, times=len(STATUSES))
+
+    assert len(kube.seen("GET", "/api/v1/namespaces/shop/secrets/prom")) == len(STATUSES)
+    assert all(CANARIES["prometheus-secret"] in h for h in backend.received)
+    assert all(r.error for r in results)
     assert_no_canary("a look's error (the status)", repr(results))
     assert_no_canary("the log", output.getvalue())
     assert "Measurement failed" in output.getvalue()

@@ -24,7 +24,7 @@ def test_a_canary_with_errors_is_aborted_automatically(
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     analysis_rollout(
         harness,
         address=cluster_prometheus.url,
@@ -58,7 +58,7 @@ def test_a_healthy_canary_is_promoted(
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     analysis_rollout(
         harness,
         address=cluster_prometheus.url,

@@ -65,7 +65,7 @@ def test_ten_percent_errors_are_aborted_automatically(
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     # An untimed pause: only the analysis can end this release.
     analysis_rollout(
         harness,
@@ -115,7 +115,7 @@ def test_two_hundred_ms_slower_canary_is_aborted_by_app_latency(
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     metrics: list[dict[str, Any]] = [
         ERRORS,
         # 0.1 s is one of the demo app's histogram buckets (e2e/demoapp BUCKETS).
@@ -181,7 +181,7 @@ def test_a_one_second_interval_still_measures_the_canary(
     no requests) and a canary failing 10 % of its requests was promoted unjudged.
     """
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     analysis_rollout(
         harness,
         address=cluster_prometheus.url,
@@ -218,7 +218,7 @@ def test_a_release_held_at_the_promotion_keeps_the_last_steps_traffic(
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     analysis_rollout(
         harness,
         address=cluster_prometheus.url,

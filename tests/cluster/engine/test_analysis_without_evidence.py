@@ -61,10 +61,11 @@ def test_prometheus_down_mid_canary_holds_the_release_until_it_is_back(
 ) -> None:
     pause = 20  # two failed looks take ~10 s (each query is retried for ~3.5 s)
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    address = f"http://127.0.0.1:{prometheus_proxy.port}"
+    harness.start_controller(metric_endpoints=[address])
     analysis_rollout(
         harness,
-        address=f"http://127.0.0.1:{prometheus_proxy.port}",
+        address=address,
         steps=[{"setWeight": 50}, {"pause": {"duration": f"{pause}s"}}],
         metrics=[ERRORS],
         maxConsecutiveErrors=1,  # the second failed look in a row holds
@@ -148,7 +149,7 @@ def test_an_analysis_that_finds_no_series_never_fails_the_canary(
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     analysis_rollout(
         harness,
         address=cluster_prometheus.url,
@@ -198,7 +199,7 @@ def test_a_canary_without_traffic_is_never_rolled_back(
     traffic_to: str,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     analysis_rollout(
         harness,
         address=cluster_prometheus.url,

@@ -111,7 +111,9 @@ def _start(
     create_feature(unleash, feature)
     token_secret(harness, unleash.admin_token)
     harness.create_app(replicas=4, agent=AGENT)
-    harness.start_controller(extra=("--flag-endpoint", unleash.url))
+    harness.start_controller(
+        extra=("--flag-endpoint", unleash.url), metric_endpoints=[prometheus.url]
+    )
     _rollout(harness, prometheus, unleash, feature, **spec)
     stable: str = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
     return stable

@@ -26,7 +26,7 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_resta
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
     analysis_rollout(
         harness,
@@ -47,7 +47,7 @@ def test_a_regression_after_promotion_is_rolled_back_by_the_guard_across_a_resta
     promoted_at = time.monotonic()
     # A controller restart mid-guard: the guard lives in the status and goes on.
     harness.controllers[0].kill()
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
 
     status = harness.wait_status("rolled back by the guard", stableRevision=v1, timeout=90)
     rolled_back_after = time.monotonic() - promoted_at
@@ -81,7 +81,7 @@ def test_a_healthy_release_passes_the_guard_and_completes(
     web_traffic: ServiceTraffic,
 ) -> None:
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "8s"}}]
     analysis_rollout(
         harness,
@@ -124,7 +124,7 @@ def test_a_threshold_rule_on_the_canary_error_ratio_aborts_a_bad_canary(
         "noData": "ignore",
     }
     harness.create_app(replicas=3, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     analysis_rollout(
         harness,
         address=cluster_prometheus.url,

@@ -87,7 +87,7 @@ def test_a_guard_failure_points_the_services_back_at_the_warm_previous_revision(
     was created or replaced. Measured: the guard's decision (its RolledBack history
     entry) → the stable Service selecting the previous revision, as a watch sees it."""
     gateway = install_gateway(harness, network=True)
-    harness.start_controller()
+    harness.start_controller(metric_endpoints=[cluster_prometheus.url])
     steps: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "10s"}}]
     analysis_rollout(
         harness,

@@ -91,6 +91,7 @@ def test_no_secret_reaches_the_log_the_events_or_the_status(
     harness.create_app(replicas=2)
     controller = harness.start_controller(
         kubeconfig=harness.kube.kubeconfig,  # may read the Secret without a grant: not RBAC here
+        threshold_rules=True,  # its rule runs on the default Prometheus
         extra=(
             f"--flag-endpoint={backend.url}",
             f"--prometheus-address={backend.url}",

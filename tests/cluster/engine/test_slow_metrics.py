@@ -77,7 +77,9 @@ def test_a_trickling_metrics_server_delays_no_other_rollouts_abort(
     hostile = TrickleServer()
     try:
         harness.create_app(replicas=3, network=True)
-        controller = harness.start_controller(extra=("--workers=1",))
+        controller = harness.start_controller(
+            extra=("--workers=1",), metric_endpoints=[cluster_prometheus.url, hostile.url]
+        )
         analysis_rollout(
             harness,
             address=cluster_prometheus.url,
