@@ -45,6 +45,14 @@ _REQUEST_VERBS = {
 
 FLAGS_ACTIONS = ("list", "off", "restore")
 
+_WATCH_EXIT_CODES = """\
+exit codes with --until-done:
+  0    the Rollout is Healthy (or its Completed condition is True)
+  1    an API error, the Rollout deleted, or --timeout reached
+  2    a usage error (an unknown flag, a bad --timeout)
+  3    the Rollout is Degraded: aborted or rolled back
+  130  interrupted (Ctrl-C)"""
+
 SHELLS = ("bash", "zsh", "fish")
 """What ``completion`` writes scripts for."""
 
@@ -125,8 +133,16 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
     _global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def verb(name: str, help_text: str, *, rollout: bool = True) -> argparse.ArgumentParser:
-        verb_parser = sub.add_parser(name, help=help_text, description=help_text)
+    def verb(
+        name: str, help_text: str, *, rollout: bool = True, epilog: str | None = None
+    ) -> argparse.ArgumentParser:
+        verb_parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if rollout:
             verb_parser.add_argument("name", metavar="NAME", help="name of the Rollout")
         _global_flags(verb_parser, suppress=True)
@@ -139,11 +155,11 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
         "-A", "--all-namespaces", action="store_true", help="list Rollouts in every namespace"
     )
     listing.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
-    watch = verb("watch", "follow a Rollout live until Ctrl-C")
+    watch = verb("watch", "follow a Rollout live until Ctrl-C", epilog=_WATCH_EXIT_CODES)
     watch.add_argument(
         "--until-done",
         action="store_true",
-        help="exit 0 once Healthy/Completed, 2 once Degraded",
+        help="exit once the release is over: 0 Healthy/Completed, 3 Degraded",
     )
     watch.add_argument(
         "--timeout",

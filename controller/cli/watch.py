@@ -101,7 +101,7 @@ def _pumps(session: Session, name: str, out: queue.Queue[Update]) -> list[_Pump]
 
 
 def watch(session: Session, name: str, *, until_done: bool, timeout: float | None) -> int:
-    """Redraw until Ctrl-C; with ``until_done``, exit 0 on success and 2 when Degraded."""
+    """Redraw until Ctrl-C; with ``until_done``, exit 0 on success and 3 when Degraded."""
     state = WatchState(name=name, rollout=api.get_rollout(session, name))
     updates: queue.Queue[Update] = queue.Queue()
     pumps = _pumps(session, name, updates)
