@@ -57,9 +57,17 @@ def _run(args: argparse.Namespace) -> int:
 
         return run.run(args) if args.command == "run" else chatops.run(args)
     from controller.cli import commands
-    from controller.cli.session import connect
+    from controller.cli.session import DEFAULT_TIMEOUT, connect
 
-    session = connect(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
+    timeout = args.request_timeout
+    session = connect(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespace=args.namespace,
+        as_user=args.as_user,
+        as_groups=args.as_group or (),
+        request_timeout=DEFAULT_TIMEOUT if timeout is None else (timeout or None),
+    )
     match args.command:
         case "get":
             return commands.get(session, args.name, output=args.output)

@@ -18,7 +18,8 @@ import os
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.api.base import parse_duration
+from controller.api.wire import parse_duration
+from controller.cli.session import DEFAULT_TIMEOUT
 
 __all__ = [
     "FLAGS_ACTIONS",
@@ -52,6 +53,9 @@ exit codes with --until-done:
   2    a usage error (an unknown flag, a bad --timeout)
   3    the Rollout is Degraded: aborted or rolled back
   130  interrupted (Ctrl-C)"""
+
+_SERVERS = ("run", "chatops")
+"""Long-running processes, configured by their own settings, not kubectl's flags."""
 
 SHELLS = ("bash", "zsh", "fish")
 """What ``completion`` writes scripts for."""
@@ -90,6 +94,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
+def request_timeout(text: str) -> float:
+    """kubectl's ``--request-timeout``: ``0`` (no limit), whole seconds (``5``), or a
+    duration (``5s``, ``1m``, ``1m30s``, ``500ms``)."""
+    if text.isdigit():
+        return float(text)
+    seconds = _seconds(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}: use e.g. 0, 5s, 1m")
+    return seconds
+
+
 def _output(text: str) -> str:
     """An ``-o`` value; a jsonpath template is checked here, so a bad one is a usage error."""
     kind, _, template = text.partition("=")
@@ -121,6 +136,29 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "--kubeconfig",
         default=default,
         help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
+    )
+    group.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USER",
+        default=default,
+        help="act as this user or service account (system:serviceaccount:NS:NAME): "
+        "impersonation, which the kubeconfig's user must be allowed",
+    )
+    group.add_argument(
+        "--as-group",
+        action="append",
+        metavar="GROUP",
+        default=default,
+        help="act as a member of this group too (repeatable; needs --as)",
+    )
+    group.add_argument(
+        "--request-timeout",
+        type=request_timeout,
+        metavar="DURATION",
+        default=default,
+        help="how long one API request may take: 0 (no limit), 5s, 1m "
+        f"(default {DEFAULT_TIMEOUT:g}s)",
     )
 
 
@@ -252,6 +290,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
     error = getattr(args, "usage_error", parser.error)
     if extra:
         error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in _SERVERS and any(
+        getattr(args, flag, None) is not None for flag in ("as_user", "as_group", "request_timeout")
+    ):
+        error(f"--as, --as-group and --request-timeout do not apply to {args.command}")
     if args.command == "flags":
         problem = _flags_words(args)
         if problem is not None:

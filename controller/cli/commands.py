@@ -10,9 +10,7 @@ import sys
 import uuid
 from datetime import UTC, datetime
 
-import yaml
-
-from controller.api.v1alpha1 import GROUP, KIND
+from controller.api.wire import GROUP, KIND
 from controller.cli import api, changes, jsonpath, render
 from controller.cli.errors import CliError
 from controller.cli.flags import flags_table, merged_flags
@@ -31,6 +29,8 @@ def _without_managed_fields(obj: KubeObject) -> KubeObject:
 def _dump(obj: KubeObject, output: str) -> str:
     if output == "json":
         return json.dumps(obj, indent=2)
+    import yaml
+
     return yaml.safe_dump(obj, sort_keys=False).rstrip("\n")
 
 

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from controller.api.analysis import Stage, Verdict
-from controller.api.status import step_progress as progress
+from controller.api.wire import Stage, Verdict
+from controller.api.wire import step_progress as progress
 from controller.cli.flags import pending_banner
 from controller.cli.text import age, table, timestamp
 from controller.kube.objects import KubeObject
