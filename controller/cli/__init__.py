@@ -25,9 +25,13 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 failed or refused, 2 usage)."""
-    from controller.cli.arguments import build_parser, parse_args, program_name
+    from controller.cli.arguments import VERBS, build_parser, parse_args, program_name, wanted_verb
 
-    parser = build_parser(program_name(sys.argv[0] if sys.argv else ""))
+    words = sys.argv[1:] if argv is None else list(argv)
+    only = wanted_verb(words, VERBS)
+    if only == "completion":
+        only = None  # the script completes every verb
+    parser = build_parser(program_name(sys.argv[0] if sys.argv else ""), only=only)
     args = parse_args(parser, argv)
     if args.command is None:
         parser.print_help(sys.stderr)

@@ -25,10 +25,12 @@ __all__ = [
     "FLAGS_ACTIONS",
     "OUTPUT_FORMATS",
     "SHELLS",
+    "VERBS",
     "build_parser",
     "parse",
     "parse_args",
     "program_name",
+    "wanted_verb",
 ]
 
 OUTPUT_FORMATS = ("json", "yaml", "wide", "name", "jsonpath=TEMPLATE")
@@ -162,7 +164,32 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
-def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
+_VALUED_GLOBALS = frozenset(
+    ("-n", "--namespace", "--context", "--kubeconfig", "--as", "--as-group", "--request-timeout")
+)
+
+
+def wanted_verb(argv: Sequence[str], verbs: Sequence[str]) -> str | None:
+    """The verb ``argv`` names, read past the global flags before it; ``""`` when it
+    names none, None when its first word is no verb (the full grammar then explains)."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_GLOBALS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in verbs else None
+    return ""
+
+
+VERBS = (
+    *("get", "list", "watch", *_REQUEST_VERBS, "pause", "resume", "history", "flags"),
+    *("version", "completion", "run", "chatops"),
+)
+
+
+def build_parser(prog: str = "landinggear", *, only: str | None = None) -> argparse.ArgumentParser:
+    """The grammar; with ``only``, the other verbs are registered by name and help alone
+    (their flags unbuilt: the one-click path starts sooner), ``""``: every verb so."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Canary deployments and one-command rollback for Kubernetes.",
@@ -173,7 +200,10 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
 
     def verb(
         name: str, help_text: str, *, rollout: bool = True, epilog: str | None = None
-    ) -> argparse.ArgumentParser:
+    ) -> argparse.ArgumentParser | None:
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            return None
         verb_parser = sub.add_parser(
             name,
             help=help_text,
@@ -186,62 +216,75 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
         _global_flags(verb_parser, suppress=True)
         return verb_parser
 
-    get = verb("get", "show one Rollout: phase, steps, weights, revisions, history")
-    get.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
-    listing = verb("list", "list Rollouts as a table", rollout=False)
-    listing.add_argument(
-        "-A", "--all-namespaces", action="store_true", help="list Rollouts in every namespace"
-    )
-    listing.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
-    watch = verb("watch", "follow a Rollout live until Ctrl-C", epilog=_WATCH_EXIT_CODES)
-    watch.add_argument(
-        "--until-done",
-        action="store_true",
-        help="exit once the release is over: 0 Healthy/Completed, 3 Degraded",
-    )
-    watch.add_argument(
-        "--timeout",
-        type=_seconds,
-        metavar="DURATION",
-        help="give up after this long (e.g. 5m) with exit code 1",
-    )
+    if get := verb("get", "show one Rollout: phase, steps, weights, revisions, history"):
+        get.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
+    if listing := verb("list", "list Rollouts as a table", rollout=False):
+        listing.add_argument(
+            "-A", "--all-namespaces", action="store_true", help="list Rollouts in every namespace"
+        )
+        listing.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
+    if watch := verb("watch", "follow a Rollout live until Ctrl-C", epilog=_WATCH_EXIT_CODES):
+        watch.add_argument(
+            "--until-done",
+            action="store_true",
+            help="exit once the release is over: 0 Healthy/Completed, 3 Degraded",
+        )
+        watch.add_argument(
+            "--timeout",
+            type=_seconds,
+            metavar="DURATION",
+            help="give up after this long (e.g. 5m) with exit code 1",
+        )
     for name, help_text in _REQUEST_VERBS.items():
-        request = verb(name, help_text)
-        if name == "promote":
-            request.add_argument(
-                "--full", action="store_true", help="skip the remaining steps and pauses"
-            )
-        if name == "retry":
-            request.add_argument(
-                "--keep-flags-off",
-                action="store_true",
-                help="leave the feature flags the abort switched off as they are (flags "
-                "switched off by hand with `flags off` stay off either way)",
-            )
-        request.add_argument("--reason", default="", help="why, recorded in the history")
+        if request := verb(name, help_text):
+            _request_flags(name, request)
     verb("pause", "hold the canary at its current step")
     verb("resume", "continue a paused canary")
     verb("history", "show who did what to which revision, and when")
-    _flags_verb(sub)
+    if only is None or only == "flags":
+        _flags_verb(sub)
+    else:
+        sub.add_parser("flags", help=_FLAGS_HELP)
     verb("version", "print the client version", rollout=False)
-    completion = verb("completion", "print a shell completion script", rollout=False)
-    completion.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
-    from controller.cli import chatops, run
+    if completion := verb("completion", "print a shell completion script", rollout=False):
+        completion.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
+    if running := verb(
+        "run", "run the controller (-n: watch one namespace; default all)", rollout=False
+    ):
+        from controller.cli import run
 
-    run.add_arguments(
-        verb("run", "run the controller (-n: watch one namespace; default all)", rollout=False)
-    )
-    serving = verb(
+        run.add_arguments(running)
+    if serving := verb(
         "chatops", "serve chat commands (Slack, Matrix): authorised per person", rollout=False
-    )
-    chatops.add_arguments(serving)
+    ):
+        from controller.cli import chatops
+
+        chatops.add_arguments(serving)
     return parser
+
+
+def _request_flags(name: str, request: argparse.ArgumentParser) -> None:
+    if name == "promote":
+        request.add_argument(
+            "--full", action="store_true", help="skip the remaining steps and pauses"
+        )
+    if name == "retry":
+        request.add_argument(
+            "--keep-flags-off",
+            action="store_true",
+            help="leave the feature flags the abort switched off as they are (flags "
+            "switched off by hand with `flags off` stay off either way)",
+        )
+    request.add_argument("--reason", default="", help="why, recorded in the history")
+
+
+_FLAGS_HELP = "list the Rollout's feature flags; switch them off or restore them by hand"
 
 
 def _flags_verb(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     flags = sub.add_parser(
         "flags",
-        help="list the Rollout's feature flags; switch them off or restore them by hand",
+        help=_FLAGS_HELP,
         usage=_FLAGS_USAGE,
         description=_FLAGS_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,

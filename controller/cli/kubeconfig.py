@@ -266,7 +266,18 @@ def tls_context(target: Target) -> ssl.SSLContext:
 
 @contextmanager
 def _pem_files(cert: bytes, key: bytes) -> Iterator[tuple[str, str]]:
-    """``load_cert_chain`` reads files only: a private directory that is removed at once."""
+    """``load_cert_chain`` reads files only: on Linux, anonymous in-memory files that no
+    other process can open; elsewhere, a private directory removed at once."""
+    if hasattr(os, "memfd_create") and os.path.isdir("/proc/self/fd"):
+        descriptors = [os.memfd_create(name) for name in ("cert.pem", "key.pem")]
+        try:
+            for descriptor, content in zip(descriptors, (cert, key), strict=True):
+                os.write(descriptor, content)
+            yield (f"/proc/self/fd/{descriptors[0]}", f"/proc/self/fd/{descriptors[1]}")
+        finally:
+            for descriptor in descriptors:
+                os.close(descriptor)
+        return
     import tempfile
 
     with tempfile.TemporaryDirectory(prefix="landinggear-") as directory:

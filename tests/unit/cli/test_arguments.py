@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
-from controller.cli.arguments import parse, program_name
+from controller.cli.arguments import (
+    VERBS,
+    build_parser,
+    parse,
+    parse_args,
+    program_name,
+    wanted_verb,
+)
 from controller.cli.errors import CliError
 from controller.cli.session import DEFAULT_KUBECONFIG, connect, impersonation, kubeconfig_path
 
@@ -173,3 +180,31 @@ def test_as_and_as_group_become_impersonation_headers() -> None:
         ("Impersonate-Group", "dev"),
     )
     assert impersonation(None, []) == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "verb"),
+    [
+        (["rollback", "web", "--reason", "errors"], "rollback"),
+        (["-n", "get", "--context", "prod", "promote", "web", "--full"], "promote"),
+        (["--as=alice", "--request-timeout", "5s", "get", "web", "-o", "json"], "get"),
+        (["flags", "off", "web", "checkout", "--reason", "x"], "flags"),
+        (["watch", "web", "--until-done", "--timeout", "1m"], "watch"),
+        (["list", "-A"], "list"),
+        (["run", "--workers", "2"], "run"),
+    ],
+)
+def test_building_only_the_wanted_verb_parses_exactly_as_the_whole_grammar(
+    argv: list[str], verb: str
+) -> None:
+    assert wanted_verb(argv, VERBS) == verb
+
+    partial = parse_args(build_parser(only=verb), argv)
+
+    assert vars(partial) == vars(parse_args(build_parser(), argv))
+
+
+def test_the_top_level_help_lists_every_verb_however_little_is_built() -> None:
+    assert build_parser(only="").format_help() == build_parser().format_help()
+    assert wanted_verb(["--help"], VERBS) == ""
+    assert wanted_verb(["rollbak", "web"], VERBS) is None  # a typo: the full grammar answers
