@@ -8,7 +8,9 @@ median and p90 wall-clock seconds of each command side by side:
 - ``--help``; ``get web``; ``promote web``; ``rollback back`` — the last three against
   the cluster of ``--kubeconfig`` (default ``$KUBECONFIG``), in their own namespace,
   with Rollouts whose status lets each verb go through every time (no controller runs,
-  so a request is stored and never acted on: the same one-click path each run).
+  so a request is stored and never acted on: the same one-click path each run). They
+  read a YAML copy of the kubeconfig, as ``kubectl config`` writes one; ``rollback``
+  once more with the kubeconfig as JSON (which the command line reads without PyYAML).
 
 Bytecode: both trees run with their ``.pyc`` files cached in one private
 ``PYTHONPYCACHEPREFIX`` (``PYTHONDONTWRITEBYTECODE`` removed), warmed by one run of
@@ -30,6 +32,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import yaml
 
 NAMESPACE = "landinggear-bench-cli"
 ENTRY_POINT = "import sys; from controller.cli import main; sys.exit(main())"
@@ -121,15 +125,28 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--kubeconfig (or KUBECONFIG) names the cluster to measure against")
     Cluster(args.kubeconfig, args.after / "manifests/crds/rollouts.landinggear.dev.yaml").prepare()
     python = sys.executable
+    cache = tempfile.mkdtemp(prefix="landinggear-bench-pycache-")
+    as_yaml = Path(cache) / "kubeconfig.yaml"
+    as_yaml.write_text(yaml.safe_dump(yaml.safe_load(Path(args.kubeconfig).read_text())))
+    as_json = Path(cache) / "kubeconfig.json"
+    as_json.write_text(json.dumps(yaml.safe_load(as_yaml.read_text()), indent=2))
+    yaml_config = ["--kubeconfig", str(as_yaml)]
     commands: dict[str, list[str]] = {
         "floor: python -c pass": [python, "-c", "pass"],
         "--help": [python, "-c", ENTRY_POINT, "--help"],
-        "get web": [python, "-c", ENTRY_POINT, "get", "web", "-n", NAMESPACE],
-        "promote web": [python, "-c", ENTRY_POINT, "promote", "web", "-n", NAMESPACE],
-        "rollback back": [python, "-c", ENTRY_POINT, "rollback", "back", "-n", NAMESPACE],
+        "get web": [python, "-c", ENTRY_POINT, "get", "web", "-n", NAMESPACE, *yaml_config],
+        "promote web": [
+            *(python, "-c", ENTRY_POINT, "promote", "web", "-n", NAMESPACE, *yaml_config)
+        ],
+        "rollback back": [
+            *(python, "-c", ENTRY_POINT, "rollback", "back", "-n", NAMESPACE, *yaml_config)
+        ],
+        "rollback back (JSON)": [
+            *(python, "-c", ENTRY_POINT, "rollback", "back", "-n", NAMESPACE),
+            *("--kubeconfig", str(as_json)),
+        ],
     }
     trees = {"before": args.before.resolve(), "after": args.after.resolve()}
-    cache = tempfile.mkdtemp(prefix="landinggear-bench-pycache-")
     base = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
     envs = {
         label: {

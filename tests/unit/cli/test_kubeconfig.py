@@ -7,12 +7,14 @@ import base64
 import json
 import os
 import stat
+import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -22,7 +24,14 @@ from controller.cli.errors import CliError
 from controller.cli.kubeconfig import load, tls_context
 
 
-def _write(path: Path, *, users: dict[str, Any], current: str = "dev", **extra: Any) -> Path:
+def _write(
+    path: Path,
+    *,
+    users: dict[str, Any],
+    current: str = "dev",
+    cluster: dict[str, Any] | None = None,
+) -> Path:
+    extra = cluster or {}
     config = {
         "apiVersion": "v1",
         "kind": "Config",
@@ -161,7 +170,7 @@ def test_client_certificate_and_ca_data_make_the_tls_context(tmp_path: Path) -> 
     config = _write(
         tmp_path / "config",
         users={"dev": user},
-        **{"certificate-authority-data": b64(cert).decode(), "tls-server-name": "kubernetes"},
+        cluster={"certificate-authority-data": b64(cert).decode(), "tls-server-name": "kubernetes"},
     )
 
     target = load(str(config), context=None)
@@ -184,3 +193,36 @@ def test_a_client_certificate_that_does_not_match_its_key_is_refused(tmp_path: P
 
     with pytest.raises(CliError, match="unusable client certificate"):
         tls_context(load(str(config), context=None))
+
+
+def test_a_yaml_kubeconfig_reads_as_its_json_twin(tmp_path: Path) -> None:
+    as_json = _write(
+        tmp_path / "config.json",
+        users={"dev": {"token": "t0k"}},
+        cluster={"insecure-skip-tls-verify": True},
+    )
+    as_yaml = tmp_path / "config.yaml"
+    as_yaml.write_text(yaml.safe_dump(json.loads(as_json.read_text())))
+
+    assert load(str(as_yaml), context=None) == load(str(as_json), context=None)
+    assert load(str(as_yaml), context=None).insecure
+
+
+def test_a_json_kubeconfig_is_read_without_pyyaml(tmp_path: Path) -> None:
+    config = _write(tmp_path / "config", users={"dev": {"token": "t0k"}})
+    probe = (
+        "import sys\n"
+        "from controller.cli.kubeconfig import load\n"
+        f"load({str(config)!r}, context=None)\n"
+        "print('yaml' in sys.modules)\n"
+    )
+
+    done = subprocess.run(
+        [sys.executable, "-c", probe],
+        env={"PYTHONPATH": str(Path(__file__).resolve().parents[3])},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+
+    assert done.stdout == "False\n"
