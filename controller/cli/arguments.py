@@ -124,7 +124,11 @@ def _output(text: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown output format {text!r} (choose from {choices})")
 
 
-def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def _global_flags(
+    parser: argparse.ArgumentParser, *, suppress: bool, requests: bool = True
+) -> None:
+    """kubectl's flags; ``requests``: also those of the requests a verb sends (``--as``,
+    ``--as-group``, ``--request-timeout``), which the servers (run, chatops) do not take."""
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("cluster flags (as kubectl)")
     group.add_argument(
@@ -139,6 +143,8 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
     )
+    if not requests:
+        return
     group.add_argument(
         "--as",
         dest="as_user",
@@ -213,7 +219,7 @@ def build_parser(prog: str = "landinggear", *, only: str | None = None) -> argpa
         )
         if rollout:
             verb_parser.add_argument("name", metavar="NAME", help="name of the Rollout")
-        _global_flags(verb_parser, suppress=True)
+        _global_flags(verb_parser, suppress=True, requests=name not in _SERVERS)
         return verb_parser
 
     if get := verb("get", "show one Rollout: phase, steps, weights, revisions, history"):
