@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: deps setup demo demo-chat test lint unit down clean
+.PHONY: deps setup demo demo-chat test lint unit down clean lock image
 
 deps:
 	@scripts/system-deps
@@ -40,6 +40,18 @@ test: setup lint
 
 unit: $(STAMP)
 	$(BIN)/pytest -m unit
+
+# The image's dependencies (pyproject.toml's, and the build backend) pinned with
+# hashes, for Python 3.11 as in the image; tests/unit/test_requirements_lock.py
+# fails when this is stale.
+lock: $(STAMP)
+	CUSTOM_COMPILE_COMMAND="make lock" $(BIN)/pip-compile --quiet --generate-hashes \
+		--allow-unsafe --strip-extras --no-emit-find-links --annotation-style=line \
+		--build-deps-for=wheel --output-file=requirements.lock pyproject.toml
+
+# The controller image, built with buildah on a local Debian base (no registry).
+image: setup
+	$(BIN)/python -m e2e.image build
 
 down: $(STAMP)
 	$(BIN)/python -m e2e.localcluster down

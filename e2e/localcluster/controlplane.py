@@ -56,14 +56,18 @@ def _node_manifest() -> str:
 
 
 AUDIT_LOG = "audit.log"
-"""Beside the admin kubeconfig: one JSON line per write the admin identity made."""
+"""Beside the admin kubeconfig: one JSON line per write the admin identity or the
+shipped controller ServiceAccount (:data:`CONTROLLER_USER`) made."""
+
+CONTROLLER_USER = "system:serviceaccount:landinggear-system:landinggear-controller"
+"""The identity of ``manifests/controller/``'s ServiceAccount, which tests run controllers as."""
 
 _AUDIT_POLICY = f"""apiVersion: audit.k8s.io/v1
 kind: Policy
 omitStages: [RequestReceived]
 rules:
   - level: Metadata
-    users: [{pki.ADMIN.user}]
+    users: [{pki.ADMIN.user}, "{CONTROLLER_USER}"]
     verbs: [create, update, patch, delete, deletecollection]
   - level: None
 """
@@ -132,8 +136,9 @@ def start(state: cluster.State, binaries: build.Binaries, configs: dict[str, Pat
             # The apiserver's own Endpoints for `kubernetes` would hold 127.0.0.1,
             # which Endpoints validation rejects; nothing here dials it in-cluster.
             "--endpoint-reconciler-type=none",
-            # Writes by the admin identity (tests, CLI, controllers) are audited,
-            # so a test can tell which process wrote what, and when.
+            # Writes by the admin identity (tests, CLI) and by the shipped controller
+            # ServiceAccount are audited, so a test can tell which process wrote
+            # what, and when.
             f"--audit-policy-file={_write_audit_policy(run_dir)}",
             f"--audit-log-path={run_dir / AUDIT_LOG}",
             "--audit-log-format=json",

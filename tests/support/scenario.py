@@ -33,6 +33,7 @@ from controller.reconcile.reconciler import Reconciler
 from controller.traffic import Router
 from controller.traffic.replica_ratio import ReplicaRatioRouter
 from e2e.podagent.wanted import AGENT_ANNOTATION
+from tests.support.accounts import CONTROLLER_ACCOUNT
 from tests.support.kube import ClusterUnderTest
 from tests.support.waiting import eventually
 
@@ -223,6 +224,35 @@ class Harness:
                     },
                     "progressDeadlineSeconds": progress_deadline,
                 },
+            }
+        )
+
+    def grant_secret(self, name: str) -> None:
+        """What a namespace's owner does so the controller may read Secret ``name``
+        (README: Feature flags, Secrets): a Role allowing ``get`` on that Secret
+        only, bound to the shipped controller's ServiceAccount."""
+        account_namespace, account = CONTROLLER_ACCOUNT
+        role = f"landinggear-read-{name}"
+        self.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "Role",
+                "metadata": {"name": role},
+                "rules": [
+                    {"apiGroups": [""], "resources": ["secrets"], "resourceNames": [name],
+                     "verbs": ["get"]}
+                ],
+            }
+        )  # fmt: skip
+        self.apply(
+            {
+                "apiVersion": "rbac.authorization.k8s.io/v1",
+                "kind": "RoleBinding",
+                "metadata": {"name": role},
+                "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": role},
+                "subjects": [
+                    {"kind": "ServiceAccount", "name": account, "namespace": account_namespace}
+                ],
             }
         )
 

@@ -38,7 +38,9 @@ def tags(server: UnleashServer, name: str) -> list[str]:
 
 
 def token_secret(harness: Harness, token: str) -> None:
-    """The Secret the Rollouts' ``tokenSecretRef`` names, holding ``token``."""
+    """The Secret the Rollouts' ``tokenSecretRef`` names, holding ``token``, and the
+    namespace owner's grant for the controller to read it."""
+    harness.grant_secret(TOKEN_SECRET)
     harness.apply(
         {
             "apiVersion": "v1",

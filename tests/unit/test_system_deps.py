@@ -11,7 +11,17 @@ from pathlib import Path
 import pytest
 
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "system-deps"
-TOOLS = ("make", "prometheus", "ip", "iptables-restore")
+TOOLS = (
+    "make",
+    "prometheus",
+    "ip",
+    "iptables-restore",
+    "mmdebstrap",
+    "buildah",
+    "podman",
+    "runc",
+)
+IMAGE_TOOLS = TOOLS[4:]
 
 
 @dataclass
@@ -79,17 +89,18 @@ def test_nothing_is_done_or_said_when_everything_is_there(machine: Machine) -> N
 
 
 def test_root_with_apt_get_installs_exactly_the_missing_packages(machine: Machine) -> None:
-    machine.has("make", "ip", "apt-get")
+    machine.has("make", "ip", "apt-get", "buildah")
     done = machine.run(euid=0)
     assert done.returncode == 0, done.stderr
     assert machine.apt_calls() == [
         "update -qq",
-        "install -y -qq --no-install-recommends prometheus postgresql iptables",
+        "install -y -qq --no-install-recommends"
+        " prometheus postgresql iptables mmdebstrap podman runc",
     ]
 
 
 def test_without_root_it_stops_at_once_with_the_exact_command(machine: Machine) -> None:
-    machine.has("make", "prometheus", "ip", "iptables-restore", "apt-get")
+    machine.has("make", "prometheus", "ip", "iptables-restore", "apt-get", *IMAGE_TOOLS)
     done = machine.run(euid=1000)
     assert done.returncode == 1
     assert machine.apt_calls() == []
@@ -100,7 +111,7 @@ def test_without_root_it_stops_at_once_with_the_exact_command(machine: Machine) 
 
 
 def test_without_apt_get_it_names_the_packages_and_stops(machine: Machine) -> None:
-    machine.has("prometheus", "ip", "iptables-restore")
+    machine.has("prometheus", "ip", "iptables-restore", *IMAGE_TOOLS)
     machine.has_postgres()
     done = machine.run(euid=0)
     assert done.returncode == 1
@@ -155,7 +166,7 @@ def test_node_older_than_20_or_without_npm_stops_with_how_to_install_20(
 
 def test_missing_node_is_named_after_the_packages_root_installs(machine: Machine) -> None:
     (machine.bin / "node").unlink()
-    machine.has("make", "ip", "apt-get")
+    machine.has("make", "ip", "apt-get", *IMAGE_TOOLS)
 
     done = machine.run(euid=0)
 
@@ -169,7 +180,7 @@ def test_missing_node_is_named_after_the_packages_root_installs(machine: Machine
 
 
 def test_without_root_the_packages_and_node_are_both_explained(machine: Machine) -> None:
-    machine.has("make", "prometheus", "ip", "iptables-restore", "apt-get")
+    machine.has("make", "prometheus", "ip", "iptables-restore", "apt-get", *IMAGE_TOOLS)
     machine.has_node("v16.20.0")
 
     done = machine.run(euid=1000)

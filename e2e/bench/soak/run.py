@@ -42,7 +42,7 @@ from e2e.bench.soak.objects import (
 from e2e.bench.soak.plan import Plan
 from e2e.bench.soak.timeline import ReplicaTimeline
 from e2e.dataplane import DataPlane, TrafficGenerator
-from e2e.localcluster import cluster, faults
+from e2e.localcluster import accounts, build, cluster, faults
 from e2e.localcluster.controlplane import AUDIT_LOG
 from e2e.prometheus import Prometheus
 
@@ -134,6 +134,11 @@ def run(
     core = client.CoreV1Api(api)
     core.create_namespace(client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace)))
     progress(f"namespace {namespace}")
+    # The controllers run as the shipped ServiceAccount: its RBAC, not the admin's.
+    as_controller = accounts.controller_kubeconfig(
+        build.ensure_binaries().kubectl, Path(state.kubeconfig), log_dir / "controller.kubeconfig",
+        lease_namespaces=(namespace,),
+    )  # fmt: skip
     names = [r.rollout for r in plan.releases]
     apps, custom = client.AppsV1Api(api), client.CustomObjectsApi(api)
     for name in names:
@@ -163,7 +168,7 @@ def run(
         on_dispatch=lambda revision, at: sent.setdefault(revision, []).append(at),
     ).start()
     controllers = Controllers(
-        api=api_client(state.kubeconfig), kubeconfig=state.kubeconfig, namespace=namespace,
+        api=api_client(state.kubeconfig), kubeconfig=str(as_controller), namespace=namespace,
         prometheus_url=prometheus.url, log_dir=log_dir, seed=seed,
     ).start()  # fmt: skip
     outcome = Outcome(plan=plan, seed=seed, report=Report(), seconds=0.0, tally=controllers.tally)

@@ -201,6 +201,7 @@ def test_a_missing_secret_or_an_address_not_allowed_reads_clearly_and_changes_no
     assert harness.status("api").get("phase") == "Healthy"  # the other Rollout is untouched
 
     harness.stop_all()
+    harness.grant_secret(TOKEN_SECRET)  # the namespace's owner allowed it, made it not yet
     harness.start_controller(identity="b", extra=("--flag-endpoint", unleash.url))
     # Allowed now, but the Secret does not exist.
     condition = eventually(

@@ -85,6 +85,7 @@ def receiver() -> Iterator[Receiver]:
 
 
 def _setup(harness: Harness, receiver: Receiver, key: bytes) -> str:
+    harness.grant_secret("flag-hook")
     harness.apply(
         {
             "apiVersion": "v1",

@@ -32,6 +32,8 @@ def _rules(kind: str) -> set[tuple[str, str, str, tuple[str, ...]]]:
 def test_the_bot_may_read_and_patch_rollouts_ask_about_people_and_nothing_more() -> None:
     assert _rules("ClusterRole") == {
         *(("landinggear.dev", "rollouts", v, ()) for v in ("get", "list", "watch", "patch")),
+        # delegate: its request annotations name the chat user (controller/admission.yaml)
+        ("landinggear.dev", "rollouts", "delegate", ()),
         *(("events.k8s.io", "events", v, ()) for v in ("get", "list", "watch", "create")),
         ("authorization.k8s.io", "subjectaccessreviews", "create", ()),
     }
