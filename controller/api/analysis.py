@@ -20,13 +20,13 @@ failure.
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Literal
 
 from pydantic import ConfigDict, Field, field_validator
 
 from controller.api.base import Duration, Model, SecondOrLonger, cel
 from controller.api.flags import SecretKeyRef
+from controller.api.wire import Stage, Verdict
 
 Builtin = Literal[
     "app-errors",
@@ -295,20 +295,6 @@ class AnalysisStep(Model):
         description="Give up waiting after this long (at least 1s): the release holds as "
         "inconclusive.",
     )
-
-
-class Verdict(StrEnum):
-    UNDECIDED = "Undecided"
-    PASS = "Pass"  # noqa: S105 - a verdict, not a password
-    FAIL = "Fail"
-    INCONCLUSIVE = "Inconclusive"
-
-
-class Stage(StrEnum):
-    CANARY = "Canary"
-    """The canary against the concurrent stable."""
-    GUARD = "Guard"
-    """After promotion: the new stable against the previous revision's baseline."""
 
 
 class MetricStatus(Model):

@@ -16,28 +16,12 @@ again, so one second is the floor.
 
 from __future__ import annotations
 
-import re
-from datetime import timedelta
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from pydantic.alias_generators import to_camel
 
-DURATION_PATTERN = r"^([0-9]+([.][0-9]+)?(ms|s|m|h))+$"
-_DURATION_PART = re.compile(r"([0-9]+(?:\.[0-9]+)?)(ms|s|m|h)")
-_UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
-
-
-def parse_duration(text: str) -> timedelta:
-    """Parse a Go-style duration (``30s``, ``1m30s``, ``250ms``, ``2h``)."""
-    if not re.fullmatch(DURATION_PATTERN, text):
-        raise ValueError(f"invalid duration {text!r}: use e.g. 30s, 5m, 1h30m")
-    seconds = sum(float(n) * _UNIT_SECONDS[u] for n, u in _DURATION_PART.findall(text))
-    try:
-        return timedelta(seconds=seconds)
-    except OverflowError:
-        raise ValueError(f"duration {text!r} is too long") from None
-
+from controller.api.wire import DURATION_PATTERN, parse_duration
 
 MIN_WAIT = "1s"
 """The shortest interval, pause or deadline a Rollout may ask for (see the module docstring)."""

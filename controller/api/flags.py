@@ -26,12 +26,12 @@ from enum import StrEnum
 from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from controller.api.base import Model, cel
+from controller.api.wire import MAX_FLAGS
 
 NAME_PATTERN = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
 KEY_PATTERN = r"^[-._a-zA-Z0-9]+$"
 """A key of a Secret's data."""
 URL_PATTERN = r"^https?://"
-MAX_FLAGS = 16
 
 IMPLEMENTED_PROVIDERS = ("openFeature", "unleash", "launchDarkly", "webhook")
 """Providers this version carries out; the CRD refuses the others at admission."""

@@ -16,6 +16,7 @@ from controller.api.analysis import AnalysisStatus
 from controller.api.base import Model
 from controller.api.flags import MAX_FLAGS, FlagStatus
 from controller.api.routing import SetHeaderRoute
+from controller.api.wire import MAX_REQUEST_ID, step_progress
 
 __all__ = [
     "HISTORY_LIMIT",
@@ -31,10 +32,6 @@ __all__ = [
 
 HISTORY_LIMIT = 20
 """Status history keeps at most this many entries, newest last."""
-
-MAX_REQUEST_ID = 128
-"""Longest request id acted on: ``handledRequests`` keeps it, and the CRD bounds its values
-to this, so a longer one would make every status write fail."""
 
 
 class Phase(StrEnum):
@@ -151,10 +148,3 @@ class RolloutStatus(Model):
     )
     conditions: list[Condition] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list, max_length=HISTORY_LIMIT)
-
-
-def step_progress(index: int | None, total: int) -> str | None:
-    """``2/4`` for the step at index 1 of 4 (past the last step: ``4/4``); None without one."""
-    if index is None or total == 0:
-        return None
-    return f"{min(index + 1, total)}/{total}"

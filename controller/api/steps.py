@@ -11,7 +11,6 @@ from pydantic import ConfigDict, Field, field_validator, model_validator
 
 from controller.api.analysis import AnalysisStep
 from controller.api.base import (
-    DURATION_PATTERN,
     MIN_WAIT,
     MIN_WAIT_MESSAGE,
     Model,
@@ -20,6 +19,7 @@ from controller.api.base import (
     second_or_longer,
 )
 from controller.api.routing import SetCanaryScale, SetHeaderRoute
+from controller.api.wire import DURATION_PATTERN
 
 __all__ = ["Pause", "Step"]
 

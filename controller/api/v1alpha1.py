@@ -34,6 +34,7 @@ from controller.api.status import (
     RolloutStatus,
 )
 from controller.api.steps import Pause, Step
+from controller.api.wire import API_VERSION, GROUP, KIND, PLURAL, VERSION
 
 __all__ = [
     "API_VERSION",
@@ -61,11 +62,6 @@ __all__ = [
     "status_to_object",
 ]
 
-GROUP = "landinggear.dev"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
-KIND = "Rollout"
-PLURAL = "rollouts"
 SINGULAR = "rollout"
 SHORT_NAMES = ("lgro",)
 

@@ -34,6 +34,7 @@ from controller.chatops.commands import Command, Verb
 from controller.chatops.identities import Identity
 from controller.cli import api as cli_api
 from controller.cli import changes, render
+from controller.cli.apiclient import ApiClientTransport
 from controller.cli.errors import CliError
 from controller.cli.session import Session
 from controller.kube.objects import KubeObject
@@ -68,7 +69,9 @@ class Actor:
         self.clock = clock
 
     def act(self, command: Command, identity: Identity | None, *, who: str) -> Outcome:
-        session = Session(api=self.api, namespace=command.namespace, kubeconfig_user="chatops")
+        session = Session(
+            api=ApiClientTransport(self.api), namespace=command.namespace, kubeconfig_user="chatops"
+        )
         try:
             return self._act(session, command, identity, who)
         except CliError as err:

@@ -25,9 +25,13 @@ __all__ = ["main"]
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return its exit code (0 ok, 1 failed or refused, 2 usage)."""
-    from controller.cli.arguments import build_parser, parse_args, program_name
+    from controller.cli.arguments import VERBS, build_parser, parse_args, program_name, wanted_verb
 
-    parser = build_parser(program_name(sys.argv[0] if sys.argv else ""))
+    words = sys.argv[1:] if argv is None else list(argv)
+    only = wanted_verb(words, VERBS)
+    if only == "completion":
+        only = None  # the script completes every verb
+    parser = build_parser(program_name(sys.argv[0] if sys.argv else ""), only=only)
     args = parse_args(parser, argv)
     if args.command is None:
         parser.print_help(sys.stderr)
@@ -57,9 +61,17 @@ def _run(args: argparse.Namespace) -> int:
 
         return run.run(args) if args.command == "run" else chatops.run(args)
     from controller.cli import commands
-    from controller.cli.session import connect
+    from controller.cli.session import DEFAULT_TIMEOUT, connect
 
-    session = connect(kubeconfig=args.kubeconfig, context=args.context, namespace=args.namespace)
+    timeout = args.request_timeout
+    session = connect(
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        namespace=args.namespace,
+        as_user=args.as_user,
+        as_groups=args.as_group or (),
+        request_timeout=DEFAULT_TIMEOUT if timeout is None else (timeout or None),
+    )
     match args.command:
         case "get":
             return commands.get(session, args.name, output=args.output)

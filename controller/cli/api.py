@@ -10,24 +10,24 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
-import urllib3
-from kubernetes.client.exceptions import ApiException
-
-from controller.api.v1alpha1 import GROUP, PLURAL, VERSION
-from controller.cli.errors import CliError, from_api_exception
+from controller.api.wire import GROUP, PLURAL, VERSION
+from controller.cli.errors import CliError, api_failure
 from controller.cli.session import Session
+from controller.cli.transport import TimedOut, Unreachable
 from controller.kube.objects import KubeObject
-from controller.kube.transport import Resource, request_json
+from controller.kube.resources import Resource
 
 __all__ = [
     "EVENTS",
     "REPLICA_SETS",
     "ROLLOUTS",
+    "NotFound",
     "create_event",
     "get_rollout",
     "list_rollouts",
     "merge_patch_rollout",
     "send",
+    "unreachable",
     "whoami",
 ]
 
@@ -37,14 +37,22 @@ REPLICA_SETS = Resource(group="apps", version="v1", plural="replicasets")
 SELF_SUBJECT_REVIEWS = Resource(
     group="authentication.k8s.io", version="v1", plural="selfsubjectreviews"
 )
-TIMEOUT = (10.0, 30.0)
-"""Seconds to connect and to wait for an answer: a command never hangs for long."""
-
 MERGE_PATCH = "application/merge-patch+json"
 
 
 class NotFound(CliError):
     """The API server answered 404."""
+
+
+def unreachable(session: Session, err: Unreachable) -> CliError:
+    """No answer, in words: ``--request-timeout`` passed, or the server out of reach."""
+    host = session.api.host
+    if isinstance(err, TimedOut):
+        return CliError(
+            f"the API server at {host} gave no answer within {session.api.timeout:g}s "
+            "(--request-timeout)"
+        )
+    return CliError(f"cannot reach the API server at {host}: {err}")
 
 
 def send(
@@ -57,28 +65,21 @@ def send(
     content_type: str = "application/json",
 ) -> Any:
     """Send one request and decode its JSON answer; raise ``CliError`` unless 2xx."""
-    api = session.api
+    payload = None if body is None else json.dumps(body).encode()
     try:
-        return request_json(
-            api,
-            method,
-            path,
-            query=query,
-            body=body,
-            timeout=TIMEOUT,
-            content_type=content_type if body is not None else None,
+        answer = session.api.send(
+            method, path, query=query, body=payload, content_type=content_type
         )
-    except ApiException as err:
-        if not err.status:  # raised before any answer arrived
-            raise CliError(f"cannot reach the API server at {api.configuration.host}") from err
-        error = from_api_exception(err)
-        if err.status == 404:
-            raise NotFound(error.message, status=404) from err
-        raise error from err
-    except (urllib3.exceptions.HTTPError, OSError) as err:
-        host = api.configuration.host
-        raise CliError(f"cannot reach the API server at {host}: {err}") from err
-    except json.JSONDecodeError:
+    except Unreachable as err:
+        raise unreachable(session, err) from err
+    if not 200 <= answer.status <= 299:
+        error = api_failure(answer.status, answer.reason, answer.body)
+        if answer.status == 404:
+            raise NotFound(error.message, status=404)
+        raise error
+    try:
+        return json.loads(answer.body)
+    except ValueError:
         return None
 
 

@@ -18,16 +18,19 @@ import os
 from collections.abc import Sequence
 
 from controller import __version__
-from controller.api.base import parse_duration
+from controller.api.wire import parse_duration
+from controller.cli.session import DEFAULT_TIMEOUT
 
 __all__ = [
     "FLAGS_ACTIONS",
     "OUTPUT_FORMATS",
     "SHELLS",
+    "VERBS",
     "build_parser",
     "parse",
     "parse_args",
     "program_name",
+    "wanted_verb",
 ]
 
 OUTPUT_FORMATS = ("json", "yaml", "wide", "name", "jsonpath=TEMPLATE")
@@ -44,6 +47,17 @@ _REQUEST_VERBS = {
 }
 
 FLAGS_ACTIONS = ("list", "off", "restore")
+
+_WATCH_EXIT_CODES = """\
+exit codes with --until-done:
+  0    the Rollout is Healthy (or its Completed condition is True)
+  1    an API error, the Rollout deleted, or --timeout reached
+  2    a usage error (an unknown flag, a bad --timeout)
+  3    the Rollout is Degraded: aborted or rolled back
+  130  interrupted (Ctrl-C)"""
+
+_SERVERS = ("run", "chatops")
+"""Long-running processes, configured by their own settings, not kubectl's flags."""
 
 SHELLS = ("bash", "zsh", "fish")
 """What ``completion`` writes scripts for."""
@@ -82,6 +96,17 @@ def _seconds(text: str) -> float:
         raise argparse.ArgumentTypeError(str(err)) from err
 
 
+def request_timeout(text: str) -> float:
+    """kubectl's ``--request-timeout``: ``0`` (no limit), whole seconds (``5``), or a
+    duration (``5s``, ``1m``, ``1m30s``, ``500ms``)."""
+    if text.isdigit():
+        return float(text)
+    seconds = _seconds(text)
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"invalid timeout {text!r}: use e.g. 0, 5s, 1m")
+    return seconds
+
+
 def _output(text: str) -> str:
     """An ``-o`` value; a jsonpath template is checked here, so a bad one is a usage error."""
     kind, _, template = text.partition("=")
@@ -99,7 +124,11 @@ def _output(text: str) -> str:
     raise argparse.ArgumentTypeError(f"unknown output format {text!r} (choose from {choices})")
 
 
-def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+def _global_flags(
+    parser: argparse.ArgumentParser, *, suppress: bool, requests: bool = True
+) -> None:
+    """kubectl's flags; ``requests``: also those of the requests a verb sends (``--as``,
+    ``--as-group``, ``--request-timeout``), which the servers (run, chatops) do not take."""
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("cluster flags (as kubectl)")
     group.add_argument(
@@ -114,9 +143,59 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         help="kubeconfig file (default: $KUBECONFIG, else ~/.kube/config)",
     )
+    if not requests:
+        return
+    group.add_argument(
+        "--as",
+        dest="as_user",
+        metavar="USER",
+        default=default,
+        help="act as this user or service account (system:serviceaccount:NS:NAME): "
+        "impersonation, which the kubeconfig's user must be allowed",
+    )
+    group.add_argument(
+        "--as-group",
+        action="append",
+        metavar="GROUP",
+        default=default,
+        help="act as a member of this group too (repeatable; needs --as)",
+    )
+    group.add_argument(
+        "--request-timeout",
+        type=request_timeout,
+        metavar="DURATION",
+        default=default,
+        help="how long one API request may take: 0 (no limit), 5s, 1m "
+        f"(default {DEFAULT_TIMEOUT:g}s)",
+    )
 
 
-def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
+_VALUED_GLOBALS = frozenset(
+    ("-n", "--namespace", "--context", "--kubeconfig", "--as", "--as-group", "--request-timeout")
+)
+
+
+def wanted_verb(argv: Sequence[str], verbs: Sequence[str]) -> str | None:
+    """The verb ``argv`` names, read past the global flags before it; ``""`` when it
+    names none, None when its first word is no verb (the full grammar then explains)."""
+    words = iter(argv)
+    for word in words:
+        if word in _VALUED_GLOBALS:
+            next(words, None)
+        elif not word.startswith("-"):
+            return word if word in verbs else None
+    return ""
+
+
+VERBS = (
+    *("get", "list", "watch", *_REQUEST_VERBS, "pause", "resume", "history", "flags"),
+    *("version", "completion", "run", "chatops"),
+)
+
+
+def build_parser(prog: str = "landinggear", *, only: str | None = None) -> argparse.ArgumentParser:
+    """The grammar; with ``only``, the other verbs are registered by name and help alone
+    (their flags unbuilt: the one-click path starts sooner), ``""``: every verb so."""
     parser = argparse.ArgumentParser(
         prog=prog,
         description="Canary deployments and one-command rollback for Kubernetes.",
@@ -125,69 +204,93 @@ def build_parser(prog: str = "landinggear") -> argparse.ArgumentParser:
     _global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    def verb(name: str, help_text: str, *, rollout: bool = True) -> argparse.ArgumentParser:
-        verb_parser = sub.add_parser(name, help=help_text, description=help_text)
+    def verb(
+        name: str, help_text: str, *, rollout: bool = True, epilog: str | None = None
+    ) -> argparse.ArgumentParser | None:
+        if only is not None and name != only:
+            sub.add_parser(name, help=help_text)
+            return None
+        verb_parser = sub.add_parser(
+            name,
+            help=help_text,
+            description=help_text,
+            epilog=epilog,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
         if rollout:
             verb_parser.add_argument("name", metavar="NAME", help="name of the Rollout")
-        _global_flags(verb_parser, suppress=True)
+        _global_flags(verb_parser, suppress=True, requests=name not in _SERVERS)
         return verb_parser
 
-    get = verb("get", "show one Rollout: phase, steps, weights, revisions, history")
-    get.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
-    listing = verb("list", "list Rollouts as a table", rollout=False)
-    listing.add_argument(
-        "-A", "--all-namespaces", action="store_true", help="list Rollouts in every namespace"
-    )
-    listing.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
-    watch = verb("watch", "follow a Rollout live until Ctrl-C")
-    watch.add_argument(
-        "--until-done",
-        action="store_true",
-        help="exit 0 once Healthy/Completed, 2 once Degraded",
-    )
-    watch.add_argument(
-        "--timeout",
-        type=_seconds,
-        metavar="DURATION",
-        help="give up after this long (e.g. 5m) with exit code 1",
-    )
+    if get := verb("get", "show one Rollout: phase, steps, weights, revisions, history"):
+        get.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
+    if listing := verb("list", "list Rollouts as a table", rollout=False):
+        listing.add_argument(
+            "-A", "--all-namespaces", action="store_true", help="list Rollouts in every namespace"
+        )
+        listing.add_argument("-o", "--output", type=_output, metavar="FORMAT", help=_OUTPUT_HELP)
+    if watch := verb("watch", "follow a Rollout live until Ctrl-C", epilog=_WATCH_EXIT_CODES):
+        watch.add_argument(
+            "--until-done",
+            action="store_true",
+            help="exit once the release is over: 0 Healthy/Completed, 3 Degraded",
+        )
+        watch.add_argument(
+            "--timeout",
+            type=_seconds,
+            metavar="DURATION",
+            help="give up after this long (e.g. 5m) with exit code 1",
+        )
     for name, help_text in _REQUEST_VERBS.items():
-        request = verb(name, help_text)
-        if name == "promote":
-            request.add_argument(
-                "--full", action="store_true", help="skip the remaining steps and pauses"
-            )
-        if name == "retry":
-            request.add_argument(
-                "--keep-flags-off",
-                action="store_true",
-                help="leave the feature flags the abort switched off as they are (flags "
-                "switched off by hand with `flags off` stay off either way)",
-            )
-        request.add_argument("--reason", default="", help="why, recorded in the history")
+        if request := verb(name, help_text):
+            _request_flags(name, request)
     verb("pause", "hold the canary at its current step")
     verb("resume", "continue a paused canary")
     verb("history", "show who did what to which revision, and when")
-    _flags_verb(sub)
+    if only is None or only == "flags":
+        _flags_verb(sub)
+    else:
+        sub.add_parser("flags", help=_FLAGS_HELP)
     verb("version", "print the client version", rollout=False)
-    completion = verb("completion", "print a shell completion script", rollout=False)
-    completion.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
-    from controller.cli import chatops, run
+    if completion := verb("completion", "print a shell completion script", rollout=False):
+        completion.add_argument("shell", choices=SHELLS, help="bash, zsh or fish")
+    if running := verb(
+        "run", "run the controller (-n: watch one namespace; default all)", rollout=False
+    ):
+        from controller.cli import run
 
-    run.add_arguments(
-        verb("run", "run the controller (-n: watch one namespace; default all)", rollout=False)
-    )
-    serving = verb(
+        run.add_arguments(running)
+    if serving := verb(
         "chatops", "serve chat commands (Slack, Matrix): authorised per person", rollout=False
-    )
-    chatops.add_arguments(serving)
+    ):
+        from controller.cli import chatops
+
+        chatops.add_arguments(serving)
     return parser
+
+
+def _request_flags(name: str, request: argparse.ArgumentParser) -> None:
+    if name == "promote":
+        request.add_argument(
+            "--full", action="store_true", help="skip the remaining steps and pauses"
+        )
+    if name == "retry":
+        request.add_argument(
+            "--keep-flags-off",
+            action="store_true",
+            help="leave the feature flags the abort switched off as they are (flags "
+            "switched off by hand with `flags off` stay off either way)",
+        )
+    request.add_argument("--reason", default="", help="why, recorded in the history")
+
+
+_FLAGS_HELP = "list the Rollout's feature flags; switch them off or restore them by hand"
 
 
 def _flags_verb(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     flags = sub.add_parser(
         "flags",
-        help="list the Rollout's feature flags; switch them off or restore them by hand",
+        help=_FLAGS_HELP,
         usage=_FLAGS_USAGE,
         description=_FLAGS_DESCRIPTION,
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -236,6 +339,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
     error = getattr(args, "usage_error", parser.error)
     if extra:
         error(f"unrecognized arguments: {' '.join(extra)}")
+    if args.command in _SERVERS and any(
+        getattr(args, flag, None) is not None for flag in ("as_user", "as_group", "request_timeout")
+    ):
+        error(f"--as, --as-group and --request-timeout do not apply to {args.command}")
     if args.command == "flags":
         problem = _flags_words(args)
         if problem is not None:

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from controller.api.v1alpha1 import API_VERSION, KIND
+from controller.api.wire import API_VERSION, KIND
 from controller.cli.flags import flags_refusal
 from controller.core.world import Request, Verb, parse_requests, request_annotation
 from controller.kube.objects import KubeObject

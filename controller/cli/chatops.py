@@ -11,9 +11,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pydantic
-
-from controller.settings import LOG_LEVELS
+from controller.cli.run import LOG_LEVELS
 
 _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "listen": (str, "host:port of the HTTP server (default 127.0.0.1:8081; port 0: any)"),
@@ -65,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     """Print an identity key, or build settings (environment, then flags) and serve."""
     if args.words:
         return _identity_key(args.words)
+    import pydantic
+
     from controller.chatops.settings import ChatopsSettings
 
     overrides = {

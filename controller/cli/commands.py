@@ -5,15 +5,13 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import sys
-import uuid
 from datetime import UTC, datetime
 
-import yaml
-
-from controller.api.v1alpha1 import GROUP, KIND
-from controller.cli import api, changes, jsonpath, render
+from controller.api.wire import GROUP, KIND
+from controller.cli import api, changes, render
 from controller.cli.errors import CliError
 from controller.cli.flags import flags_table, merged_flags
 from controller.cli.session import Session
@@ -31,6 +29,8 @@ def _without_managed_fields(obj: KubeObject) -> KubeObject:
 def _dump(obj: KubeObject, output: str) -> str:
     if output == "json":
         return json.dumps(obj, indent=2)
+    import yaml
+
     return yaml.safe_dump(obj, sort_keys=False).rstrip("\n")
 
 
@@ -46,6 +46,8 @@ def _print_as_data(obj: KubeObject, output: str) -> None:
         for item in items:
             print(_name(item))
     elif output.startswith("jsonpath="):
+        from controller.cli import jsonpath
+
         template = jsonpath.parse(output.removeprefix("jsonpath="))
         sys.stdout.write(jsonpath.render(template, obj))
     else:
@@ -141,7 +143,7 @@ def change(
     else:
         patch = changes.request_patch(
             verb,
-            request_id=uuid.uuid4().hex,
+            request_id=os.urandom(16).hex(),
             by=user,
             at=now,
             full=full,
@@ -155,7 +157,7 @@ def change(
         verb=verb,
         user=user,
         at=now,
-        suffix=uuid.uuid4().hex[:16],
+        suffix=os.urandom(8).hex(),
         instance=f"landinggear-cli@{socket.gethostname()}",
         full=full,
         reason=reason,

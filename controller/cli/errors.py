@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from kubernetes.client.exceptions import ApiException
+import json
 
-from controller.kube.errors import api_error
-
-__all__ = ["CliError", "from_api_exception"]
+__all__ = ["CliError", "api_failure"]
 
 
 class CliError(Exception):
@@ -20,9 +18,21 @@ class CliError(Exception):
         """The API server's HTTP status, when it answered one."""
 
 
-def from_api_exception(err: ApiException) -> CliError:
-    """The API server's own message, the way kubectl shows it."""
-    error = api_error(err)
-    message = error.message or f"the server answered {err.status} {err.reason or ''}".rstrip()
-    reason = error.reason or err.status
-    return CliError(f"Error from server ({reason}): {message}", status=err.status)
+def api_failure(status: int, reason: str, body: bytes | str | None) -> CliError:
+    """The API server's own message, the way kubectl shows it: from its ``Status`` body,
+    else the body itself, else the status line."""
+    message = ""
+    if body:
+        text = body.decode(errors="replace") if isinstance(body, bytes) else body
+        try:
+            parsed = json.loads(text)
+        except ValueError:
+            message = text.strip()
+        else:
+            if isinstance(parsed, dict):
+                message = str(parsed.get("message") or "")
+                reason = str(parsed.get("reason") or reason)
+            else:
+                message = text.strip()
+    message = message or f"the server answered {status} {reason or ''}".rstrip()
+    return CliError(f"Error from server ({reason or status}): {message}", status=status)

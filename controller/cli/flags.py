@@ -23,8 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.cli.text import age, table
-from controller.core.flags import MANUAL
-from controller.core.world import Request
+from controller.core.world import MANUAL, Request
 from controller.kube.objects import KubeObject
 
 __all__ = ["flags_refusal", "flags_table", "merged_flags", "pending_banner"]

@@ -16,7 +16,7 @@ from controller.cli.text import age, parse_time, table
 from controller.core.revisions import REVISION_LABEL
 from controller.kube.objects import KubeObject
 
-__all__ = ["RECENT_EVENTS", "Update", "WatchState", "frame", "outcome"]
+__all__ = ["DEGRADED_EXIT", "RECENT_EVENTS", "Update", "WatchState", "frame", "outcome"]
 
 RECENT_EVENTS = 8
 _KEPT_EVENTS = 200
@@ -116,8 +116,14 @@ def _sort_time(event: KubeObject) -> str:
     return parsed.isoformat() if parsed else ""
 
 
+DEGRADED_EXIT = 3
+"""``watch --until-done``'s exit code once the Rollout is Degraded (aborted or rolled
+back): apart from 1 (an API error, a deleted Rollout, the timeout) and 2 (a usage error)."""
+
+
 def outcome(rollout: KubeObject) -> int | None:
-    """``--until-done``'s exit code: 0 Healthy/Completed, 2 Degraded, None to keep waiting.
+    """``--until-done``'s exit code: 0 Healthy/Completed, :data:`DEGRADED_EXIT` when
+    Degraded, None to keep waiting.
 
     A status older than the spec (``observedGeneration`` behind) does not count.
     """
@@ -126,7 +132,7 @@ def outcome(rollout: KubeObject) -> int | None:
     if (status.get("observedGeneration") or 0) < generation:
         return None
     if status.get("phase") == "Degraded":
-        return 2
+        return DEGRADED_EXIT
     completed = any(
         c.get("type") == "Completed" and c.get("status") == "True"
         for c in status.get("conditions") or []

@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from controller.api.analysis import Stage, Verdict
-from controller.api.status import step_progress as progress
+from controller.api.wire import Stage, Verdict
+from controller.api.wire import step_progress as progress
 from controller.cli.flags import pending_banner
 from controller.cli.text import age, table, timestamp
 from controller.kube.objects import KubeObject
@@ -164,9 +164,10 @@ def summary(rollout: KubeObject, now: datetime) -> str:
     if isinstance(status.get("analysis"), dict):
         lines += [analysis_title(status["analysis"]), analysis_rows(status["analysis"], now)]
     history = [h for h in status.get("history") or [] if isinstance(h, dict)]
-    shown = history[-SUMMARY_HISTORY:]
-    lines.append(f"History (last {len(shown)} of {len(history)}):" if history else "History:")
-    lines.append(_history_rows(shown, now) if shown else "  <none>")
+    first = max(0, len(history) - SUMMARY_HISTORY)
+    shown = len(history) - first
+    lines.append(f"History (last {shown} of {len(history)}):" if history else "History:")
+    lines.append(_history_rows(history, first, now) if shown else "  <none>")
     return "\n".join(lines)
 
 
@@ -268,18 +269,24 @@ def _conditions(status: dict[str, Any], now: datetime) -> str:
     return table(("TYPE", "STATUS", "REASON", "AGE", "MESSAGE"), rows, indent="  ")
 
 
-def _history_rows(history: Sequence[dict[str, Any]], now: datetime) -> str:
-    rows = [
-        (
-            age(h.get("time"), now),
-            _text(h.get("action")),
-            _text(h.get("revision")),
-            _text(h.get("by")),
-            str(h.get("reason") or ""),
+def _history_rows(history: list[dict[str, Any]], first: int, now: datetime) -> str:
+    """The entries from index ``first`` on, as the ``history`` table shows revisions."""
+    rows = []
+    for index in range(first, len(history)):
+        h = history[index]
+        revision, previous = _revisions(history, index)
+        rows.append(
+            (
+                age(h.get("time"), now),
+                _text(h.get("action")),
+                _text(revision),
+                _text(previous),
+                _text(h.get("by")),
+                str(h.get("reason") or ""),
+            )
         )
-        for h in history
-    ]
-    return table(("AGE", "ACTION", "REVISION", "BY", "REASON"), rows, indent="  ")
+    header = ("AGE", "ACTION", "REVISION", "PREVIOUS", "BY", "REASON")
+    return table(header, rows, indent="  ")
 
 
 def rollout_table(
@@ -325,18 +332,51 @@ def rollout_table(
     return table(headers, rows)
 
 
+_ROLLED_BACK_FROM = ("Aborted", "RolledBack")
+"""Actions that send the traffic back: the entry's ``revision`` is the one left."""
+
+
+def _rollback_target(history: list[dict[str, Any]], index: int) -> object:
+    """Where the rollback at ``index`` went back to: the stable its revision replaced,
+    as the ``Promoted`` entry before it recorded (None if the history no longer has it)."""
+    left = history[index].get("revision")
+    promoted = (
+        h
+        for h in reversed(history[:index])
+        if h.get("action") == "Promoted" and h.get("revision") == left
+    )
+    return next((h.get("previousRevision") for h in promoted), None)
+
+
+def _revisions(history: list[dict[str, Any]], index: int) -> tuple[object, object]:
+    """(REVISION, PREVIOUS) of one entry: for an abort or a rollback, the revision the
+    traffic went back to and the one it rolled back from; else as recorded."""
+    entry = history[index]
+    action = entry.get("action")
+    if action == "Aborted":
+        return entry.get("previousRevision"), entry.get("revision")
+    if action == "RolledBack":
+        return _rollback_target(history, index), entry.get("revision")
+    return entry.get("revision"), entry.get("previousRevision")
+
+
 def history_table(rollout: KubeObject) -> str:
-    """``history``: every recorded action, oldest first, with absolute UTC times."""
+    """``history``: every recorded action, oldest first, with absolute UTC times.
+
+    REVISION is the revision serving after the action, PREVIOUS the one before it: for
+    an abort or a rollback, PREVIOUS is the revision rolled back from."""
     history = [h for h in _status(rollout).get("history") or [] if isinstance(h, dict)]
-    rows = [
-        (
-            timestamp(h.get("time")),
-            _text(h.get("action")),
-            _text(h.get("revision")),
-            _text(h.get("previousRevision")),
-            _text(h.get("by")),
-            str(h.get("reason") or ""),
+    rows = []
+    for index, h in enumerate(history):
+        revision, previous = _revisions(history, index)
+        rows.append(
+            (
+                timestamp(h.get("time")),
+                _text(h.get("action")),
+                _text(revision),
+                _text(previous),
+                _text(h.get("by")),
+                str(h.get("reason") or ""),
+            )
         )
-        for h in history
-    ]
     return table(("TIME", "ACTION", "REVISION", "PREVIOUS", "BY", "REASON"), rows)

@@ -10,9 +10,9 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-import pydantic
-
-from controller.settings import LOG_LEVELS, Settings
+LOG_LEVELS = ("debug", "info", "warning", "error")
+"""``--log-level``'s choices, as :data:`controller.settings.LOG_LEVELS` (a test keeps them
+equal): spelled here so that building the parser does not import pydantic."""
 
 _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "workers": (int, "concurrent reconciles"),
@@ -97,6 +97,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build settings (environment, then flags) and run the controller until stopped."""
+    import pydantic
+
+    from controller.settings import Settings
+
     overrides = {
         field: getattr(args, field)
         for field in (*_FLAGS, *_OTHER_FIELDS)

@@ -3,31 +3,42 @@
 ``--kubeconfig`` wins over ``KUBECONFIG`` (which may list several files), which
 wins over ``~/.kube/config``. ``--context`` picks a context, else the current
 one; ``--namespace`` wins over the context's namespace, else ``default``.
+``--as`` / ``--as-group`` impersonate (the API server checks that the kubeconfig's
+user may), and ``--request-timeout`` bounds every request.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, cast
-
-from kubernetes import config
-from kubernetes.client import ApiClient
-from kubernetes.config.config_exception import ConfigException
+from typing import TYPE_CHECKING
 
 from controller.cli.errors import CliError
 
-__all__ = ["DEFAULT_KUBECONFIG", "Session", "connect", "context_entry", "kubeconfig_path"]
+if TYPE_CHECKING:
+    from controller.cli.transport import Transport
+
+__all__ = [
+    "DEFAULT_KUBECONFIG",
+    "DEFAULT_TIMEOUT",
+    "Session",
+    "connect",
+    "impersonation",
+    "kubeconfig_path",
+]
 
 DEFAULT_KUBECONFIG = "~/.kube/config"
+DEFAULT_TIMEOUT = 30.0
+"""Seconds a request may take when ``--request-timeout`` is not given: never hang long."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Session:
-    """A client for one context, the namespace commands act in, and the kubeconfig user."""
+    """A transport to one context's API server, the namespace commands act in, and the
+    kubeconfig user."""
 
-    api: ApiClient
+    api: Transport
     namespace: str
     kubeconfig_user: str
 
@@ -37,34 +48,45 @@ def kubeconfig_path(flag: str | None, environ: Mapping[str, str]) -> str:
     return flag or environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
 
 
-def context_entry(
-    contexts: list[dict[str, Any]], current: dict[str, Any] | None, wanted: str | None
-) -> dict[str, Any]:
-    """The ``context`` mapping of the wanted context, else of the current one."""
-    if wanted is None:
-        if not current:
-            raise CliError("the kubeconfig has no current context; pass --context")
-        return dict(current.get("context") or {})
-    for entry in contexts:
-        if entry.get("name") == wanted:
-            return dict(entry.get("context") or {})
-    raise CliError(f'context "{wanted}" not found in the kubeconfig')
+def impersonation(user: str | None, groups: Sequence[str]) -> tuple[tuple[str, str], ...]:
+    """The ``Impersonate-*`` headers of ``--as`` and ``--as-group`` (groups need a user,
+    as with kubectl)."""
+    if groups and not user:
+        raise CliError("--as-group needs --as (the user to impersonate)", code=2)
+    if not user:
+        return ()
+    return (("Impersonate-User", user), *(("Impersonate-Group", g) for g in groups))
 
 
-def connect(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> Session:
-    """Load the kubeconfig and build a client for the chosen context."""
-    path = kubeconfig_path(kubeconfig, os.environ)
+def connect(
+    *,
+    kubeconfig: str | None,
+    context: str | None,
+    namespace: str | None,
+    as_user: str | None = None,
+    as_groups: Sequence[str] = (),
+    request_timeout: float | None = DEFAULT_TIMEOUT,
+) -> Session:
+    """Load the kubeconfig and build a transport for the chosen context.
+
+    ``request_timeout``: seconds each request may take; None: no limit."""
+    from controller.cli import kubeconfig as config
+    from controller.cli.transport import HttpTransport
+
+    headers = impersonation(as_user, as_groups)
+    target = config.load(kubeconfig_path(kubeconfig, os.environ), context=context)
     try:
-        contexts, current = config.list_kube_config_contexts(config_file=path)  # type: ignore[no-untyped-call]
-        entry = context_entry(contexts or [], current, context)
-        api = cast(
-            ApiClient,
-            config.new_client_from_config(config_file=path, context=context),  # type: ignore[no-untyped-call]
+        transport = HttpTransport(
+            target.server,
+            context=config.tls_context(target),
+            headers=(*target.credentials.headers, *headers),
+            server_name=target.server_name,
+            timeout=request_timeout,
         )
-    except ConfigException as err:
-        raise CliError(f"cannot load the kubeconfig {path}: {err}") from err
+    except ValueError as err:
+        raise CliError(f"cannot use the kubeconfig: {err}") from err
     return Session(
-        api=api,
-        namespace=namespace or str(entry.get("namespace") or "") or "default",
-        kubeconfig_user=str(entry.get("user") or ""),
+        api=transport,
+        namespace=namespace or target.namespace or "default",
+        kubeconfig_user=target.user_name,
     )

@@ -8,22 +8,21 @@ values to the main thread, which folds them into a :class:`WatchState` and redra
 from __future__ import annotations
 
 import contextlib
+import json
 import queue
 import sys
 import threading
 import time
 from datetime import UTC, datetime
 
-import urllib3
-from kubernetes.client.exceptions import ApiException
-
 from controller.cli import api
-from controller.cli.errors import CliError, from_api_exception
+from controller.cli.errors import CliError, api_failure
 from controller.cli.frame import Feed, Update, WatchState, frame, outcome
 from controller.cli.session import Session
+from controller.cli.transport import LineStream, StreamRefused, Unreachable
 from controller.core.revisions import ROLLOUT_LABEL
-from controller.kube.listwatch import KubeListWatch, WatchStream
-from controller.kube.transport import Resource
+from controller.kube.objects import KubeObject
+from controller.kube.resources import Resource
 
 __all__ = ["watch"]
 
@@ -36,13 +35,22 @@ _CLEAR_SCREEN = "\x1b[H\x1b[2J"
 class _Pump(threading.Thread):
     """Lists and watches one resource type forever, putting what it sees on ``out``."""
 
-    def __init__(self, feed: Feed, source: KubeListWatch, out: queue.Queue[Update]) -> None:
+    def __init__(
+        self,
+        feed: Feed,
+        session: Session,
+        resource: Resource,
+        selectors: list[tuple[str, str]],
+        out: queue.Queue[Update],
+    ) -> None:
         super().__init__(name=f"watch-{feed}", daemon=True)
         self.feed: Feed = feed
-        self.source = source
+        self.session = session
+        self.path = resource.collection_path(session.namespace)
+        self.selectors = selectors
         self.out = out
         self.stopped = threading.Event()
-        self.stream: WatchStream | None = None
+        self.stream: LineStream | None = None
 
     def stop(self) -> None:
         self.stopped.set()
@@ -53,25 +61,45 @@ class _Pump(threading.Thread):
         while not self.stopped.is_set():
             try:
                 self._list_and_watch()
-            except ApiException as err:
-                message = from_api_exception(err).message
-                self.out.put(Update(feed=self.feed, kind="FAILED", message=message))
+            except CliError as err:
+                self.out.put(Update(feed=self.feed, kind="FAILED", message=err.message))
                 return
-            except (urllib3.exceptions.HTTPError, OSError) as err:
-                self.out.put(Update(feed=self.feed, kind="FAILED", message=str(err)))
+            except StreamRefused as err:
+                failure = api_failure(err.answer.status, err.answer.reason, err.answer.body)
+                self.out.put(Update(feed=self.feed, kind="FAILED", message=failure.message))
+                return
+            except Unreachable as err:
+                message = api.unreachable(self.session, err).message
+                self.out.put(Update(feed=self.feed, kind="FAILED", message=message))
                 self.stopped.wait(_RETRY_SECONDS)
 
     def _list_and_watch(self) -> None:
-        items, token, version = [], None, ""
+        items: list[KubeObject] = []
+        token, version = "", ""
         while True:
-            page = self.source.list_page(limit=500, continue_token=token)
-            items += page.items
-            version, token = page.resource_version, page.continue_token
+            query = [*self.selectors, ("limit", "500"), *([("continue", token)] if token else [])]
+            page = api.send(self.session, "GET", self.path, query=query) or {}
+            items += page.get("items") or []
+            metadata = page.get("metadata") or {}
+            version = str(metadata.get("resourceVersion") or "")
+            token = str(metadata.get("continue") or "")
             if not token:
                 break
         self.out.put(Update(feed=self.feed, kind="SYNC", objects=tuple(items)))
-        self.stream = self.source.watch(resource_version=version, timeout_seconds=_WATCH_SECONDS)
-        for event in self.stream:
+        query = [
+            *self.selectors,
+            ("watch", "true"),
+            ("allowWatchBookmarks", "true"),
+            ("resourceVersion", version),
+            ("timeoutSeconds", str(_WATCH_SECONDS)),
+        ]
+        self.stream = self.session.api.stream(
+            self.path, query=query, read_timeout=_WATCH_SECONDS + 30
+        )
+        for line in self.stream:
+            if not line.strip():
+                continue
+            event = json.loads(line)
             kind = event.get("type")
             if self.stopped.is_set() or kind == "ERROR":  # ERROR: expired; list again
                 return
@@ -81,27 +109,24 @@ class _Pump(threading.Thread):
 
 
 def _pumps(session: Session, name: str, out: queue.Queue[Update]) -> list[_Pump]:
-    def source(
-        resource: Resource, *, labels: str | None = None, fields: str | None = None
-    ) -> KubeListWatch:
-        return KubeListWatch(
-            session.api,
-            resource,
-            namespace=session.namespace,
-            label_selector=labels,
-            field_selector=fields,
-            read_timeout=_WATCH_SECONDS + 30,
-        )
-
     return [
-        _Pump("rollout", source(api.ROLLOUTS, fields=f"metadata.name={name}"), out),
-        _Pump("replicasets", source(api.REPLICA_SETS, labels=f"{ROLLOUT_LABEL}={name}"), out),
-        _Pump("events", source(_CORE_EVENTS), out),
+        _Pump("rollout", session, api.ROLLOUTS, [("fieldSelector", f"metadata.name={name}")], out),
+        _Pump(
+            "replicasets",
+            session,
+            api.REPLICA_SETS,
+            [("labelSelector", f"{ROLLOUT_LABEL}={name}")],
+            out,
+        ),
+        _Pump("events", session, _CORE_EVENTS, [], out),
     ]
 
 
 def watch(session: Session, name: str, *, until_done: bool, timeout: float | None) -> int:
-    """Redraw until Ctrl-C; with ``until_done``, exit 0 on success and 2 when Degraded."""
+    """Redraw until Ctrl-C; with ``until_done``, exit 0 on success and 3 when Degraded.
+
+    ``--request-timeout`` bounds each list and the wait for each watch to open; an open
+    watch may stay silent up to its server-side timeout."""
     state = WatchState(name=name, rollout=api.get_rollout(session, name))
     updates: queue.Queue[Update] = queue.Queue()
     pumps = _pumps(session, name, updates)

@@ -33,7 +33,7 @@ from controller.api.analysis import (
     Stage,
     Verdict,
 )
-from controller.api.base import parse_duration
+from controller.api.wire import parse_duration
 from controller.core import rules
 from controller.core.folding import fold
 from controller.core.measurements import UNMEASURABLE, Measurements

@@ -26,7 +26,7 @@ from controller.api.reasons import EventReason, EventType
 from controller.api.v1alpha1 import HistoryAction
 from controller.core import flags
 from controller.core.draft import Draft, Inputs, required
-from controller.core.world import Request, Verb
+from controller.core.world import MANUAL, Request, Verb
 
 __all__ = ["VERBS", "act"]
 
@@ -78,7 +78,7 @@ def _switch_off(inputs: Inputs, draft: Draft, request: Request, names: list[str]
             "by hand",
         )
     why = request.reason or f"switched off by {request.by}"
-    reason = f"{flags.MANUAL}: {why}"
+    reason = f"{MANUAL}: {why}"
     draft = flags.want(inputs, draft, fresh, FlagState.OFF, reason=reason, by=request.by)
     if taken:  # off already: the person's from now on, its attempts and backoff unchanged
         update = {"reason": reason[:1024], "by": request.by}

@@ -31,17 +31,16 @@ from dataclasses import replace
 from datetime import datetime, timedelta
 
 from controller.api.analysis import AnalysisStatus, Stage
-from controller.api.base import parse_duration
 from controller.api.flags import FeatureFlag, FlagState, FlagStatus, FlagTrigger, OnAnomaly
 from controller.api.reasons import AbortCode, ConditionReason, EventReason, EventType
 from controller.api.v1alpha1 import Condition, ConditionType, HistoryAction, RolloutSpec
+from controller.api.wire import parse_duration
 from controller.core import analysis
 from controller.core import status as st
 from controller.core.actions import Decision, Event, FlagResult, RestoreFlag, SwitchFlagOff
 from controller.core.draft import CONTROLLER, Draft, Inputs
+from controller.core.world import MANUAL
 
-MANUAL = "Manual"
-"""The prefix of the reason of a flag switched off by hand (``Manual: <why>``)."""
 RETRY_BASE_SECONDS = 1.0
 RETRY_CAP_SECONDS = 15.0
 """A flag that should be off is tried again at least this often, so it goes off within

@@ -20,9 +20,9 @@ from controller.api.analysis import (
     Stage,
     Verdict,
 )
-from controller.api.base import parse_duration
 from controller.api.reasons import AbortCode, HoldReason
 from controller.api.v1alpha1 import Step
+from controller.api.wire import parse_duration
 from controller.core.analysis import evidence
 from controller.core.holds import Abort, Answer, Hold
 

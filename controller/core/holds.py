@@ -12,9 +12,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from controller.api.base import parse_duration
 from controller.api.reasons import AbortCode, HoldReason
 from controller.api.v1alpha1 import Step
+from controller.api.wire import parse_duration
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from controller.api.analysis import Analysis, AnalysisStatus, Metric, MetricStatus, Verdict
-from controller.api.base import parse_duration
+from controller.api.wire import parse_duration
 from controller.core.measurements import UNMEASURABLE
 from controller.judge import sequential, threshold
 

@@ -15,10 +15,12 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from controller.api.flags import MAX_FLAGS
-from controller.api.status import MAX_REQUEST_ID
+from controller.api.wire import MAX_FLAGS, MAX_REQUEST_ID
 from controller.core.revisions import Revision
 
+MANUAL = "Manual"
+"""The prefix of the reason of a flag switched off by hand (``Manual: <why>``), by a
+``flags-off`` request."""
 REQUEST_ANNOTATION_PREFIX = "request.landinggear.dev/"
 DESIRED_REPLICAS_ANNOTATION = "landinggear.dev/desired-replicas"
 MANAGED_BY_ANNOTATION = "landinggear.dev/managed-by-rollout"

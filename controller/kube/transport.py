@@ -16,43 +16,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from kubernetes.client import ApiClient
 from kubernetes.client.exceptions import ApiException
 from urllib3 import BaseHTTPResponse
 
 from controller.kube.objects import KubeObject
+from controller.kube.resources import Resource
 
 __all__ = ["RequestTimeout", "Resource", "open_request", "request_json"]
 
 RequestTimeout = float | tuple[float, float] | None
 """Total seconds, or (connect, read) seconds, or no client-side timeout."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class Resource:
-    """One resource type of the API: ``group`` is ``""`` for the core group."""
-
-    group: str
-    version: str
-    plural: str
-
-    def collection_path(self, namespace: str | None = None) -> str:
-        """The URL path of the collection, across namespaces if ``namespace`` is None."""
-        base = f"/apis/{self.group}/{self.version}" if self.group else f"/api/{self.version}"
-        if namespace:
-            base += f"/namespaces/{quote(namespace, safe='')}"
-        return f"{base}/{self.plural}"
-
-    def object_path(self, namespace: str | None, name: str) -> str:
-        """The URL path of one object."""
-        return f"{self.collection_path(namespace)}/{quote(name, safe='')}"
-
-    def __str__(self) -> str:
-        return f"{self.plural}.{self.version}.{self.group}" if self.group else self.plural
 
 
 def open_request(

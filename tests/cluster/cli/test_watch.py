@@ -49,7 +49,7 @@ def test_until_done_exits_0_once_the_rollout_becomes_healthy(cli: Cli) -> None:
     assert last_frame.startswith(f"Rollout {cli.namespace}/web: Healthy\n")
 
 
-def test_until_done_exits_2_once_the_rollout_is_degraded(cli: Cli) -> None:
+def test_until_done_exits_3_once_the_rollout_is_degraded(cli: Cli) -> None:
     cli.create_rollout(status=PROGRESSING)
     watch = cli.popen("watch", "web", "--until-done", "--timeout", "30s")
     _started(watch)
@@ -57,7 +57,7 @@ def test_until_done_exits_2_once_the_rollout_is_degraded(cli: Cli) -> None:
     cli.set_status("web", {"phase": "Degraded", "message": "Aborted by alice"})
     _, err = watch.communicate(timeout=30)
 
-    assert watch.returncode == 2, err
+    assert watch.returncode == 3, err
 
 
 def test_until_done_gives_up_after_the_timeout(cli: Cli) -> None:
@@ -69,6 +69,15 @@ def test_until_done_gives_up_after_the_timeout(cli: Cli) -> None:
     assert done.returncode == 1
     assert done.stderr == f"error: timed out watching rollout {cli.namespace}/web\n"
     assert time.monotonic() - started < 15
+
+
+def test_until_done_tells_a_usage_error_from_an_outcome(cli: Cli) -> None:
+    cli.create_rollout(status={**PROGRESSING, "phase": "Degraded"})
+
+    done = cli.run("watch", "web", "--until-done", "--timeout", "soon")
+
+    assert done.returncode == 2
+    assert "invalid duration 'soon'" in done.stderr
 
 
 def test_watching_a_missing_rollout_fails_at_once(cli: Cli) -> None:

@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 
 from controller.cli import main
-from controller.cli.arguments import parse, program_name
+from controller.cli.arguments import (
+    VERBS,
+    build_parser,
+    parse,
+    parse_args,
+    program_name,
+    wanted_verb,
+)
 from controller.cli.errors import CliError
-from controller.cli.session import DEFAULT_KUBECONFIG, connect, kubeconfig_path
+from controller.cli.session import DEFAULT_KUBECONFIG, connect, impersonation, kubeconfig_path
 
 
 def test_global_flags_work_before_the_verb() -> None:
@@ -137,3 +144,67 @@ def test_a_missing_kubeconfig_fails_with_a_one_line_error(
     err = capsys.readouterr().err
     assert err.startswith(f"error: cannot load the kubeconfig {missing}")
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("0", 0.0), ("5", 5.0), ("5s", 5.0), ("1m", 60.0), ("250ms", 0.25)]
+)
+def test_request_timeout_takes_kubectls_spellings(text: str, seconds: float) -> None:
+    assert parse(["get", "web", "--request-timeout", text]).request_timeout == seconds
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["get", "web", "--request-timeout", "soon"],
+        ["get", "web", "--request-timeout", "-1s"],
+        ["run", "--as", "alice"],
+        ["chatops", "--request-timeout", "5s"],
+    ],
+)
+def test_bad_or_misplaced_request_flags_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        parse(argv)
+    assert exit_info.value.code == 2
+
+
+def test_as_group_without_as_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["get", "web", "--as-group", "ops"]) == 2
+    assert capsys.readouterr().err == "error: --as-group needs --as (the user to impersonate)\n"
+
+
+def test_as_and_as_group_become_impersonation_headers() -> None:
+    assert impersonation("alice", ["ops", "dev"]) == (
+        ("Impersonate-User", "alice"),
+        ("Impersonate-Group", "ops"),
+        ("Impersonate-Group", "dev"),
+    )
+    assert impersonation(None, []) == ()
+
+
+@pytest.mark.parametrize(
+    ("argv", "verb"),
+    [
+        (["rollback", "web", "--reason", "errors"], "rollback"),
+        (["-n", "get", "--context", "prod", "promote", "web", "--full"], "promote"),
+        (["--as=alice", "--request-timeout", "5s", "get", "web", "-o", "json"], "get"),
+        (["flags", "off", "web", "checkout", "--reason", "x"], "flags"),
+        (["watch", "web", "--until-done", "--timeout", "1m"], "watch"),
+        (["list", "-A"], "list"),
+        (["run", "--workers", "2"], "run"),
+    ],
+)
+def test_building_only_the_wanted_verb_parses_exactly_as_the_whole_grammar(
+    argv: list[str], verb: str
+) -> None:
+    assert wanted_verb(argv, VERBS) == verb
+
+    partial = parse_args(build_parser(only=verb), argv)
+
+    assert vars(partial) == vars(parse_args(build_parser(), argv))
+
+
+def test_the_top_level_help_lists_every_verb_however_little_is_built() -> None:
+    assert build_parser(only="").format_help() == build_parser().format_help()
+    assert wanted_verb(["--help"], VERBS) == ""
+    assert wanted_verb(["rollbak", "web"], VERBS) is None  # a typo: the full grammar answers

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 
-from kubernetes.client.exceptions import ApiException
-
-from controller.cli.errors import from_api_exception
+from controller.cli.errors import api_failure
 
 
 def test_a_forbidden_answer_prints_the_api_message_like_kubectl() -> None:
@@ -16,16 +14,14 @@ def test_a_forbidden_answer_prints_the_api_message_like_kubectl() -> None:
     )
     body = json.dumps({"kind": "Status", "reason": "Forbidden", "message": message, "code": 403})
 
-    error = from_api_exception(ApiException(status=403, reason="Forbidden", body=body))
+    error = api_failure(403, "Forbidden", body.encode())
 
     assert error.message == f"Error from server (Forbidden): {message}"
     assert error.code == 1
 
 
 def test_an_answer_without_a_status_body_still_explains_itself() -> None:
-    assert from_api_exception(ApiException(status=502, reason="Bad Gateway")).message == (
+    assert api_failure(502, "Bad Gateway", b"").message == (
         "Error from server (Bad Gateway): the server answered 502 Bad Gateway"
     )
-    assert from_api_exception(ApiException(status=500, reason="x", body="boom")).message == (
-        "Error from server (x): boom"
-    )
+    assert api_failure(500, "x", b"boom").message == ("Error from server (x): boom")

@@ -122,12 +122,12 @@ def test_a_failed_watch_is_shown_until_it_lists_again() -> None:
     assert "forbidden" not in frame(state, NOW)
 
 
-def test_until_done_stops_with_0_when_healthy_and_2_when_degraded() -> None:
+def test_until_done_stops_with_0_when_healthy_and_3_when_degraded() -> None:
     degraded = canary()
     degraded["status"]["phase"] = "Degraded"
 
     assert outcome(healthy()) == 0
-    assert outcome(degraded) == 2
+    assert outcome(degraded) == 3
     assert outcome(canary()) is None
 
 

@@ -35,8 +35,11 @@ def test_summary_lists_conditions_and_only_the_newest_history_entries() -> None:
 
     assert "Paused   True     PausedAtStep   5m" in text
     assert "History (last 5 of 7):" in text
-    assert "rev1" not in text.split("History")[1]
-    assert text.splitlines()[-1].split() == ["10m", "ReleaseStarted", "q8r4t6v2wz", "controller"]
+    assert "rev0" not in text.split("History")[1]  # the entries of rev0 and rev1 left out
+    assert text.split("History")[1].splitlines()[2].split()[1:4] == ["Promoted", "rev2", "rev1"]
+    assert text.splitlines()[-1].split() == [
+        *("10m", "ReleaseStarted", "q8r4t6v2wz", "-", "controller")
+    ]
 
 
 def test_summary_of_a_healthy_rollout_has_no_canary_and_no_marked_step() -> None:
@@ -112,6 +115,44 @@ def test_history_table_lists_every_entry_oldest_first_with_utc_times() -> None:
         "2024-05-01T11:50:00Z",
         *("ReleaseStarted", "q8r4t6v2wz", "-", "controller"),
     ]
+
+
+def _entry(action: str, revision: str, previous: str) -> dict[str, str]:
+    return {
+        "time": "2024-05-01T10:00:00Z",
+        "action": action,
+        "revision": revision,
+        "previousRevision": previous,
+        "by": "alice",
+    }
+
+
+def test_history_previous_is_the_revision_a_rollback_or_an_abort_rolled_back_from() -> None:
+    rollout = canary()
+    rollout["status"]["history"] = [
+        _entry("Promoted", "v2", "v1"),  # v2 replaced v1
+        _entry("Promoted", "v3", "v2"),
+        _entry("RolledBack", "v3", "v3"),  # recorded: the revision left, the stable then
+        _entry("ReleaseStarted", "v4", "v2"),
+        _entry("Aborted", "v4", "v2"),  # recorded: the canary aborted, the stable kept
+    ]
+
+    rows = [line.split()[1:4] for line in history_table(rollout).splitlines()[1:]]
+
+    assert rows == [
+        ["Promoted", "v2", "v1"],
+        ["Promoted", "v3", "v2"],
+        ["RolledBack", "v2", "v3"],  # back to v2, from v3
+        ["ReleaseStarted", "v4", "v2"],
+        ["Aborted", "v2", "v4"],  # traffic back on v2, from the canary v4
+    ]
+
+
+def test_a_rollback_whose_target_left_the_history_shows_a_dash() -> None:
+    rollout = canary()
+    rollout["status"]["history"] = [_entry("RolledBack", "v3", "v3")]
+
+    assert history_table(rollout).splitlines()[1].split()[1:4] == ["RolledBack", "-", "v3"]
 
 
 @pytest.mark.parametrize(

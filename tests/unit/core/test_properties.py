@@ -18,9 +18,9 @@ from typing import Any
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as s
 
-from controller.api.base import parse_duration
 from controller.api.status import step_progress
 from controller.api.v1alpha1 import Phase, RolloutStatus, Step
+from controller.api.wire import parse_duration
 from controller.core.steps import step_weight
 from controller.core.traffic import canary_replicas
 from controller.core.world import Verb

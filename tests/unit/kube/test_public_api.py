@@ -24,6 +24,7 @@ def test_everything_in_all_is_importable_and_nothing_else_is_public() -> None:
             "listwatch",
             "objects",
             "ratelimit",
+            "resources",
             "store",
             "transport",
             "workqueue",
