@@ -93,12 +93,19 @@ class _Controller:
         return sum(float(line.rsplit(" ", 1)[1]) for line in self.metrics()
                    if line.startswith(prefix))  # fmt: skip
 
+    def writes_by(self) -> dict[str, float]:
+        """``landinggear_api_writes_total`` by ``verb resource``, Leases aside."""
+        found = {}
+        for line in self.metrics():
+            if line.startswith("landinggear_api_writes_total{") and 'resource="leases"' not in line:
+                labels, value = line.rsplit(" ", 1)
+                verb = labels.split('verb="')[1].split('"')[0]
+                resource = labels.split('resource="')[1].split('"')[0]
+                found[f"{verb} {resource}"] = float(value)
+        return found
+
     def writes(self) -> float:
-        return sum(
-            float(line.rsplit(" ", 1)[1])
-            for line in self.metrics()
-            if line.startswith("landinggear_api_writes_total{") and 'resource="leases"' not in line
-        )
+        return sum(self.writes_by().values())
 
     def leading(self) -> bool:
         try:
@@ -126,6 +133,12 @@ def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float 
 
 def _statuses(api: ApiClient, namespace: str) -> dict[str, dict[str, Any]]:
     return {r["metadata"]["name"]: r.get("status") or {} for r in list_rollouts(api, namespace)}
+
+
+def _per(now: dict[str, float], before: dict[str, float], n: int) -> dict[str, float]:
+    """Writes since ``before`` per one of ``n``, by ``verb resource``."""
+    return {k: round((v - before.get(k, 0.0)) / n, 2) for k, v in sorted(now.items())
+            if v > before.get(k, 0.0)}  # fmt: skip
 
 
 def _stamp(value: str | None) -> float:
@@ -175,7 +188,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
     try:
         _wait("the controller to lead", controller.leading, timeout=60)
         out["rss_start_mib"] = round(figures.rss_mib(pid), 1)
-        writes0 = controller.writes()
+        writes0 = controller.writes_by()
 
         say(f"creating {n} Rollouts")
         started = time.monotonic()
@@ -195,7 +208,8 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         _wait(f"{n} Rollouts Healthy", healthy, timeout=300 + n * 0.5, every=1)
         out["adoption_s"] = round(time.monotonic() - started, 1)
         time.sleep(3)  # writes the last status changes triggered
-        out["writes_per_adoption"] = round((controller.writes() - writes0) / n, 2)
+        out["adoption_writes_by"] = _per(controller.writes_by(), writes0, n)
+        out["writes_per_adoption"] = round(sum(out["adoption_writes_by"].values()), 2)
         out["rss_adopted_mib"] = round(figures.rss_mib(pid), 1)
         out["cpu_adopted_s"] = round(figures.cpu_seconds(pid), 1)
         say(f"adopted in {out['adoption_s']}s; idle reconciles")
@@ -214,7 +228,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         wave = all_names[:WAVE]
         say(f"wave of {len(wave)} releases")
         audit_offset = audit.stat().st_size
-        writes2 = controller.writes()
+        writes2 = controller.writes_by()
         in_parallel(wave, lambda name: apps.patch_namespaced_deployment(name, namespace, NEW_IMAGE))
 
         def paused() -> bool:
@@ -224,7 +238,8 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
         _wait("the wave at its first pause", paused, timeout=300, every=0.25)
         statuses = _statuses(api, namespace)
-        out["writes_per_step"] = round((controller.writes() - writes2) / len(wave), 2)
+        out["step_writes_by"] = _per(controller.writes_by(), writes2, len(wave))
+        out["writes_per_step"] = round(sum(out["step_writes_by"].values()), 2)
         out["rss_mib"] = round(figures.rss_mib(pid), 1)
         out["cpu_s"] = round(figures.cpu_seconds(pid), 1)
         time.sleep(1)  # the audit log is written asynchronously
@@ -241,8 +256,9 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
             out["step_latency_p99_s"] = round(cast(float, figures.percentile(steps, 99)), 2)
             acted = figures.first_action_latencies(released, writes, user=CONTROLLER_USER)
             out["releases_acted_on"] = len(acted)
-            out["event_to_action_p50_s"] = figures.percentile(list(acted.values()), 50)
-            out["event_to_action_p99_s"] = figures.percentile(list(acted.values()), 99)
+            for q in (50, 99):
+                value = figures.percentile(list(acted.values()), q)
+                out[f"event_to_action_p{q}_s"] = None if value is None else round(value, 2)
             by_verb = figures.rate_by_verb(writes, user=CONTROLLER_USER, start=start, end=end)
             out["api_rps"] = round(sum(by_verb.values()), 1)
             out["api_rps_by_verb"] = by_verb
