@@ -231,13 +231,22 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         writes2 = controller.writes_by()
         in_parallel(wave, lambda name: apps.patch_namespaced_deployment(name, namespace, NEW_IMAGE))
 
+        depth = [0.0]
+        reconciles0 = controller.value("landinggear_reconcile_total{")
+        busy0 = controller.value("landinggear_reconcile_duration_seconds_sum")
+
         def paused() -> bool:
+            depth.append(controller.value("landinggear_workqueue_depth"))
             items = _statuses(api, namespace)
             return all(items[w].get("currentStepIndex") == 1 and items[w].get("canaryRevision")
                        for w in wave)  # fmt: skip
 
         _wait("the wave at its first pause", paused, timeout=300, every=0.25)
         statuses = _statuses(api, namespace)
+        out["wave_queue_depth_max"] = max(depth)
+        out["wave_reconciles"] = controller.value("landinggear_reconcile_total{") - reconciles0
+        busy = controller.value("landinggear_reconcile_duration_seconds_sum") - busy0
+        out["wave_reconcile_mean_s"] = round(busy / max(out["wave_reconciles"], 1), 3)
         out["step_writes_by"] = _per(controller.writes_by(), writes2, len(wave))
         out["writes_per_step"] = round(sum(out["step_writes_by"].values()), 2)
         out["rss_mib"] = round(figures.rss_mib(pid), 1)
