@@ -46,6 +46,9 @@ def test_the_quick_scale_benchmark_measures_every_figure(
     assert run["releases_acted_on"] == 100
     assert 0 < run["event_to_action_p99_s"] <= run["step_latency_p99_s"]
     assert 0 < run["step_latency_p50_s"] <= run["step_latency_p99_s"]
+    # The canary ReplicaSet is created before the step that waits for it ends.
+    assert 0 < run["release_to_canary_rs_created_p99_s"] <= run["step_latency_p99_s"]
+    assert run["wave_reconciles"] >= 100
     assert run["step_latency_p99_s"] <= run["wave100_all_paused_s"] < 300
     assert run["api_rps"] > 0
     assert run["api_rps_by_verb"]

@@ -38,6 +38,7 @@ from kubernetes import client
 from kubernetes.client import ApiClient
 
 from controller.api import v1alpha1
+from controller.core.revisions import ROLLOUT_LABEL
 from e2e.bench.scale import figures
 from e2e.bench.scale.objects import (
     PREFIX,
@@ -141,6 +142,10 @@ def _per(now: dict[str, float], before: dict[str, float], n: int) -> dict[str, f
             if v > before.get(k, 0.0)}  # fmt: skip
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
 def _stamp(value: str | None) -> float:
     return datetime.fromisoformat(value).timestamp() if value else 0.0
 
@@ -235,8 +240,16 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         reconciles0 = controller.value("landinggear_reconcile_total{")
         busy0 = controller.value("landinggear_reconcile_duration_seconds_sum")
 
+        available_at: dict[str, float] = {}
+
         def paused() -> bool:
             depth.append(controller.value("landinggear_workqueue_depth"))
+            seen = time.time()
+            for rs in apps.list_namespaced_replica_set(
+                namespace, label_selector=ROLLOUT_LABEL
+            ).items:
+                if rs.metadata and rs.status and (rs.status.available_replicas or 0) >= 1:
+                    available_at.setdefault(str(rs.metadata.name), seen)
             items = _statuses(api, namespace)
             return all(items[w].get("currentStepIndex") == 1 and items[w].get("canaryRevision")
                        for w in wave)  # fmt: skip
@@ -259,15 +272,26 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
             start = min(released.values())
             reached = {w: _stamp(statuses[w].get("stepStartedAt")) for w in wave}
             steps = [reached[w] - released[w] for w in wave]
+            # Seen at most one poll (0.25 s + a list) after it happened.
+            canary = {w: available_at.get(f"{w}-{statuses[w].get('canaryRevision')}") for w in wave}
+            pods = [c - released[w] for w, c in canary.items() if c is not None]
+            after = [reached[w] - c for w, c in canary.items() if c is not None]
+            out["canaries_seen_available"] = len(pods)
+            out["release_to_canary_available_p50_s"] = _rounded(figures.percentile(pods, 50))
+            out["canary_available_to_pause_p50_s"] = _rounded(figures.percentile(after, 50))
             end = max(reached.values())
             out["wave100_all_paused_s"] = round(end - start, 2)
             out["step_latency_p50_s"] = round(cast(float, figures.percentile(steps, 50)), 2)
             out["step_latency_p99_s"] = round(cast(float, figures.percentile(steps, 99)), 2)
             acted = figures.first_action_latencies(released, writes, user=CONTROLLER_USER)
             out["releases_acted_on"] = len(acted)
+            creates = [w for w in writes if (w.verb, w.resource) == ("create", "replicasets")]
+            created = figures.first_action_latencies(released, creates, user=CONTROLLER_USER)
             for q in (50, 99):
-                value = figures.percentile(list(acted.values()), q)
-                out[f"event_to_action_p{q}_s"] = None if value is None else round(value, 2)
+                out[f"event_to_action_p{q}_s"] = _rounded(figures.percentile([*acted.values()], q))
+                out[f"release_to_canary_rs_created_p{q}_s"] = _rounded(
+                    figures.percentile([*created.values()], q)
+                )
             by_verb = figures.rate_by_verb(writes, user=CONTROLLER_USER, start=start, end=end)
             out["api_rps"] = round(sum(by_verb.values()), 1)
             out["api_rps_by_verb"] = by_verb
