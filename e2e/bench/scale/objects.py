@@ -1,0 +1,121 @@
+"""The scale benchmark's objects: minimal Deployments and two-step Rollouts, made and
+removed many at a time through the admin's client.
+
+Each run has its own namespace (``landinggear-scale-<random>``); what an earlier
+run left is removed first (its Rollouts' hand-back finalizers dropped, since no
+controller is left to hand back), so the controller's cluster-wide caches hold
+this run's objects only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, cast
+
+from kubernetes import client, config
+from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
+
+from controller.api import v1alpha1
+
+__all__ = [
+    "PREFIX",
+    "admin_client",
+    "deployment",
+    "in_parallel",
+    "list_rollouts",
+    "names",
+    "remove_old_runs",
+    "rollout",
+]
+
+PREFIX = "landinggear-scale"
+THREADS = 16
+
+
+def admin_client(kubeconfig: str) -> ApiClient:
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)  # type: ignore[no-untyped-call]
+    configuration.connection_pool_maxsize = THREADS * 2
+    return ApiClient(configuration)
+
+
+def names(n: int) -> list[str]:
+    """``s-00000`` …: all of one length, so no name is another's prefix."""
+    width = max(5, len(str(n - 1)))
+    return [f"s-{i:0{width}d}" for i in range(n)]
+
+
+def deployment(name: str, image: str = "app:v1") -> dict[str, Any]:
+    labels = {"app": name}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": name, "labels": labels},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {"containers": [{"name": "app", "image": image}]},
+            },
+        },
+    }
+
+
+def rollout(name: str, *, pause_s: int) -> dict[str, Any]:
+    steps = [{"setWeight": 50}, {"pause": {"duration": f"{pause_s}s"}}]
+    return {
+        "apiVersion": v1alpha1.API_VERSION,
+        "kind": v1alpha1.KIND,
+        "metadata": {"name": name},
+        "spec": {"workloadRef": {"name": name}, "strategy": {"canary": {"steps": steps}}},
+    }
+
+
+def in_parallel(items: Iterable[str], call: Callable[[str], object]) -> None:
+    """``call`` each item on :data:`THREADS` threads; the first error is raised."""
+    with ThreadPoolExecutor(THREADS) as pool:
+        for _ in pool.map(call, items):
+            pass
+
+
+def list_rollouts(api: ApiClient, namespace: str) -> list[dict[str, Any]]:
+    listed = client.CustomObjectsApi(api).list_namespaced_custom_object(
+        v1alpha1.GROUP, v1alpha1.VERSION, namespace, v1alpha1.PLURAL
+    )
+    return list(cast(dict[str, Any], listed).get("items") or [])
+
+
+def remove_old_runs(api: ApiClient, *, timeout: float = 600) -> None:
+    """Delete every earlier run's namespace (its Rollouts' finalizers dropped first) and
+    wait until they are gone."""
+    core, custom = client.CoreV1Api(api), client.CustomObjectsApi(api)
+
+    def ours() -> list[str]:
+        return [
+            str(ns.metadata.name)
+            for ns in core.list_namespace().items
+            if ns.metadata and str(ns.metadata.name).startswith(PREFIX + "-")
+        ]
+
+    for namespace in ours():
+
+        def unfinalize(name: str, namespace: str = namespace) -> None:
+            with contextlib.suppress(ApiException):
+                custom.patch_namespaced_custom_object(
+                    v1alpha1.GROUP, v1alpha1.VERSION, namespace, v1alpha1.PLURAL, name,
+                    {"metadata": {"finalizers": None}},
+                )  # fmt: skip
+
+        in_parallel([r["metadata"]["name"] for r in list_rollouts(api, namespace)], unfinalize)
+        with contextlib.suppress(ApiException):
+            core.delete_namespace(namespace)
+    deadline = time.monotonic() + timeout
+    while ours():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"earlier runs' namespaces not gone after {timeout:.0f}s")
+        time.sleep(2)

@@ -1,0 +1,310 @@
+"""One scale run on the local control plane: N Rollouts adopted, a wave of releases, measured.
+
+1. A controller process (``python -m controller run``, all namespaces, as the shipped
+   ServiceAccount) starts and leads; its RSS and CPU are read from ``/proc``.
+2. N Deployments (1 replica, kwok pods) are created and become available, then N
+   Rollouts (``setWeight: 50``, then a timed pause); adoption lasts until every
+   Rollout is Healthy with a stable revision.
+3. Idle: up to 100 Rollouts are annotated, each annotation one reconcile with nothing
+   to change; the controller's writes meanwhile are the idle writes.
+4. The wave: up to 100 Deployments get a new image at once (16 threads). Each
+   Rollout's step latency is its release (the API server's receipt, audit log) →
+   ``stepStartedAt`` of its pause step (the controller's clock; same host); the
+   wave lasts from the first release to the last of those. Event → action is a
+   release → the controller's first write for that Rollout (audit log). The pause
+   then runs out and every released Rollout must be Healthy again.
+
+Writes are the controller's ``landinggear_api_writes_total`` (Leases aside); the
+audit log gives the per-verb rate. Reads are not counted anywhere (the controller
+has no read counter, the audit policy records writes only): ``api_rps`` is writes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import secrets
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, cast
+
+from kubernetes import client
+from kubernetes.client import ApiClient
+
+from controller.api import v1alpha1
+from controller.core.revisions import ROLLOUT_LABEL
+from e2e.bench.scale import figures
+from e2e.bench.scale.objects import (
+    PREFIX,
+    admin_client,
+    deployment,
+    in_parallel,
+    list_rollouts,
+    names,
+    remove_old_runs,
+    rollout,
+)
+from e2e.localcluster import accounts, build, cluster, pki
+from e2e.localcluster.controlplane import AUDIT_LOG, CONTROLLER_USER
+
+__all__ = ["Options", "run"]
+
+ROOT = Path(__file__).resolve().parents[3]
+WAVE = 100
+IDLE_TOUCHES = 100
+DONE = 'landinggear_reconcile_total{result="done"}'
+NEW_IMAGE = {"spec": {"template": {"spec": {"containers": [{"name": "app", "image": "app:v2"}]}}}}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Options:
+    rollouts: int
+    pause_s: int
+    log_dir: Path
+    progress: Callable[[str], None]
+
+
+class _Controller:
+    """The controller process and its /metrics."""
+
+    def __init__(self, kubeconfig: Path, lease_namespace: str, log: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port = int(sock.getsockname()[1])
+        with open(log, "ab") as out:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "controller", "run", f"--kubeconfig={kubeconfig}",
+                 f"--lease-namespace={lease_namespace}", "--identity=scale-bench",
+                 f"--metrics-address=127.0.0.1:{self.port}", "--log-level=warning"],
+                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            )  # fmt: skip
+
+    def metrics(self) -> list[str]:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return [line for line in response.read().decode().splitlines() if line[:1] != "#"]
+
+    def value(self, prefix: str) -> float:
+        return sum(float(line.rsplit(" ", 1)[1]) for line in self.metrics()
+                   if line.startswith(prefix))  # fmt: skip
+
+    def writes_by(self) -> dict[str, float]:
+        """``landinggear_api_writes_total`` by ``verb resource``, Leases aside."""
+        found = {}
+        for line in self.metrics():
+            if line.startswith("landinggear_api_writes_total{") and 'resource="leases"' not in line:
+                labels, value = line.rsplit(" ", 1)
+                verb = labels.split('verb="')[1].split('"')[0]
+                resource = labels.split('resource="')[1].split('"')[0]
+                found[f"{verb} {resource}"] = float(value)
+        return found
+
+    def writes(self) -> float:
+        return sum(self.writes_by().values())
+
+    def leading(self) -> bool:
+        try:
+            return self.value("landinggear_leader ") == 1.0
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float = 0.5) -> float:
+    started = time.monotonic()
+    while not check():
+        if time.monotonic() - started > timeout:
+            raise TimeoutError(f"scale: timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(every)
+    return time.monotonic() - started
+
+
+def _statuses(api: ApiClient, namespace: str) -> dict[str, dict[str, Any]]:
+    return {r["metadata"]["name"]: r.get("status") or {} for r in list_rollouts(api, namespace)}
+
+
+def _per(now: dict[str, float], before: dict[str, float], n: int) -> dict[str, float]:
+    """Writes since ``before`` per one of ``n``, by ``verb resource``."""
+    return {k: round((v - before.get(k, 0.0)) / n, 2) for k, v in sorted(now.items())
+            if v > before.get(k, 0.0)}  # fmt: skip
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)
+
+
+def _stamp(value: str | None) -> float:
+    return datetime.fromisoformat(value).timestamp() if value else 0.0
+
+
+def run(options: Options, state: cluster.State) -> dict[str, Any]:
+    """Measure one run of ``options.rollouts`` Rollouts on ``state``'s cluster."""
+    n, say = options.rollouts, options.progress
+    api = admin_client(state.kubeconfig)
+    apps, custom = client.AppsV1Api(api), client.CustomObjectsApi(api)
+    audit = Path(state.kubeconfig).parent / AUDIT_LOG
+    remove_old_runs(api)
+    crd = ROOT / "manifests" / "crds" / "rollouts.landinggear.dev.yaml"
+    kubectl = build.ensure_binaries().kubectl
+    subprocess.run(
+        [str(kubectl), f"--kubeconfig={state.kubeconfig}", "apply", "--server-side",
+         "--force-conflicts", "-f", str(crd)], check=True, capture_output=True,
+    )  # fmt: skip
+    namespace = f"{PREFIX}-{secrets.token_hex(3)}"
+    client.CoreV1Api(api).create_namespace(
+        client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
+    )
+    options.log_dir.mkdir(parents=True, exist_ok=True)
+    as_controller = accounts.controller_kubeconfig(
+        kubectl, Path(state.kubeconfig), options.log_dir / "controller.kubeconfig",
+        lease_namespaces=(namespace,),
+    )  # fmt: skip
+    all_names = names(n)
+    out: dict[str, Any] = dict.fromkeys(figures.KEYS)
+    out.update(rollouts=n, shards=1)
+
+    say(f"namespace {namespace}: creating {n} Deployments")
+    started = time.monotonic()
+    in_parallel(all_names, lambda name: apps.create_namespaced_deployment(
+        namespace, cast(Any, deployment(name))))  # fmt: skip
+
+    def available() -> bool:
+        items = apps.list_namespaced_deployment(namespace).items
+        return sum(1 for d in items if d.status and d.status.available_replicas == 1) == n
+
+    _wait(f"{n} Deployments available", available, timeout=120 + n * 0.2, every=2)
+    out["deployments_ready_s"] = round(time.monotonic() - started, 1)
+
+    controller = _Controller(as_controller, namespace, options.log_dir / "controller.log")
+    pid = controller.proc.pid
+    try:
+        _wait("the controller to lead", controller.leading, timeout=60)
+        out["rss_start_mib"] = round(figures.rss_mib(pid), 1)
+        writes0 = controller.writes_by()
+
+        say(f"creating {n} Rollouts")
+        started = time.monotonic()
+        in_parallel(all_names, lambda name: custom.create_namespaced_custom_object(
+            v1alpha1.GROUP, v1alpha1.VERSION, namespace, v1alpha1.PLURAL,
+            rollout(name, pause_s=options.pause_s)))  # fmt: skip
+        out["create_rollouts_s"] = round(time.monotonic() - started, 1)
+
+        def healthy(only: list[str] | None = None) -> bool:
+            statuses = _statuses(api, namespace)
+            return all(
+                statuses.get(name, {}).get("phase") == "Healthy"
+                and statuses[name].get("stableRevision")
+                for name in (only or all_names)
+            )
+
+        _wait(f"{n} Rollouts Healthy", healthy, timeout=300 + n * 0.5, every=1)
+        out["adoption_s"] = round(time.monotonic() - started, 1)
+        time.sleep(3)  # writes the last status changes triggered
+        out["adoption_writes_by"] = _per(controller.writes_by(), writes0, n)
+        out["writes_per_adoption"] = round(sum(out["adoption_writes_by"].values()), 2)
+        out["rss_adopted_mib"] = round(figures.rss_mib(pid), 1)
+        out["cpu_adopted_s"] = round(figures.cpu_seconds(pid), 1)
+        say(f"adopted in {out['adoption_s']}s; idle reconciles")
+
+        touched = all_names[:IDLE_TOUCHES]
+        done = controller.value(DONE)
+        writes1 = controller.writes()
+        in_parallel(touched, lambda name: custom.patch_namespaced_custom_object(
+            v1alpha1.GROUP, v1alpha1.VERSION, namespace, v1alpha1.PLURAL, name,
+            {"metadata": {"annotations": {"bench/touch": "1"}}}))  # fmt: skip
+        _wait("idle reconciles", lambda: controller.value(DONE) >= done + len(touched), timeout=120)
+        time.sleep(2)
+        out["idle_writes"] = controller.writes() - writes1
+        out["idle_reconciles"] = len(touched)
+
+        wave = all_names[:WAVE]
+        say(f"wave of {len(wave)} releases")
+        audit_offset = audit.stat().st_size
+        writes2 = controller.writes_by()
+        in_parallel(wave, lambda name: apps.patch_namespaced_deployment(name, namespace, NEW_IMAGE))
+
+        depth = [0.0]
+        reconciles0 = controller.value("landinggear_reconcile_total{")
+        busy0 = controller.value("landinggear_reconcile_duration_seconds_sum")
+
+        available_at: dict[str, float] = {}
+
+        def paused() -> bool:
+            depth.append(controller.value("landinggear_workqueue_depth"))
+            seen = time.time()
+            for rs in apps.list_namespaced_replica_set(
+                namespace, label_selector=ROLLOUT_LABEL
+            ).items:
+                if rs.metadata and rs.status and (rs.status.available_replicas or 0) >= 1:
+                    available_at.setdefault(str(rs.metadata.name), seen)
+            items = _statuses(api, namespace)
+            return all(items[w].get("currentStepIndex") == 1 and items[w].get("canaryRevision")
+                       for w in wave)  # fmt: skip
+
+        _wait("the wave at its first pause", paused, timeout=300, every=0.25)
+        statuses = _statuses(api, namespace)
+        out["wave_queue_depth_max"] = max(depth)
+        out["wave_reconciles"] = controller.value("landinggear_reconcile_total{") - reconciles0
+        busy = controller.value("landinggear_reconcile_duration_seconds_sum") - busy0
+        out["wave_reconcile_mean_s"] = round(busy / max(out["wave_reconciles"], 1), 3)
+        out["step_writes_by"] = _per(controller.writes_by(), writes2, len(wave))
+        out["writes_per_step"] = round(sum(out["step_writes_by"].values()), 2)
+        out["rss_mib"] = round(figures.rss_mib(pid), 1)
+        out["cpu_s"] = round(figures.cpu_seconds(pid), 1)
+        time.sleep(1)  # the audit log is written asynchronously
+        writes = figures.audit_writes(audit, namespace=namespace, offset=audit_offset)
+        released = {w.name: w.at for w in writes if w.user == pki.ADMIN.user
+                    and w.resource == "deployments" and w.name in wave}  # fmt: skip
+        if len(released) == len(wave):
+            start = min(released.values())
+            reached = {w: _stamp(statuses[w].get("stepStartedAt")) for w in wave}
+            steps = [reached[w] - released[w] for w in wave]
+            # Seen at most one poll (0.25 s + a list) after it happened.
+            canary = {w: available_at.get(f"{w}-{statuses[w].get('canaryRevision')}") for w in wave}
+            pods = [c - released[w] for w, c in canary.items() if c is not None]
+            after = [reached[w] - c for w, c in canary.items() if c is not None]
+            out["canaries_seen_available"] = len(pods)
+            out["release_to_canary_available_p50_s"] = _rounded(figures.percentile(pods, 50))
+            out["canary_available_to_pause_p50_s"] = _rounded(figures.percentile(after, 50))
+            end = max(reached.values())
+            out["wave100_all_paused_s"] = round(end - start, 2)
+            out["step_latency_p50_s"] = round(cast(float, figures.percentile(steps, 50)), 2)
+            out["step_latency_p99_s"] = round(cast(float, figures.percentile(steps, 99)), 2)
+            acted = figures.first_action_latencies(released, writes, user=CONTROLLER_USER)
+            out["releases_acted_on"] = len(acted)
+            creates = [w for w in writes if (w.verb, w.resource) == ("create", "replicasets")]
+            created = figures.first_action_latencies(released, creates, user=CONTROLLER_USER)
+            for q in (50, 99):
+                out[f"event_to_action_p{q}_s"] = _rounded(figures.percentile([*acted.values()], q))
+                out[f"release_to_canary_rs_created_p{q}_s"] = _rounded(
+                    figures.percentile([*created.values()], q)
+                )
+            by_verb = figures.rate_by_verb(writes, user=CONTROLLER_USER, start=start, end=end)
+            out["api_rps"] = round(sum(by_verb.values()), 1)
+            out["api_rps_by_verb"] = by_verb
+        else:  # the audit log rotated or lost lines: say so rather than guess
+            say(f"audit log holds {len(released)} of {len(wave)} releases; latencies not measured")
+
+        say("waiting for the wave to be promoted")
+        _wait("the wave Healthy again", lambda: healthy(wave), timeout=120 + options.pause_s)
+        out["apiserver_rss_mib"] = round(figures.rss_mib(state.pids["kube-apiserver"]), 1)
+        out["etcd_rss_mib"] = round(figures.rss_mib(state.pids["etcd"]), 1)
+        out["controller_exited"] = controller.proc.poll() is not None
+    finally:
+        controller.stop()
+        with contextlib.suppress(Exception):
+            remove_old_runs(api, timeout=0)
+    return out

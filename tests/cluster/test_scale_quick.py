@@ -1,0 +1,55 @@
+"""The scale benchmark, quick: 100 Rollouts adopted and a wave of 100 releases on the
+local control plane, run as a user runs it (``python -m e2e.bench.scale --quick``);
+every figure issue 15 names is there and plausible."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from e2e.bench.scale.figures import KEYS
+from tests.support.kube import ClusterUnderTest
+
+ROOT = Path(__file__).parents[2]
+
+
+@pytest.mark.timeout(600)
+def test_the_quick_scale_benchmark_measures_every_figure(
+    kube: ClusterUnderTest, tmp_path: Path
+) -> None:
+    if kube.audit_log is None:
+        pytest.skip("needs the local control plane (reads its audit log and /proc)")
+    out = tmp_path / "scale.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "e2e.bench.scale", "--quick", f"--kubeconfig={kube.kubeconfig}",
+         f"--json={out}", f"--log-dir={tmp_path / 'logs'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=580, check=False,
+    )  # fmt: skip
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (run,) = json.loads(out.read_text())["runs"]
+    assert set(KEYS) <= set(run)
+    assert (run["rollouts"], run["shards"]) == (100, 1)
+    assert run["controller_exited"] is False
+    assert run["rss_mib"] > 10
+    assert run["rss_adopted_mib"] > 10
+    assert run["cpu_s"] >= run["cpu_adopted_s"] > 0
+    assert run["writes_per_adoption"] > 0
+    assert run["writes_per_step"] > 0
+    assert run["idle_reconciles"] == 100
+    assert run["idle_writes"] >= 0
+    # Every release was acted on, and its first write came before its pause began.
+    assert run["releases_acted_on"] == 100
+    assert 0 < run["event_to_action_p99_s"] <= run["step_latency_p99_s"]
+    assert 0 < run["step_latency_p50_s"] <= run["step_latency_p99_s"]
+    # The canary ReplicaSet is created before the step that waits for it ends.
+    assert 0 < run["release_to_canary_rs_created_p99_s"] <= run["step_latency_p99_s"]
+    assert run["wave_reconciles"] >= 100
+    assert run["step_latency_p99_s"] <= run["wave100_all_paused_s"] < 300
+    assert run["api_rps"] > 0
+    assert run["api_rps_by_verb"]
+    assert run["apiserver_rss_mib"] > 50
