@@ -73,12 +73,20 @@ def spell_seconds(recovered_from: datetime | None, *, since: datetime, now: date
     return max(0.0, (now - max(recovered_from, since)).total_seconds())
 
 
-def _track_spell(current: AnalysisStatus, now: datetime) -> tuple[AnalysisStatus, datetime | None]:
+def _track_spell(
+    current: AnalysisStatus, now: datetime, *, judged_until: datetime | None
+) -> tuple[AnalysisStatus, datetime | None]:
     """Mark when measurements start failing (any metric's last one failed); clear it, and
-    return its start, when they all succeed again."""
+    return its start, when they all succeed again.
+
+    A spell starts at ``judged_until``, the last look that succeeded (else the stage's
+    start), not at the first look that failed: what happened since the last good look
+    has not been measured either, however long nobody looked (no leader for 35 s, then
+    Prometheus down, in a CI kill-soak: the guard passed on its first, failed, look)."""
     failing = any(m.consecutive_errors > 0 for m in current.metrics)
     if failing and current.unjudged_since is None:
-        return current.model_copy(update={"unjudged_since": now}), None
+        since = min(judged_until or current.started_at or now, now)
+        return current.model_copy(update={"unjudged_since": since}), None
     if not failing and current.unjudged_since is not None:
         return current.model_copy(update={"unjudged_since": None}), current.unjudged_since
     return current, None
@@ -145,6 +153,7 @@ def analyse(
 ) -> Outcome:
     """``current`` after folding in ``measurements`` (if they are its), and what it means."""
     unmeasurable: tuple[str, ...] = ()
+    judged_until = current.last_measured_at  # a good look while no spell is open
     if (
         measurements is not None
         and measurements.revision == current.revision
@@ -164,7 +173,7 @@ def analyse(
         current = current.model_copy(
             update={"metrics": metrics, "last_measured_at": measurements.at}
         )
-    current, recovered_from = _track_spell(current, now)
+    current, recovered_from = _track_spell(current, now, judged_until=judged_until)
     failed, holding = [], []
     by_spec = {m.name: m for m in spec.metrics}
     for status in current.metrics:

@@ -130,3 +130,36 @@ def test_the_guard_ends_only_after_judging_what_came_in_while_no_controller_look
     sim.pods_ready()
     sim.run(5)
     assert sim.status.stable_revision == v1
+
+
+def test_a_guard_whose_first_look_fails_after_its_end_goes_on() -> None:
+    """The CI kill-soak's case: promoted, then no leader for 35 s, then Prometheus down;
+    the next leader's first look of the new stable failed 25 s past the guard's end, and
+    the guard passed on it, having measured nothing (a late regression kept as stable)."""
+    sim, v1, v2 = guarded_promotion()
+    sim.traffic.bad_rate[v2] = 0.2
+    sim.advance(65)  # past the guard's end, with no controller
+    sim.traffic.error = "connection refused"
+    sim.reconcile(measured=False)
+    sim.reconcile()  # the first look of v2: it fails
+    assert sim.status.phase is Phase.PROGRESSING, "the guard passed having measured nothing"
+    outage(sim, 20)
+    sim.run(30)
+    assert sim.status.stable_revision == v1
+    assert "GuardFailed" in sim.status.history[-1].reason
+
+
+def test_a_guard_counts_the_time_since_its_last_good_look_as_unjudged() -> None:
+    sim, _, v2 = guarded_promotion()
+    sim.run(50)  # 50 of the guard's 60 s measured
+    sim.advance(30)  # no controller, past its end
+    sim.traffic.error = "connection refused"
+    sim.reconcile(measured=False)
+    sim.reconcile()
+    assert sim.status.phase is Phase.PROGRESSING, "30 s that nobody measured counted as judged"
+    outage(sim, 5)
+    sim.run(8)
+    assert sim.status.phase is Phase.PROGRESSING
+    sim.run(5)
+    assert sim.status.phase is Phase.HEALTHY
+    assert sim.status.stable_revision == v2
