@@ -10,7 +10,7 @@ from controller.flags import FlagSwitches
 from controller.flags.endpoints import EndpointPolicy
 from controller.flags.launchdarkly import LaunchDarklyProvider
 from controller.flags.openfeature import OpenFeatureProvider
-from controller.flags.secrets import KubeSecrets
+from controller.flags.secrets import CachedSecrets, KubeSecrets
 from controller.flags.unleash import UnleashProvider
 from controller.flags.webhook import WebhookProvider
 from controller.providers.prometheus_config import BasicAuth, PrometheusConfig, TLSConfig
@@ -63,11 +63,17 @@ def prometheus_default(settings: Settings) -> PrometheusConfig | None:
     )
 
 
-def metric_secrets(api: client.ApiClient, settings: Settings) -> KubeSecrets:
+METRIC_SECRET_TTL = 60.0
+"""Seconds a metric's ``bearerTokenSecret`` is kept: a rotated token is used within
+a minute, and a Rollout looking every few seconds costs one GET a minute, not one a look."""
+
+
+def metric_secrets(api: client.ApiClient, settings: Settings) -> CachedSecrets:
     """Reads a Rollout's ``prometheus.bearerTokenSecret`` (in its own namespace, where its
-    owner grants the controller ``get`` on that Secret)."""
-    return KubeSecrets(
+    owner grants the controller ``get`` on that Secret), kept ``METRIC_SECRET_TTL``."""
+    source = KubeSecrets(
         api,
         timeout=(5.0, settings.prometheus_timeout),
         see="README: Install on a cluster, Prometheus address allow-list",
     )
+    return CachedSecrets(source, ttl=METRIC_SECRET_TTL)

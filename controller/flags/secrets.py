@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import base64
 import binascii
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Callable
 from typing import Protocol
 
 import urllib3
@@ -24,7 +28,7 @@ from controller.api.flags import SecretKeyRef
 from controller.flags import FlagError
 from controller.kube.transport import RequestTimeout, request_json
 
-__all__ = ["KubeSecrets", "SecretSource"]
+__all__ = ["CachedSecrets", "KubeSecrets", "SecretSource"]
 
 
 class SecretSource(Protocol):
@@ -80,3 +84,50 @@ class KubeSecrets:
         if not value:
             raise FlagError(f"{where} key {ref.key!r} is empty")
         return value
+
+
+class CachedSecrets:
+    """A :class:`SecretSource` that keeps each value read for ``ttl`` seconds.
+
+    Metrics read their ``bearerTokenSecret`` on every look (every ``interval``, per
+    metric): without a cache that is one GET per look. A rotated token is picked up
+    within ``ttl``; failures are not kept, so a grant created by the namespace's
+    owner works on the next look. ``clock`` is monotonic seconds.
+    """
+
+    def __init__(
+        self,
+        source: SecretSource,
+        *,
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_entries: int = 1024,
+    ) -> None:
+        if ttl < 0:
+            raise ValueError("ttl must not be negative")
+        self.source = source
+        self.ttl = ttl
+        self.clock = clock
+        self.max_entries = max_entries
+        self._values: OrderedDict[tuple[str, str, str], tuple[float, str]] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def read(self, namespace: str, ref: SecretKeyRef) -> str:
+        key = (namespace, ref.name, ref.key)
+        now = self.clock()
+        with self._lock:
+            kept = self._values.get(key)
+            if kept is not None and now - kept[0] < self.ttl:
+                return kept[1]
+        value = self.source.read(namespace, ref)  # raises FlagError: nothing kept
+        with self._lock:
+            self._values[key] = (now, value)
+            self._values.move_to_end(key)
+            while len(self._values) > self.max_entries:
+                self._values.popitem(last=False)
+        return value
+
+    def forget(self, namespace: str, ref: SecretKeyRef) -> None:
+        """Drop the kept value (its server refused it: the token may have been rotated)."""
+        with self._lock:
+            self._values.pop((namespace, ref.name, ref.key), None)

@@ -20,8 +20,9 @@ Before any request, the admin's rules are checked (:mod:`controller.providers.ac
 the address must be allowed (``--prometheus-endpoint``, or the default address),
 and a threshold rule runs on the default Prometheus only for an allowed
 namespace. A ``bearerTokenSecret`` is read from the Rollout's namespace off the
-loop (one GET per look, so a revoked grant or a rotated token takes effect at
-the next look) and never appears in a message. A refusal, like an unreadable
+loop and kept a minute (``controller.backends.METRIC_SECRET_TTL``; dropped at
+once when Prometheus answers 401 or 403, so a rotated token takes effect at the
+next look) and never appears in a message. A refusal, like an unreadable
 Secret, makes the metric inconclusive: the release holds with the reason in its
 status, and goes on once the Rollout or the settings are fixed.
 
@@ -57,68 +58,31 @@ from controller.api.v1alpha1 import Rollout
 from controller.core import looks
 from controller.core.measurements import Measurement, Measurements
 from controller.flags import FlagError
-from controller.flags.secrets import SecretSource
+from controller.flags.secrets import CachedSecrets, SecretSource
 from controller.judge.sequential import Window
-from controller.providers import MetricProvider, ProviderConfigError, ProviderError, Sample
-from controller.providers import builtin_metrics as builtins
+from controller.providers import (
+    MetricProvider,
+    ProviderConfigError,
+    ProviderError,
+    ProviderHTTPStatus,
+    Sample,
+)
 from controller.providers.access import MetricAccess
 from controller.providers.counters import CountError, Counts, MetricTemplate, counts
 from controller.providers.prometheus import PrometheusProvider
 from controller.providers.prometheus_config import PrometheusConfig, PrometheusOverride, resolve
 from controller.providers.templates import QueryTemplate, Role, TemplateError, Variables
+from controller.reconcile.templates import template
 
 log = structlog.get_logger("landinggear.analysis")
-
-
-_BUILTINS: dict[str, Callable[[Metric, float], MetricTemplate]] = {
-    "app-errors": lambda m, _: builtins.app_errors(
-        revision_label=m.revision_label or "revision", namespace_label=m.namespace_label
-    ),
-    "app-latency": lambda m, bound: builtins.app_latency(
-        bound_seconds=bound,
-        revision_label=m.revision_label or "revision",
-        namespace_label=m.namespace_label,
-    ),
-    "istio-errors": lambda m, _: builtins.istio_errors(),
-    "istio-latency": lambda m, bound: builtins.istio_latency(bound_ms=bound * 1000),
-    "linkerd-errors": lambda m, _: builtins.linkerd_errors(
-        revision_label=m.revision_label or builtins.SCRAPED_REVISION_LABEL
-    ),
-    "linkerd-latency": lambda m, bound: builtins.linkerd_latency(
-        bound_ms=bound * 1000, revision_label=m.revision_label or builtins.SCRAPED_REVISION_LABEL
-    ),
-    "nginx-errors": lambda m, _: builtins.nginx_errors(
-        ingress=m.ingress or "", namespace_label=m.namespace_label
-    ),
-    "nginx-latency": lambda m, bound: builtins.nginx_latency(
-        ingress=m.ingress or "", bound_seconds=bound, namespace_label=m.namespace_label
-    ),
-    "envoy-errors": lambda m, _: builtins.envoy_errors(
-        canary_cluster=m.canary_cluster or "", stable_cluster=m.stable_cluster or ""
-    ),
-    "envoy-latency": lambda m, bound: builtins.envoy_latency(
-        canary_cluster=m.canary_cluster or "",
-        stable_cluster=m.stable_cluster or "",
-        bound_ms=bound * 1000,
-    ),
-}
-
-
-def template(metric: Metric) -> MetricTemplate:
-    """The counting queries of a ``builtin`` metric (raises TemplateError on bad names).
-
-    ``latencyBoundSeconds`` is in seconds for every builtin; the Istio, Linkerd and
-    Envoy histograms count milliseconds, so it is converted for them.
-    """
-    make = _BUILTINS.get(metric.builtin or "")
-    if make is None:
-        raise TemplateError(f"metric {metric.name!r} has no builtin")
-    return make(metric, metric.latency_bound_seconds or 0.0)
 
 
 MAX_PROVIDERS = 64
 """Providers (one per Prometheus configuration) kept open; the least recently used
 beyond this is closed."""
+
+MAX_REFUSALS = 4096
+"""Refusals remembered (to log each once); the oldest beyond this is forgotten."""
 
 PER_PROVIDER_QUERIES = 4
 """Queries one provider runs at once: a slow server only ever holds its own slots."""
@@ -159,6 +123,9 @@ class Analyst:
         self.connect = connect
         self.max_providers = max_providers
         self._providers: OrderedDict[str, _Slot] = OrderedDict()
+        self._refused: OrderedDict[tuple[str, str, str], str] = OrderedDict()
+        """Why each (namespace, Rollout, metric) was last refused: logged once a change,
+        as its MetricUnmeasurable Event is, not on every look."""
 
     def provider(self, spec: Analysis, metric: Metric, *, namespace: str = "") -> MetricProvider:
         """The provider for ``metric`` of a Rollout without a ``bearerTokenSecret``
@@ -168,8 +135,10 @@ class Analyst:
             raise ProviderConfigError("a bearerTokenSecret is read on the measurements' loop")
         return self._slot(config).provider
 
-    async def _provider_for(self, spec: Analysis, metric: Metric, namespace: str) -> _Slot:
-        """The slot for ``metric``, its Secret's token read off the loop (one GET)."""
+    async def _provider_for(
+        self, spec: Analysis, metric: Metric, namespace: str
+    ) -> tuple[_Slot, SecretKeyRef | None]:
+        """The slot for ``metric``, its Secret's token read off the loop, and that Secret."""
         config, secret = self.config(spec, metric, namespace=namespace)
         token = ""
         if secret is not None:
@@ -180,7 +149,7 @@ class Analyst:
             except FlagError as err:  # its messages never hold the value
                 raise ProviderConfigError(f"prometheus.bearerTokenSecret: {err}") from None
             config = config.model_copy(update={"bearer_token": pydantic.SecretStr(token)})
-        return self._slot(config, token=token)
+        return self._slot(config, token=token), secret
 
     def _slot(self, config: PrometheusConfig, *, token: str = "") -> _Slot:
         key = config.model_dump_json()  # secrets masked: their digest tells them apart
@@ -273,14 +242,15 @@ class Analyst:
         """One look within its total deadline: one attempt's timeout after the retry budget."""
         name = due.metric.name
         try:
-            slot = await self._provider_for(spec, due.metric, rollout.namespace)
+            slot, secret = await self._provider_for(spec, due.metric, rollout.namespace)
         except ProviderConfigError as err:
-            log.warning("Measurement refused", metric=name, error=str(err))
+            self._log_refusal((rollout.namespace, rollout.name, name), str(err))
             return Measurement(metric=name, invalid=str(err))
+        self._refused.pop((rollout.namespace, rollout.name, name), None)
         deadline = slot.config.timeout_seconds + slot.config.retry_budget_seconds
         try:
             async with asyncio.timeout(deadline):
-                return await self._look(rollout, target, due, slot, now)
+                return await self._look(rollout, target, due, slot, now, secret=secret)
         except TimeoutError:
             log.warning("Measurement timed out", metric=name, seconds=deadline)
             self._provider_error("timeout")
@@ -293,6 +263,8 @@ class Analyst:
         due: looks.Due,
         slot: _Slot,
         now: datetime,
+        *,
+        secret: SecretKeyRef | None = None,
     ) -> Measurement:
         metric = due.metric
         variables = Variables(
@@ -323,7 +295,19 @@ class Analyst:
             log.warning("Measurement failed", metric=metric.name, error=str(err))
             if isinstance(err, ProviderError):
                 self._provider_error(err.kind)
+            refused = isinstance(err, ProviderHTTPStatus) and err.status in (401, 403)
+            if refused and secret is not None and isinstance(self.secrets, CachedSecrets):
+                self.secrets.forget(rollout.namespace, secret)
             return Measurement(metric=metric.name, error=str(err))
+
+    def _log_refusal(self, key: tuple[str, str, str], why: str) -> None:
+        namespace, rollout, metric = key
+        level = log.debug if self._refused.get(key) == why else log.warning
+        level("Measurement refused", namespace=namespace, rollout=rollout, metric=metric, error=why)
+        self._refused[key] = why
+        self._refused.move_to_end(key)
+        while len(self._refused) > MAX_REFUSALS:
+            self._refused.popitem(last=False)
 
     def _provider_error(self, kind: str) -> None:
         if self.on_provider_error is not None:

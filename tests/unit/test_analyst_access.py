@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import structlog.testing
 from kubernetes import config
 
 from controller.api.analysis import Verdict
@@ -250,3 +251,63 @@ def test_an_address_with_credentials_is_refused_without_echoing_them(
     assert result.invalid
     assert "canary-url-password-77" not in result.invalid
     assert prometheus.seen() == []
+
+
+def test_a_secret_is_read_once_across_looks_not_once_a_look(
+    prometheus: RecordingPrometheus, kube: FakeApi, tmp_path: Path
+) -> None:
+    serve_token(kube, "shop", "prom", TOKEN)
+    analyst = secret_analyst(kube, tmp_path, endpoints=[prometheus.url])
+    ref = {"address": prometheus.url, "bearerTokenSecret": {"name": "prom", "key": "token"}}
+    target = rollout([THRESHOLD], ref)
+
+    results = look(analyst, target, target, target)
+
+    assert [r.value for r in results] == [1.0, 1.0, 1.0]
+    assert len(prometheus.seen()) == 3
+    assert len(kube.seen("GET", "/api/v1/namespaces/shop/secrets/prom")) == 1
+
+
+def test_a_refusal_is_logged_once_until_its_reason_changes(
+    prometheus: RecordingPrometheus,
+) -> None:
+    analyst = Analyst(default=default("http://127.0.0.1:1"), endpoints=["http://127.0.0.2:9090"])
+    refused = rollout([COMPARISON], {"address": prometheus.url})
+    other = rollout([COMPARISON], {"address": prometheus.url + "/x"})
+
+    with structlog.testing.capture_logs() as logs:
+        look(analyst, refused, refused, refused, other, refused)
+
+    warned = [(e["metric"], e["error"]) for e in logs if e["log_level"] == "warning"]
+    assert len(warned) == 3, warned  # the first, the new reason, the old one back
+    assert all(e["event"] == "Measurement refused" for e in logs)
+    assert {e["namespace"] for e in logs} == {"shop"}
+
+
+def test_a_token_prometheus_refuses_is_read_again_on_the_next_look(
+    prometheus: RecordingPrometheus, kube: FakeApi, tmp_path: Path
+) -> None:
+    """A rotated token: Prometheus answers 401 to the kept one; the next look reads the
+    Secret again instead of sending the stale token for the rest of the minute."""
+    serve_token(kube, "shop", "prom", TOKEN)
+    analyst = secret_analyst(kube, tmp_path, endpoints=[prometheus.url])
+    ref = {"address": prometheus.url, "bearerTokenSecret": {"name": "prom", "key": "token"}}
+    target = rollout([THRESHOLD], ref)
+    prometheus.status = 401
+
+    async def run() -> list[Measurement]:
+        first = await analyst.measure(target, T0 + timedelta(seconds=10))
+        serve_token(kube, "shop", "prom", TOKEN + "-rotated")
+        prometheus.status = 200
+        second = await analyst.measure(target, T0 + timedelta(seconds=20))
+        await analyst.aclose()
+        assert first is not None
+        assert second is not None
+        return [*first.results, *second.results]
+
+    refused, taken = asyncio.run(run())
+
+    assert refused.error
+    assert taken.value == 1.0
+    assert [r.headers["Authorization"] for r in prometheus.seen()][-1] == f"Bearer {TOKEN}-rotated"
+    assert len(kube.seen("GET", "/api/v1/namespaces/shop/secrets/prom")) == 2
