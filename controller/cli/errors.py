@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from controller.redaction import redact_text
+
 __all__ = ["CliError", "api_failure"]
 
 
@@ -20,7 +22,9 @@ class CliError(Exception):
 
 def api_failure(status: int, reason: str, body: bytes | str | None) -> CliError:
     """The API server's own message, the way kubectl shows it: from its ``Status`` body,
-    else the body itself, else the status line."""
+    else the body itself, else the status line; credentials in it (a proxy in front of
+    the API server may echo the request's ``Authorization``) are redacted, as the
+    controller's log lines are, since a CLI's output often lands in a CI job's log."""
     message = ""
     if body:
         text = body.decode(errors="replace") if isinstance(body, bytes) else body
@@ -34,5 +38,5 @@ def api_failure(status: int, reason: str, body: bytes | str | None) -> CliError:
                 reason = str(parsed.get("reason") or reason)
             else:
                 message = text.strip()
-    message = message or f"the server answered {status} {reason or ''}".rstrip()
+    message = redact_text(message) or f"the server answered {status} {reason or ''}".rstrip()
     return CliError(f"Error from server ({reason or status}): {message}", status=status)

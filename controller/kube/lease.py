@@ -159,7 +159,7 @@ class KubeLeaseLock:
     def check(self, *, timeout: float) -> None:
         """Read the Lease and try the write the election would make first (a create, or
         an update of the Lease as read) with ``dryRun=All``, so nothing changes; raise
-        :class:`LeaseUnusable` on 403 or a missing namespace. Other failures (an API
+        :class:`LeaseUnusable` on 401, 403 or a missing namespace. Other failures (an API
         server briefly away, a conflict) are left to the election's retries."""
         path = LEASES.object_path(self.namespace, self.name)
         lease: KubeObject | None = None
@@ -184,7 +184,14 @@ class KubeLeaseLock:
 
     def _refuse(self, verb: str, err: ApiException) -> None:
         """Raise :class:`LeaseUnusable` if ``err`` says RBAC forbids ``verb``, or (a 404
-        on create) that the namespace does not exist."""
+        on create) that the namespace does not exist, or (401) that the API server does
+        not accept the controller's credentials at all."""
+        if err.status == 401:
+            raise LeaseUnusable(
+                f"the API server rejects the controller's credentials ({describe(err)}) "
+                f"reading {self}: check the kubeconfig's user, or the ServiceAccount token "
+                "mounted in the pod"
+            ) from err
         if err.status == 403:
             raise LeaseUnusable(
                 f"RBAC forbids {verb} on {self}: {describe(err)}. Grant the controller's "

@@ -4,6 +4,7 @@ RBAC forbids it or its namespace does not exist (it used to retry forever, loggi
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import uuid
@@ -91,3 +92,22 @@ def test_the_check_passes_with_the_rights_and_writes_nothing(
     found = admin.get(timeout=10)
     assert found is not None
     assert found.record.holder == "other"  # the update was a dry run
+
+
+def test_run_whose_credentials_the_api_server_rejects_exits_at_once_saying_so(
+    kube: ClusterUnderTest, namespace: str, tmp_path: Path
+) -> None:
+    kubeconfig = service_account_kubeconfig(kube, namespace, "nobody", tmp_path / "kubeconfig")
+    token = "canary-rejected-token-5f1c"  # not a token the API server issued
+    document = json.loads(kubeconfig.read_text())
+    (user,) = document["users"]
+    user["user"] = {"token": token}
+    forged = tmp_path / "forged"
+    forged.write_text(json.dumps(document))
+
+    proc = run_controller(forged)
+
+    assert proc.returncode == EXIT_LEASE_UNUSABLE, proc.stderr
+    assert "the API server rejects the controller's credentials (401 Unauthorized" in proc.stderr
+    assert "check the kubeconfig's user, or the ServiceAccount token" in proc.stderr
+    assert token not in proc.stderr
