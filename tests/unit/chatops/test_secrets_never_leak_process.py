@@ -59,7 +59,7 @@ def test_the_chatops_process_never_prints_a_secret(tmp_path: Path) -> None:
     )  # fmt: skip
     try:
         url = f"http://127.0.0.1:{port}/slack/commands"
-        answers = []
+        answers: list[tuple[int, bytes]] = []
         deadline = time.monotonic() + 20
         while time.monotonic() < deadline and not answers:
             try:
