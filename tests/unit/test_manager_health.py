@@ -4,13 +4,16 @@ it runs)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 
 import pytest
 
+from controller.kube.objects import ObjectKey
 from controller.manager import Manager
 from controller.settings import Settings
+from tests.support.waiting import eventually
 
 KUBECONFIG = """apiVersion: v1
 kind: Config
@@ -47,4 +50,35 @@ def test_a_reconcile_running_too_long_is_reported_stuck(manager: Manager) -> Non
         assert len(stuck) == 1
         assert stuck[0].startswith("worker-3 has been in one reconcile for 30")
     finally:
+        manager.measurer.stop()
+
+
+class _Died(BaseException):
+    """Escapes the worker's ``except Exception`` (as SystemExit would): the thread dies."""
+
+
+def test_a_worker_thread_that_died_is_reported_while_the_process_works(manager: Manager) -> None:
+    def reconcile(key: ObjectKey) -> None:
+        raise _Died(key)
+
+    manager.measurer.start()
+    manager.reconciler.reconcile = reconcile  # type: ignore[method-assign,assignment]
+    manager.settings = manager.settings.model_copy(update={"workers": 2})
+    original_hook = threading.excepthook
+    threading.excepthook = lambda args: None  # the death is the point: keep pytest quiet
+    try:
+        manager.start_workers()
+        assert [p for p in manager.problems() if "worker" in p] == []
+        manager.queue.add(ObjectKey("shop", "web"))
+        eventually(
+            lambda: [p for p in manager.problems() if "worker" in p],
+            timeout=10,
+            what="the dead worker reported",
+        )
+        (dead,) = [p for p in manager.problems() if "worker" in p]
+        assert dead.endswith(" is not running")
+        manager.stop_workers(timeout=5)
+        assert [p for p in manager.problems() if "worker" in p] == []  # stopped: not a fault
+    finally:
+        threading.excepthook = original_hook
         manager.measurer.stop()
