@@ -34,6 +34,17 @@ RUN /opt/landinggear/bin/pip install --no-deps --no-index --no-build-isolation /
     && /opt/landinggear/bin/pip uninstall --yes setuptools pip
 
 FROM ${RUNTIME_BASE}
+# No installer in the final image either: the base's own pip (python:slim's, or
+# Debian's python3-pip) goes, with setuptools (and its pkg_resources) and wheel. The base's shell stays: it
+# is part of the base (Debian's dash is Essential); a runtime with no shell needs a
+# base without one (README: Install on a cluster, the image).
+RUN set -e; \
+    for site in $(python3 -c "import site; print(' '.join(site.getsitepackages()))"); do \
+        cd "$site" 2>/dev/null || continue; \
+        rm -rf pip pip-*-info setuptools setuptools-*-info wheel wheel-*-info \
+            pkg_resources _distutils_hack distutils-precedence.pth; \
+    done; \
+    rm -f /usr/local/bin/pip /usr/local/bin/pip3* /usr/bin/pip /usr/bin/pip3*
 COPY --from=build /opt/landinggear /opt/landinggear
 ENV PATH=/opt/landinggear/bin:/usr/local/bin:/usr/bin:/bin \
     PYTHONDONTWRITEBYTECODE=1 \

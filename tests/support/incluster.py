@@ -171,6 +171,15 @@ def remove_leftovers() -> None:
         PodmanController(name).remove()
 
 
+def memory_bytes(quantity: str) -> int:
+    """A Kubernetes memory quantity in bytes (the binary suffixes, as the manifest uses)."""
+    units = {"Ki": 2**10, "Mi": 2**20, "Gi": 2**30}
+    for suffix, factor in units.items():
+        if quantity.endswith(suffix):
+            return int(quantity[: -len(suffix)]) * factor
+    return int(quantity)
+
+
 def run_as_pod(
     *, image: str, kube: ClusterUnderTest, secrets: Path, metrics_port: int
 ) -> PodmanController:
@@ -194,6 +203,9 @@ def run_as_pod(
         confinement.append("--security-opt=no-new-privileges")
     if "ALL" in security.get("capabilities", {}).get("drop", []):
         confinement.append("--cap-drop=ALL")
+    memory = container.get("resources", {}).get("limits", {}).get("memory")
+    if memory:
+        confinement.append(f"--memory={memory_bytes(memory)}")
     subprocess.run(
         podman(
             "run",

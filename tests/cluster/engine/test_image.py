@@ -29,6 +29,8 @@ from tests.support.incluster import (
     SERVICE_ACCOUNT,
     PodmanController,
     install_shipped,
+    memory_bytes,
+    pod_container,
     remove_leftovers,
     run_as_pod,
     service_account_files,
@@ -138,6 +140,8 @@ def test_the_image_runs_as_non_root_on_a_read_only_root_with_no_installer(
     eventually(lambda: _ready(metrics_port), timeout=60, what="/readyz answering 200")
     assert pod.inspect("{{.Config.User}}") == "65532:65532"
     assert pod.inspect("{{.HostConfig.ReadonlyRootfs}}") == "true"
+    limit = pod_container()["resources"]["limits"]["memory"]
+    assert pod.inspect("{{.HostConfig.Memory}}") == str(memory_bytes(limit))  # the pod's limit
     probe = pod.exec(
         "/opt/landinggear/bin/python",
         "-c",
@@ -155,6 +159,13 @@ def test_the_image_runs_as_non_root_on_a_read_only_root_with_no_installer(
         "/landinggear-probe Read-only file system",
         "/tmp/landinggear-probe Read-only file system",
     ]
+    base = pod.exec(
+        "/bin/sh", "-c",
+        "python3 -c \"import importlib.util as u; print([n for n in ('pip', 'setuptools', "
+        "'wheel') if u.find_spec(n)])\"; command -v pip pip3 || true",
+    )  # fmt: skip
+    assert base.returncode == 0, base.stderr
+    assert base.stdout.splitlines() == ["[]"], "the base's installer is left in the image"
     assert_no_trouble(pod, namespace=harness.namespace)
 
     # Stopped as the kubelet would stop the pod: SIGTERM reaches it (PID 1), it exits 0.
