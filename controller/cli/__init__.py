@@ -70,6 +70,7 @@ def _run(args: argparse.Namespace) -> int:
         namespace=args.namespace,
         as_user=args.as_user,
         as_groups=args.as_group or (),
+        as_uid=args.as_uid,
         request_timeout=DEFAULT_TIMEOUT if timeout is None else (timeout or None),
     )
     match args.command:

@@ -128,7 +128,8 @@ def _global_flags(
     parser: argparse.ArgumentParser, *, suppress: bool, requests: bool = True
 ) -> None:
     """kubectl's flags; ``requests``: also those of the requests a verb sends (``--as``,
-    ``--as-group``, ``--request-timeout``), which the servers (run, chatops) do not take."""
+    ``--as-group``, ``--as-uid``, ``--request-timeout``), which the servers (run, chatops)
+    do not take."""
     default = argparse.SUPPRESS if suppress else None
     group = parser.add_argument_group("cluster flags (as kubectl)")
     group.add_argument(
@@ -161,6 +162,12 @@ def _global_flags(
         help="act as a member of this group too (repeatable; needs --as)",
     )
     group.add_argument(
+        "--as-uid",
+        metavar="UID",
+        default=default,
+        help="act with this UID too (needs --as)",
+    )
+    group.add_argument(
         "--request-timeout",
         type=request_timeout,
         metavar="DURATION",
@@ -171,7 +178,16 @@ def _global_flags(
 
 
 _VALUED_GLOBALS = frozenset(
-    ("-n", "--namespace", "--context", "--kubeconfig", "--as", "--as-group", "--request-timeout")
+    (
+        "-n",
+        "--namespace",
+        "--context",
+        "--kubeconfig",
+        "--as",
+        "--as-group",
+        "--as-uid",
+        "--request-timeout",
+    )
 )
 
 
@@ -340,9 +356,10 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
     if extra:
         error(f"unrecognized arguments: {' '.join(extra)}")
     if args.command in _SERVERS and any(
-        getattr(args, flag, None) is not None for flag in ("as_user", "as_group", "request_timeout")
+        getattr(args, flag, None) is not None
+        for flag in ("as_user", "as_group", "as_uid", "request_timeout")
     ):
-        error(f"--as, --as-group and --request-timeout do not apply to {args.command}")
+        error(f"--as, --as-group, --as-uid and --request-timeout do not apply to {args.command}")
     if args.command == "flags":
         problem = _flags_words(args)
         if problem is not None:

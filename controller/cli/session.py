@@ -48,14 +48,19 @@ def kubeconfig_path(flag: str | None, environ: Mapping[str, str]) -> str:
     return flag or environ.get("KUBECONFIG") or DEFAULT_KUBECONFIG
 
 
-def impersonation(user: str | None, groups: Sequence[str]) -> tuple[tuple[str, str], ...]:
-    """The ``Impersonate-*`` headers of ``--as`` and ``--as-group`` (groups need a user,
-    as with kubectl)."""
+def impersonation(
+    user: str | None, groups: Sequence[str], uid: str | None = None
+) -> tuple[tuple[str, str], ...]:
+    """The ``Impersonate-*`` headers of ``--as``, ``--as-group`` and ``--as-uid`` (groups
+    and a UID need a user, as with kubectl)."""
     if groups and not user:
         raise CliError("--as-group needs --as (the user to impersonate)", code=2)
+    if uid and not user:
+        raise CliError("--as-uid needs --as (the user to impersonate)", code=2)
     if not user:
         return ()
-    return (("Impersonate-User", user), *(("Impersonate-Group", g) for g in groups))
+    with_uid = (("Impersonate-Uid", uid),) if uid else ()
+    return (("Impersonate-User", user), *(("Impersonate-Group", g) for g in groups), *with_uid)
 
 
 def connect(
@@ -65,6 +70,7 @@ def connect(
     namespace: str | None,
     as_user: str | None = None,
     as_groups: Sequence[str] = (),
+    as_uid: str | None = None,
     request_timeout: float | None = DEFAULT_TIMEOUT,
 ) -> Session:
     """Load the kubeconfig and build a transport for the chosen context.
@@ -73,7 +79,7 @@ def connect(
     from controller.cli import kubeconfig as config
     from controller.cli.transport import HttpTransport
 
-    headers = impersonation(as_user, as_groups)
+    headers = impersonation(as_user, as_groups, as_uid)
     target = config.load(kubeconfig_path(kubeconfig, os.environ), context=context)
     try:
         transport = HttpTransport(

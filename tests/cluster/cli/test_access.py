@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
 from tests.cluster.cli.conftest import Cli
@@ -100,6 +101,27 @@ def test_as_and_as_group_act_with_the_groups_rights_and_are_recorded_as_that_use
         cli.rollout()["metadata"]["annotations"]["request.landinggear.dev/promote"]
     )
     assert request["by"] == "carol"
+
+
+def test_as_uid_reaches_the_api_server_as_the_impersonated_uid(cli: Cli) -> None:
+    if cli.kube.audit_log is None:
+        pytest.skip("needs the local control plane's audit log")
+    cli.create_rollout(status={"canaryRevision": "q8r4t6v2wz", "stableRevision": "b5c7d9f2xz"})
+
+    done = cli.run("promote", "web", "--as", "carol", "--as-group", "system:masters",
+                   "--as-uid", "uid-carol-7")  # fmt: skip
+
+    assert done.returncode == 0, done.stderr
+    seen = []
+    for line in cli.kube.audit_log.read_text().splitlines():
+        event = json.loads(line)
+        ref = event.get("objectRef") or {}
+        if (ref.get("namespace"), ref.get("resource"), event["verb"]) == (
+            cli.namespace, "rollouts", "patch"
+        ):  # fmt: skip
+            seen.append(event.get("impersonatedUser"))
+    impersonated = [(u.get("username"), u.get("uid")) for u in seen if u]
+    assert impersonated == [("carol", "uid-carol-7")]  # the fixture's own patch is the admin's
 
 
 def _through(kubeconfig: Path, proxy: TcpProxy, path: Path) -> Path:

@@ -180,6 +180,15 @@ def test_as_and_as_group_become_impersonation_headers() -> None:
         ("Impersonate-Group", "dev"),
     )
     assert impersonation(None, []) == ()
+    assert impersonation("alice", [], "u-42") == (
+        ("Impersonate-User", "alice"),
+        ("Impersonate-Uid", "u-42"),
+    )
+
+
+def test_as_uid_without_as_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["get", "web", "--as-uid", "u-42"]) == 2
+    assert capsys.readouterr().err == "error: --as-uid needs --as (the user to impersonate)\n"
 
 
 @pytest.mark.parametrize(
