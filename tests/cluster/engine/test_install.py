@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
-from kubernetes import client
+from kubernetes import client, config
+from kubernetes.client.exceptions import ApiException
 
+from controller.kube.transport import open_request
 from tests.support.accounts import CONTROLLER_ACCOUNT
 from tests.support.kube import ClusterUnderTest
 from tests.support.scenario import Harness
@@ -75,6 +77,7 @@ def test_the_install_renders_every_part_with_the_image_pinned_by_digest(
         "ClusterRoleBinding/landinggear-controller",
         "CustomResourceDefinition/rollouts.landinggear.dev",
         "Deployment/landinggear-controller",
+        "FlowSchema/landinggear-leader-election",
         "Namespace/landinggear-system",
         "NetworkPolicy/landinggear-controller",
         "PodDisruptionBudget/landinggear-controller",
@@ -140,6 +143,34 @@ def test_pod_security_restricted_admits_the_controller_pods_and_refuses_a_lax_po
     )
     assert refused.returncode != 0
     assert 'violates PodSecurity "restricted' in refused.stderr, refused.stderr
+
+
+def test_the_controllers_lease_requests_get_the_leader_election_priority_level(
+    kube: ClusterUnderTest, installed: list[dict[str, Any]], controller_kubeconfig: Path
+) -> None:
+    """API Priority and Fairness names the flow schema and priority level that served a
+    request in its response headers: the shipped account's Lease requests are served at
+    ``leader-election``, its other requests at ``workload-low`` (the default for
+    ServiceAccounts)."""
+    namespace = CONTROLLER_ACCOUNT[0]
+    levels = json.loads(kube.kubectl("get", "prioritylevelconfigurations", "-o", "json").stdout)
+    uid = {item["metadata"]["uid"]: item["metadata"]["name"] for item in levels["items"]}
+    api = config.new_client_from_config(config_file=str(controller_kubeconfig))  # type: ignore[no-untyped-call]
+
+    def level_of(path: str) -> str:
+        headers: Mapping[str, str]
+        try:
+            response = open_request(api, "GET", path)
+            response.read()
+            headers = response.headers
+        except ApiException as err:  # a 404 (no Lease yet) is classified all the same
+            headers = err.headers or {}
+        return str(uid.get(headers.get("X-Kubernetes-PF-PriorityLevel-UID", ""), "?"))
+
+    lease = f"/apis/coordination.k8s.io/v1/namespaces/{namespace}/leases/landinggear-controller"
+    eventually(lambda: level_of(lease) == "leader-election" or None, timeout=30,
+               what="the Lease served at leader-election")  # fmt: skip
+    assert level_of("/apis/landinggear.dev/v1alpha1/rollouts") == "workload-low"
 
 
 def test_the_namespaced_role_has_exactly_the_cluster_roles_rules() -> None:
