@@ -15,6 +15,7 @@ from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
+from tests.support.kubeconfigs import token_kubeconfig
 from tests.support.loopback import LoopbackServer
 
 Answer = tuple[int, dict[str, Any]]
@@ -69,17 +70,4 @@ class FakeApi(LoopbackServer):
             return [body for m, p, body in self.requests if (m, p) == (method, path)]
 
     def kubeconfig(self, directory: Path) -> Path:
-        path = directory / "kubeconfig"
-        path.write_text(
-            json.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "fake", "cluster": {"server": self.url}}],
-                    "users": [{"name": "bot", "user": {"token": "t"}}],
-                    "contexts": [{"name": "fake", "context": {"cluster": "fake", "user": "bot"}}],
-                    "current-context": "fake",
-                }
-            )
-        )
-        return path
+        return token_kubeconfig(directory / "kubeconfig", server=self.url, token="t")

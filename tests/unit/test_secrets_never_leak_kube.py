@@ -11,7 +11,6 @@ not accept its credentials.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -21,32 +20,19 @@ import pytest
 
 from controller.manager import EXIT_LEASE_UNUSABLE
 from tests.support.echoing import EchoingBackend
+from tests.support.kubeconfigs import token_kubeconfig
 
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).parents[2]
 TOKEN = "canary-kube-token-77ab10"
-CONTEXT = {"cluster": "c", "user": "u", "namespace": "shop"}
 
 
 @pytest.fixture
 def kubeconfig(tmp_path: Path) -> Iterator[Path]:
     backend = EchoingBackend()
-    path = tmp_path / "kubeconfig"
-    path.write_text(
-        json.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "c", "cluster": {"server": backend.url}}],
-                "users": [{"name": "u", "user": {"token": TOKEN}}],
-                "contexts": [
-                    {"name": "x", "context": {"cluster": "c", "user": "u", "namespace": "shop"}}
-                ],
-                "current-context": "x",
-            }
-        )
-    )
+    path = token_kubeconfig(tmp_path / "kubeconfig", server=backend.url, token=TOKEN,
+                            namespace="shop")  # fmt: skip
     yield path
     backend.stop()
 

@@ -12,7 +12,6 @@ secret, forged ones and replays are sent to it; everything it prints at
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ import pytest
 
 from tests.support.chatops_bot import free_port
 from tests.support.echoing import EchoingBackend
+from tests.support.kubeconfigs import token_kubeconfig
 from tests.support.slack import click_body, command_body, post, signed_headers
 
 pytestmark = pytest.mark.unit
@@ -41,13 +41,8 @@ def test_the_chatops_process_never_prints_a_secret(tmp_path: Path) -> None:
     for name in ("signing", "bot", "app"):
         files[name] = tmp_path / name
         files[name].write_text(CANARIES[name] + "\n")
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(json.dumps({
-        "apiVersion": "v1", "kind": "Config", "current-context": "x",
-        "clusters": [{"name": "c", "cluster": {"server": backend.url}}],
-        "users": [{"name": "u", "user": {"token": CANARIES["kube"]}}],
-        "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
-    }))  # fmt: skip
+    kubeconfig = token_kubeconfig(tmp_path / "kubeconfig", server=backend.url,
+                                  token=CANARIES["kube"])  # fmt: skip
     port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "controller", "chatops", "--log-level=debug",
