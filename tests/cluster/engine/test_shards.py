@@ -1,0 +1,158 @@
+"""Sharding against the real control plane: three controllers, ``--shards 4``.
+
+Each runs as the shipped ServiceAccount; the API server's audit log (each
+process' user agent names its identity) tells who wrote for which Rollout, and
+when; the shard Leases tell who holds what. One controller is killed (SIGKILL)
+while releases are under way: its shards are taken over once their Leases
+expire, and its Rollouts carry on under their new holders.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from controller.core.sharding import shard_of
+from tests.support.kube import AuditEvent
+from tests.support.scenario import Harness
+from tests.support.waiting import eventually
+
+K = 4
+LEASE_DURATION = 15.0  # the default, which this test keeps
+LEASE = "landinggear-controller"
+STEPS = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
+
+
+@pytest.fixture(autouse=True)
+def _audited(harness: Harness) -> None:
+    if harness.kube.audit_log is None:
+        pytest.skip("needs the local control plane's audit log (not kept by this cluster)")
+
+
+def two_per_shard(namespace: str) -> list[str]:
+    """Rollout names, two in each shard (names of one length: none is another's prefix)."""
+    chosen: dict[int, list[str]] = {i: [] for i in range(K)}
+    for n in range(1000):
+        name = f"app-{n:03d}"
+        bucket = chosen[shard_of(namespace, name, K)]
+        if len(bucket) < 2:
+            bucket.append(name)
+        if all(len(b) == 2 for b in chosen.values()):
+            break
+    return sorted(name for names in chosen.values() for name in names)
+
+
+def shard_holders(harness: Harness) -> dict[int, str]:
+    listed = json.loads(harness.kube.kubectl(
+        "get", "leases", f"--namespace={harness.namespace}", "-o", "json").stdout)  # fmt: skip
+    holders = {}
+    for lease in listed["items"]:
+        name = lease["metadata"]["name"]
+        for i in range(K):
+            if name == f"{LEASE}-{i}-of-{K}":
+                holders[i] = lease["spec"].get("holderIdentity") or ""
+    return holders
+
+
+def rollout_of(name: str, rollouts: list[str]) -> str | None:
+    for rollout in rollouts:
+        if name == rollout or name.startswith((rollout + "-", rollout + ".")):
+            return rollout
+    return None
+
+
+def writers(events: list[AuditEvent], rollouts: list[str]) -> dict[str, list[tuple[datetime, str]]]:
+    """Per Rollout, its controllers' writes (Leases aside): when, and by which identity."""
+    found: dict[str, list[tuple[datetime, str]]] = {r: [] for r in rollouts}
+    for event in events:
+        rollout = rollout_of(event.name, rollouts)
+        if rollout is None or event.resource == "leases" or not event.agent.endswith(")"):
+            continue
+        identity = event.agent.rsplit("(", 1)[1].rstrip(")")
+        if identity in ("a", "b", "c"):
+            found[rollout].append((event.received, identity))
+    return {r: sorted(w) for r, w in found.items()}
+
+
+def healthy_at_new_stable(harness: Harness, names: list[str], old: dict[str, str]) -> bool:
+    for name in names:
+        status = harness.status(name)
+        stable = status.get("stableRevision")
+        if status.get("phase") != "Healthy" or not stable or stable == old.get(name):
+            return False
+    return True
+
+
+@pytest.mark.timeout(600)
+def test_shards_split_among_replicas_and_a_killed_replicas_shards_are_taken_over(
+    harness: Harness,
+) -> None:
+    names = two_per_shard(harness.namespace)
+    for name in names:
+        harness.create_app(name=name, replicas=1)
+    controllers = {who: harness.start_controller(identity=who, extra=(f"--shards={K}",))
+                   for who in ("a", "b", "c")}  # fmt: skip
+
+    def settled() -> dict[int, str] | None:
+        holders = shard_holders(harness)
+        counts = Counter(holders.values())
+        fair = len(holders) == K and "" not in counts and max(counts.values()) <= 2
+        return holders if fair and len(counts) >= 2 else None
+
+    holders = eventually(settled, timeout=90, interval=1, what="4 shards split, at most 2 each")
+    started = datetime.now(UTC)
+    for name in names:
+        harness.create_rollout(name=name, steps=STEPS)
+    v1 = {}
+    for name in names:
+        v1[name] = harness.wait_status(f"{name} adopted", timeout=120, name=name,
+                                       phase="Healthy")["stableRevision"]  # fmt: skip
+    assert shard_holders(harness) == holders, "the shards moved while all replicas lived"
+
+    # Each Rollout was written for by one replica only: its shard's holder.
+    time.sleep(1)  # the audit log is written asynchronously
+    adopted = writers(harness.kube.audit(since=started), names)
+    for name, writes in adopted.items():
+        assert {who for _, who in writes} == {holders[shard_of(harness.namespace, name, K)]}, (
+            name, writes)  # fmt: skip
+    per_replica = Counter(holders[shard_of(harness.namespace, n, K)] for n in names)
+    print(f"\nshard holders {holders}; Rollouts per replica {dict(per_replica)}")
+
+    # Kill the replica holding the most shards, then release every app at once.
+    victim = max(per_replica, key=lambda who: (per_replica[who], who))
+    victims_shards = {i for i, who in holders.items() if who == victim}
+    killed_wall, killed = datetime.now(UTC), time.monotonic()
+    controllers[victim].proc.send_signal(signal.SIGKILL)
+    controllers[victim].proc.wait(timeout=10)
+    for name in names:
+        harness.set_image("web:v2", name=name)
+
+    def taken_over() -> dict[int, str] | None:
+        now = shard_holders(harness)
+        return now if all(now.get(i) not in ("", victim) for i in victims_shards) else None
+
+    after = eventually(taken_over, timeout=LEASE_DURATION + 45, interval=0.5,
+                       what=f"{victim}'s shards {sorted(victims_shards)} taken over")  # fmt: skip
+    takeover_s = time.monotonic() - killed
+    eventually(lambda: healthy_at_new_stable(harness, names, v1), timeout=180, interval=1,
+               what="every Rollout promoted to its new revision")  # fmt: skip
+    moved_s = time.monotonic() - killed
+    print(f"killed {victim} (shards {sorted(victims_shards)}); held again after "
+          f"{takeover_s:.1f} s by {after}; every Rollout promoted after {moved_s:.1f} s")
+    assert takeover_s <= LEASE_DURATION + 30  # generous: two shared cores
+    assert all(controllers[w].proc.poll() is None for w in controllers if w != victim)
+
+    # No Rollout was written for by two replicas at once: by Rollout, the victim's
+    # writes all came before the kill, and one survivor wrote after.
+    time.sleep(1)
+    everything = writers(harness.kube.audit(since=started), names)
+    for name, writes in everything.items():
+        late = [(at, who) for at, who in writes if who == victim and at > killed_wall]
+        assert late == [], (name, late)
+        after_kill = {who for at, who in writes if at > killed_wall + timedelta(seconds=1)}
+        assert len(after_kill) == 1, (name, writes)
