@@ -15,7 +15,10 @@ answered here, from values alone:
   above it, so a lone replica holds all K, and a second one that starts later
   gets half of them within a round or two instead of waiting forever. Since the
   shares sum to at least K, a free shard always has some live replica below its
-  share to take it: every shard is held again while one replica lives.
+  share to take it: every shard is held again while one replica lives. While
+  some live replica holds fewer than ``K // live`` (the floor share), the others
+  stop taking at the floor and one above it gives one back, so no replica idles
+  (3 replicas, 4 shards: 2, 1, 1, never 2, 2, 0).
 
 Live replicas are counted from K *member* Leases (:func:`member_lease_names`),
 one held by each replica that takes part: a replica that holds no shard yet must
@@ -27,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections import Counter
 from collections.abc import Mapping, Set
 from dataclasses import dataclass
 
@@ -99,11 +103,20 @@ def plan_shards(
     if me not in live:
         return ShardPlan(acquire=(), release=tuple(mine))
     share = fair_share(shards, len(live))
+    floor = shards // len(live)
     offset = slot * share
+    ordered = sorted(mine, key=lambda i: (i - offset) % shards)
+    counts = Counter(holders.get(i, "") for i in range(shards))
+    starving = any(counts[other] < floor for other in live if other != me)
     if len(mine) > share:
         # Give back the last ones by the rotation, keeping the first ``share``.
-        ordered = sorted(mine, key=lambda i: (i - offset) % shards)
         return ShardPlan(acquire=(), release=tuple(ordered[share:]))
+    if starving and len(mine) > floor:
+        # Another replica holds fewer than the floor share (3 replicas, 4 shards: one
+        # must not idle while two hold 2): give one back for it.
+        return ShardPlan(acquire=(), release=tuple(ordered[-1:]))
+    # While another starves, stop at the floor share: what is free is for it.
+    limit = floor if starving else share
     free = [i for i in range(shards) if not holders.get(i)]
     free.sort(key=lambda i: (i - offset) % shards)
-    return ShardPlan(acquire=tuple(free[: share - len(mine)]), release=())
+    return ShardPlan(acquire=tuple(free[: max(0, limit - len(mine))]), release=())

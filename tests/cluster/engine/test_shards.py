@@ -14,6 +14,7 @@ import signal
 import time
 from collections import Counter
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -25,7 +26,7 @@ from tests.support.waiting import eventually
 K = 4
 LEASE_DURATION = 15.0  # the default, which this test keeps
 LEASE = "landinggear-controller"
-STEPS = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
+STEPS: list[dict[str, Any]] = [{"setWeight": 50}, {"pause": {"duration": "2s"}}]
 
 
 @pytest.fixture(autouse=True)
@@ -102,9 +103,9 @@ def test_shards_split_among_replicas_and_a_killed_replicas_shards_are_taken_over
         holders = shard_holders(harness)
         counts = Counter(holders.values())
         fair = len(holders) == K and "" not in counts and max(counts.values()) <= 2
-        return holders if fair and len(counts) >= 2 else None
+        return holders if fair and len(counts) == 3 else None
 
-    holders = eventually(settled, timeout=90, interval=1, what="4 shards split, at most 2 each")
+    holders = eventually(settled, timeout=90, interval=1, what="4 shards split 2, 1, 1")
     started = datetime.now(UTC)
     for name in names:
         harness.create_rollout(name=name, steps=STEPS)
@@ -142,8 +143,10 @@ def test_shards_split_among_replicas_and_a_killed_replicas_shards_are_taken_over
     eventually(lambda: healthy_at_new_stable(harness, names, v1), timeout=180, interval=1,
                what="every Rollout promoted to its new revision")  # fmt: skip
     moved_s = time.monotonic() - killed
-    print(f"killed {victim} (shards {sorted(victims_shards)}); held again after "
-          f"{takeover_s:.1f} s by {after}; every Rollout promoted after {moved_s:.1f} s")
+    print(
+        f"killed {victim} (shards {sorted(victims_shards)}); held again after "
+        f"{takeover_s:.1f} s by {after}; every Rollout promoted after {moved_s:.1f} s"
+    )
     assert takeover_s <= LEASE_DURATION + 30  # generous: two shared cores
     assert all(controllers[w].proc.poll() is None for w in controllers if w != victim)
 

@@ -71,6 +71,15 @@ def test_a_replica_above_its_share_gives_back_the_rest_when_another_joins() -> N
     assert joined.acquire == (2, 3)
 
 
+def test_no_replica_idles_while_two_hold_more_than_the_floor_share() -> None:
+    holders = {0: "a", 1: "a", 2: "b", 3: "b"}
+    live = {"a", "b", "c"}
+    assert len(plan_shards(shards=4, me="a", holders=holders, live=live).release) == 1
+    assert plan_shards(shards=4, me="c", holders={0: "a", 2: "b"}, live=live).acquire == (1, 3)
+    # a, at the floor, leaves what is free for c
+    assert plan_shards(shards=4, me="a", holders={0: "a", 2: "b"}, live=live).acquire == ()
+
+
 def test_a_replica_without_a_member_lease_holds_nothing() -> None:
     plan = plan_shards(shards=4, me="c", holders={0: "c"}, live={"a", "b"})
     assert plan.acquire == ()
@@ -127,6 +136,8 @@ def test_every_shard_is_held_by_one_replica_within_its_share_after_a_death(
     assert set(counts) <= set(survivors)
     assert sum(counts.values()) == shards
     assert max(counts.values()) <= share
+    # Every survivor works: at least the floor share each.
+    assert all(counts[me] >= shards // len(survivors) for me in survivors)
     # Settled: nobody moves any more.
     for j, me in enumerate(survivors):
         plan = plan_shards(shards=shards, me=me, holders=holders, live=set(survivors), slot=j)
