@@ -121,6 +121,7 @@ class Manager:
                     config=election,
                     on_gained=self._shard_gained,
                     drain_timeout=self._grace() * 0.8,
+                    single_lock=locks([settings.lease_name])[0],
                 )
         holds = (
             self.shards.may_write if self.shards else self.elector.holds if self.elector else None

@@ -25,6 +25,14 @@ Lease released on a requested stop). What is new is who campaigns for what:
   with ``fence_margin`` to spare. A write made outside any reconcile needs some
   shard held with margin (Lease writes have their own, unfenced client).
 
+While the unsharded Lease (``--lease-name`` itself, what ``--shards 1`` holds) has
+a live holder, a sharded replica takes no shard and gives back what it holds:
+changing from 1 to K shards, the new replicas wait for the old leader to go;
+from K to 1, the new leader starts at once and the sharded replicas leave within
+a round (their reconciles in flight drain first). Replicas run with two
+different K above 1 are not kept apart: change K with the controller scaled to
+zero.
+
 Giving a shard back (a new replica joined, or SIGTERM) first waits, up to
 ``drain_timeout``, for the reconciles of that shard in flight, then empties the
 Lease's holder so the next holder starts at once.
@@ -68,6 +76,7 @@ class ShardSet:
         config: ElectionConfig,
         on_gained: Callable[[int], None],
         drain_timeout: float,
+        single_lock: LeaseLock | None = None,
     ) -> None:
         self.identity = identity
         self.count = len(shard_locks)
@@ -76,6 +85,9 @@ class ShardSet:
         self._drain_timeout = drain_timeout
         self._shards = [LeaderElector(lock, identity, config=config) for lock in shard_locks]
         self._members = [LeaderElector(lock, identity, config=config) for lock in member_locks]
+        self._single = LeaderElector(single_lock, identity, config=config) if single_lock else None
+        """Only read: the unsharded leader's Lease, held while a K = 1 replica still runs."""
+        self._blocked = False
         self._threads: dict[int, threading.Thread] = {}
         """Shard → the thread leading it (while alive)."""
         self._member: tuple[int, threading.Thread] | None = None
@@ -154,6 +166,16 @@ class ShardSet:
     def round(self) -> None:
         """Take part once: hold a member Lease, read the rest, take and give back shards."""
         live = self._live()
+        single = self._observe(self._single) if self._single is not None else ""
+        blocked = single not in ("", _UNKNOWN)
+        if blocked != self._blocked:
+            log.info("An unsharded leader holds the single Lease; taking no shard" if blocked
+                     else "The single Lease is free; taking shards", holder=single)  # fmt: skip
+        self._blocked = blocked
+        if blocked:
+            # An unsharded leader (``--shards 1``, during a change of K) reconciles
+            # every Rollout: take nothing, give everything back, until it is gone.
+            live = set()
         holders: dict[int, str] = {}
         for i, elector in enumerate(self._shards):
             thread = self._threads.get(i)

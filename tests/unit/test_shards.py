@@ -4,11 +4,12 @@ a dead replica's shards taken over, writes fenced by the shard being reconciled.
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from controller.kube.leaderelection import ElectionConfig
+from controller.kube.leaderelection import ElectionConfig, LeaderElector
 from controller.kube.lease import LeaseRecord, ObservedLease
 from controller.shards import ShardSet
 from tests.support.waiting import eventually
@@ -45,7 +46,13 @@ class Severable:
 
 
 class Replica:
-    def __init__(self, name: str, shards: list[FakeLeaseLock], members: list[FakeLeaseLock]):
+    def __init__(
+        self,
+        name: str,
+        shards: list[FakeLeaseLock],
+        members: list[FakeLeaseLock],
+        single: FakeLeaseLock | None = None,
+    ) -> None:
         self.views = [Severable(lock) for lock in (*shards, *members)]
         self.gained: list[int] = []
         self.set = ShardSet(
@@ -55,6 +62,7 @@ class Replica:
             config=CONFIG,
             on_gained=self.gained.append,
             drain_timeout=0.3,
+            single_lock=single,
         )
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.set.run, args=(self.stop,), daemon=True)
@@ -130,3 +138,20 @@ def test_stopping_gives_every_shard_back_at_once(world: World) -> None:
     a.close()
     assert holders(shards) == [""] * K
     assert [lock.holder for lock in members] == [""] * K
+
+
+def test_no_shard_is_taken_while_an_unsharded_leader_holds_the_single_lease(world: World) -> None:
+    shards, members, replicas = world
+    single = FakeLeaseLock()
+    slow = ElectionConfig(lease_duration=60, renew_deadline=40, retry_period=1)
+    old = LeaderElector(single, "old", config=slow)
+    assert old.try_acquire_or_renew()
+    replicas.append(Replica("a", shards, members, single))
+    time.sleep(1.0)  # rounds every 0.1 s; the old leader's Lease holds for 60 s
+    assert holders(shards) == [""] * K
+    old.release()  # the old leader stopped
+    eventually(lambda: holders(shards) == ["a"] * K, timeout=10, what="a holding all")
+    # And back to one shard: a new unsharded leader; the sharded replica leaves.
+    new = LeaderElector(single, "new", config=slow)
+    assert new.try_acquire_or_renew()
+    eventually(lambda: holders(shards) == [""] * K, timeout=10, what="every shard given back")
