@@ -48,14 +48,14 @@ def two_per_shard(namespace: str) -> list[str]:
     return sorted(name for names in chosen.values() for name in names)
 
 
-def shard_holders(harness: Harness) -> dict[int, str]:
+def shard_holders(harness: Harness, shards: int = K) -> dict[int, str]:
     listed = json.loads(harness.kube.kubectl(
         "get", "leases", f"--namespace={harness.namespace}", "-o", "json").stdout)  # fmt: skip
     holders = {}
     for lease in listed["items"]:
         name = lease["metadata"]["name"]
-        for i in range(K):
-            if name == f"{LEASE}-{i}-of-{K}":
+        for i in range(shards):
+            if name == f"{LEASE}-{i}-of-{shards}":
                 holders[i] = lease["spec"].get("holderIdentity") or ""
     return holders
 
@@ -75,7 +75,7 @@ def writers(events: list[AuditEvent], rollouts: list[str]) -> dict[str, list[tup
         if rollout is None or event.resource == "leases" or not event.agent.endswith(")"):
             continue
         identity = event.agent.rsplit("(", 1)[1].rstrip(")")
-        if identity in ("a", "b", "c"):
+        if identity in ("a", "b", "c", "old"):
             found[rollout].append((event.received, identity))
     return {r: sorted(w) for r, w in found.items()}
 
@@ -159,3 +159,25 @@ def test_shards_split_among_replicas_and_a_killed_replicas_shards_are_taken_over
         assert late == [], (name, late)
         after_kill = {who for at, who in writes if at > killed_wall + timedelta(seconds=1)}
         assert len(after_kill) == 1, (name, writes)
+
+
+@pytest.mark.timeout(300)
+def test_sharded_replicas_wait_for_the_unsharded_leader_to_go(harness: Harness) -> None:
+    harness.create_app(replicas=1)
+    old = harness.start_controller(identity="old")
+    harness.create_rollout(steps=STEPS)
+    v1 = harness.wait_status("adopted", phase="Healthy")["stableRevision"]
+    started = datetime.now(UTC)
+    new = harness.start_controller(identity="a", extra=("--shards=2",))
+    eventually(new.metrics, timeout=30, what="the sharded replica serving")
+    time.sleep(6)  # three rounds: it must take no shard while the old leader leads
+    assert set(shard_holders(harness, shards=2).values()) <= {""}
+    assert old.stop() == 0  # SIGTERM: the old leader releases the single Lease
+    eventually(lambda: set(shard_holders(harness, shards=2).values()) == {"a"}, timeout=30,
+               interval=0.5, what="the sharded replica holding both shards")  # fmt: skip
+    harness.set_image("web:v2")
+    eventually(lambda: healthy_at_new_stable(harness, ["web"], {"web": v1}), timeout=90,
+               interval=1, what="the release promoted by the sharded replica")  # fmt: skip
+    time.sleep(1)
+    writes = writers(harness.kube.audit(since=started), ["web"])["web"]
+    assert {who for at, who in writes} == {"a"}  # the old leader had nothing left to write
