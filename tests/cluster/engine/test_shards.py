@@ -181,3 +181,74 @@ def test_sharded_replicas_wait_for_the_unsharded_leader_to_go(harness: Harness) 
     time.sleep(1)
     writes = writers(harness.kube.audit(since=started), ["web"])["web"]
     assert {who for at, who in writes} == {"a"}  # the old leader had nothing left to write
+
+
+def first_lease_write(events: list[AuditEvent], who: str, lease: str, after: datetime) -> datetime:
+    """When ``who`` first wrote ``lease`` successfully after ``after`` (far future: never)."""
+    times = [e.received for e in events if e.resource == "leases" and e.name == lease
+             and e.code < 300 and e.received > after and e.agent.endswith(f"({who})")]  # fmt: skip
+    return min(times, default=datetime.max.replace(tzinfo=UTC))
+
+
+@pytest.mark.timeout(400)
+def test_a_frozen_replica_writes_nothing_for_a_shard_it_no_longer_holds(harness: Harness) -> None:
+    shards = 2
+    by_shard: dict[int, str] = {}
+    for n in range(100):
+        by_shard.setdefault(shard_of(harness.namespace, f"app-{n:03d}", shards), f"app-{n:03d}")
+    names = [by_shard[0], by_shard[1]]
+    for name in names:
+        harness.create_app(name=name, replicas=1)
+    a = harness.start_controller(identity="a", extra=(f"--shards={shards}",))
+    b = harness.start_controller(identity="b", extra=(f"--shards={shards}",))
+
+    def one_each() -> dict[int, str] | None:
+        found = shard_holders(harness, shards)
+        return found if sorted(found.values()) == ["a", "b"] else None
+
+    holders = eventually(one_each, timeout=90, interval=1, what="one shard each")
+    for name in names:
+        harness.create_rollout(name=name, steps=STEPS)
+    stable = {n: harness.wait_status(f"{n} adopted", timeout=120, name=n,
+                                     phase="Healthy")["stableRevision"] for n in names}  # fmt: skip
+    of_a = names[0] if holders[0] == "a" else names[1]
+
+    # a frozen: b takes its shard over and releases a's Rollout.
+    frozen_at = datetime.now(UTC)
+    a.proc.send_signal(signal.SIGSTOP)
+    harness.set_image("web:v2", name=of_a)
+    eventually(lambda: healthy_at_new_stable(harness, [of_a], stable), timeout=120, interval=1,
+               what="b promoting a's Rollout")  # fmt: skip
+    stable = {n: harness.status(n)["stableRevision"] for n in names}
+    left = LEASE_DURATION + 2 - (datetime.now(UTC) - frozen_at).total_seconds()
+    time.sleep(max(0.0, left))
+
+    # b frozen, a resumed with work waiting in both shards: a writes for each only
+    # once it holds that shard again (b's Leases expire by a's observation).
+    b.proc.send_signal(signal.SIGSTOP)
+    for name in names:
+        harness.set_image("web:v3", name=name)
+    a_resumed = datetime.now(UTC)
+    a.proc.send_signal(signal.SIGCONT)
+    try:
+        eventually(lambda: healthy_at_new_stable(harness, names, stable), timeout=150,
+                   interval=1, what="a promoting both Rollouts")  # fmt: skip
+    finally:
+        b_resumed = datetime.now(UTC)
+        b.proc.send_signal(signal.SIGCONT)
+    time.sleep(5)  # b wakes with its fence closed; let it try
+    assert a.proc.poll() is None
+    assert b.proc.poll() is None  # a lost shard does not end the process
+
+    events = harness.kube.audit(since=frozen_at - timedelta(seconds=1))
+    wrote = writers(events, names)
+    for who, resumed in (("a", a_resumed), ("b", b_resumed)):
+        for name in names:
+            lease = f"{LEASE}-{shard_of(harness.namespace, name, shards)}-of-{shards}"
+            held_again = first_lease_write(events, who, lease, resumed)
+            early = [at for at, w in wrote[name] if w == who and resumed < at < held_again]
+            assert early == [], f"{who} wrote for {name} before holding {lease} again: {early}"
+    back = max(first_lease_write(events, "a", f"{LEASE}-{i}-of-2", a_resumed) for i in (0, 1))
+    print(f"\na resumed {a_resumed.time()}, held both shards again at {back.time()}; "
+          f"Abandoned reconcile in the logs of a: {'Abandoned reconcile' in a.logs()}, "
+          f"of b: {'Abandoned reconcile' in b.logs()}")  # fmt: skip
