@@ -54,7 +54,7 @@ from controller.reconcile.actuator import DEPLOYMENTS, REPLICA_SETS, ROLLOUTS, A
 from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 from controller.reconcile.measuring import Measurer
-from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
+from controller.reconcile.reconciler import OWNER_INDEX, Observation, Reconciler
 from controller.settings import Settings
 from controller.shards import ShardSet
 from controller.traffic.registry import routers
@@ -89,10 +89,13 @@ class Manager:
         self.shards: ShardSet | None = None
         self._working = threading.Event()
         self.metrics = Metrics(
-            observed=lambda: dict(self.reconciler.observed),
+            observed=self._observed,
             queue_depth=lambda: self.queue.depth,
             leading=self.leading,
             per_rollout=settings.per_rollout_metrics,
+            shards_held=(lambda: len(self.shards.held()) if self.shards else 0)
+            if settings.shards > 1
+            else None,
         )
         counted = self.metrics.count_write
         election = ElectionConfig(
@@ -252,6 +255,13 @@ class Manager:
         if self.shards is not None:
             return self.shards.holds_any()
         return self._working.is_set()
+
+    def _observed(self) -> dict[ObjectKey, Observation]:
+        """What the per-Rollout series show: sharded, the Rollouts of shards held only."""
+        observed = dict(self.reconciler.observed)
+        if self.shards is None:
+            return observed
+        return {k: v for k, v in observed.items() if self.shards.owns(k.namespace, k.name)}
 
     def _grace(self) -> float:
         return self.settings.lease_duration - self.settings.renew_deadline

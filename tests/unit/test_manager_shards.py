@@ -69,3 +69,11 @@ def test_workers_drop_the_keys_of_shards_not_held(tmp_path: Path) -> None:
     finally:
         sharded.stop_workers(timeout=5)
         sharded.queue.shut_down()
+
+
+def test_the_shards_held_are_a_gauge_only_when_sharded(tmp_path: Path) -> None:
+    sharded = manager(tmp_path, shards=2)
+    assert sharded.metrics.registry.get_sample_value("landinggear_shards_held") == 0
+    assert sharded.metrics.registry.get_sample_value("landinggear_leader") == 0
+    single = manager(tmp_path)
+    assert single.metrics.registry.get_sample_value("landinggear_shards_held") is None
