@@ -16,7 +16,7 @@ from tests.support.waiting import eventually
 from tests.unit.kube.fakes import FakeLeaseLock
 
 K = 4
-CONFIG = ElectionConfig(lease_duration=1.5, renew_deadline=1.0, retry_period=0.1)
+CONFIG = ElectionConfig(lease_duration=3.0, renew_deadline=2.0, retry_period=0.2)
 
 
 class Severable:
@@ -101,8 +101,9 @@ def test_a_lone_replica_holds_every_shard_and_a_second_gets_half(world: World) -
     replicas.append(b := Replica("b", shards, members))
     eventually(lambda: sorted(holders(shards)) == ["a", "a", "b", "b"], timeout=10,
                what="two shards each")  # fmt: skip
-    assert set(a.set.held()).isdisjoint(b.set.held())
-    assert len(a.set.held()) == len(b.set.held()) == 2
+    # Each holds its two by its own clock too (a renewal may be late on a busy machine).
+    eventually(lambda: sorted(a.set.held() + b.set.held()) == list(range(K)), timeout=10,
+               what="each holding its two")  # fmt: skip
 
 
 def test_a_dead_replicas_shards_are_taken_over_once_their_leases_expire(world: World) -> None:
@@ -124,11 +125,17 @@ def test_writes_are_fenced_by_the_shard_being_reconciled(world: World) -> None:
     theirs = next(f"r{i}" for i in range(100) if a.set.shard_of("ns", f"r{i}") in b.set.held())
     assert a.set.owns("ns", mine)
     assert not a.set.owns("ns", theirs)
-    with a.set.reconciling("ns", mine):
-        assert a.set.may_write(0.1)
     with a.set.reconciling("ns", theirs):
         assert not a.set.may_write(0.0)
-    assert a.set.may_write(0.1)  # outside a reconcile: some shard held
+
+    def writes_for(name: str | None) -> bool:
+        if name is None:
+            return a.set.may_write(0.1)  # outside a reconcile: some shard held
+        with a.set.reconciling("ns", name):
+            return a.set.may_write(0.1)
+
+    eventually(lambda: writes_for(mine), timeout=5, what="a writing for its own shard")
+    eventually(lambda: writes_for(None), timeout=5, what="a writing outside a reconcile")
 
 
 def test_stopping_gives_every_shard_back_at_once(world: World) -> None:
@@ -147,7 +154,7 @@ def test_no_shard_is_taken_while_an_unsharded_leader_holds_the_single_lease(worl
     old = LeaderElector(single, "old", config=slow)
     assert old.try_acquire_or_renew()
     replicas.append(Replica("a", shards, members, single))
-    time.sleep(1.0)  # rounds every 0.1 s; the old leader's Lease holds for 60 s
+    time.sleep(1.0)  # rounds every 0.2 s; the old leader's Lease holds for 60 s
     assert holders(shards) == [""] * K
     old.release()  # the old leader stopped
     eventually(lambda: holders(shards) == ["a"] * K, timeout=10, what="a holding all")
