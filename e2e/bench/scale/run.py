@@ -1,7 +1,10 @@
 """One scale run on the local control plane: N Rollouts adopted, a wave of releases, measured.
 
 1. A controller process (``python -m controller run``, all namespaces, as the shipped
-   ServiceAccount) starts and leads; its RSS and CPU are read from ``/proc``.
+   ServiceAccount) starts and leads; its RSS and CPU are read from ``/proc``. With
+   ``--shards K``, R processes start (``e2e.bench.scale.fleet``) and every shard is
+   held before the run goes on; RSS, CPU and writes are summed over them, and the
+   run ends with the load split and a failover (``e2e.bench.scale.failover``).
 2. N Deployments (1 replica, kwok pods) are created and become available, then N
    Rollouts (``setWeight: 50``, then a timed pause); adoption lasts until every
    Rollout is Healthy with a stable revision.

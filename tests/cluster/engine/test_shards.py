@@ -60,6 +60,11 @@ def shard_holders(harness: Harness, shards: int = K) -> dict[int, str]:
     return holders
 
 
+def audited(harness: Harness, *, since: datetime) -> list[AuditEvent]:
+    """Writes in the test's namespace (earlier tests' controllers had the same identities)."""
+    return [e for e in harness.kube.audit(since=since) if e.namespace == harness.namespace]
+
+
 def rollout_of(name: str, rollouts: list[str]) -> str | None:
     for rollout in rollouts:
         if name == rollout or name.startswith((rollout + "-", rollout + ".")):
@@ -117,7 +122,7 @@ def test_shards_split_among_replicas_and_a_killed_replicas_shards_are_taken_over
 
     # Each Rollout was written for by one replica only: its shard's holder.
     time.sleep(1)  # the audit log is written asynchronously
-    adopted = writers(harness.kube.audit(since=started), names)
+    adopted = writers(audited(harness, since=started), names)
     for name, writes in adopted.items():
         assert {who for _, who in writes} == {holders[shard_of(harness.namespace, name, K)]}, (
             name, writes)  # fmt: skip
@@ -153,7 +158,7 @@ def test_shards_split_among_replicas_and_a_killed_replicas_shards_are_taken_over
     # No Rollout was written for by two replicas at once: by Rollout, the victim's
     # writes all came before the kill, and one survivor wrote after.
     time.sleep(1)
-    everything = writers(harness.kube.audit(since=started), names)
+    everything = writers(audited(harness, since=started), names)
     for name, writes in everything.items():
         late = [(at, who) for at, who in writes if who == victim and at > killed_wall]
         assert late == [], (name, late)
@@ -179,7 +184,7 @@ def test_sharded_replicas_wait_for_the_unsharded_leader_to_go(harness: Harness) 
     eventually(lambda: healthy_at_new_stable(harness, ["web"], {"web": v1}), timeout=90,
                interval=1, what="the release promoted by the sharded replica")  # fmt: skip
     time.sleep(1)
-    writes = writers(harness.kube.audit(since=started), ["web"])["web"]
+    writes = writers(audited(harness, since=started), ["web"])["web"]
     assert {who for at, who in writes} == {"a"}  # the old leader had nothing left to write
 
 
@@ -240,7 +245,7 @@ def test_a_frozen_replica_writes_nothing_for_a_shard_it_no_longer_holds(harness:
     assert a.proc.poll() is None
     assert b.proc.poll() is None  # a lost shard does not end the process
 
-    events = harness.kube.audit(since=frozen_at - timedelta(seconds=1))
+    events = audited(harness, since=frozen_at - timedelta(seconds=1))
     wrote = writers(events, names)
     for who, resumed in (("a", a_resumed), ("b", b_resumed)):
         for name in names:
