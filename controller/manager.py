@@ -13,10 +13,17 @@ code 3, with what to do.
 
 The Lease has its own client: no rate limiter, no retries, each request bounded
 by what is left of the renew round, so API load cannot delay a renewal.
+
+With ``--shards K`` above 1 (:mod:`controller.shards`) there is no single leader:
+every replica holds its fair share of K shard Leases, workers reconcile only the
+Rollouts of shards held (a shard gained enqueues all of its Rollouts), every write
+is fenced by the shard of the Rollout being reconciled, and a lost shard stops its
+writes without ending the process. SIGTERM gives every shard back and exits 0.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -27,13 +34,13 @@ from pathlib import Path
 from types import FrameType
 
 import structlog
-from kubernetes import client
 
 from controller import __version__
 from controller.api import v1alpha1
 from controller.backends import flag_switches, metric_secrets, prometheus_default
+from controller.clients import api_client, lease_client
 from controller.core.revisions import ROLLOUT_LABEL
-from controller.kube.counting import OnWrite, WriteCountingApiClient
+from controller.core.sharding import lease_names, member_lease_names
 from controller.kube.errors import describe
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
@@ -41,15 +48,15 @@ from controller.kube.kubeconfig import SERVICE_ACCOUNT_NAMESPACE, api_configurat
 from controller.kube.leaderelection import ElectionConfig, ElectionOutcome, LeaderElector
 from controller.kube.lease import KubeLeaseLock, LeaseUnusable
 from controller.kube.objects import KubeObject, ObjectKey, key_of, owner_uids, strip_noise
-from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.kube.workqueue import WorkQueue
 from controller.metrics import Metrics, serve
 from controller.reconcile.actuator import DEPLOYMENTS, REPLICA_SETS, ROLLOUTS, Actuator
 from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 from controller.reconcile.measuring import Measurer
-from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
+from controller.reconcile.reconciler import OWNER_INDEX, Observation, Reconciler
 from controller.settings import Settings
+from controller.shards import ShardSet
 from controller.traffic.registry import routers
 
 log = structlog.get_logger("landinggear.manager")
@@ -58,34 +65,6 @@ WORKLOAD_INDEX = "workload"
 
 EXIT_LEASE_UNUSABLE = 3
 """Exit code when the Lease's namespace is missing or RBAC forbids the Lease."""
-
-
-def api_client(
-    settings: Settings,
-    configuration: client.Configuration,
-    *,
-    fence: Fence,
-    agent: str,
-    on_write: OnWrite | None = None,
-) -> client.ApiClient:
-    """The rate-limited, fenced client every read and write but the Lease's goes through."""
-    api = RateLimitedApiClient(
-        configuration,
-        limiter=RateLimiter(qps=settings.qps, burst=settings.burst),
-        fence=fence,
-        on_write=on_write,
-    )
-    api.user_agent = agent
-    return api
-
-
-def lease_client(
-    configuration: client.Configuration, *, agent: str, on_write: OnWrite | None = None
-) -> client.ApiClient:
-    """The Lease's own client: no limiter, no retries, never queued behind other requests."""
-    api = WriteCountingApiClient(configuration, on_write=on_write)
-    api.user_agent = agent
-    return api
 
 
 def _workload_keys(obj: KubeObject) -> list[str]:
@@ -107,33 +86,50 @@ class Manager:
         configuration = api_configuration(**where)
         self.elector: LeaderElector | None = None
         self.lease: KubeLeaseLock | None = None
+        self.shards: ShardSet | None = None
         self._working = threading.Event()
         self.metrics = Metrics(
-            observed=lambda: dict(self.reconciler.observed),
+            observed=self._observed,
             queue_depth=lambda: self.queue.depth,
             leading=self.leading,
             per_rollout=settings.per_rollout_metrics,
+            shards_held=(lambda: len(self.shards.held()) if self.shards else 0)
+            if settings.shards > 1
+            else None,
         )
         counted = self.metrics.count_write
-        if settings.leader_elect:
-            self.lease = KubeLeaseLock(
-                lease_client(configuration, agent=agent, on_write=counted),
-                namespace=settings.lease_namespace
-                or home_namespace(**where, namespace_file=namespace_file),
-                name=settings.lease_name,
-            )
-            self.elector = LeaderElector(
-                self.lease,
-                identity,
-                config=ElectionConfig(
-                    lease_duration=settings.lease_duration,
-                    renew_deadline=settings.renew_deadline,
-                    retry_period=settings.retry_period,
-                ),
-            )
-        self.fence = Fence(
-            self.elector.holds if self.elector else None, margin=settings.fence_margin
+        election = ElectionConfig(
+            lease_duration=settings.lease_duration,
+            renew_deadline=settings.renew_deadline,
+            retry_period=settings.retry_period,
         )
+        if settings.leader_elect:
+            leases = lease_client(configuration, agent=agent, on_write=counted)
+            lease_ns = settings.lease_namespace or home_namespace(
+                **where, namespace_file=namespace_file
+            )
+
+            def locks(names: list[str]) -> list[KubeLeaseLock]:
+                return [KubeLeaseLock(leases, namespace=lease_ns, name=name) for name in names]
+
+            shard_locks = locks(lease_names(settings.lease_name, settings.shards))
+            self.lease = shard_locks[0]
+            if settings.shards == 1:
+                self.elector = LeaderElector(self.lease, identity, config=election)
+            else:
+                self.shards = ShardSet(
+                    identity=identity,
+                    shard_locks=shard_locks,
+                    member_locks=locks(member_lease_names(settings.lease_name, settings.shards)),
+                    config=election,
+                    on_gained=self._shard_gained,
+                    drain_timeout=self._grace() * 0.8,
+                    single_lock=locks([settings.lease_name])[0],
+                )
+        holds = (
+            self.shards.may_write if self.shards else self.elector.holds if self.elector else None
+        )
+        self.fence = Fence(holds, margin=settings.fence_margin)
         self.api = api_client(
             settings, configuration, fence=self.fence, agent=agent, on_write=counted
         )
@@ -252,10 +248,30 @@ class Manager:
         return found
 
     def leading(self) -> bool:
-        """Whether this process leads: holds the Lease, or (without election) works."""
+        """Whether this process leads: holds the Lease (sharded: any shard's), or (without
+        election) works."""
         if self.elector is not None:
             return self.elector.holds()
+        if self.shards is not None:
+            return self.shards.holds_any()
         return self._working.is_set()
+
+    def _observed(self) -> dict[ObjectKey, Observation]:
+        """What the per-Rollout series show: sharded, the Rollouts of shards held only."""
+        observed = dict(self.reconciler.observed)
+        if self.shards is None:
+            return observed
+        return {k: v for k, v in observed.items() if self.shards.owns(k.namespace, k.name)}
+
+    def _grace(self) -> float:
+        return self.settings.lease_duration - self.settings.renew_deadline
+
+    def _shard_gained(self, shard: int) -> None:
+        assert self.shards is not None
+        for rollout in self.rollouts.list():
+            key = key_of(rollout)
+            if self.shards.shard_of(key.namespace, key.name) == shard:
+                self.queue.add(key)
 
     def synced(self) -> bool:
         return all(i.has_synced() for i in (self.rollouts, self.deployments, self.replica_sets))
@@ -284,18 +300,29 @@ class Manager:
             key = self.queue.get(timeout=0.5)
             if key is None:
                 continue
+            if self.shards is not None and not self.shards.owns(key.namespace, key.name):
+                self.queue.forget(key)  # another replica's: its holder reconciles it
+                self.queue.done(key)
+                continue
             started = time.monotonic()
             self.busy_since[threading.current_thread().name] = started
             try:
                 if not self._working.is_set():
                     self.queue.add(key)  # leave it for the next leader's turn
                     continue
-                result = self.reconciler.reconcile(key)
+                scope = (self.shards.reconciling(key.namespace, key.name) if self.shards
+                         else contextlib.nullcontext())  # fmt: skip
+                with scope:
+                    result = self.reconciler.reconcile(key)
             except LeadershipLost as err:
-                # Abandoned before its next write; the elector ends the process.
+                # Abandoned before its next write; the elector ends the process (sharded:
+                # the shard is lost; the key is kept in case it is held again).
                 log.error("Abandoned reconcile", namespace=key.namespace, rollout=key.name,
                           reason=str(err))  # fmt: skip
-                self._working.clear()
+                if self.shards is None:
+                    self._working.clear()
+                else:
+                    self.queue.add_rate_limited(key)
                 continue
             except Exception as err:
                 log.exception("Reconcile raised", namespace=key.namespace, rollout=key.name,
@@ -360,7 +387,7 @@ class Manager:
         self.measurer.start()
         for informer in (self.rollouts, self.deployments, self.replica_sets):
             informer.start()
-        grace = self.settings.lease_duration - self.settings.renew_deadline
+        grace = self._grace()
         try:
             while not (stop.is_set() or self.synced()):  # a signal ends the wait too
                 stop.wait(0.1)
@@ -369,7 +396,10 @@ class Manager:
             log.info("Caches synced", rollouts=len(self.rollouts))
             if elector is None:
                 self.start_workers()
-                stop.wait()
+                if self.shards is not None:
+                    self.shards.run(stop)  # until SIGTERM; then every shard given back
+                else:
+                    stop.wait()
                 self.stop_workers(timeout=30)
                 return 0
 

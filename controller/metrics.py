@@ -58,6 +58,7 @@ class Metrics:
         queue_depth: Callable[[], int],
         leading: Callable[[], bool],
         per_rollout: bool = True,
+        shards_held: Callable[[], int] | None = None,
     ) -> None:
         self.registry = CollectorRegistry()
         ProcessCollector(registry=self.registry)
@@ -103,6 +104,13 @@ class Metrics:
             registry=self.registry,
         )
         leader.set_function(lambda: 1.0 if leading() else 0.0)
+        if shards_held is not None:
+            held = Gauge(
+                "landinggear_shards_held",
+                "Shards this process holds (run --shards K above 1).",
+                registry=self.registry,
+            )
+            held.set_function(lambda: float(shards_held()))
         self.registry.register(_StateCollector(observed, queue_depth, per_rollout=per_rollout))
 
     def count_write(self, verb: str, resource: str) -> None:

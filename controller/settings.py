@@ -41,6 +41,14 @@ class Settings(BaseSettings):
         description="Namespace of the leader-election Lease; default: the pod's own "
         "namespace, else the kubeconfig context's namespace, else default.",
     )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=64,
+        description="Split the Rollouts into this many shards, each owned through its own "
+        "Lease (<lease-name>-<i>-of-<K>), so every replica works; 1: one leader, one Lease "
+        "named lease-name (README: Sharding).",
+    )
     lease_duration: float = Field(default=15.0, gt=0, description="Lease duration, seconds.")
     renew_deadline: float = Field(default=10.0, gt=0, description="Give up leading after this.")
     retry_period: float = Field(default=2.0, gt=0, description="Seconds between lease attempts.")
@@ -165,6 +173,8 @@ class Settings(BaseSettings):
                 "leader election needs retry-period < renew-deadline < lease-duration "
                 f"(got {self.retry_period} < {self.renew_deadline} < {self.lease_duration})"
             )
+        if self.shards > 1 and not self.leader_elect:
+            raise ValueError("shards above 1 need leader election: each shard is a Lease")
         if self.fence_margin >= self.renew_deadline:
             raise ValueError(
                 f"fence-margin ({self.fence_margin}) must be below renew-deadline "

@@ -20,6 +20,7 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "burst": (int, "client-side burst above --qps"),
     "lease_name": (str, "leader-election Lease name"),
     "lease_namespace": (str, "leader-election Lease namespace (default: the pod's own)"),
+    "shards": (int, "split the Rollouts into K shards, one Lease each (default: 1)"),
     "metrics_address": (str, "host:port of /metrics, /healthz, /readyz (port 0: any)"),
     "identity": (str, "leader-election identity (default: hostname_pid)"),
     "lease_duration": (float, "seconds a standby waits on a silent Lease before taking it"),

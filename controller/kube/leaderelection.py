@@ -132,6 +132,27 @@ class LeaderElector:
         """End :meth:`run`: stop campaigning, or stop leading and release the Lease."""
         self._stopping.set()
 
+    def rearm(self) -> None:
+        """Undo :meth:`stop` once :meth:`lead` returned, so the elector may lead again
+        (keeping what it observed of the Lease, and since when)."""
+        self._stopping.clear()
+
+    def observe(self, *, timeout: float) -> str:
+        """Read the Lease without taking it: its holder, or ``""`` when it is free (no
+        holder, or expired by this process' observation, as :meth:`try_acquire_or_renew`
+        would judge it)."""
+        now = self._clock()
+        current = self.lock.get(timeout=timeout)
+        if current is None:
+            return ""
+        with self._mutex:
+            if self._observed is None or self._observed.record != current.record:
+                self._observed, self._observed_at = current, now
+            else:
+                self._observed = current
+            expires_at = self._observed_at + current.record.lease_duration_seconds
+        return current.record.holder if expires_at > now else ""
+
     # -- one round ---------------------------------------------------------------
 
     def try_acquire_or_renew(self, timeout: float | None = None) -> bool:
@@ -238,6 +259,16 @@ class LeaderElector:
             if self.try_acquire_or_renew():
                 break
             self._sleep(self.config.retry_period)
+        return self.lead(on_started_leading, on_stopped_leading)
+
+    def lead(
+        self,
+        on_started_leading: Callable[[], None],
+        on_stopped_leading: Callable[[], None],
+    ) -> ElectionOutcome:
+        """Lead, once :meth:`try_acquire_or_renew` took the Lease, until lost or stopped;
+        blocks the calling thread. The second half of :meth:`run`, for callers that
+        decide themselves when to take a Lease (a shard's, ``controller.shards``)."""
         self.is_leader.set()
         log.info("Became leader", lease=str(self.lock), identity=self.identity)
         outcome = ElectionOutcome.STOPPED

@@ -53,3 +53,38 @@ def test_the_quick_scale_benchmark_measures_every_figure(
     assert run["api_rps"] > 0
     assert run["api_rps_by_verb"]
     assert run["apiserver_rss_mib"] > 50
+
+
+@pytest.mark.timeout(600)
+def test_the_quick_sharded_benchmark_splits_the_load_and_fails_over(
+    kube: ClusterUnderTest, tmp_path: Path
+) -> None:
+    if kube.audit_log is None:
+        pytest.skip("needs the local control plane (reads its audit log and /proc)")
+    out = tmp_path / "scale.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "e2e.bench.scale", "--quick", "--shards=2",
+         f"--kubeconfig={kube.kubeconfig}", f"--json={out}", f"--log-dir={tmp_path / 'logs'}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=580, check=False,
+    )  # fmt: skip
+    print(proc.stdout)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    (run,) = json.loads(out.read_text())["runs"]
+    assert set(KEYS) <= set(run)
+    assert (run["rollouts"], run["shards"], run["replicas"]) == (100, 2, 2)
+    # Both processes worked, each for the Rollouts of its own shard only.
+    assert sorted(run["shard_holders"].values()) == ["scale-bench-0", "scale-bench-1"]
+    assert sum(run["rollouts_by_process"].values()) == 100
+    assert all(n > 0 for n in run["rollouts_by_process"].values())
+    assert all(w > 0 for w in run["writes_by_process"].values())
+    assert run["rollouts_written_by_two"] == 0
+    assert set(run["rss_mib_by_process"]) == {"scale-bench-0", "scale-bench-1"}
+    assert run["rss_mib"] == pytest.approx(sum(run["rss_mib_by_process"].values()), abs=30)
+    # The failover: the survivor holds the killed one's shard, and moved its Rollouts.
+    (survivor,) = {"scale-bench-0", "scale-bench-1"} - {run["failover_killed"]}
+    assert set(run["failover_new_holders"].values()) == {survivor}
+    assert run["failover_writers_after_kill"] == [survivor]
+    assert run["failover_rollouts_released"] > 0
+    assert run["failover_shards_held_again_s"] <= run["failover_rollouts_moved_s"]
+    assert run["failover_shards_held_again_s"] < run["lease_duration_s"] + 30  # generous
+    assert run["failover_survivors_exited"] is False

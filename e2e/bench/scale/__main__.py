@@ -1,12 +1,15 @@
-"""``python -m e2e.bench.scale [--rollouts N] [--shards K] [--json PATH] [--quick]``.
+"""``python -m e2e.bench.scale [--rollouts N] [--shards K [--replicas R]] [--json PATH] [--quick]``.
 
-One controller process, as the shipped ServiceAccount and over all namespaces,
+One controller process (``--shards K``: R processes, default K, sharing K shards),
+as the shipped ServiceAccount and over all namespaces,
 against N minimal Rollouts (1 replica, ``setWeight: 50`` then a timed pause) on
 the local control plane with kwok pods: its RSS and CPU seconds, the time and
 writes to adopt them, the writes of idle reconciles, and a wave of 100
 simultaneous releases (see ``e2e.bench.scale.run``). Prints a table; ``--json``
 writes ``{"runs": [...]}`` with every key issue 15 names, null where not
-measured. ``--quick`` is N = 100. ``--shards`` above 1 is not implemented yet.
+measured. ``--quick`` is N = 100. Sharded, RSS and CPU are summed over the
+processes, and the run ends with the load split and a failover
+(``e2e.bench.scale.failover``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m e2e.bench.scale", description=__doc__)
     parser.add_argument("--rollouts", type=int, nargs="+", default=[1000], metavar="N")
     parser.add_argument("--shards", type=int, default=1, metavar="K")
+    parser.add_argument("--replicas", type=int, metavar="R", help="processes (default: K)")
     parser.add_argument("--quick", action="store_true", help="N = 100")
     parser.add_argument("--json", type=Path, metavar="PATH")
     parser.add_argument("--pause", type=int, default=15, help="the pause step, seconds")
@@ -36,9 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     where.add_argument("--cluster", default="default", help="the local cluster's name")
     parser.add_argument("--log-dir", type=Path)
     args = parser.parse_args(argv)
-    if args.shards != 1:
-        print(f"--shards {args.shards}: sharding is not implemented yet (issue 15)",
-              file=sys.stderr)  # fmt: skip
+    replicas = args.replicas or args.shards
+    if not 1 <= args.shards <= 64 or not 1 <= replicas <= args.shards:
+        print("need 1 <= --shards <= 64 and 1 <= --replicas <= --shards", file=sys.stderr)
+        return 2
+    if args.shards == 1 and replicas != 1:
+        print("--replicas above 1 needs --shards above 1", file=sys.stderr)
         return 2
     sizes = [100] if args.quick else args.rollouts
     state = faults.state_of(args.kubeconfig) if args.kubeconfig else cluster.up(args.cluster)
@@ -53,13 +60,14 @@ def main(argv: list[str] | None = None) -> int:
         say(f"N={n}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; logs in {log_dir}")
         started = time.monotonic()
         figures_of_run = run(Options(rollouts=n, pause_s=args.pause, log_dir=log_dir / str(n),
-                                     progress=say), state)  # fmt: skip
+                                     progress=say, shards=args.shards, replicas=replicas),
+                             state)  # fmt: skip
         figures_of_run["load_average_1m"] = round(load[0], 2)
         figures_of_run["seconds"] = round(time.monotonic() - started, 1)
         runs.append(figures_of_run)
     print(figures.table(runs))
     print("n/m: not measured. api_rps counts writes only (reads are not counted);"
-          " shards > 1 not implemented.")  # fmt: skip
+          " sharded, rss_mib and cpu_s are summed over the processes.")  # fmt: skip
     if args.json:
         args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     return 0

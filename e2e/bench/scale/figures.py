@@ -81,6 +81,8 @@ class AuditWrite:
     resource: str
     """The plural, with the subresource after a slash (``rollouts/status``)."""
     name: str
+    agent: str = ""
+    """The user agent: the controller's names its process' identity in parentheses."""
 
 
 def audit_writes(path: Path, *, namespace: str, offset: int = 0) -> list[AuditWrite]:
@@ -106,6 +108,7 @@ def audit_writes(path: Path, *, namespace: str, offset: int = 0) -> list[AuditWr
                     verb=event.get("verb", ""),
                     resource=resource,
                     name=ref.get("name", ""),
+                    agent=event.get("userAgent", ""),
                 )
             )
     return found

@@ -1,7 +1,10 @@
 """One scale run on the local control plane: N Rollouts adopted, a wave of releases, measured.
 
 1. A controller process (``python -m controller run``, all namespaces, as the shipped
-   ServiceAccount) starts and leads; its RSS and CPU are read from ``/proc``.
+   ServiceAccount) starts and leads; its RSS and CPU are read from ``/proc``. With
+   ``--shards K``, R processes start (``e2e.bench.scale.fleet``) and every shard is
+   held before the run goes on; RSS, CPU and writes are summed over them, and the
+   run ends with the load split and a failover (``e2e.bench.scale.failover``).
 2. N Deployments (1 replica, kwok pods) are created and become available, then N
    Rollouts (``setWeight: 50``, then a timed pause); adoption lasts until every
    Rollout is Healthy with a stable revision.
@@ -23,11 +26,8 @@ from __future__ import annotations
 
 import contextlib
 import secrets
-import socket
 import subprocess
-import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -39,7 +39,8 @@ from kubernetes.client import ApiClient
 
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
-from e2e.bench.scale import figures
+from e2e.bench.scale import failover, figures
+from e2e.bench.scale.fleet import Fleet
 from e2e.bench.scale.objects import (
     PREFIX,
     admin_client,
@@ -68,59 +69,9 @@ class Options:
     pause_s: int
     log_dir: Path
     progress: Callable[[str], None]
-
-
-class _Controller:
-    """The controller process and its /metrics."""
-
-    def __init__(self, kubeconfig: Path, lease_namespace: str, log: Path) -> None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = int(sock.getsockname()[1])
-        with open(log, "ab") as out:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "controller", "run", f"--kubeconfig={kubeconfig}",
-                 f"--lease-namespace={lease_namespace}", "--identity=scale-bench",
-                 f"--metrics-address=127.0.0.1:{self.port}", "--log-level=warning"],
-                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-            )  # fmt: skip
-
-    def metrics(self) -> list[str]:
-        url = f"http://127.0.0.1:{self.port}/metrics"
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return [line for line in response.read().decode().splitlines() if line[:1] != "#"]
-
-    def value(self, prefix: str) -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in self.metrics()
-                   if line.startswith(prefix))  # fmt: skip
-
-    def writes_by(self) -> dict[str, float]:
-        """``landinggear_api_writes_total`` by ``verb resource``, Leases aside."""
-        found = {}
-        for line in self.metrics():
-            if line.startswith("landinggear_api_writes_total{") and 'resource="leases"' not in line:
-                labels, value = line.rsplit(" ", 1)
-                verb = labels.split('verb="')[1].split('"')[0]
-                resource = labels.split('resource="')[1].split('"')[0]
-                found[f"{verb} {resource}"] = float(value)
-        return found
-
-    def writes(self) -> float:
-        return sum(self.writes_by().values())
-
-    def leading(self) -> bool:
-        try:
-            return self.value("landinggear_leader ") == 1.0
-        except OSError:
-            return False
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+    shards: int = 1
+    replicas: int = 1
+    """Controller processes; with ``shards`` above 1 they share the shards."""
 
 
 def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float = 0.5) -> float:
@@ -157,6 +108,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
     apps, custom = client.AppsV1Api(api), client.CustomObjectsApi(api)
     audit = Path(state.kubeconfig).parent / AUDIT_LOG
     remove_old_runs(api)
+    audit_start = audit.stat().st_size
     crd = ROOT / "manifests" / "crds" / "rollouts.landinggear.dev.yaml"
     kubectl = build.ensure_binaries().kubectl
     subprocess.run(
@@ -174,7 +126,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
     )  # fmt: skip
     all_names = names(n)
     out: dict[str, Any] = dict.fromkeys(figures.KEYS)
-    out.update(rollouts=n, shards=1)
+    out.update(rollouts=n, shards=options.shards, replicas=options.replicas)
 
     say(f"namespace {namespace}: creating {n} Deployments")
     started = time.monotonic()
@@ -188,11 +140,13 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
     _wait(f"{n} Deployments available", available, timeout=120 + n * 0.2, every=2)
     out["deployments_ready_s"] = round(time.monotonic() - started, 1)
 
-    controller = _Controller(as_controller, namespace, options.log_dir / "controller.log")
-    pid = controller.proc.pid
+    controller = Fleet(as_controller, namespace, options.log_dir, replicas=options.replicas,
+                       shards=options.shards)  # fmt: skip
     try:
-        _wait("the controller to lead", controller.leading, timeout=60)
-        out["rss_start_mib"] = round(figures.rss_mib(pid), 1)
+        _wait("the controller to lead", lambda: controller.settled(api), timeout=120)
+        out["rss_start_mib"] = round(controller.rss_mib(), 1)
+        if options.shards > 1:
+            out["shard_holders"] = {str(i): who for i, who in controller.holders(api).items()}
         writes0 = controller.writes_by()
 
         say(f"creating {n} Rollouts")
@@ -215,8 +169,8 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         time.sleep(3)  # writes the last status changes triggered
         out["adoption_writes_by"] = _per(controller.writes_by(), writes0, n)
         out["writes_per_adoption"] = round(sum(out["adoption_writes_by"].values()), 2)
-        out["rss_adopted_mib"] = round(figures.rss_mib(pid), 1)
-        out["cpu_adopted_s"] = round(figures.cpu_seconds(pid), 1)
+        out["rss_adopted_mib"] = round(controller.rss_mib(), 1)
+        out["cpu_adopted_s"] = round(controller.cpu_seconds(), 1)
         say(f"adopted in {out['adoption_s']}s; idle reconciles")
 
         touched = all_names[:IDLE_TOUCHES]
@@ -262,8 +216,11 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         out["wave_reconcile_mean_s"] = round(busy / max(out["wave_reconciles"], 1), 3)
         out["step_writes_by"] = _per(controller.writes_by(), writes2, len(wave))
         out["writes_per_step"] = round(sum(out["step_writes_by"].values()), 2)
-        out["rss_mib"] = round(figures.rss_mib(pid), 1)
-        out["cpu_s"] = round(figures.cpu_seconds(pid), 1)
+        out["rss_mib"] = round(controller.rss_mib(), 1)
+        out["cpu_s"] = round(controller.cpu_seconds(), 1)
+        if options.shards > 1:
+            out["rss_mib_by_process"] = {c.identity: round(figures.rss_mib(c.proc.pid), 1)
+                                         for c in controller.live()}  # fmt: skip
         time.sleep(1)  # the audit log is written asynchronously
         writes = figures.audit_writes(audit, namespace=namespace, offset=audit_offset)
         released = {w.name: w.at for w in writes if w.user == pki.ADMIN.user
@@ -302,7 +259,11 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         _wait("the wave Healthy again", lambda: healthy(wave), timeout=120 + options.pause_s)
         out["apiserver_rss_mib"] = round(figures.rss_mib(state.pids["kube-apiserver"]), 1)
         out["etcd_rss_mib"] = round(figures.rss_mib(state.pids["etcd"]), 1)
-        out["controller_exited"] = controller.proc.poll() is not None
+        out["controller_exited"] = len(controller.live()) < len(controller.members)
+        if options.shards > 1:
+            out.update(failover.split(controller, api, all_names, audit=audit, since=audit_start))
+            say("failover: killing the replica that holds the most shards")
+            out.update(failover.run(controller, api, all_names, audit=audit, say=say))
     finally:
         controller.stop()
         with contextlib.suppress(Exception):

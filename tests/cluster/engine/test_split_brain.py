@@ -32,8 +32,10 @@ def _audited(harness: Harness) -> None:
         pytest.skip("needs the local control plane's audit log (not kept by this cluster)")
 
 
-def writes_by(events: list[AuditEvent], identity: str) -> list[AuditEvent]:
-    return [e for e in events if e.agent.endswith(f"({identity})")]
+def writes_by(events: list[AuditEvent], identity: str, namespace: str) -> list[AuditEvent]:
+    """``identity``'s writes in the test's ``namespace`` (an earlier test's controllers may
+    have had the same identity, in their own namespace)."""
+    return [e for e in events if e.agent.endswith(f"({identity})") and e.namespace == namespace]
 
 
 def synced(controller: ControllerProcess) -> None:
@@ -80,8 +82,8 @@ def test_a_frozen_leader_resumed_after_a_takeover_writes_nothing_and_exits(
 
     since = frozen_at - timedelta(seconds=30)
     events = harness.kube.audit(since=since)
-    by_a = writes_by(events, "a")
-    by_b = writes_by(events, "b")
+    by_a = writes_by(events, "a", harness.namespace)
+    by_b = writes_by(events, "b", harness.namespace)
     late = [e for e in by_a if e.received > frozen_at + timedelta(seconds=1)]
     assert late == [], f"the frozen leader wrote after it was frozen: {late}"
     first_b = min(e.received for e in by_b if e.code < 300)
@@ -118,7 +120,7 @@ def test_a_leader_cut_off_from_the_api_stops_by_its_deadline_and_the_standby_tak
         new_stable(harness, v1)
         taken_after = min(
             (e.received - cut_wall).total_seconds()
-            for e in writes_by(harness.kube.audit(since=cut_wall), "b")
+            for e in writes_by(harness.kube.audit(since=cut_wall), "b", harness.namespace)
             if e.resource == "leases" and e.code < 300
         )
     finally:

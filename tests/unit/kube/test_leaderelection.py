@@ -226,6 +226,37 @@ def test_stop_stops_the_work_first_then_releases_the_lease() -> None:
     assert not a.is_leader.is_set()
 
 
+def test_observing_a_lease_tells_its_holder_until_it_expires_and_takes_nothing() -> None:
+    clock, lock = FakeClock(), FakeLeaseLock()
+    a, b = elector(lock, "a", clock), elector(lock, "b", clock)
+    assert b.observe(timeout=1) == ""  # no Lease yet
+    a.try_acquire_or_renew()
+    assert b.observe(timeout=1) == "a"
+    clock.advance(14.9)
+    assert b.observe(timeout=1) == "a"
+    clock.advance(0.1)
+    assert b.observe(timeout=1) == ""  # expired by b's observation
+    assert lock.holder == "a"
+    assert b.try_acquire_or_renew()  # and taking it agrees
+
+
+def test_a_stopped_elector_rearmed_leads_again() -> None:
+    clock, lock = FakeClock(), FakeLeaseLock()
+    electors: list[LeaderElector] = []
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        electors[0].stop()
+
+    a = elector(lock, "a", clock, sleep=sleep)
+    electors.append(a)
+    for _ in range(2):
+        assert a.try_acquire_or_renew()
+        assert a.lead(lambda: None, lambda: None) is ElectionOutcome.STOPPED
+        assert lock.holder == ""  # released
+        a.rearm()
+
+
 def test_a_candidate_keeps_trying_every_retry_period_until_the_lease_is_free() -> None:
     clock, lock = FakeClock(), FakeLeaseLock()
     a = elector(lock, "a", clock)

@@ -1,0 +1,40 @@
+"""The controller's two API clients: the fenced, rate-limited one and the Lease's own."""
+
+from __future__ import annotations
+
+from kubernetes import client
+
+from controller.kube.counting import OnWrite, WriteCountingApiClient
+from controller.kube.fencing import Fence
+from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
+from controller.settings import Settings
+
+__all__ = ["api_client", "lease_client"]
+
+
+def api_client(
+    settings: Settings,
+    configuration: client.Configuration,
+    *,
+    fence: Fence,
+    agent: str,
+    on_write: OnWrite | None = None,
+) -> client.ApiClient:
+    """The rate-limited, fenced client every read and write but the Lease's goes through."""
+    api = RateLimitedApiClient(
+        configuration,
+        limiter=RateLimiter(qps=settings.qps, burst=settings.burst),
+        fence=fence,
+        on_write=on_write,
+    )
+    api.user_agent = agent
+    return api
+
+
+def lease_client(
+    configuration: client.Configuration, *, agent: str, on_write: OnWrite | None = None
+) -> client.ApiClient:
+    """The Lease's own client: no limiter, no retries, never queued behind other requests."""
+    api = WriteCountingApiClient(configuration, on_write=on_write)
+    api.user_agent = agent
+    return api
