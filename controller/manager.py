@@ -33,6 +33,7 @@ from controller import __version__
 from controller.api import v1alpha1
 from controller.backends import flag_switches, metric_secrets, prometheus_default
 from controller.core.revisions import ROLLOUT_LABEL
+from controller.core.world import MANAGED_BY_LABEL
 from controller.kube.counting import OnWrite, WriteCountingApiClient
 from controller.kube.errors import describe
 from controller.kube.fencing import Fence, LeadershipLost
@@ -49,6 +50,7 @@ from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 from controller.reconcile.measuring import Measurer
 from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
+from controller.reconcile.workloads import DeploymentLookup, slim_deployment
 from controller.settings import Settings
 from controller.traffic.registry import routers
 
@@ -147,11 +149,12 @@ class Manager:
             indexers={WORKLOAD_INDEX: _workload_keys},
             watch_timeout_seconds=timeout,
         )
-        self.deployments = Informer(
+        self.deployments = Informer(  # only the adopted ones: DeploymentLookup reads others
             self.api,
             DEPLOYMENTS,
             namespace=ns,
-            transform=strip_noise,
+            label_selector=MANAGED_BY_LABEL,
+            transform=slim_deployment,
             watch_timeout_seconds=timeout,
         )
         self.replica_sets = Informer(
@@ -178,7 +181,7 @@ class Manager:
         clock = _utc_now
         self.reconciler = Reconciler(
             rollouts=self.rollouts,
-            deployments=self.deployments,
+            deployments=DeploymentLookup(self.deployments, self.api),
             replica_sets=self.replica_sets,
             actuator=self.actuator,
             events=EventRecorder(self.api, clock),

@@ -26,6 +26,7 @@ from controller.core import flags
 from controller.core.actions import Decision, Event
 from controller.core.decide import decide
 from controller.core.revisions import Revision
+from controller.core.world import World
 from controller.kube.errors import describe
 from controller.kube.objects import ObjectKey
 from controller.reconcile import observe
@@ -122,21 +123,10 @@ class Reconciler:
         if loaded is None:
             return Result()
         obj, rollout = loaded
-        deployment = self.deployments.get(key.namespace or "", rollout.spec.workload_ref.name)
-        owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
-        world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
-        target = Target(
-            obj=obj,
-            deployment=deployment,
-            replica_sets={rs["metadata"]["name"]: rs for rs in owned},
-        )
-        if rollout.deletion_timestamp is None and deployment is not None:
-            try:
-                stable = rollout.status.stable_revision
-                problem = self.actuator.routing_problem(target, Revision(stable or ""))
-            except ApiException as err:
-                return _failed(err, rollout, bound)
-            world = dataclasses.replace(world, routing_problem=problem)
+        try:
+            target, world = self._observe(obj, rollout)
+        except ApiException as err:
+            return _failed(err, rollout, bound)
         now = self.clock()
         looked = self.measurer.collect(key, rollout, now) if self.measurer else Collected()
         measurements = looked.measurements
@@ -189,6 +179,24 @@ class Reconciler:
             # The look in flight queues the key when it ends; until then, no busy loop.
             requeue_after = max(requeue_after, PENDING_RECHECK_SECONDS)
         return Result(requeue_after=requeue_after)
+
+    def _observe(self, obj: dict[str, Any], rollout: Rollout) -> tuple[Target, World]:
+        """The Rollout's Deployment and ReplicaSets, and whether its routes are usable;
+        API errors (a Deployment read by name, a router's check) propagate."""
+        name = rollout.spec.workload_ref.name
+        deployment = self.deployments.get(obj["metadata"].get("namespace") or "", name)
+        owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
+        world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
+        target = Target(
+            obj=obj,
+            deployment=deployment,
+            replica_sets={rs["metadata"]["name"]: rs for rs in owned},
+        )
+        if rollout.deletion_timestamp is None and deployment is not None:
+            stable = rollout.status.stable_revision
+            problem = self.actuator.routing_problem(target, Revision(stable or ""))
+            world = dataclasses.replace(world, routing_problem=problem)
+        return target, world
 
     def _load(
         self, key: ObjectKey, bound: structlog.typing.FilteringBoundLogger

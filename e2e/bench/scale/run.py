@@ -68,6 +68,8 @@ class Options:
     pause_s: int
     log_dir: Path
     progress: Callable[[str], None]
+    unreferenced: int = 0
+    """Deployments (0 replicas) no Rollout references, created beside the N."""
 
 
 class _Controller:
@@ -187,6 +189,12 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
     _wait(f"{n} Deployments available", available, timeout=120 + n * 0.2, every=2)
     out["deployments_ready_s"] = round(time.monotonic() - started, 1)
+    if options.unreferenced:
+        say(f"creating {options.unreferenced} Deployments no Rollout references")
+        others = [f"u-{name[2:]}" for name in names(options.unreferenced)]
+        in_parallel(others, lambda name: apps.create_namespaced_deployment(
+            namespace, cast(Any, deployment(name, replicas=0))))  # fmt: skip
+    out["unreferenced_deployments"] = options.unreferenced
 
     controller = _Controller(as_controller, namespace, options.log_dir / "controller.log")
     pid = controller.proc.pid
