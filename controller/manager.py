@@ -50,7 +50,7 @@ from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 from controller.reconcile.measuring import Measurer
 from controller.reconcile.reconciler import OWNER_INDEX, Reconciler
-from controller.reconcile.workloads import DeploymentLookup, slim_deployment
+from controller.reconcile.workloads import DeploymentLookup, slim_deployment, slim_replica_set
 from controller.settings import Settings
 from controller.traffic.registry import routers
 
@@ -162,7 +162,7 @@ class Manager:
             REPLICA_SETS,
             namespace=ns,
             label_selector=ROLLOUT_LABEL,
-            transform=strip_noise,
+            transform=slim_replica_set,
             indexers={OWNER_INDEX: owner_uids},
             watch_timeout_seconds=timeout,
         )

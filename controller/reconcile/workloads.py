@@ -1,4 +1,5 @@
-"""The Deployments Rollouts reference: the watched cache first, else one GET by name.
+"""The Deployments Rollouts reference: the watched cache first, else one GET by name;
+and what the caches of Deployments and ReplicaSets leave out.
 
 The controller watches only the Deployments carrying
 :data:`~controller.core.world.MANAGED_BY_LABEL`, which the adoption patch adds, not
@@ -18,7 +19,7 @@ from controller.kube.objects import KubeObject, strip_noise
 from controller.kube.transport import request_json
 from controller.reconcile.actuator import DEPLOYMENTS, TIMEOUT
 
-__all__ = ["DeploymentLookup", "slim_deployment"]
+__all__ = ["DeploymentLookup", "slim_deployment", "slim_replica_set"]
 
 
 class _Cache(Protocol):
@@ -32,6 +33,19 @@ def slim_deployment(obj: KubeObject) -> KubeObject:
     its status conditions, the largest part of its status. In place."""
     strip_noise(obj)
     status = obj.get("status")
+    if isinstance(status, dict):
+        status.pop("conditions", None)
+    return obj
+
+
+def slim_replica_set(obj: KubeObject) -> KubeObject:
+    """Drop what no decision reads from one of our ReplicaSets: its pod template (a
+    copy of the Deployment's, the largest part of it; the revision label names it)
+    and its status conditions. In place."""
+    strip_noise(obj)
+    spec, status = obj.get("spec"), obj.get("status")
+    if isinstance(spec, dict):
+        spec.pop("template", None)
     if isinstance(status, dict):
         status.pop("conditions", None)
     return obj

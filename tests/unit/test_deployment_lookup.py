@@ -73,3 +73,25 @@ def test_a_missing_deployment_is_none_and_other_errors_propagate(served: dict[st
     served["error"] = 500
     with pytest.raises(ApiException):
         lookup.get("shop", "web")
+
+
+def test_a_cached_replica_set_keeps_what_its_view_reads_and_drops_its_template() -> None:
+    from controller.reconcile.observe import replica_set_view
+    from controller.reconcile.workloads import slim_replica_set
+
+    rs = {
+        "metadata": {
+            "name": "web-abc",
+            "labels": {"landinggear.dev/pod-template-hash": "abc"},
+            "generation": 2,
+            "creationTimestamp": "2026-01-01T00:00:00Z",
+            "ownerReferences": [{"uid": "r-1", "controller": True}],
+        },
+        "spec": {"replicas": 3, "selector": {}, "template": {"spec": {"containers": []}}},
+        "status": {"availableReplicas": 3, "observedGeneration": 2, "conditions": [{}]},
+    }
+    view = replica_set_view(rs)
+    slim = slim_replica_set(rs)
+    assert "template" not in slim["spec"]
+    assert "conditions" not in slim["status"]
+    assert replica_set_view(slim) == view
