@@ -41,6 +41,7 @@ from controller.backends import flag_switches, metric_secrets, prometheus_defaul
 from controller.clients import api_client, lease_client
 from controller.core.revisions import ROLLOUT_LABEL
 from controller.core.sharding import lease_names, member_lease_names
+from controller.core.world import MANAGED_BY_LABEL
 from controller.kube.errors import describe
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
@@ -55,6 +56,7 @@ from controller.reconcile.analyst import Analyst
 from controller.reconcile.events import EventRecorder
 from controller.reconcile.measuring import Measurer
 from controller.reconcile.reconciler import OWNER_INDEX, Observation, Reconciler
+from controller.reconcile.workloads import DeploymentLookup, slim_deployment, slim_replica_set
 from controller.settings import Settings
 from controller.shards import ShardSet
 from controller.traffic.registry import routers
@@ -143,11 +145,12 @@ class Manager:
             indexers={WORKLOAD_INDEX: _workload_keys},
             watch_timeout_seconds=timeout,
         )
-        self.deployments = Informer(
+        self.deployments = Informer(  # only the adopted ones: DeploymentLookup reads others
             self.api,
             DEPLOYMENTS,
             namespace=ns,
-            transform=strip_noise,
+            label_selector=MANAGED_BY_LABEL,
+            transform=slim_deployment,
             watch_timeout_seconds=timeout,
         )
         self.replica_sets = Informer(
@@ -155,7 +158,7 @@ class Manager:
             REPLICA_SETS,
             namespace=ns,
             label_selector=ROLLOUT_LABEL,
-            transform=strip_noise,
+            transform=slim_replica_set,
             indexers={OWNER_INDEX: owner_uids},
             watch_timeout_seconds=timeout,
         )
@@ -174,7 +177,7 @@ class Manager:
         clock = _utc_now
         self.reconciler = Reconciler(
             rollouts=self.rollouts,
-            deployments=self.deployments,
+            deployments=DeploymentLookup(self.deployments, self.api),
             replica_sets=self.replica_sets,
             actuator=self.actuator,
             events=EventRecorder(self.api, clock),

@@ -52,6 +52,9 @@ class UpdateDeployment:
     replicas: int
     paused: bool
     desired_replicas: int | None
+    labelled: bool = True
+    """Whether it carries :data:`~controller.core.world.MANAGED_BY_LABEL` afterwards
+    (watched while a Rollout manages it or hands it back)."""
 
 
 @dataclass(frozen=True, kw_only=True)

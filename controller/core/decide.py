@@ -103,10 +103,16 @@ def _decide(inputs: Inputs, draft: Draft) -> Draft:
     return flags.drive(inputs, draft)  # last: the workload never waits for a flag provider
 
 
+WORKLOAD_RECHECK = timedelta(seconds=5)
+"""A Rollout whose Deployment is missing looks for it this often: only the Deployments
+the controller labelled are watched, so a Deployment created later sends no event."""
+
+
 def _workload_missing(inputs: Inputs, draft: Draft) -> Draft:
     name = inputs.rollout.spec.workload_ref.name
     message = f"Deployment {name} not found; existing pods are left running"
     draft = draft.with_status(phase=Phase.DEGRADED, message=message)
+    draft = draft.wake(inputs.now + WORKLOAD_RECHECK)
     missing = ConditionReason.WORKLOAD_NOT_FOUND
     return draft.conditions(
         progressing=(False, missing, message),

@@ -132,7 +132,12 @@ def manage_deployment(inputs: Inputs, draft: Draft, deployment: DeploymentView) 
     stable_ready = stable is not None and stable.available_at(replicas)
     want_replicas = 0 if stable_ready else deployment.replicas
     recorded = deployment.recorded_desired_replicas
-    if deployment.paused and deployment.replicas == want_replicas and recorded == replicas:
+    if (
+        deployment.paused
+        and deployment.replicas == want_replicas
+        and recorded == replicas
+        and deployment.labelled  # a user's apply may drop our label: put it back
+    ):
         return draft
     return draft.act(
         UpdateDeployment(replicas=want_replicas, paused=True, desired_replicas=replicas)
@@ -142,7 +147,9 @@ def manage_deployment(inputs: Inputs, draft: Draft, deployment: DeploymentView) 
 def hand_back(inputs: Inputs, draft: Draft) -> Draft:
     """Deletion: the Deployment runs its pods again before our ReplicaSets go.
 
-    Routes this controller changed are removed before the finalizer goes.
+    Routes this controller changed are removed before the finalizer goes. The
+    Deployment keeps our label (so its pods becoming available are watched) until
+    it serves in full; the label goes with the finalizer.
     """
     deployment = inputs.world.deployment
     finalized = FINALIZER in inputs.rollout.finalizers
@@ -154,6 +161,12 @@ def hand_back(inputs: Inputs, draft: Draft) -> Draft:
     if deployment.paused or deployment.replicas != replicas:
         draft = draft.act(UpdateDeployment(replicas=replicas, paused=False, desired_replicas=None))
     elif deployment.handed_back:
+        if deployment.labelled:
+            draft = draft.act(
+                UpdateDeployment(
+                    replicas=replicas, paused=False, desired_replicas=None, labelled=False
+                )
+            )
         draft = draft.act(_remove_routes(inputs, draft), RemoveFinalizer())
     return draft.with_status(
         phase=Phase.PROGRESSING,

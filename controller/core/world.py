@@ -24,6 +24,9 @@ MANUAL = "Manual"
 REQUEST_ANNOTATION_PREFIX = "request.landinggear.dev/"
 DESIRED_REPLICAS_ANNOTATION = "landinggear.dev/desired-replicas"
 MANAGED_BY_ANNOTATION = "landinggear.dev/managed-by-rollout"
+MANAGED_BY_LABEL = "landinggear.dev/managed-by-rollout"
+"""On a Deployment a Rollout adopted: the controller watches (and caches) only the
+Deployments carrying it. Its value is the Rollout's name when that fits a label value."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -37,6 +40,8 @@ class DeploymentView:
     replicas: int
     paused: bool
     annotations: dict[str, str] = field(default_factory=dict)
+    labelled: bool = True
+    """It carries :data:`MANAGED_BY_LABEL` (the controller watches it)."""
     selector: dict[str, Any] = field(default_factory=dict)
     """The Deployment's label selector (``matchLabels`` / ``matchExpressions``)."""
     min_ready_seconds: int = 0

@@ -4,7 +4,8 @@ Like client-go's reflector plus indexer, without its flaws in the Python client:
 
 - objects are decoded with ``json.loads`` and stored as dicts, with
   ``managedFields`` and the last-applied annotation stripped, then passed through
-  an optional ``transform`` that prunes more;
+  an optional ``transform`` that prunes more, their keys and short strings shared
+  between objects (:func:`~controller.kube.objects.compact`);
 - it lists (in pages), then watches from the list's resourceVersion with
   bookmarks, which advance the resourceVersion while nothing changes;
 - a watch that ends (server ``timeoutSeconds``), breaks, or stays silent longer
@@ -33,7 +34,14 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.kube.errors import describe
 from controller.kube.listwatch import KubeListWatch, ListWatch, WatchStream
-from controller.kube.objects import KubeObject, ObjectKey, Transform, key_of, strip_noise
+from controller.kube.objects import (
+    KubeObject,
+    ObjectKey,
+    Transform,
+    compact,
+    key_of,
+    strip_noise,
+)
 from controller.kube.store import Change, IndexFunc, Store
 from controller.kube.transport import Resource
 
@@ -308,7 +316,8 @@ class Informer:
 
     def _prepare(self, obj: KubeObject) -> KubeObject:
         obj = strip_noise(obj)
-        return self._transform(obj) if self._transform else obj
+        prepared: KubeObject = compact(self._transform(obj) if self._transform else obj)
+        return prepared
 
     def _deliver(self, changes: builtins.list[Change]) -> None:
         for change in changes:

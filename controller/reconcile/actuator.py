@@ -285,6 +285,7 @@ class Actuator:
             paused=action.paused,
             desired_replicas=action.desired_replicas,
             rollout=target.name,
+            labelled=action.labelled,
         )
         path = DEPLOYMENTS.object_path(target.namespace, name)
         target.deployment = self._send("PATCH", path, patch, patch=True)

@@ -7,7 +7,11 @@ from typing import Any
 
 from controller.api import v1alpha1
 from controller.core.revisions import REVISION_LABEL, ROLLOUT_LABEL, Revision, replica_set_name
-from controller.core.world import DESIRED_REPLICAS_ANNOTATION, MANAGED_BY_ANNOTATION
+from controller.core.world import (
+    DESIRED_REPLICAS_ANNOTATION,
+    MANAGED_BY_ANNOTATION,
+    MANAGED_BY_LABEL,
+)
 
 FIELD_MANAGER = "landinggear"
 ISTIO_REVISION_LABEL = "service.istio.io/canonical-revision"
@@ -68,19 +72,32 @@ def replica_set(
     }
 
 
+def label_value(name: str) -> str:
+    """The Rollout's name as the value of :data:`MANAGED_BY_LABEL`; empty when too long
+    for a label value (the selector tests only that the label is there)."""
+    return name if len(name) <= 63 else ""
+
+
 def deployment_patch(
-    *, replicas: int, paused: bool, desired_replicas: int | None, rollout: str
+    *,
+    replicas: int,
+    paused: bool,
+    desired_replicas: int | None,
+    rollout: str,
+    labelled: bool = True,
 ) -> dict[str, Any]:
-    """Merge patch scaling and pausing the user's Deployment (None removes annotations)."""
+    """Merge patch scaling and pausing the user's Deployment (None removes annotations),
+    labelled for the controller's watch or not."""
     managed = rollout if desired_replicas is not None else None
     return {
         "metadata": {
+            "labels": {MANAGED_BY_LABEL: label_value(rollout) if labelled else None},
             "annotations": {
                 DESIRED_REPLICAS_ANNOTATION: (
                     str(desired_replicas) if desired_replicas is not None else None
                 ),
                 MANAGED_BY_ANNOTATION: managed,
-            }
+            },
         },
         "spec": {"replicas": replicas, "paused": paused},
     }

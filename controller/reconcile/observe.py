@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from controller.core.revisions import REVISION_LABEL, Revision, template_hash
-from controller.core.world import DeploymentView, ReplicaSetView, World
+from controller.core.world import MANAGED_BY_LABEL, DeploymentView, ReplicaSetView, World
 
 
 def deployment_view(obj: dict[str, Any]) -> DeploymentView:
@@ -20,6 +20,7 @@ def deployment_view(obj: dict[str, Any]) -> DeploymentView:
         replicas=spec.get("replicas", 1),
         paused=bool(spec.get("paused", False)),
         annotations=dict(meta.get("annotations") or {}),
+        labelled=MANAGED_BY_LABEL in (meta.get("labels") or {}),
         selector=spec.get("selector") or {},
         min_ready_seconds=spec.get("minReadySeconds", 0),
         generation=meta.get("generation", 0),

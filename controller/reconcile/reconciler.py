@@ -12,7 +12,7 @@ import json
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 import pydantic
@@ -26,8 +26,9 @@ from controller.core import flags
 from controller.core.actions import Decision, Event
 from controller.core.decide import decide
 from controller.core.revisions import Revision
+from controller.core.world import World
 from controller.kube.errors import describe
-from controller.kube.objects import ObjectKey
+from controller.kube.objects import ObjectKey, resource_version_of
 from controller.reconcile import observe
 from controller.reconcile.actuator import (
     Actuator,
@@ -73,6 +74,51 @@ class _StaleCache(Exception):
     """The cache still holds a version our own write replaced."""
 
 
+STALE_WRITES_FOR = timedelta(seconds=10)
+"""How long a reconcile's writes to the Deployment and ReplicaSets are waited for in
+the caches; then they are decided on as they are (say, our new ReplicaSet deleted)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class _Written:
+    """What one reconcile wrote besides the Rollout: until the caches show it, a
+    reconcile would decide on the old objects and write the same again."""
+
+    replaced: frozenset[str]
+    """resourceVersions of the Deployment and ReplicaSets its writes replaced."""
+    created: frozenset[str]
+    """Names of the ReplicaSets it created."""
+    at: datetime
+
+    @staticmethod
+    def versions(target: Target) -> dict[str, str]:
+        objs = {f"rs/{name}": rs for name, rs in target.replica_sets.items()}
+        if target.deployment is not None:
+            objs["deployment"] = target.deployment
+        return {k: resource_version_of(o) for k, o in objs.items()}
+
+    @classmethod
+    def since(cls, seen: dict[str, str], target: Target, *, at: datetime) -> _Written:
+        now = cls.versions(target)
+        return cls(
+            replaced=frozenset(v for k, v in seen.items() if now.get(k) not in (None, v)),
+            created=frozenset(k[3:] for k in now.keys() - seen.keys() if k.startswith("rs/")),
+            at=at,
+        )
+
+    def lags(
+        self, deployment: dict[str, Any] | None, owned: list[dict[str, Any]], *, now: datetime
+    ) -> bool:
+        """Whether the cached objects are older than these writes (for a while at most)."""
+        if now - self.at > STALE_WRITES_FOR:
+            return False
+        cached = [*owned, *([deployment] if deployment is not None else [])]
+        names = {str(rs["metadata"].get("name")) for rs in owned}
+        return bool(
+            {resource_version_of(o) for o in cached} & self.replaced or self.created - names
+        )
+
+
 OWNER_INDEX = "owner"
 """Index of the ReplicaSet informer: controller owner UID."""
 
@@ -109,6 +155,8 @@ class Reconciler:
         self.clock = clock
         self._superseded: dict[ObjectKey, set[str]] = {}
         """Per key, versions of the Rollout our own writes replaced: stale if cached."""
+        self._written: dict[ObjectKey, _Written] = {}
+        """Per key, what the last reconcile wrote to its Deployment and ReplicaSets."""
         self.observed: dict[ObjectKey, Observation] = {}
 
     def reconcile(self, key: ObjectKey) -> Result:
@@ -117,26 +165,14 @@ class Reconciler:
         )
         try:
             loaded = self._load(key, bound)
+            if loaded is None:
+                return Result()
+            obj, rollout = loaded
+            target, world = self._observe(key, obj, rollout)
         except _StaleCache:
             return Result(requeue_after=STALE_RETRY_SECONDS)
-        if loaded is None:
-            return Result()
-        obj, rollout = loaded
-        deployment = self.deployments.get(key.namespace or "", rollout.spec.workload_ref.name)
-        owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
-        world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
-        target = Target(
-            obj=obj,
-            deployment=deployment,
-            replica_sets={rs["metadata"]["name"]: rs for rs in owned},
-        )
-        if rollout.deletion_timestamp is None and deployment is not None:
-            try:
-                stable = rollout.status.stable_revision
-                problem = self.actuator.routing_problem(target, Revision(stable or ""))
-            except ApiException as err:
-                return _failed(err, rollout, bound)
-            world = dataclasses.replace(world, routing_problem=problem)
+        except ApiException as err:
+            return _failed(err, rollout, bound)
         now = self.clock()
         looked = self.measurer.collect(key, rollout, now) if self.measurer else Collected()
         measurements = looked.measurements
@@ -190,6 +226,32 @@ class Reconciler:
             requeue_after = max(requeue_after, PENDING_RECHECK_SECONDS)
         return Result(requeue_after=requeue_after)
 
+    def _observe(
+        self, key: ObjectKey, obj: dict[str, Any], rollout: Rollout
+    ) -> tuple[Target, World]:
+        """The Rollout's Deployment and ReplicaSets, and whether its routes are usable;
+        API errors (a Deployment read by name, a router's check) propagate, and
+        :class:`_StaleCache` if the caches do not hold our last writes yet."""
+        name = rollout.spec.workload_ref.name
+        deployment = self.deployments.get(obj["metadata"].get("namespace") or "", name)
+        owned = self.replica_sets.by_index(OWNER_INDEX, rollout.uid)
+        written = self._written.get(key)
+        if written is not None and written.lags(deployment, owned, now=self.clock()):
+            # Deciding now would write again what our last reconcile wrote; the
+            # objects' watch events requeue the key.
+            raise _StaleCache
+        world = observe.world(deployment=deployment, replica_sets=owned, rollout_uid=rollout.uid)
+        target = Target(
+            obj=obj,
+            deployment=deployment,
+            replica_sets={rs["metadata"]["name"]: rs for rs in owned},
+        )
+        if rollout.deletion_timestamp is None and deployment is not None:
+            stable = rollout.status.stable_revision
+            problem = self.actuator.routing_problem(target, Revision(stable or ""))
+            world = dataclasses.replace(world, routing_problem=problem)
+        return target, world
+
     def _load(
         self, key: ObjectKey, bound: structlog.typing.FilteringBoundLogger
     ) -> tuple[dict[str, Any], Rollout] | None:
@@ -197,6 +259,7 @@ class Reconciler:
         obj = self.rollouts.get(key.namespace or "", key.name)
         if obj is None:
             self._superseded.pop(key, None)
+            self._written.pop(key, None)
             self.observed.pop(key, None)
             if self.measurer is not None:
                 self.measurer.forget(key)
@@ -218,7 +281,11 @@ class Reconciler:
         """Apply the actions, fold the flag providers' answers in, then write the status
         once if it changed; the decision as written."""
         decided_on = target.obj["metadata"]["resourceVersion"]
-        answers = self.actuator.apply(target, decision.actions)
+        seen = _Written.versions(target)
+        try:
+            answers = self.actuator.apply(target, decision.actions)
+        finally:
+            self._written[key] = _Written.since(seen, target, at=now)
         # A provider's answer is confirmed when it came, not when the decision was made.
         decision = flags.confirm(decision, answers, now=self.clock() if answers else now)
         if decision.actions:

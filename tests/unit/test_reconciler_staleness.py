@@ -7,7 +7,7 @@ bookkeeping, which needs no API server (the end-to-end scenarios cover the rest)
 from __future__ import annotations
 
 import copy
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from controller.core.actions import Action, Event, FlagResult
@@ -102,3 +102,63 @@ def test_a_status_the_server_stores_with_integral_floats_as_ints_is_unchanged() 
     ours = {"analysis": {"metrics": [{"evidence": 1.0, "logLr": [0.0, 2.5]}]}}
     stored = {"analysis": {"metrics": [{"evidence": 1, "logLr": [0, 2.5]}]}}
     assert canonical_status(ours) == canonical_status(stored)
+
+
+class WorkloadActuator(RecordingActuator):
+    """Also applies actions to the Deployment and ReplicaSets as the server would."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.applied: list[str] = []
+
+    def routing_problem(self, target: Target, stable: object) -> None:
+        del target, stable
+
+    def apply(self, target: Target, actions: tuple[Action, ...]) -> tuple[FlagResult, ...]:
+        for action in actions:
+            self.applied.append(type(action).__name__)
+            if type(action).__name__ == "UpdateDeployment" and target.deployment is not None:
+                written = copy.deepcopy(target.deployment)
+                version = int(written["metadata"]["resourceVersion"]) + 1
+                written["metadata"]["resourceVersion"] = str(version)
+                target.deployment = written
+            if type(action).__name__ == "EnsureReplicaSet":
+                target.replica_sets["web-new"] = {"metadata": {"name": "web-new"}}
+        return ()
+
+
+def deployment(version: str) -> dict[str, Any]:
+    return {
+        "metadata": {"name": "web", "uid": "d-1", "resourceVersion": version},
+        "spec": {
+            "replicas": 2,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": []}},
+        },
+    }
+
+
+def test_our_writes_to_the_workload_are_not_repeated_from_a_stale_cache() -> None:
+    actuator = WorkloadActuator()
+    clock = [NOW]
+    reconciler = Reconciler(
+        rollouts=Cache(rollout("10")),
+        deployments=Cache(deployment("5")),
+        replica_sets=Cache(),
+        actuator=actuator,  # type: ignore[arg-type]
+        events=NoEvents(),  # type: ignore[arg-type]
+        clock=lambda: clock[0],
+    )
+    key = ObjectKey("shop", "web")
+    reconciler.reconcile(key)  # adopts: our ReplicaSet, the Deployment paused
+    assert actuator.applied == ["EnsureReplicaSet", "UpdateDeployment"]
+    assert actuator.last_written is not None
+    reconciler.rollouts = Cache(actuator.last_written)  # the Rollout's watch caught up first
+
+    result = reconciler.reconcile(key)  # the Deployment's and ReplicaSet's have not
+    assert actuator.applied == ["EnsureReplicaSet", "UpdateDeployment"]
+    assert result.requeue_after is not None
+
+    clock[0] += timedelta(seconds=11)  # never caught up (say, deleted): decided on as it is
+    reconciler.reconcile(key)
+    assert actuator.applied[2:] == ["EnsureReplicaSet", "UpdateDeployment"]

@@ -1,11 +1,14 @@
-"""``python -m e2e.bench.scale [--rollouts N] [--shards K [--replicas R]] [--json PATH] [--quick]``.
+"""``python -m e2e.bench.scale [--rollouts N] [--unreferenced M] [--shards K [--replicas R]]
+[--json PATH] [--quick]``.
 
 One controller process (``--shards K``: R processes, default K, sharing K shards),
 as the shipped ServiceAccount and over all namespaces,
 against N minimal Rollouts (1 replica, ``setWeight: 50`` then a timed pause) on
 the local control plane with kwok pods: its RSS and CPU seconds, the time and
 writes to adopt them, the writes of idle reconciles, and a wave of 100
-simultaneous releases (see ``e2e.bench.scale.run``). Prints a table; ``--json``
+simultaneous releases (see ``e2e.bench.scale.run``). ``--unreferenced M`` adds M
+Deployments no Rollout references (0 replicas): what a controller caching every
+Deployment pays for. Prints a table; ``--json``
 writes ``{"runs": [...]}`` with every key issue 15 names, null where not
 measured. ``--quick`` is N = 100. Sharded, RSS and CPU are summed over the
 processes, and the run ends with the load split and a failover
@@ -35,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="N = 100")
     parser.add_argument("--json", type=Path, metavar="PATH")
     parser.add_argument("--pause", type=int, default=15, help="the pause step, seconds")
+    parser.add_argument("--unreferenced", type=int, default=0, metavar="M",
+                        help="also M Deployments (0 replicas) no Rollout references")  # fmt: skip
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--kubeconfig", type=Path, help="a local cluster's admin kubeconfig")
     where.add_argument("--cluster", default="default", help="the local cluster's name")
@@ -60,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         say(f"N={n}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; logs in {log_dir}")
         started = time.monotonic()
         figures_of_run = run(Options(rollouts=n, pause_s=args.pause, log_dir=log_dir / str(n),
-                                     progress=say, shards=args.shards, replicas=replicas),
+                                     progress=say, shards=args.shards, replicas=replicas,
+                                     unreferenced=args.unreferenced),
                              state)  # fmt: skip
         figures_of_run["load_average_1m"] = round(load[0], 2)
         figures_of_run["seconds"] = round(time.monotonic() - started, 1)

@@ -49,14 +49,14 @@ def names(n: int) -> list[str]:
     return [f"s-{i:0{width}d}" for i in range(n)]
 
 
-def deployment(name: str, image: str = "app:v1") -> dict[str, Any]:
+def deployment(name: str, image: str = "app:v1", *, replicas: int = 1) -> dict[str, Any]:
     labels = {"app": name}
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
         "metadata": {"name": name, "labels": labels},
         "spec": {
-            "replicas": 1,
+            "replicas": replicas,
             "selector": {"matchLabels": labels},
             "template": {
                 "metadata": {"labels": labels},

@@ -72,6 +72,8 @@ class Options:
     shards: int = 1
     replicas: int = 1
     """Controller processes; with ``shards`` above 1 they share the shards."""
+    unreferenced: int = 0
+    """Deployments (0 replicas) no Rollout references, created beside the N."""
 
 
 def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float = 0.5) -> float:
@@ -139,6 +141,12 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
     _wait(f"{n} Deployments available", available, timeout=120 + n * 0.2, every=2)
     out["deployments_ready_s"] = round(time.monotonic() - started, 1)
+    if options.unreferenced:
+        say(f"creating {options.unreferenced} Deployments no Rollout references")
+        others = [f"u-{name[2:]}" for name in names(options.unreferenced)]
+        in_parallel(others, lambda name: apps.create_namespaced_deployment(
+            namespace, cast(Any, deployment(name, replicas=0))))  # fmt: skip
+    out["unreferenced_deployments"] = options.unreferenced
 
     controller = Fleet(as_controller, namespace, options.log_dir, replicas=options.replicas,
                        shards=options.shards)  # fmt: skip

@@ -3,13 +3,15 @@ the controller's count of its writes is the API server's."""
 
 from __future__ import annotations
 
+import time
 import urllib.request
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 from kubernetes import client
 
-from tests.support.scenario import Harness
+from controller.core.world import MANAGED_BY_LABEL
+from tests.support.scenario import ControllerProcess, Harness
 from tests.support.waiting import eventually
 
 
@@ -118,3 +120,43 @@ def test_the_write_counter_counts_every_write_the_api_server_audited(harness: Ha
     eventually(same, timeout=20, what=f"the counter {counted()} to match the audit {audited()}")
     kinds = {resource for _, resource in counted()}
     assert {"events", "leases", "rollouts", "replicasets"} <= kinds
+
+
+def _writes_by(controller: ControllerProcess) -> Counter[str]:
+    """The controller's writes by ``verb resource``, Leases aside."""
+    found: Counter[str] = Counter()
+    for name, value in controller.metrics().items():
+        if name.startswith("landinggear_api_writes_total{") and "resource=leases" not in name:
+            labels = dict(pair.split("=", 1) for pair in name[name.index("{") + 1 : -1].split(","))
+            found[f"{labels['verb']} {labels['resource']}"] += int(value)
+    return found
+
+
+def test_adoption_writes_each_object_only_as_often_as_it_must_change(harness: Harness) -> None:
+    """Adoption: the finalizer; our ReplicaSet; the Deployment paused (and labelled for
+    the watch) while its pods serve, then scaled to zero once ours do; the status when
+    adopting and when Healthy; the Adopted Event. A label a user removes costs one patch."""
+    harness.create_app(replicas=2)
+    controller = harness.start_controller()
+    eventually(controller.metrics, timeout=10, what="metrics served")
+    harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
+    harness.wait_status("adopted", phase="Healthy")
+    time.sleep(2)  # any write a late watch event would cause
+    assert _writes_by(controller) == {
+        "patch rollouts": 1,
+        "create replicasets": 1,
+        "patch deployments": 2,
+        "update rollouts/status": 2,
+        "create events": 1,
+    }
+    before = _writes_by(controller)
+    harness.kube.kubectl(
+        "label", "deployment/web", f"{MANAGED_BY_LABEL}-", f"--namespace={harness.namespace}"
+    )
+    eventually(
+        lambda: MANAGED_BY_LABEL in (harness.deployment().metadata.labels or {}),
+        timeout=20,
+        what="our label back",
+    )
+    time.sleep(2)
+    assert _writes_by(controller) - before == {"patch deployments": 1}

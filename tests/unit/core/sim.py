@@ -97,6 +97,7 @@ class Sim:
     deployment_paused: bool = False
     deployment_annotations: dict[str, str] = field(default_factory=dict)
     deployment_available: int = 3
+    deployment_labelled: bool = False
     replica_sets: dict[Revision, FakeReplicaSet] = field(default_factory=dict)
     status: RolloutStatus = field(default_factory=RolloutStatus)
     annotations: dict[str, str] = field(default_factory=dict)
@@ -154,6 +155,7 @@ class Sim:
             replicas=self.deployment_replicas,
             paused=self.deployment_paused,
             annotations=dict(self.deployment_annotations),
+            labelled=self.deployment_labelled,
             selector={"matchLabels": {"app": "web"}},
             generation=1,
             observed_generation=1,
@@ -222,7 +224,10 @@ class Sim:
                     rs.available = min(rs.available, n)
             case DeleteReplicaSet(name=name):
                 self.replica_sets = {k: v for k, v in self.replica_sets.items() if v.name != name}
-            case UpdateDeployment(replicas=n, paused=paused, desired_replicas=desired):
+            case UpdateDeployment(
+                replicas=n, paused=paused, desired_replicas=desired, labelled=labelled
+            ):
+                self.deployment_labelled = labelled
                 self.deployment_replicas = n
                 self.deployment_paused = paused
                 self.deployment_available = min(self.deployment_available, n)

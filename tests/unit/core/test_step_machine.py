@@ -332,3 +332,43 @@ def test_a_lost_promotion_record_then_a_revert_never_leaves_nothing_serving() ->
     assert sim.status.stable_revision == v1
     assert sim.available(v1) == 1
     assert sim.rs_replicas(v2) == 0
+
+
+def labelled(sim: Sim) -> bool:
+    """Whether the Deployment carries our label (a call: mypy does not narrow it)."""
+    return sim.deployment_labelled
+
+
+def test_adoption_labels_the_deployment_and_deletion_unlabels_it_last() -> None:
+    sim = Sim(steps=STEPS)
+    sim.reconcile()
+    assert labelled(sim)  # watched from the first patch on
+    sim.settle()
+    sim.deleting = True
+    sim.reconcile()
+    assert labelled(sim)  # its pods becoming available are still watched
+
+    sim.pods_ready()
+    sim.reconcile()
+    assert not labelled(sim)
+    assert FINALIZER not in sim.finalizers
+
+
+def test_a_label_dropped_by_a_users_apply_is_put_back_and_nothing_else_changes() -> None:
+    sim = adopted()
+    replicas, annotations = sim.deployment_replicas, dict(sim.deployment_annotations)
+    sim.deployment_labelled = False
+    sim.reconcile()
+    assert labelled(sim)
+    assert (sim.deployment_replicas, sim.deployment_annotations) == (replicas, annotations)
+    assert sim.reconcile().actions == ()
+
+
+def test_a_rollout_whose_deployment_is_missing_looks_for_it_again_soon() -> None:
+    from controller.core.decide import WORKLOAD_RECHECK, decide
+    from controller.core.world import World
+
+    sim = Sim(steps=STEPS)
+    decision = decide(sim.rollout(), World(deployment=None), sim.now)
+    assert decision.status.phase is Phase.DEGRADED
+    assert decision.requeue_after == WORKLOAD_RECHECK.total_seconds()

@@ -7,6 +7,7 @@ from typing import Any
 from controller.kube.objects import (
     LAST_APPLIED_ANNOTATION,
     ObjectKey,
+    compact,
     key_of,
     owner_uids,
     strip_noise,
@@ -108,3 +109,19 @@ def test_cluster_scoped_objects_have_an_empty_namespace_in_their_key() -> None:
     assert key == ObjectKey("", "node-1")
     assert str(key) == "node-1"
     assert str(ObjectKey("ns", "x")) == "ns/x"
+
+
+def test_compact_shares_keys_and_short_strings_between_objects_and_keeps_the_rest() -> None:
+    import json
+
+    raw = {
+        "metadata": {"name": "web", "labels": {"app": "web"}},
+        "spec": {"replicas": 3, "paused": True, "image": "r" * 100, "items": ["True", 1.5, None]},
+    }
+    doc = json.dumps(raw)
+    first, second = compact(json.loads(doc)), compact(json.loads(doc))
+    assert first == second == raw
+    assert next(iter(first)) is next(iter(second))  # the key "metadata"
+    assert first["metadata"]["labels"]["app"] is second["metadata"]["labels"]["app"]
+    assert first["spec"]["items"][0] is second["spec"]["items"][0]
+    assert first["spec"]["image"] is not second["spec"]["image"]  # long: left alone
