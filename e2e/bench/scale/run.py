@@ -39,7 +39,7 @@ from kubernetes.client import ApiClient
 
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
-from e2e.bench.scale import failover, figures
+from e2e.bench.scale import failover, figures, paced
 from e2e.bench.scale.fleet import Fleet
 from e2e.bench.scale.objects import (
     PREFIX,
@@ -74,6 +74,8 @@ class Options:
     """Controller processes; with ``shards`` above 1 they share the shards."""
     unreferenced: int = 0
     """Deployments (0 replicas) no Rollout references, created beside the N."""
+    paced: bool = True
+    """After the wave, 50 releases at 10 per second (``e2e.bench.scale.paced``)."""
 
 
 def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float = 0.5) -> float:
@@ -265,6 +267,20 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
         say("waiting for the wave to be promoted")
         _wait("the wave Healthy again", lambda: healthy(wave), timeout=120 + options.pause_s)
+        if options.paced:
+            # Released again (a new image) if N leaves no fresh Rollouts: all are Healthy.
+            fresh = all_names[WAVE:] or all_names
+            chosen = fresh[: paced.PACED_RELEASES]
+            canaries = {name: statuses[name].get("canaryRevision") for name in chosen
+                        if name in statuses}  # fmt: skip
+
+            def taken(name: str) -> bool:
+                now = _statuses(api, namespace).get(name, {})
+                canary = now.get("canaryRevision")
+                return bool(canary) and canary != canaries.get(name)
+
+            out.update(paced.paced(api, namespace, chosen, audit=audit, released=taken,
+                                   say=say))  # fmt: skip
         out["apiserver_rss_mib"] = round(figures.rss_mib(state.pids["kube-apiserver"]), 1)
         out["etcd_rss_mib"] = round(figures.rss_mib(state.pids["etcd"]), 1)
         out["controller_exited"] = len(controller.live()) < len(controller.members)
