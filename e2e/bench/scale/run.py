@@ -75,7 +75,8 @@ class Options:
     unreferenced: int = 0
     """Deployments (0 replicas) no Rollout references, created beside the N."""
     paced: bool = True
-    """After the wave, 50 releases at 10 per second (``e2e.bench.scale.paced``)."""
+    """After the wave, 50 releases at 10 per second (``e2e.bench.scale.paced``);
+    unsharded runs only (a sharded run's failover releases the same Rollouts)."""
 
 
 def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float = 0.5) -> float:
@@ -267,7 +268,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
         say("waiting for the wave to be promoted")
         _wait("the wave Healthy again", lambda: healthy(wave), timeout=120 + options.pause_s)
-        if options.paced:
+        if options.paced and options.shards == 1:  # the failover releases these again
             # Released again (a new image) if N leaves no fresh Rollouts: all are Healthy.
             fresh = all_names[WAVE:] or all_names
             chosen = fresh[: paced.PACED_RELEASES]
@@ -281,6 +282,8 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
             out.update(paced.paced(api, namespace, chosen, audit=audit, released=taken,
                                    say=say))  # fmt: skip
+            _wait("the paced releases Healthy again", lambda: healthy(chosen),
+                  timeout=120 + options.pause_s)  # fmt: skip
         out["apiserver_rss_mib"] = round(figures.rss_mib(state.pids["kube-apiserver"]), 1)
         out["etcd_rss_mib"] = round(figures.rss_mib(state.pids["etcd"]), 1)
         out["controller_exited"] = len(controller.live()) < len(controller.members)
