@@ -8,6 +8,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import pytest
 
@@ -17,22 +18,28 @@ from tests.support.kube import ClusterUnderTest
 ROOT = Path(__file__).parents[2]
 
 
-@pytest.mark.timeout(600)
-def test_the_quick_scale_benchmark_measures_every_figure(
-    kube: ClusterUnderTest, tmp_path: Path
-) -> None:
+def quick_run(kube: ClusterUnderTest, tmp_path: Path, *extra: str) -> dict[str, Any]:
+    """``python -m e2e.bench.scale --quick`` as a user runs it; its one run's figures."""
     if kube.audit_log is None:
         pytest.skip("needs the local control plane (reads its audit log and /proc)")
     out = tmp_path / "scale.json"
     proc = subprocess.run(
-        [sys.executable, "-m", "e2e.bench.scale", "--quick", f"--kubeconfig={kube.kubeconfig}",
-         f"--json={out}", f"--log-dir={tmp_path / 'logs'}"],
+        [sys.executable, "-m", "e2e.bench.scale", "--quick", *extra,
+         f"--kubeconfig={kube.kubeconfig}", f"--json={out}", f"--log-dir={tmp_path / 'logs'}"],
         cwd=ROOT, capture_output=True, text=True, timeout=580, check=False,
     )  # fmt: skip
     print(proc.stdout)
     assert proc.returncode == 0, proc.stderr[-4000:]
     (run,) = json.loads(out.read_text())["runs"]
     assert set(KEYS) <= set(run)
+    return cast(dict[str, Any], run)
+
+
+@pytest.mark.timeout(600)
+def test_the_quick_scale_benchmark_measures_every_figure(
+    kube: ClusterUnderTest, tmp_path: Path
+) -> None:
+    run = quick_run(kube, tmp_path)
     assert (run["rollouts"], run["shards"]) == (100, 1)
     assert run["controller_exited"] is False
     assert run["rss_mib"] > 10
@@ -53,24 +60,16 @@ def test_the_quick_scale_benchmark_measures_every_figure(
     assert run["api_rps"] > 0
     assert run["api_rps_by_verb"]
     assert run["apiserver_rss_mib"] > 50
+    # Steady releases (10 per second): each acted on, its canary ReplicaSet created.
+    assert run["paced_acted_on"] == run["paced_releases"] == 50
+    assert 0 <= run["paced_release_to_canary_rs_created_p99_s"] < 60  # rounded: 0.00 is ok
 
 
 @pytest.mark.timeout(600)
 def test_the_quick_sharded_benchmark_splits_the_load_and_fails_over(
     kube: ClusterUnderTest, tmp_path: Path
 ) -> None:
-    if kube.audit_log is None:
-        pytest.skip("needs the local control plane (reads its audit log and /proc)")
-    out = tmp_path / "scale.json"
-    proc = subprocess.run(
-        [sys.executable, "-m", "e2e.bench.scale", "--quick", "--shards=2",
-         f"--kubeconfig={kube.kubeconfig}", f"--json={out}", f"--log-dir={tmp_path / 'logs'}"],
-        cwd=ROOT, capture_output=True, text=True, timeout=580, check=False,
-    )  # fmt: skip
-    print(proc.stdout)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    (run,) = json.loads(out.read_text())["runs"]
-    assert set(KEYS) <= set(run)
+    run = quick_run(kube, tmp_path, "--shards=2")
     assert (run["rollouts"], run["shards"], run["replicas"]) == (100, 2, 2)
     # Both processes worked, each for the Rollouts of its own shard only.
     assert sorted(run["shard_holders"].values()) == ["scale-bench-0", "scale-bench-1"]
