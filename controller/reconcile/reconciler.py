@@ -25,6 +25,7 @@ from controller.api.v1alpha1 import Rollout, status_to_object
 from controller.core import flags
 from controller.core.actions import Decision, Event
 from controller.core.decide import decide
+from controller.core.pacing import status_write_due
 from controller.core.revisions import Revision
 from controller.core.world import World
 from controller.kube.errors import describe
@@ -157,6 +158,8 @@ class Reconciler:
         """Per key, versions of the Rollout our own writes replaced: stale if cached."""
         self._written: dict[ObjectKey, _Written] = {}
         """Per key, what the last reconcile wrote to its Deployment and ReplicaSets."""
+        self._status_written_at: dict[ObjectKey, datetime] = {}
+        """Per key, when this process last wrote its status (progress writes are paced)."""
         self.observed: dict[ObjectKey, Observation] = {}
 
     def reconcile(self, key: ObjectKey) -> Result:
@@ -182,7 +185,7 @@ class Reconciler:
         for note in decision.notes:
             bound.warning(note)
         try:
-            decision = self._act(key, target, decision, now)
+            decision, deferred = self._act(key, target, decision, now, rollout)
         except TrafficNotVerified as err:
             # Nothing after the route change was applied and no status written: the
             # weight is not recorded as reached, nothing that lost traffic scaled down.
@@ -221,6 +224,8 @@ class Reconciler:
             step=decision.status.current_step_index,
         )
         requeue_after = decision.requeue_after
+        if deferred is not None:
+            requeue_after = min(requeue_after or deferred, deferred)
         if looked.pending and requeue_after is not None:
             # The look in flight queues the key when it ends; until then, no busy loop.
             requeue_after = max(requeue_after, PENDING_RECHECK_SECONDS)
@@ -260,6 +265,7 @@ class Reconciler:
         if obj is None:
             self._superseded.pop(key, None)
             self._written.pop(key, None)
+            self._status_written_at.pop(key, None)
             self.observed.pop(key, None)
             if self.measurer is not None:
                 self.measurer.forget(key)
@@ -277,9 +283,12 @@ class Reconciler:
             bound.error("Rejected invalid Rollout", error=str(err))
             return None
 
-    def _act(self, key: ObjectKey, target: Target, decision: Decision, now: datetime) -> Decision:
+    def _act(
+        self, key: ObjectKey, target: Target, decision: Decision, now: datetime, rollout: Rollout
+    ) -> tuple[Decision, float | None]:
         """Apply the actions, fold the flag providers' answers in, then write the status
-        once if it changed; the decision as written."""
+        once if it changed; the decision as written, and in how many seconds a status
+        write put off (progress alone, see :mod:`controller.core.pacing`) is due."""
         decided_on = target.obj["metadata"]["resourceVersion"]
         seen = _Written.versions(target)
         try:
@@ -292,14 +301,24 @@ class Reconciler:
             failpoints.hit(failpoints.CRASH_BEFORE_STATUS_WRITE)
         new_status = status_to_object(decision.status)
         if canonical_status(new_status) != canonical_status(target.obj.get("status") or {}):
+            if not (decision.actions or decision.events or answers):
+                due = status_write_due(
+                    rollout.status,
+                    decision.status,
+                    last_written=self._status_written_at.get(key),
+                    now=now,
+                )
+                if due > now:
+                    return decision, (due - now).total_seconds()
             before = target.obj["metadata"]["resourceVersion"]
             written = self.actuator.write_status(target, new_status)
+            self._status_written_at[key] = now
             version = written["metadata"]["resourceVersion"]
             self._superseded[key] = {decided_on, before} - {version}
             log.debug("Wrote status", rollout=key.name, version=version)
         elif target.obj["metadata"]["resourceVersion"] != decided_on:
             self._superseded[key] = {decided_on}
-        return decision
+        return decision, None
 
 
 def _failed(

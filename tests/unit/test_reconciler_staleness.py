@@ -162,3 +162,123 @@ def test_our_writes_to_the_workload_are_not_repeated_from_a_stale_cache() -> Non
     clock[0] += timedelta(seconds=11)  # never caught up (say, deleted): decided on as it is
     reconciler.reconcile(key)
     assert actuator.applied[2:] == ["EnsureReplicaSet", "UpdateDeployment"]
+
+
+class Server(RecordingActuator):
+    """Applies adoption's actions as the API server would: our ReplicaSet created
+    (unready) and owned by the Rollout, the Deployment patched."""
+
+    def __init__(self, rollouts: Cache, deployments: Cache, replica_sets: OwnedCache) -> None:
+        super().__init__()
+        self.rollouts, self.deployments, self.replica_sets = rollouts, deployments, replica_sets
+        self.actions: list[Action] = []
+
+    def routing_problem(self, target: Target, stable: object) -> None:
+        del target, stable
+
+    def apply(self, target: Target, actions: tuple[Action, ...]) -> tuple[FlagResult, ...]:
+        from controller.core.actions import EnsureReplicaSet, UpdateDeployment
+        from controller.reconcile import manifests
+
+        for action in actions:
+            self.actions.append(action)
+            if isinstance(action, EnsureReplicaSet) and action.template is not None:
+                rs = manifests.replica_set(
+                    rollout="web",
+                    rollout_uid="u-1",
+                    namespace="shop",
+                    revision=action.revision,
+                    template=action.template,
+                    selector={"matchLabels": {"app": "web"}},
+                    replicas=action.replicas,
+                )
+                rs["metadata"]["resourceVersion"] = "1"
+                rs["status"] = {"observedGeneration": 1, "availableReplicas": 0}
+                rs["metadata"]["generation"] = 1
+                self.replica_sets.objs = [rs]
+            if isinstance(action, UpdateDeployment):
+                patch = manifests.deployment_patch(
+                    replicas=action.replicas,
+                    paused=action.paused,
+                    desired_replicas=action.desired_replicas,
+                    rollout="web",
+                )
+                written = copy.deepcopy(self.deployments.objs[0])
+                meta = written["metadata"]
+                meta["labels"] = {**(meta.get("labels") or {}), **patch["metadata"]["labels"]}
+                meta["annotations"] = {
+                    **(meta.get("annotations") or {}),
+                    **patch["metadata"]["annotations"],
+                }
+                meta["resourceVersion"] = str(int(meta["resourceVersion"]) + 1)
+                written["spec"].update(patch["spec"])
+                self.deployments.objs = [written]
+        return ()
+
+    def write_status(self, target: Target, status: dict[str, Any]) -> dict[str, Any]:
+        written = super().write_status(target, status)
+        self.rollouts.objs = [written]
+        return written
+
+    def pods_available(self, count: int) -> None:
+        rs = copy.deepcopy(self.replica_sets.objs[0])
+        rs["status"]["availableReplicas"] = rs["status"]["readyReplicas"] = count
+        rs["metadata"]["resourceVersion"] = str(int(rs["metadata"]["resourceVersion"]) + 1)
+        self.replica_sets.objs = [rs]
+
+
+class OwnedCache(Cache):
+    def by_index(self, index: str, value: str) -> list[dict[str, Any]]:
+        assert index == OWNER_INDEX
+        return list(self.objs)
+
+
+def test_pods_becoming_ready_one_by_one_are_written_at_most_every_two_seconds() -> None:
+    from controller.core.pacing import PROGRESS_WRITE_INTERVAL
+
+    rollouts, deployments, replica_sets = Cache(rollout("10")), Cache(), OwnedCache()
+    deployments.objs = [deployment("5")]
+    deployments.objs[0]["spec"]["replicas"] = 4
+    server = Server(rollouts, deployments, replica_sets)
+    clock = [NOW]
+    reconciler = Reconciler(
+        rollouts=rollouts,
+        deployments=deployments,
+        replica_sets=replica_sets,
+        actuator=server,  # type: ignore[arg-type]
+        events=NoEvents(),  # type: ignore[arg-type]
+        clock=lambda: clock[0],
+    )
+    key = ObjectKey("shop", "web")
+
+    def status() -> dict[str, Any]:
+        return dict(rollouts.objs[0]["status"])
+
+    reconciler.reconcile(key)  # adopts: our ReplicaSet, the Deployment paused
+    assert server.status_writes == 1
+    assert status()["stableReadyReplicas"] == 0
+
+    server.pods_available(1)
+    clock[0] += timedelta(seconds=0.5)
+    result = reconciler.reconcile(key)
+    assert server.status_writes == 1  # progress alone, 0.5 s after the last write: waits
+    left = PROGRESS_WRITE_INTERVAL - timedelta(seconds=0.5)
+    assert result.requeue_after == left.total_seconds()
+
+    server.pods_available(2)
+    clock[0] += timedelta(seconds=1)
+    reconciler.reconcile(key)
+    assert server.status_writes == 1
+
+    clock[0] += timedelta(seconds=0.5)  # the interval is over: the latest count is written
+    reconciler.reconcile(key)
+    assert server.status_writes == 2
+    assert status()["stableReadyReplicas"] == 2
+    assert "2/4" in status()["message"]
+
+    server.pods_available(4)  # Healthy: a transition, written at once
+    clock[0] += timedelta(seconds=0.1)
+    reconciler.reconcile(key)
+    assert server.status_writes == 3
+    assert status()["phase"] == "Healthy"
+    assert status()["stableReadyReplicas"] == 4

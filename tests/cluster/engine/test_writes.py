@@ -135,18 +135,22 @@ def _writes_by(controller: ControllerProcess) -> Counter[str]:
 def test_adoption_writes_each_object_only_as_often_as_it_must_change(harness: Harness) -> None:
     """Adoption: the finalizer; our ReplicaSet; the Deployment paused (and labelled for
     the watch) while its pods serve, then scaled to zero once ours do; the status when
-    adopting and when Healthy; the Adopted Event. A label a user removes costs one patch."""
+    adopting and when Healthy (ready counts in between at most every 2 s); the
+    Adopted Event. A label a user removes costs one patch."""
     harness.create_app(replicas=2)
     controller = harness.start_controller()
     eventually(controller.metrics, timeout=10, what="metrics served")
     harness.create_rollout(steps=[{"setWeight": 50}, {"pause": {}}])
     harness.wait_status("adopted", phase="Healthy")
     time.sleep(2)  # any write a late watch event would cause
-    assert _writes_by(controller) == {
+    writes = _writes_by(controller)
+    # A ready count alone (1/2 pods) waits up to 2 s for the next status write; pods
+    # that become ready further apart than that make one more.
+    assert writes.pop("update rollouts/status") in (2, 3)
+    assert writes == {
         "patch rollouts": 1,
         "create replicasets": 1,
         "patch deployments": 2,
-        "update rollouts/status": 2,
         "create events": 1,
     }
     before = _writes_by(controller)
