@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kubernetes import client
 
-from controller.kube.counting import OnWrite, WriteCountingApiClient
+from controller.kube.counting import OnRead, OnWrite, WriteCountingApiClient
 from controller.kube.fencing import Fence
 from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.settings import Settings
@@ -19,6 +19,7 @@ def api_client(
     fence: Fence,
     agent: str,
     on_write: OnWrite | None = None,
+    on_read: OnRead | None = None,
 ) -> client.ApiClient:
     """The rate-limited, fenced client every read and write but the Lease's goes through."""
     api = RateLimitedApiClient(
@@ -26,15 +27,20 @@ def api_client(
         limiter=RateLimiter(qps=settings.qps, burst=settings.burst),
         fence=fence,
         on_write=on_write,
+        on_read=on_read,
     )
     api.user_agent = agent
     return api
 
 
 def lease_client(
-    configuration: client.Configuration, *, agent: str, on_write: OnWrite | None = None
+    configuration: client.Configuration,
+    *,
+    agent: str,
+    on_write: OnWrite | None = None,
+    on_read: OnRead | None = None,
 ) -> client.ApiClient:
     """The Lease's own client: no limiter, no retries, never queued behind other requests."""
-    api = WriteCountingApiClient(configuration, on_write=on_write)
+    api = WriteCountingApiClient(configuration, on_write=on_write, on_read=on_read)
     api.user_agent = agent
     return api

@@ -106,7 +106,9 @@ class Manager:
             retry_period=settings.retry_period,
         )
         if settings.leader_elect:
-            leases = lease_client(configuration, agent=agent, on_write=counted)
+            leases = lease_client(
+                configuration, agent=agent, on_write=counted, on_read=self.metrics.count_read
+            )
             lease_ns = settings.lease_namespace or home_namespace(
                 **where, namespace_file=namespace_file
             )
@@ -133,7 +135,12 @@ class Manager:
         )
         self.fence = Fence(holds, margin=settings.fence_margin)
         self.api = api_client(
-            settings, configuration, fence=self.fence, agent=agent, on_write=counted
+            settings,
+            configuration,
+            fence=self.fence,
+            agent=agent,
+            on_write=counted,
+            on_read=self.metrics.count_read,
         )
         ns = settings.namespace
         timeout = settings.watch_timeout
@@ -175,12 +182,13 @@ class Manager:
         )
         self.measurer = Measurer(analyst, on_ready=self.queue.add)
         clock = _utc_now
+        self.events = EventRecorder(self.api, clock)
         self.reconciler = Reconciler(
             rollouts=self.rollouts,
             deployments=DeploymentLookup(self.deployments, self.api),
             replica_sets=self.replica_sets,
             actuator=self.actuator,
-            events=EventRecorder(self.api, clock),
+            events=self.events,
             clock=clock,
             measurer=self.measurer,
         )
@@ -417,6 +425,7 @@ class Manager:
             return 1 if outcome is ElectionOutcome.LOST else 0
         finally:
             self.queue.shut_down()
+            self.events.close(timeout=5.0)  # a lost lease's fence refuses them at once
             self.measurer.stop()
             for informer in (self.rollouts, self.deployments, self.replica_sets):
                 informer.stop(timeout=1.0)  # a watch cut off mid-read must not delay the exit

@@ -86,6 +86,13 @@ class Metrics:
             ["verb", "resource"],
             registry=self.registry,
         )
+        self.api_reads = Counter(
+            "landinggear_api_reads",
+            "API read requests sent (get, list, watch; the Lease's included), by verb and "
+            "resource; a watch is counted when it is opened.",
+            ["verb", "resource"],
+            registry=self.registry,
+        )
         self.looks = Counter(
             "landinggear_analysis_looks",
             "Analysis looks taken, by result (ok, no_data, error, invalid).",
@@ -116,6 +123,10 @@ class Metrics:
     def count_write(self, verb: str, resource: str) -> None:
         """One API write request sent (:class:`controller.kube.WriteCountingApiClient`)."""
         self.api_writes.labels(verb, resource).inc()
+
+    def count_read(self, verb: str, resource: str) -> None:
+        """One API read request sent (:class:`controller.kube.WriteCountingApiClient`)."""
+        self.api_reads.labels(verb, resource).inc()
 
     def count_looks(self, measurements: Iterable[Measurement]) -> None:
         """Analysis looks taken."""

@@ -31,9 +31,9 @@ class Settings(BaseSettings):
     namespace: str | None = Field(
         default=None, description="Watch only this namespace; default: all namespaces."
     )
-    workers: int = Field(default=8, ge=1, le=64, description="Concurrent reconciles.")
-    qps: float = Field(default=50.0, gt=0, description="Client-side API requests per second.")
-    burst: int = Field(default=100, ge=1, description="Client-side burst above qps.")
+    workers: int = Field(default=16, ge=1, le=64, description="Concurrent reconciles.")
+    qps: float = Field(default=100.0, gt=0, description="Client-side API requests per second.")
+    burst: int = Field(default=300, ge=1, description="Client-side burst above qps.")
     leader_elect: bool = Field(default=True, description="Run only while holding the Lease.")
     lease_name: str = Field(default="landinggear-controller", description="Lease object name.")
     lease_namespace: str | None = Field(

@@ -1,9 +1,10 @@
 """Client-side limits for API requests: a token bucket, and waiting out 429s.
 
-:class:`RateLimiter` is a thread-safe token bucket (QPS 50, burst 100 by
-default; client-go's defaults of 5/10 are too low for a controller of a thousand
-rollouts). Each :meth:`RateLimiter.acquire` reserves a token and sleeps until it
-is due, so concurrent callers are served in order without busy-waiting.
+:class:`RateLimiter` is a thread-safe token bucket (QPS 100, burst 300 by
+default, the controller's ``--qps`` and ``--burst``; client-go's defaults of 5/10
+are too low for a controller of a thousand rollouts). Each
+:meth:`RateLimiter.acquire` reserves a token and sleeps until it is due, so
+concurrent callers are served in order without busy-waiting.
 
 When the API server sheds load it answers 429 (or 503) with ``Retry-After``.
 :func:`retry_after` decides whether and how long to wait; :class:`LimitedCaller`
@@ -25,7 +26,7 @@ from kubernetes.client import Configuration
 from kubernetes.client.exceptions import ApiException
 from kubernetes.client.rest import RESTResponse
 
-from controller.kube.counting import OnWrite, WriteCountingApiClient
+from controller.kube.counting import OnRead, OnWrite, WriteCountingApiClient
 from controller.kube.fencing import Fence
 
 __all__ = [
@@ -48,8 +49,8 @@ class RateLimiter:
 
     def __init__(
         self,
-        qps: float = 50.0,
-        burst: int = 100,
+        qps: float = 100.0,
+        burst: int = 300,
         *,
         clock: Callable[[], float] = time.monotonic,
         sleep: Sleep = time.sleep,
@@ -191,8 +192,9 @@ class RateLimitedApiClient(WriteCountingApiClient):
         sleep: Sleep | None = None,
         fence: Fence | None = None,
         on_write: OnWrite | None = None,
+        on_read: OnRead | None = None,
     ) -> None:
-        super().__init__(configuration, on_write=on_write)
+        super().__init__(configuration, on_write=on_write, on_read=on_read)
         self.limiter = limiter or RateLimiter()
         self.policy = policy
         self._sleep = sleep or self.limiter.sleep

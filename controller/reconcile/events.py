@@ -1,8 +1,13 @@
-"""Kubernetes Events on Rollouts (``events.k8s.io/v1``), recorded on transitions only."""
+"""Kubernetes Events on Rollouts (``events.k8s.io/v1``), recorded on transitions only,
+sent in order by a thread of their own."""
 
 from __future__ import annotations
 
+import contextlib
+import queue
 import socket
+import threading
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime
@@ -10,7 +15,6 @@ from typing import Any
 
 import structlog
 from kubernetes.client import ApiClient
-from kubernetes.client.exceptions import ApiException
 
 from controller.core.actions import Event
 from controller.kube.errors import describe
@@ -20,6 +24,9 @@ EVENTS = Resource(group="events.k8s.io", version="v1", plural="events")
 REPORTING_CONTROLLER = "landinggear.dev/controller"
 
 log = structlog.get_logger("landinggear.events")
+
+QUEUE_LIMIT = 1000
+"""Events waiting to be sent at most; more are dropped (the status keeps the record)."""
 
 
 def event_body(
@@ -52,12 +59,21 @@ def event_body(
 
 
 class EventRecorder:
-    """Best effort: a failed Event is logged, never fails the reconcile."""
+    """Best effort and off the reconcile's path: an Event is queued and one thread sends
+    them in order, so a reconcile waits for its status and workload writes only. A
+    failed Event is logged, never fails the reconcile; past :data:`QUEUE_LIMIT`
+    waiting Events, new ones are dropped (logged)."""
 
-    def __init__(self, api: ApiClient, clock: Callable[[], datetime]) -> None:
+    def __init__(
+        self, api: ApiClient, clock: Callable[[], datetime], *, limit: int = QUEUE_LIMIT
+    ) -> None:
         self.api = api
         self.clock = clock
         self.instance = socket.gethostname()
+        self.dropped = 0
+        self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=limit)
+        self._lock = threading.Lock()
+        self._sender: threading.Thread | None = None
 
     def record(self, regarding: dict[str, Any], event: Event) -> None:
         body = event_body(
@@ -67,6 +83,47 @@ class EventRecorder:
             instance=self.instance,
             action="Reconcile",
         )
+        with self._lock:
+            if self._sender is None:
+                self._sender = threading.Thread(target=self._send_all, name="events", daemon=True)
+                self._sender.start()
+        try:
+            self._queue.put_nowait(body)
+        except queue.Full:
+            self.dropped += 1
+            log.warning("Dropped event: too many waiting", reason=event.reason,
+                        waiting=self._queue.qsize(), dropped=self.dropped)  # fmt: skip
+
+    def flush(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for every queued Event to be sent (or fail)."""
+        deadline = time.monotonic() + timeout
+        with self._queue.all_tasks_done:
+            while self._queue.unfinished_tasks:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._queue.all_tasks_done.wait(left)
+        return True
+
+    def close(self, timeout: float) -> None:
+        """Send what is queued (up to ``timeout`` seconds), then stop the sender."""
+        self.flush(timeout)
+        with self._lock:
+            sender, self._sender = self._sender, None
+        if sender is not None:
+            with contextlib.suppress(queue.Full):
+                self._queue.put_nowait(None)
+            sender.join(max(0.1, timeout))
+
+    def _send_all(self) -> None:
+        while (body := self._queue.get()) is not None:
+            try:
+                self._send(body)
+            finally:
+                self._queue.task_done()
+        self._queue.task_done()
+
+    def _send(self, body: dict[str, Any]) -> None:
         try:
             request_json(
                 self.api,
@@ -75,5 +132,5 @@ class EventRecorder:
                 body=body,
                 timeout=(5.0, 10.0),
             )
-        except (ApiException, OSError) as err:
-            log.warning("Failed to record event", reason=event.reason, error=describe(err))
+        except Exception as err:  # a refused write (fenced, 4xx) or a dead connection alike
+            log.warning("Failed to record event", reason=body["reason"], error=describe(err))

@@ -1,5 +1,5 @@
 """``python -m e2e.bench.scale [--rollouts N] [--unreferenced M] [--shards K [--replicas R]]
-[--json PATH] [--quick]``.
+[--budget QPS/BURST[/WORKERS] …] [--before CHECKOUT] [--json PATH] [--quick]``.
 
 One controller process (``--shards K``: R processes, default K, sharing K shards),
 as the shipped ServiceAccount and over all namespaces,
@@ -12,12 +12,17 @@ Deployment pays for. Prints a table; ``--json``
 writes ``{"runs": [...]}`` with every key issue 15 names, null where not
 measured. ``--quick`` is N = 100. Sharded, RSS and CPU are summed over the
 processes, and the run ends with the load split and a failover
-(``e2e.bench.scale.failover``).
+(``e2e.bench.scale.failover``). ``--budget 50/100 200/400`` runs each N once per
+client-side API budget, side by side, with what the API server said meanwhile
+(``e2e.bench.scale.apiserver``: APF rejections and queue wait, write latency);
+``--before CHECKOUT`` first runs each N with an older checkout's controller (its
+own defaults) as the baseline, in the same invocation on the same cluster.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import sys
@@ -26,8 +31,28 @@ import time
 from pathlib import Path
 
 from e2e.bench.scale import figures
-from e2e.bench.scale.run import Options, run
+from e2e.bench.scale.run import ROOT, Options, run
 from e2e.localcluster import cluster, faults
+
+
+def _budget(text: str) -> tuple[str, tuple[str, ...]]:
+    """``QPS/BURST[/WORKERS]`` as the controller's flags ("" for its defaults)."""
+    if not text:
+        return "", ()
+    parts = text.split("/")
+    try:
+        if len(parts) not in (2, 3) or float(parts[0]) <= 0 or min(map(int, parts[1:])) < 1:
+            raise ValueError
+    except ValueError:
+        raise ValueError(
+            f"--budget wants QPS/BURST or QPS/BURST/WORKERS (say 100/200/16), not {text!r}"
+        ) from None
+    flags = [f"--qps={parts[0]}", f"--burst={parts[1]}"]
+    return text, (*flags, *([f"--workers={parts[2]}"] if len(parts) == 3 else []))
+
+
+def _run_dir(n: int, budget: str, *, before: bool) -> str:
+    return f"{n}{budget.replace('/', '-')}{'-before' if before else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pause", type=int, default=15, help="the pause step, seconds")
     parser.add_argument("--unreferenced", type=int, default=0, metavar="M",
                         help="also M Deployments (0 replicas) no Rollout references")  # fmt: skip
+    parser.add_argument("--budget", nargs="+", default=[""], metavar="QPS/BURST[/WORKERS]",
+                        help="run each N once per API budget given (--qps, --burst, "
+                             "--workers), side by side; default: the controller's own")  # fmt: skip
+    parser.add_argument("--before", type=Path, metavar="CHECKOUT",
+                        help="first run each N with this checkout's controller (say a "
+                             "git worktree of the baseline), its own defaults")  # fmt: skip
     where = parser.add_mutually_exclusive_group()
     where.add_argument("--kubeconfig", type=Path, help="a local cluster's admin kubeconfig")
     where.add_argument("--cluster", default="default", help="the local cluster's name")
@@ -60,14 +91,30 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     runs = []
-    for n in sizes:
+    try:
+        budgets = [_budget(text) for text in args.budget]
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    controllers = [(ROOT, budget) for budget in budgets]
+    if args.before:
+        if not (args.before / "controller" / "__main__.py").is_file():
+            print(f"--before {args.before}: not a checkout of this project", file=sys.stderr)
+            return 2
+        controllers.insert(0, (args.before.resolve(), ("", ())))
+    for n, (root, (budget, extra)) in itertools.product(sizes, controllers):
         load = os.getloadavg()
-        say(f"N={n}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; logs in {log_dir}")
+        say(f"N={n} {budget}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+            f"logs in {log_dir}")  # fmt: skip
         started = time.monotonic()
-        figures_of_run = run(Options(rollouts=n, pause_s=args.pause, log_dir=log_dir / str(n),
+        figures_of_run = run(Options(rollouts=n, pause_s=args.pause,
+                                     log_dir=log_dir / _run_dir(n, budget, before=root != ROOT),
                                      progress=say, shards=args.shards, replicas=replicas,
-                                     unreferenced=args.unreferenced),
+                                     unreferenced=args.unreferenced, controller_args=extra,
+                                     controller_root=root),
                              state)  # fmt: skip
+        figures_of_run["budget"] = budget or "default"
+        figures_of_run["controller"] = "before" if root != ROOT else "this checkout"
         figures_of_run["load_average_1m"] = round(load[0], 2)
         figures_of_run["seconds"] = round(time.monotonic() - started, 1)
         runs.append(figures_of_run)

@@ -32,7 +32,15 @@ class Controller:
     """One controller process and its /metrics."""
 
     def __init__(
-        self, kubeconfig: Path, lease_namespace: str, log: Path, *, identity: str, shards: int
+        self,
+        kubeconfig: Path,
+        lease_namespace: str,
+        log: Path,
+        *,
+        identity: str,
+        shards: int,
+        args: tuple[str, ...] = (),
+        root: Path = ROOT,
     ) -> None:
         self.identity = identity
         with socket.socket() as sock:
@@ -43,8 +51,8 @@ class Controller:
                 [sys.executable, "-m", "controller", "run", f"--kubeconfig={kubeconfig}",
                  f"--lease-namespace={lease_namespace}", f"--identity={identity}",
                  f"--metrics-address=127.0.0.1:{self.port}", "--log-level=warning",
-                 *([f"--shards={shards}"] if shards > 1 else [])],
-                cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                 *([f"--shards={shards}"] if shards > 1 else []), *args],
+                cwd=root, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             )  # fmt: skip
 
     def metrics(self) -> list[str]:
@@ -56,11 +64,13 @@ class Controller:
         return sum(float(line.rsplit(" ", 1)[1]) for line in self.metrics()
                    if line.startswith(prefix))  # fmt: skip
 
-    def writes_by(self) -> dict[str, float]:
-        """``landinggear_api_writes_total`` by ``verb resource``, Leases aside."""
+    def writes_by(self, kind: str = "writes") -> dict[str, float]:
+        """``landinggear_api_writes_total`` (``kind="reads"``: ``…_reads_total``) by
+        ``verb resource``, Leases aside."""
         found = {}
+        prefix = f"landinggear_api_{kind}_total{{"
         for line in self.metrics():
-            if line.startswith("landinggear_api_writes_total{") and 'resource="leases"' not in line:
+            if line.startswith(prefix) and 'resource="leases"' not in line:
                 labels, value = line.rsplit(" ", 1)
                 verb = labels.split('verb="')[1].split('"')[0]
                 resource = labels.split('resource="')[1].split('"')[0]
@@ -96,13 +106,29 @@ class Fleet:
     """R controller processes over K shards (one process, one Lease, for K = 1)."""
 
     def __init__(
-        self, kubeconfig: Path, namespace: str, log_dir: Path, *, replicas: int, shards: int
+        self,
+        kubeconfig: Path,
+        namespace: str,
+        log_dir: Path,
+        *,
+        replicas: int,
+        shards: int,
+        args: tuple[str, ...] = (),
+        root: Path = ROOT,
     ) -> None:
         self.namespace = namespace
         self.shards = shards
         names = ["scale-bench"] if replicas == 1 else [f"scale-bench-{i}" for i in range(replicas)]
         self.members = [
-            Controller(kubeconfig, namespace, log_dir / f"{name}.log", identity=name, shards=shards)
+            Controller(
+                kubeconfig,
+                namespace,
+                log_dir / f"{name}.log",
+                identity=name,
+                shards=shards,
+                args=args,
+                root=root,
+            )
             for name in names
         ]
 
@@ -112,10 +138,10 @@ class Fleet:
     def value(self, prefix: str) -> float:
         return sum(c.value(prefix) for c in self.live())
 
-    def writes_by(self) -> dict[str, float]:
+    def writes_by(self, kind: str = "writes") -> dict[str, float]:
         total: Counter[str] = Counter()
         for c in self.live():
-            total.update(c.writes_by())
+            total.update(c.writes_by(kind))
         return dict(total)
 
     def writes(self) -> float:

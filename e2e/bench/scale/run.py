@@ -39,7 +39,7 @@ from kubernetes.client import ApiClient
 
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
-from e2e.bench.scale import failover, figures, paced
+from e2e.bench.scale import apiserver, failover, figures, paced
 from e2e.bench.scale.fleet import Fleet
 from e2e.bench.scale.objects import (
     PREFIX,
@@ -74,6 +74,10 @@ class Options:
     """Controller processes; with ``shards`` above 1 they share the shards."""
     unreferenced: int = 0
     """Deployments (0 replicas) no Rollout references, created beside the N."""
+    controller_args: tuple[str, ...] = ()
+    """Added to each controller's command line (``--qps``, ``--burst``, ``--workers``)."""
+    controller_root: Path = ROOT
+    """The checkout whose ``python -m controller`` runs (``--before``: an older one)."""
     paced: bool = True
     """After the wave, 50 releases at 10 per second (``e2e.bench.scale.paced``);
     unsharded runs only (a sharded run's failover releases the same Rollouts)."""
@@ -152,13 +156,14 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
     out["unreferenced_deployments"] = options.unreferenced
 
     controller = Fleet(as_controller, namespace, options.log_dir, replicas=options.replicas,
-                       shards=options.shards)  # fmt: skip
+                       shards=options.shards, args=options.controller_args,
+                       root=options.controller_root)  # fmt: skip
     try:
         _wait("the controller to lead", lambda: controller.settled(api), timeout=120)
         out["rss_start_mib"] = round(controller.rss_mib(), 1)
         if options.shards > 1:
             out["shard_holders"] = {str(i): who for i, who in controller.holders(api).items()}
-        writes0 = controller.writes_by()
+        writes0, reads0 = controller.writes_by(), controller.writes_by("reads")
 
         say(f"creating {n} Rollouts")
         started = time.monotonic()
@@ -180,6 +185,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         time.sleep(3)  # writes the last status changes triggered
         out["adoption_writes_by"] = _per(controller.writes_by(), writes0, n)
         out["writes_per_adoption"] = round(sum(out["adoption_writes_by"].values()), 2)
+        out["adoption_reads_by"] = _per(controller.writes_by("reads"), reads0, n)
         out["rss_adopted_mib"] = round(controller.rss_mib(), 1)
         out["cpu_adopted_s"] = round(controller.cpu_seconds(), 1)
         say(f"adopted in {out['adoption_s']}s; idle reconciles")
@@ -198,7 +204,8 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         wave = all_names[:WAVE]
         say(f"wave of {len(wave)} releases")
         audit_offset = audit.stat().st_size
-        writes2 = controller.writes_by()
+        writes2, reads2 = controller.writes_by(), controller.writes_by("reads")
+        server0 = apiserver.scrape(api)
         in_parallel(wave, lambda name: apps.patch_namespaced_deployment(name, namespace, NEW_IMAGE))
 
         depth = [0.0]
@@ -220,13 +227,17 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
                        for w in wave)  # fmt: skip
 
         _wait("the wave at its first pause", paused, timeout=300, every=0.25)
+        server = apiserver.difference(server0, apiserver.scrape(api))
+        out.update(apiserver.labelled("wave_apiserver", server.items()))
         statuses = _statuses(api, namespace)
         out["wave_queue_depth_max"] = max(depth)
         out["wave_reconciles"] = controller.value("landinggear_reconcile_total{") - reconciles0
         busy = controller.value("landinggear_reconcile_duration_seconds_sum") - busy0
         out["wave_reconcile_mean_s"] = round(busy / max(out["wave_reconciles"], 1), 3)
+        time.sleep(2)  # the Events, sent behind the reconciles
         out["step_writes_by"] = _per(controller.writes_by(), writes2, len(wave))
         out["writes_per_step"] = round(sum(out["step_writes_by"].values()), 2)
+        out["step_reads_by"] = _per(controller.writes_by("reads"), reads2, len(wave))
         out["rss_mib"] = round(controller.rss_mib(), 1)
         out["cpu_s"] = round(controller.cpu_seconds(), 1)
         if options.shards > 1:

@@ -89,9 +89,13 @@ def test_concurrent_callers_reserve_distinct_slots() -> None:
     assert sorted(waits) == pytest.approx([i / 100 for i in range(50)])
 
 
-def test_defaults_are_qps_50_burst_100() -> None:
+def test_defaults_are_the_controllers_qps_100_burst_300() -> None:
+    from controller.settings import Settings
+
     limiter = RateLimiter()
-    assert (limiter.qps, limiter.burst) == (50.0, 100)
+    assert (limiter.qps, limiter.burst) == (100.0, 300)
+    defaults = Settings.model_fields
+    assert (defaults["qps"].default, defaults["burst"].default) == (limiter.qps, limiter.burst)
 
 
 def test_a_429_is_retried_after_its_retry_after() -> None:

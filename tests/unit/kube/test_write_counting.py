@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 from kubernetes import config
 
-from controller.kube.counting import WriteCountingApiClient, resource_of, verb_of
+from controller.kube.counting import WriteCountingApiClient, read_verb_of, resource_of, verb_of
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.kube.transport import request_json
@@ -39,6 +39,24 @@ def test_the_resource_is_named_from_the_path(url: str, resource: str) -> None:
     assert resource_of(url) == resource
 
 
+@pytest.mark.parametrize(
+    ("url", "verb"),
+    [
+        (f"https://h{ROLLOUTS}", "list"),
+        (f"https://h{ROLLOUTS}?watch=true&resourceVersion=5", "watch"),
+        ("https://h/apis/apps/v1/replicasets?labelSelector=a&watch=1", "watch"),
+        ("https://h/apis/apps/v1/replicasets?labelSelector=a", "list"),
+        (f"https://h{ROLLOUTS}/web", "get"),
+        (f"https://h{ROLLOUTS}/web/status", "get"),
+        ("https://h/apis/coordination.k8s.io/v1/namespaces/x/leases/lg", "get"),
+        ("https://h/api/v1/namespaces/shop", "get"),
+        ("https://h/api/v1/namespaces", "list"),
+    ],
+)
+def test_reads_are_named_get_list_or_watch(url: str, verb: str) -> None:
+    assert read_verb_of(url) == verb
+
+
 def test_http_methods_are_named_as_the_audit_log_names_them() -> None:
     assert [verb_of(m) for m in ("POST", "put", "PATCH", "DELETE")] == [
         "create",
@@ -61,7 +79,9 @@ def _client(fake: FakeApi, tmp_path: Path, cls: type, **kwargs: object) -> Write
     return client
 
 
-def test_each_write_sent_is_reported_once_and_reads_are_not(fake: FakeApi, tmp_path: Path) -> None:
+def test_each_write_sent_is_reported_once_and_each_read_apart(
+    fake: FakeApi, tmp_path: Path
+) -> None:
     for method, path in [
         ("POST", "/apis/events.k8s.io/v1/namespaces/shop/events"),
         ("PATCH", f"{ROLLOUTS}/web/status"),
@@ -71,12 +91,14 @@ def test_each_write_sent_is_reported_once_and_reads_are_not(fake: FakeApi, tmp_p
     ]:
         fake.answer(method, path, 200, {})
     seen: list[tuple[str, str]] = []
+    reads: list[tuple[str, str]] = []
     api = _client(
         fake,
         tmp_path,
         RateLimitedApiClient,
         limiter=RateLimiter(1000, 1000),
         on_write=lambda verb, resource: seen.append((verb, resource)),
+        on_read=lambda verb, resource: reads.append((verb, resource)),
     )
     request_json(api, "POST", "/apis/events.k8s.io/v1/namespaces/shop/events", body={})
     merge = "application/merge-patch+json"
@@ -94,6 +116,15 @@ def test_each_write_sent_is_reported_once_and_reads_are_not(fake: FakeApi, tmp_p
         ("update", "rollouts"),
         ("delete", "replicasets"),
     ]
+    assert (
+        reads
+        == [("list", "rollouts")] * 2
+        == [
+            (m.lower().replace("get", "list"), resource_of(p))
+            for m, p, _ in fake.requests
+            if m == "GET"
+        ]
+    )
 
 
 def test_a_write_the_fence_refuses_never_leaves_and_is_not_counted(
