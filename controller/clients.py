@@ -9,7 +9,18 @@ from controller.kube.fencing import Fence
 from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.settings import Settings
 
-__all__ = ["api_client", "lease_client"]
+__all__ = ["POOL_SPARE", "api_client", "lease_client", "pool_size"]
+
+POOL_SPARE = 8
+"""Connections kept besides one per worker: the three informers' watches, the Events'
+sender, flag switches and routers, and room for a watch being reopened."""
+
+
+def pool_size(settings: Settings) -> int:
+    """Connections to the API server a process keeps open for reuse. The client's
+    default (5 per CPU) is below ``--workers`` plus the watches on a small machine:
+    every request beyond it opened, TLS handshake and all, and then discarded."""
+    return settings.workers + POOL_SPARE
 
 
 def api_client(
@@ -21,7 +32,11 @@ def api_client(
     on_write: OnWrite | None = None,
     on_read: OnRead | None = None,
 ) -> client.ApiClient:
-    """The rate-limited, fenced client every read and write but the Lease's goes through."""
+    """The rate-limited, fenced client every read and write but the Lease's goes through
+    (``configuration`` sized by :func:`pool_size` unless it allows more)."""
+    configuration.connection_pool_maxsize = max(
+        configuration.connection_pool_maxsize, pool_size(settings)
+    )
     api = RateLimitedApiClient(
         configuration,
         limiter=RateLimiter(qps=settings.qps, burst=settings.burst),

@@ -60,6 +60,17 @@ def test_the_quick_scale_benchmark_measures_every_figure(
     assert run["api_rps"] > 0
     assert run["api_rps_by_verb"]
     assert run["apiserver_rss_mib"] > 50
+    # The API server's own figures for the wave (its /metrics before and after).
+    assert run["wave_apiserver_apf_requests"] > 0
+    assert run["wave_apiserver_apf_rejected"] >= 0
+    assert run["wave_apiserver_write_mean_ms"] > 0
+    # Reads: an adoption gets its not-yet-labelled Deployment by name (again only if
+    # woken before the label's watch event); the wave decides from the watch caches
+    # (a watch reopened is the only read).
+    reads = dict(run["adoption_reads_by"])
+    assert 1.0 <= reads.pop("get deployments") <= 1.5
+    assert all(key.split()[0] in ("watch", "list") for key in reads)
+    assert all(key.split()[0] in ("watch", "list") for key in run["step_reads_by"])
     # Steady releases (10 per second): each acted on, its canary ReplicaSet created.
     assert run["paced_acted_on"] == run["paced_releases"] == 50
     assert 0 <= run["paced_release_to_canary_rs_created_p99_s"] < 60  # rounded: 0.00 is ok
