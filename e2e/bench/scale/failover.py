@@ -90,8 +90,11 @@ def run(
     released = mine[:RELEASED]
     apps = client.AppsV1Api(api)
     offset = audit.stat().st_size
-    killed_wall, killed = time.time(), time.monotonic()
-    victim.kill()
+    killed = time.monotonic()
+    victim.kill()  # returns once the process is gone (SIGKILL, then wait)
+    # Writes received from here on cannot be the victim's; an Event it sent just
+    # before (its sender thread may still be draining the waves' Events) can be.
+    killed_wall = time.time()
     in_parallel(released, lambda name: apps.patch_namespaced_deployment(
         name, fleet.namespace, NEW_IMAGE))  # fmt: skip
     say(f"killed {victim.identity} (shards {shards}, {len(mine)} Rollouts); "
