@@ -109,7 +109,12 @@ def test_api_server_restarts_and_a_frozen_etcd_mid_release_skip_and_repeat_no_st
     history = [(h["action"], h["revision"]) for h in status["history"]]
     v2 = status["stableRevision"]
     assert history == [("Adopted", v1), ("ReleaseStarted", v2), ("Promoted", v2)]
-    assert harness.replica_sets() == {v1: (0, 0), v2: (4, 4)}
+    # Healthy is written with the old stable's scale-down; its pods go after that.
+    eventually(
+        lambda: harness.replica_sets() == {v1: (0, 0), v2: (4, 4)},
+        timeout=15,
+        what="the old stable's pods gone",
+    )
     # No step repeated: each index began once; none skipped or cut short.
     assert watcher.order == sorted(watcher.order), watcher.order
     starts = {}

@@ -49,7 +49,12 @@ def test_set_image_walks_the_steps_then_promote_makes_the_canary_stable(
     harness.cli("promote", "web")
     status = harness.wait_status("promoted", phase="Healthy", stableRevision=v2, timeout=30)
     assert status["previousStableRevision"] == v1
-    assert harness.replica_sets() == {v1: (0, 0), v2: (3, 3)}
+    # Healthy is written with the old stable's scale-down; its pods go after that.
+    eventually(
+        lambda: harness.replica_sets() == {v1: (0, 0), v2: (3, 3)},
+        timeout=15,
+        what="the old stable's pods gone",
+    )
     assert [h["action"] for h in status["history"]] == ["Adopted", "ReleaseStarted", "Promoted"]
     completed = next(c for c in status["conditions"] if c["type"] == "Completed")
     assert completed["status"] == "True"
