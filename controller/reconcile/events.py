@@ -90,9 +90,11 @@ class EventRecorder:
         try:
             self._queue.put_nowait(body)
         except queue.Full:
-            self.dropped += 1
+            with self._lock:  # workers record concurrently
+                self.dropped += 1
+                dropped = self.dropped
             log.warning("Dropped event: too many waiting", reason=event.reason,
-                        waiting=self._queue.qsize(), dropped=self.dropped)  # fmt: skip
+                        waiting=self._queue.qsize(), dropped=dropped)  # fmt: skip
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for every queued Event to be sent (or fail)."""
