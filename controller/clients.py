@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 from kubernetes import client
 
 from controller.kube.counting import OnRead, OnWrite, WriteCountingApiClient
@@ -33,7 +35,8 @@ def api_client(
     on_read: OnRead | None = None,
 ) -> client.ApiClient:
     """The rate-limited, fenced client every read and write but the Lease's goes through
-    (``configuration`` sized by :func:`pool_size` unless it allows more)."""
+    (a copy of ``configuration``, sized by :func:`pool_size` unless it allows more)."""
+    configuration = copy.deepcopy(configuration)
     configuration.connection_pool_maxsize = max(
         configuration.connection_pool_maxsize, pool_size(settings)
     )
@@ -55,7 +58,13 @@ def lease_client(
     on_write: OnWrite | None = None,
     on_read: OnRead | None = None,
 ) -> client.ApiClient:
-    """The Lease's own client: no limiter, no retries, never queued behind other requests."""
+    """The Lease's own client: no limiter, no retries, never queued behind other requests.
+
+    No retries at the connection level either (urllib3 retries a timed-out read three
+    times by default): a Lease request given ``timeout`` seconds must end by then, as
+    the election's renew rounds and the shard rounds count on it."""
+    configuration = copy.deepcopy(configuration)
+    configuration.retries = False
     api = WriteCountingApiClient(configuration, on_write=on_write, on_read=on_read)
     api.user_agent = agent
     return api

@@ -7,7 +7,8 @@ process' own clock, so a leader that was frozen or cut off writes nothing once
 a standby could lead; an in-flight reconcile is abandoned at its next write.
 Losing the Lease stops the workers and the process exits 1. SIGTERM finishes
 in-flight reconciles, releases the Lease and exits 0 (while the caches still wait
-to sync, it just exits 0). A Lease that cannot be used
+to sync, it just exits 0), within ``--shutdown-timeout`` even when the API server
+no longer answers. A Lease that cannot be used
 at all (its namespace missing, RBAC forbidding it) ends the process at start, exit
 code 3, with what to do.
 
@@ -32,6 +33,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from types import FrameType
+from wsgiref.simple_server import WSGIServer
 
 import structlog
 
@@ -42,6 +44,7 @@ from controller.clients import api_client, lease_client
 from controller.core.revisions import ROLLOUT_LABEL
 from controller.core.sharding import lease_names, member_lease_names
 from controller.core.world import MANAGED_BY_LABEL
+from controller.deadline import Deadline
 from controller.kube.errors import describe
 from controller.kube.fencing import Fence, LeadershipLost
 from controller.kube.informer import Handlers, Informer
@@ -379,13 +382,23 @@ class Manager:
             return EXIT_LEASE_UNUSABLE
         stop = threading.Event()
         elector = self.elector
+        budget = self.settings.shutdown_timeout
+        reserve = min(1.0, budget / 4)
+        """Kept after the workers for releasing the Lease(s), and after that for the rest."""
+        deadline: list[Deadline] = []
+        """Set by SIGTERM (or SIGINT): when the process must be gone."""
 
         def on_signal(signum: int, frame: FrameType | None) -> None:
             del frame
-            log.info("Received signal; shutting down", signal=signal.Signals(signum).name)
+            log.info("Received signal; shutting down", signal=signal.Signals(signum).name,
+                     within_s=budget)  # fmt: skip
+            deadline.append(Deadline.after(budget))
             stop.set()
             if elector is not None:
-                elector.stop()
+                elector.stop(by=deadline[0].at - reserve)
+
+        def left(cap: float, keep: float = 0.0) -> float:
+            return deadline[0].left(cap, keep=keep) if deadline else cap
 
         signal.signal(signal.SIGTERM, on_signal)
         signal.signal(signal.SIGINT, on_signal)
@@ -407,29 +420,44 @@ class Manager:
             log.info("Caches synced", rollouts=len(self.rollouts))
             if elector is None:
                 self.start_workers()
-                if self.shards is not None:
-                    self.shards.run(stop)  # until SIGTERM; then every shard given back
-                else:
+                if self.shards is None:
                     stop.wait()
-                self.stop_workers(timeout=30)
+                    self.stop_workers(timeout=left(budget))
+                    return 0
+                self.shards.run(stop)  # until SIGTERM
+                self._working.clear()  # no new key; each shard drains, then is given back
+                self.shards.close(timeout=left(grace * 0.8 + reserve, keep=reserve))
+                self.stop_workers(timeout=left(1.0, keep=reserve))  # the rest are fenced
                 return 0
 
             def stopped_leading() -> None:
                 # Asked to stop, in-flight reconciles may finish (leadership still
                 # holds); lost, they are abandoned: the fence refuses their writes.
-                self.stop_workers(timeout=grace * 0.8 if elector.holds() else 0.0)
+                self.stop_workers(timeout=left(grace * 0.8, keep=2 * reserve)
+                                  if elector.holds() else 0.0)  # fmt: skip
 
             outcome = elector.run(
                 on_started_leading=self.start_workers, on_stopped_leading=stopped_leading
             )
             return 1 if outcome is ElectionOutcome.LOST else 0
         finally:
-            self.queue.shut_down()
-            self.events.close(timeout=5.0)  # a lost lease's fence refuses them at once
-            self.measurer.stop()
-            for informer in (self.rollouts, self.deployments, self.replica_sets):
-                informer.stop(timeout=1.0)  # a watch cut off mid-read must not delay the exit
-            server.shutdown()
+            ending = deadline[0] if deadline else Deadline.after(budget)
+            self._close(ending, server)
+
+    def _close(self, deadline: Deadline, server: WSGIServer) -> None:
+        """Stop what runs beside the workers by ``deadline``; a thread still blocked then
+        (a request to an API server that never answers) is a daemon, left to the exit."""
+        self.queue.shut_down()
+        self.events.close(timeout=deadline.left(5.0, keep=0.5))  # fenced, refused at once
+        self.measurer.stop(timeout=max(0.1, deadline.left(1.0, keep=0.2) / 2))
+        informers = (self.rollouts, self.deployments, self.replica_sets)
+        for informer in informers:
+            informer.stop(timeout=0)
+        for informer in informers:
+            informer.stop(timeout=deadline.left(1.0))  # a watch cut off mid-read: no wait
+        server.shutdown()
+        log.info("Stopped", reconciles_abandoned=len(self.busy_since),
+                 on_time=not deadline.passed())  # fmt: skip
 
 
 def _utc_now() -> datetime:

@@ -58,6 +58,13 @@ class Settings(BaseSettings):
         description="A leader stops writing this many seconds before its renew deadline, so "
         "a write in flight lands before a standby can take over.",
     )
+    shutdown_timeout: float = Field(
+        default=20.0,
+        gt=0,
+        description="Seconds from SIGTERM to exit at most, shared by the reconciles in flight, "
+        "giving back the Lease(s) and sending queued Events; keep it below the pod's "
+        "terminationGracePeriodSeconds (30 in the shipped Deployment).",
+    )
     metrics_address: str = Field(
         default="127.0.0.1:8080", description="host:port for /metrics, /healthz and /readyz."
     )

@@ -94,6 +94,9 @@ class ShardSet:
         self._in_flight = [0] * self.count
         self._mutex = threading.Lock()
         self._stop = threading.Event()
+        self._run_stop: threading.Event | None = None
+        self._drain_by: float | None = None
+        """Once closing: when draining must end, so that the releases fit the close."""
 
     # ------------------------------------------------------------ questions
 
@@ -136,6 +139,8 @@ class ShardSet:
     # ------------------------------------------------------------ one round
 
     def _observe(self, elector: LeaderElector) -> str:
+        if self._halted():
+            return _UNKNOWN
         try:
             holder = elector.observe(timeout=self.config.retry_period)
         except Exception as err:
@@ -152,7 +157,7 @@ class ShardSet:
             if self._member is not None and self._member[0] == slot:
                 live.add(self.identity)
                 continue
-            if self._member is None and not self._stop.is_set():
+            if self._member is None and not self._halted():
                 elector.rearm()
                 if elector.try_acquire_or_renew(timeout=self.config.retry_period):
                     self._member = (slot, self._start(elector, f"member-{slot}"))
@@ -183,6 +188,8 @@ class ShardSet:
                 holders[i] = self.identity if elector.is_leader.is_set() else _UNKNOWN
             else:
                 holders[i] = self._observe(elector)
+        if self._halted():  # asked to stop mid-round: what was read may be partial
+            return
         slot = self._member[0] if self._member is not None else 0
         plan = plan_shards(shards=self.count, me=self.identity, holders=holders, live=live,
                            slot=slot)  # fmt: skip
@@ -190,6 +197,8 @@ class ShardSet:
             log.info("Giving back a shard", shard=i, live=len(live))
             self._shards[i].stop()
         for i in plan.acquire:
+            if self._halted():
+                return
             elector = self._shards[i]
             elector.rearm()
             if elector.try_acquire_or_renew(timeout=self.config.retry_period):
@@ -217,6 +226,8 @@ class ShardSet:
         """Before a shard's Lease is released: let its reconciles in flight finish (lost,
         there is nothing to wait for: the fence already refuses their writes)."""
         deadline = time.monotonic() + self._drain_timeout
+        if self._drain_by is not None:
+            deadline = min(deadline, self._drain_by)
         while elector.holds() and time.monotonic() < deadline:
             with self._mutex:
                 if self._in_flight[shard] == 0:
@@ -226,8 +237,14 @@ class ShardSet:
 
     # ------------------------------------------------------------ the loop
 
+    def _halted(self) -> bool:
+        """Asked to stop: a round in progress sends no further Lease request (each may
+        take up to ``retry_period``), so a SIGTERM is not held up by a silent server."""
+        return self._stop.is_set() or (self._run_stop is not None and self._run_stop.is_set())
+
     def run(self, stop: threading.Event) -> None:
-        """Take part every ``retry_period`` until ``stop``; then give every shard back."""
+        """Take part every ``retry_period`` until ``stop`` (then :meth:`close`)."""
+        self._run_stop = stop
         while not stop.is_set():
             started = time.monotonic()
             try:
@@ -235,16 +252,17 @@ class ShardSet:
             except Exception as err:  # one bad round must not end the replica's part
                 log.exception("Shard round failed", error=describe(err))
             stop.wait(max(0.0, self.config.retry_period - (time.monotonic() - started)))
-        self.close(timeout=self._drain_timeout + self.config.renew_deadline)
 
     def close(self, *, timeout: float) -> None:
-        """Give back every shard (draining each), then the member Lease."""
+        """Give back every shard (draining each), then the member Lease, within
+        ``timeout`` seconds (a thread still blocked then is a daemon, left to the exit)."""
+        deadline = time.monotonic() + timeout
+        self._drain_by = deadline - min(1.0, timeout / 4)  # the rest for the releases
         self._stop.set()
         for elector in self._shards:
-            elector.stop()
-        deadline = time.monotonic() + timeout
+            elector.stop(by=deadline)
         for thread in list(self._threads.values()):
             thread.join(max(0.0, deadline - time.monotonic()))
         if self._member is not None:
-            self._members[self._member[0]].stop()
+            self._members[self._member[0]].stop(by=deadline)
             self._member[1].join(max(0.0, deadline - time.monotonic()))

@@ -6,6 +6,9 @@ Exit code 2 when the settings are invalid or no kubeconfig (nor in-cluster confi
 from __future__ import annotations
 
 import argparse
+import contextlib
+import faulthandler
+import signal
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -27,6 +30,7 @@ _FLAGS: dict[str, tuple[Callable[[str], Any], str]] = {
     "renew_deadline": (float, "seconds the leader keeps leading without a renewal"),
     "retry_period": (float, "seconds between Lease attempts"),
     "fence_margin": (float, "seconds before the renew deadline at which writes stop"),
+    "shutdown_timeout": (float, "seconds from SIGTERM to exit at most"),
     "log_level": (str.lower, "debug, info, warning or error"),
     "watch_timeout": (int, "server-side timeout of each watch, seconds"),
     "stuck_after": (float, "seconds after which a running reconcile fails /healthz"),
@@ -118,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
     from controller.manager import Manager
 
     logs.configure(settings.log_level)
+    # ``kill -USR1 <pid>``: every thread's stack to stderr, for a process that hangs
+    # (not when stderr is no file, as under a test's capture).
+    with contextlib.suppress(AttributeError, OSError, ValueError):
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     try:
         manager = Manager(settings)
     except ConfigException as err:

@@ -109,6 +109,9 @@ class LeaderElector:
         self._observed: ObservedLease | None = None
         self._observed_at = 0.0
         self._renewed_at: float | None = None
+        self._release_by: float | None = None
+        self._round_done: threading.Event | None = None
+        """The event the renew round in progress sets when it ends (or stop does)."""
 
     @property
     def leader(self) -> str:
@@ -128,14 +131,20 @@ class LeaderElector:
             return False
         return self._clock() + margin < renewed + self.config.renew_deadline
 
-    def stop(self) -> None:
-        """End :meth:`run`: stop campaigning, or stop leading and release the Lease."""
+    def stop(self, *, by: float | None = None) -> None:
+        """End :meth:`run`: stop campaigning, or stop leading and release the Lease;
+        ``by`` (on the elector's clock): when the release request must give up."""
+        self._release_by = by
         self._stopping.set()
+        round_done = self._round_done
+        if round_done is not None:
+            round_done.set()  # a renew round waited for ends now: stopping, its outcome is moot
 
     def rearm(self) -> None:
         """Undo :meth:`stop` once :meth:`lead` returned, so the elector may lead again
         (keeping what it observed of the Lease, and since when)."""
         self._stopping.clear()
+        self._release_by = None
 
     def observe(self, *, timeout: float) -> str:
         """Read the Lease without taking it: its holder, or ``""`` when it is free (no
@@ -229,11 +238,11 @@ class LeaderElector:
             renew_time=wall,
             transitions=observed.record.transitions,
         )
+        timeout = self.config.renew_deadline
+        if self._release_by is not None:
+            timeout = max(0.1, min(timeout, self._release_by - self._clock()))
         try:
-            self._remember(
-                self.lock.update(observed, record, timeout=self.config.renew_deadline),
-                self._clock(),
-            )
+            self._remember(self.lock.update(observed, record, timeout=timeout), self._clock())
         except Exception as err:
             log.warning("Failed to release the lease", lease=str(self.lock), error=describe(err))
             return False
@@ -321,6 +330,9 @@ class LeaderElector:
             finally:
                 done.set()
 
+        self._round_done = done
+        if self._stopping.is_set():
+            return False
         threading.Thread(target=attempt, name="lease-renew", daemon=True).start()
         return self._wait(done, remaining) and bool(result and result[0])
 

@@ -108,14 +108,16 @@ class EventRecorder:
         return True
 
     def close(self, timeout: float) -> None:
-        """Send what is queued (up to ``timeout`` seconds), then stop the sender."""
+        """Send what is queued, then stop the sender: ``timeout`` seconds in all (a sender
+        still blocked then is a daemon thread, left to the process' exit)."""
+        deadline = time.monotonic() + timeout
         self.flush(timeout)
         with self._lock:
             sender, self._sender = self._sender, None
         if sender is not None:
             with contextlib.suppress(queue.Full):
                 self._queue.put_nowait(None)
-            sender.join(max(0.1, timeout))
+            sender.join(max(0.0, deadline - time.monotonic()))
 
     def _send_all(self) -> None:
         while (body := self._queue.get()) is not None:

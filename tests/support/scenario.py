@@ -85,9 +85,22 @@ class ControllerProcess:
         return self.log_path.read_text(errors="replace")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 30) -> int:
+        """Signal the process and wait for its exit. One that outlives ``timeout`` has its
+        threads' stacks dumped to its log (SIGUSR1), is killed, and fails the test with
+        the log's tail."""
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
-        return self.proc.wait(timeout=timeout)
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.send_signal(signal.SIGUSR1)
+            time.sleep(1.0)
+            self.kill()
+            tail = self.logs()[-12000:]
+            raise AssertionError(
+                f"controller {self.identity} still ran {timeout} s after "
+                f"{signal.Signals(sig).name}; its log ends:\n{tail}"
+            ) from None
 
     def kill(self) -> None:
         if self.proc.poll() is None:
@@ -159,9 +172,16 @@ class Harness:
         return controller
 
     def stop_all(self) -> None:
+        """Stop every controller still running, all of them even if one overstays."""
+        failures: list[AssertionError] = []
         for controller in self.controllers:
             if controller.proc.poll() is None:
-                controller.stop()
+                try:
+                    controller.stop()
+                except AssertionError as err:
+                    failures.append(err)
+        if failures:
+            raise failures[0]
 
     # ---------------------------------------------------------- given
 

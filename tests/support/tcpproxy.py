@@ -13,6 +13,10 @@ import contextlib
 import selectors
 import socket
 import threading
+from pathlib import Path
+from urllib.parse import urlparse
+
+import yaml
 
 
 class TcpProxy:
@@ -115,3 +119,14 @@ class TcpProxy:
                 if sock is not None:
                     with contextlib.suppress(OSError):
                         sock.close()
+
+
+def proxied_kubeconfig(kubeconfig: Path, dest: Path) -> tuple[TcpProxy, Path]:
+    """A proxy in front of ``kubeconfig``'s API server, and a copy of it (at ``dest``)
+    that talks through the proxy."""
+    config = yaml.safe_load(kubeconfig.read_text())
+    server = urlparse(config["clusters"][0]["cluster"]["server"])
+    proxy = TcpProxy((server.hostname or "127.0.0.1", server.port or 443))
+    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
+    dest.write_text(yaml.safe_dump(config))
+    return proxy, dest

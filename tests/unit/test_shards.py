@@ -73,8 +73,11 @@ class Replica:
             view.cut = True
 
     def close(self) -> None:
+        """As the manager stops a sharded replica: the rounds end, then every shard and
+        the member Lease are given back."""
         self.stop.set()
         self.thread.join(5)
+        self.set.close(timeout=5)
 
 
 World = tuple[list[FakeLeaseLock], list[FakeLeaseLock], list[Replica]]

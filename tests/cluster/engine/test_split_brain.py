@@ -13,14 +13,12 @@ import signal
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from urllib.parse import urlparse
 
 import pytest
-import yaml
 
 from tests.support.kube import AuditEvent
 from tests.support.scenario import ControllerProcess, Harness
-from tests.support.tcpproxy import TcpProxy
+from tests.support.tcpproxy import proxied_kubeconfig
 from tests.support.waiting import eventually
 
 LEASE_DURATION, RENEW_DEADLINE = 15.0, 10.0  # the defaults, which these tests keep
@@ -98,12 +96,9 @@ def test_a_frozen_leader_resumed_after_a_takeover_writes_nothing_and_exits(
 def test_a_leader_cut_off_from_the_api_stops_by_its_deadline_and_the_standby_takes_over(
     harness: Harness, tmp_path: Path
 ) -> None:
-    config = yaml.safe_load((harness.controller_kubeconfig or harness.kube.kubeconfig).read_text())
-    server = urlparse(config["clusters"][0]["cluster"]["server"])
-    proxy = TcpProxy((server.hostname or "127.0.0.1", server.port or 443))
-    config["clusters"][0]["cluster"]["server"] = f"https://127.0.0.1:{proxy.port}"
-    proxied = tmp_path / "proxied.kubeconfig"
-    proxied.write_text(yaml.safe_dump(config))
+    proxy, proxied = proxied_kubeconfig(
+        harness.controller_kubeconfig or harness.kube.kubeconfig, tmp_path / "proxied.kubeconfig"
+    )
     try:
         harness.create_app(replicas=2)
         a = harness.start_controller(identity="a", kubeconfig=proxied)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -91,6 +93,40 @@ def test_a_released_lease_is_taken_at_once() -> None:
     assert lock.lease.record.lease_duration_seconds == 1
     assert b.try_acquire_or_renew()
     assert lock.holder == "b"
+
+
+class TimedLock(FakeLeaseLock):
+    """Records the timeout each update was given."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.update_timeouts: list[float] = []
+
+    def update(
+        self, current: ObservedLease, record: LeaseRecord, *, timeout: float
+    ) -> ObservedLease:
+        self.update_timeouts.append(timeout)
+        return super().update(current, record, timeout=timeout)
+
+
+@pytest.mark.parametrize(
+    ("by_in", "expected"), [(None, 10.0), (30.0, 10.0), (3.5, 3.5), (-2.0, 0.1)]
+)
+def test_a_release_asked_to_be_done_by_a_time_gives_up_by_then(
+    by_in: float | None, expected: float
+) -> None:
+    """SIGTERM leaves the process a few seconds: the release request must not take the
+    renew deadline against an API server that no longer answers."""
+    clock, lock = FakeClock(), TimedLock()
+    a = elector(lock, "a", clock)
+    a.try_acquire_or_renew()
+    a.stop(by=None if by_in is None else clock() + by_in)
+    assert a.release()
+    assert lock.update_timeouts[-1] == pytest.approx(expected)
+    a.rearm()  # led again later: no leftover bound
+    a.try_acquire_or_renew()
+    assert a.release()
+    assert lock.update_timeouts[-1] == pytest.approx(10.0)
 
 
 def test_release_by_a_non_holder_changes_nothing() -> None:
@@ -312,3 +348,47 @@ def test_timings_must_nest(config: dict[str, float]) -> None:
 def test_micro_time_always_has_six_fractional_digits() -> None:
     whole_second = datetime(2030, 1, 2, 3, 4, 5, tzinfo=UTC)
     assert format_micro_time(whole_second) == "2030-01-02T03:04:05.000000Z"
+
+
+class SilentLock(FakeLeaseLock):
+    """Once ``silent`` is set, every request gets no answer (an API server that stopped
+    answering): it times out after its ``timeout``, as the real client's read does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.silent = threading.Event()
+
+    def _silence(self, timeout: float) -> None:
+        if self.silent.is_set():
+            time.sleep(timeout)
+            raise TimeoutError(f"read timed out ({timeout} s)")
+
+    def get(self, *, timeout: float) -> ObservedLease | None:
+        self._silence(timeout)
+        return super().get(timeout=timeout)
+
+    def update(
+        self, current: ObservedLease, record: LeaseRecord, *, timeout: float
+    ) -> ObservedLease:
+        self._silence(timeout)
+        return super().update(current, record, timeout=timeout)
+
+
+def test_stop_ends_a_renew_round_hung_on_a_silent_api_server_at_once() -> None:
+    """SIGTERM's deadline is shorter than the renew deadline: a leader asked to stop must
+    not wait for its hung renewal until then (real time, short periods)."""
+    lock = SilentLock()
+    config = ElectionConfig(lease_duration=15, renew_deadline=10, retry_period=0.05)
+    a = LeaderElector(lock, "a", config=config)
+    outcome: list[ElectionOutcome] = []
+    runner = threading.Thread(target=lambda: outcome.append(a.run(lambda: None, lambda: None)))
+    runner.start()
+    assert a.is_leader.wait(5)
+    lock.silent.set()
+    time.sleep(0.3)  # a renew round is now hung
+    started = time.monotonic()
+    a.stop(by=time.monotonic() + 0.5)  # the release (unanswered too) gives up by then
+    runner.join(5)
+    took = time.monotonic() - started
+    assert outcome == [ElectionOutcome.STOPPED]
+    assert took < 1.5, took
