@@ -422,7 +422,7 @@ class Manager:
                 self.start_workers()
                 if self.shards is None:
                     stop.wait()
-                    self.stop_workers(timeout=left(budget))
+                    self.stop_workers(timeout=left(budget, keep=2 * reserve))
                     return 0
                 self.shards.run(stop)  # until SIGTERM
                 self._working.clear()  # no new key; each shard drains, then is given back

@@ -32,6 +32,11 @@ def _kubectl(state: cluster.State, *args: str, stdin: str | None = None) -> str:
     return proc.stdout
 
 
+NODE_PODS = 30000
+"""The kwok node's pod capacity: the scale benchmark's 10,000 Rollouts need 10,000 pods
+and their canaries (a capacity of 2,000 left 6,000 of them Pending)."""
+
+
 def _node_manifest() -> str:
     return json.dumps(
         {
@@ -48,8 +53,8 @@ def _node_manifest() -> str:
                 },
             },
             "status": {
-                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
-                "capacity": {"cpu": "64", "memory": "256Gi", "pods": "2000"},
+                "allocatable": {"cpu": "64", "memory": "256Gi", "pods": str(NODE_PODS)},
+                "capacity": {"cpu": "64", "memory": "256Gi", "pods": str(NODE_PODS)},
             },
         }
     )

@@ -30,7 +30,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from e2e.bench.scale import figures
+from e2e.bench.scale import figures, realistic
 from e2e.bench.scale.run import ROOT, Options, run
 from e2e.localcluster import cluster, faults
 
@@ -61,6 +61,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shards", type=int, default=1, metavar="K")
     parser.add_argument("--replicas", type=int, metavar="R", help="processes (default: K)")
     parser.add_argument("--quick", action="store_true", help="N = 100")
+    parser.add_argument(
+        "--realistic",
+        action="store_true",
+        help="3-10 replicas, an analysis, a full history; all N progressing",
+    )
+    parser.add_argument(
+        "--history",
+        type=int,
+        default=realistic.HISTORY_RELEASES,
+        metavar="H",
+        help="--realistic: releases in a row per Rollout",
+    )
     parser.add_argument("--json", type=Path, metavar="PATH")
     parser.add_argument("--pause", type=int, default=15, help="the pause step, seconds")
     parser.add_argument("--unreferenced", type=int, default=0, metavar="M",
@@ -111,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
                                      log_dir=log_dir / _run_dir(n, budget, before=root != ROOT),
                                      progress=say, shards=args.shards, replicas=replicas,
                                      unreferenced=args.unreferenced, controller_args=extra,
+                                     realistic=args.realistic, history=args.history,
                                      controller_root=root),
                              state)  # fmt: skip
         figures_of_run["budget"] = budget or "default"

@@ -39,7 +39,7 @@ from kubernetes.client import ApiClient
 
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
-from e2e.bench.scale import apiserver, failover, figures, paced
+from e2e.bench.scale import apiserver, failover, figures, paced, realistic
 from e2e.bench.scale.fleet import Fleet
 from e2e.bench.scale.objects import (
     PREFIX,
@@ -51,7 +51,8 @@ from e2e.bench.scale.objects import (
     remove_old_runs,
     rollout,
 )
-from e2e.localcluster import accounts, build, cluster, pki
+from e2e.bench.scale.realistic import HISTORY_RELEASES
+from e2e.localcluster import accounts, build, cluster, monitoring, pki
 from e2e.localcluster.controlplane import AUDIT_LOG, CONTROLLER_USER
 
 __all__ = ["Options", "run"]
@@ -78,6 +79,11 @@ class Options:
     """Added to each controller's command line (``--qps``, ``--burst``, ``--workers``)."""
     controller_root: Path = ROOT
     """The checkout whose ``python -m controller`` runs (``--before``: an older one)."""
+    realistic: bool = False
+    """Issue 15's realistic objects, all N progressing at the end
+    (``e2e.bench.scale.realistic``) instead of the wave and the paced releases."""
+    history: int = HISTORY_RELEASES
+    """Realistic only: releases in a row per Rollout before the measurement."""
     paced: bool = True
     """After the wave, 50 releases at 10 per second (``e2e.bench.scale.paced``);
     unsharded runs only (a sharded run's failover releases the same Rollouts)."""
@@ -139,12 +145,16 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
     say(f"namespace {namespace}: creating {n} Deployments")
     started = time.monotonic()
+    replicas = {name: realistic.replicas_of(i) if options.realistic else 1
+                for i, name in enumerate(all_names)}  # fmt: skip
     in_parallel(all_names, lambda name: apps.create_namespaced_deployment(
-        namespace, cast(Any, deployment(name))))  # fmt: skip
+        namespace, cast(Any, deployment(name, replicas=replicas[name]))))  # fmt: skip
+    out["pods"] = sum(replicas.values())
 
     def available() -> bool:
         items = apps.list_namespaced_deployment(namespace).items
-        return sum(1 for d in items if d.status and d.status.available_replicas == 1) == n
+        return sum(1 for d in items if d.status and d.metadata and d.status.available_replicas
+                   == replicas.get(str(d.metadata.name))) == n  # fmt: skip
 
     _wait(f"{n} Deployments available", available, timeout=120 + n * 0.2, every=2)
     out["deployments_ready_s"] = round(time.monotonic() - started, 1)
@@ -155,8 +165,9 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
             namespace, cast(Any, deployment(name, replicas=0))))  # fmt: skip
     out["unreferenced_deployments"] = options.unreferenced
 
+    judged = (f"--prometheus-address={monitoring.url(state)}",) if options.realistic else ()
     controller = Fleet(as_controller, namespace, options.log_dir, replicas=options.replicas,
-                       shards=options.shards, args=options.controller_args,
+                       shards=options.shards, args=(*options.controller_args, *judged),
                        root=options.controller_root)  # fmt: skip
     try:
         _wait("the controller to lead", lambda: controller.settled(api), timeout=120)
@@ -167,9 +178,10 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
         say(f"creating {n} Rollouts")
         started = time.monotonic()
+        make = realistic.rollout if options.realistic else rollout
         in_parallel(all_names, lambda name: custom.create_namespaced_custom_object(
             v1alpha1.GROUP, v1alpha1.VERSION, namespace, v1alpha1.PLURAL,
-            rollout(name, pause_s=options.pause_s)))  # fmt: skip
+            make(name, pause_s=options.pause_s)))  # fmt: skip
         out["create_rollouts_s"] = round(time.monotonic() - started, 1)
 
         def healthy(only: list[str] | None = None) -> bool:
@@ -200,6 +212,16 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         time.sleep(2)
         out["idle_writes"] = controller.writes() - writes1
         out["idle_reconciles"] = len(touched)
+
+        if options.realistic:
+            out.update(realistic.progressing(
+                api, namespace, all_names, controller, history=options.history, wait=_wait,
+                say=say))  # fmt: skip
+            out["rss_mib"], out["cpu_s"] = out["rss_progressing_after_mib"], round(
+                controller.cpu_seconds(), 1)  # fmt: skip
+            out["apiserver_rss_mib"] = round(figures.rss_mib(state.pids["kube-apiserver"]), 1)
+            out["etcd_rss_mib"] = round(figures.rss_mib(state.pids["etcd"]), 1)
+            return out
 
         wave = all_names[:WAVE]
         say(f"wave of {len(wave)} releases")
