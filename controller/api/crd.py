@@ -86,6 +86,15 @@ PRINTER_COLUMNS = [
 ]
 
 
+NAME_RULE = {
+    "rule": "self.metadata.name.size() <= 63",
+    "message": "a Rollout's name is at most 63 characters: it is the value of the "
+    "landinggear.dev/rollout label on its ReplicaSets and pods",
+}
+"""Kubernetes names may be 253 characters long, label values 63: a longer Rollout would
+be accepted and then fail at its first ReplicaSet, so the API server refuses it."""
+
+
 def custom_resource_definition() -> dict[str, Any]:
     """The full ``CustomResourceDefinition`` object for Rollouts."""
     return {
@@ -115,6 +124,7 @@ def custom_resource_definition() -> dict[str, Any]:
                             "type": "object",
                             "description": "A canary release of a Deployment's pod template.",
                             "required": ["spec"],
+                            "x-kubernetes-validations": [NAME_RULE],
                             "properties": {
                                 "apiVersion": {"type": "string"},
                                 "kind": {"type": "string"},
