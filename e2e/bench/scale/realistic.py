@@ -32,7 +32,7 @@ from kubernetes.client import ApiClient
 
 from controller.api import v1alpha1
 from e2e.bench.scale.fleet import Fleet
-from e2e.bench.scale.objects import in_parallel, list_rollouts
+from e2e.bench.scale.objects import GROUP_LABEL, group_of, in_parallel, list_rollouts
 
 __all__ = ["ANALYSIS_STEP", "HISTORY_RELEASES", "SETTLE_S", "progressing", "replicas_of", "rollout"]
 
@@ -62,7 +62,7 @@ def rollout(name: str, *, pause_s: int) -> dict[str, Any]:
     return {
         "apiVersion": v1alpha1.API_VERSION,
         "kind": v1alpha1.KIND,
-        "metadata": {"name": name},
+        "metadata": {"name": name, "labels": {GROUP_LABEL: group_of(name)}},
         "spec": {
             "workloadRef": {"name": name},
             "strategy": {"canary": {"steps": steps, "analysis": analysis}},

@@ -45,6 +45,7 @@ from e2e.bench.scale.objects import (
     PREFIX,
     admin_client,
     deployment,
+    group_of,
     in_parallel,
     list_rollouts,
     names,
@@ -98,8 +99,13 @@ def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float 
     return time.monotonic() - started
 
 
-def _statuses(api: ApiClient, namespace: str) -> dict[str, dict[str, Any]]:
-    return {r["metadata"]["name"]: r.get("status") or {} for r in list_rollouts(api, namespace)}
+def _statuses(
+    api: ApiClient, namespace: str, only: list[str] | None = None
+) -> dict[str, dict[str, Any]]:
+    """Rollout → status: every Rollout's, or (listed by group) those of ``only``'s groups."""
+    groups = {group_of(name) for name in only or ()}
+    listed = list_rollouts(api, namespace, groups=groups)
+    return {r["metadata"]["name"]: r.get("status") or {} for r in listed}
 
 
 def _per(now: dict[str, float], before: dict[str, float], n: int) -> dict[str, float]:
@@ -185,14 +191,15 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         out["create_rollouts_s"] = round(time.monotonic() - started, 1)
 
         def healthy(only: list[str] | None = None) -> bool:
-            statuses = _statuses(api, namespace)
+            statuses = _statuses(api, namespace, only)
             return all(
                 statuses.get(name, {}).get("phase") == "Healthy"
                 and statuses[name].get("stableRevision")
                 for name in (only or all_names)
             )
 
-        _wait(f"{n} Rollouts Healthy", healthy, timeout=300 + n * 0.5, every=1)
+        # A list of every Rollout: every 5 s past 1,000 (the API server serves the run too).
+        _wait(f"{n} Rollouts Healthy", healthy, timeout=300 + n * 0.5, every=1 if n <= 1000 else 5)
         out["adoption_s"] = round(time.monotonic() - started, 1)
         time.sleep(3)  # writes the last status changes triggered
         out["adoption_writes_by"] = _per(controller.writes_by(), writes0, n)
@@ -240,18 +247,18 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
             depth.append(controller.value("landinggear_workqueue_depth"))
             seen = time.time()
             for rs in apps.list_namespaced_replica_set(
-                namespace, label_selector=ROLLOUT_LABEL
+                namespace, label_selector=f"{ROLLOUT_LABEL} in ({','.join(wave)})"
             ).items:
                 if rs.metadata and rs.status and (rs.status.available_replicas or 0) >= 1:
                     available_at.setdefault(str(rs.metadata.name), seen)
-            items = _statuses(api, namespace)
+            items = _statuses(api, namespace, wave)
             return all(items[w].get("currentStepIndex") == 1 and items[w].get("canaryRevision")
                        for w in wave)  # fmt: skip
 
         _wait("the wave at its first pause", paused, timeout=300, every=0.25)
         server = apiserver.difference(server0, apiserver.scrape(api))
         out.update(apiserver.labelled("wave_apiserver", server.items()))
-        statuses = _statuses(api, namespace)
+        statuses = _statuses(api, namespace, wave)
         out["wave_queue_depth_max"] = max(depth)
         out["wave_reconciles"] = controller.value("landinggear_reconcile_total{") - reconciles0
         busy = controller.value("landinggear_reconcile_duration_seconds_sum") - busy0
@@ -309,7 +316,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
                         if name in statuses}  # fmt: skip
 
             def taken(name: str) -> bool:
-                now = _statuses(api, namespace).get(name, {})
+                now = _statuses(api, namespace, [name]).get(name, {})
                 canary = now.get("canaryRevision")
                 return bool(canary) and canary != canaries.get(name)
 
