@@ -357,10 +357,12 @@ class SilentLock(FakeLeaseLock):
     def __init__(self) -> None:
         super().__init__()
         self.silent = threading.Event()
+        self.answer = threading.Event()
+        """Set by the test's end: a request still hanging then is answered at once, so
+        no abandoned renew thread logs its timeout into a later test's captured logs."""
 
     def _silence(self, timeout: float) -> None:
-        if self.silent.is_set():
-            time.sleep(timeout)
+        if self.silent.is_set() and not self.answer.wait(timeout):
             raise TimeoutError(f"read timed out ({timeout} s)")
 
     def get(self, *, timeout: float) -> ObservedLease | None:
@@ -383,12 +385,18 @@ def test_stop_ends_a_renew_round_hung_on_a_silent_api_server_at_once() -> None:
     outcome: list[ElectionOutcome] = []
     runner = threading.Thread(target=lambda: outcome.append(a.run(lambda: None, lambda: None)))
     runner.start()
-    assert a.is_leader.wait(5)
-    lock.silent.set()
-    time.sleep(0.3)  # a renew round is now hung
-    started = time.monotonic()
-    a.stop(by=time.monotonic() + 0.5)  # the release (unanswered too) gives up by then
-    runner.join(5)
-    took = time.monotonic() - started
+    try:
+        assert a.is_leader.wait(5)
+        lock.silent.set()
+        time.sleep(0.3)  # a renew round is now hung
+        started = time.monotonic()
+        a.stop(by=time.monotonic() + 0.5)  # the release (unanswered too) gives up by then
+        runner.join(5)
+        took = time.monotonic() - started
+    finally:
+        lock.answer.set()
+        for thread in threading.enumerate():
+            if thread.name == "lease-renew":
+                thread.join(5)
     assert outcome == [ElectionOutcome.STOPPED]
     assert took < 1.5, took
