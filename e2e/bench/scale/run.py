@@ -25,6 +25,7 @@ has no read counter, the audit policy records writes only): ``api_rps`` is write
 from __future__ import annotations
 
 import contextlib
+import json
 import secrets
 import subprocess
 import time
@@ -34,6 +35,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
+import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
 
@@ -140,6 +142,13 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
     client.CoreV1Api(api).create_namespace(
         client.V1Namespace(metadata=client.V1ObjectMeta(name=namespace))
     )
+    # As installed (manifests/controller/flowschema.yaml): the Lease's requests at the
+    # leader-election priority level, for the run's namespace, where its Leases are.
+    flow = yaml.safe_load((ROOT / "manifests" / "controller" / "flowschema.yaml").read_text())
+    flow["metadata"]["name"] = f"{PREFIX}-leader-election"
+    flow["spec"]["rules"][0]["resourceRules"][0]["namespaces"] = [namespace]
+    subprocess.run([str(kubectl), f"--kubeconfig={state.kubeconfig}", "apply", "-f", "-"],
+                   input=json.dumps(flow), text=True, check=True, capture_output=True)  # fmt: skip
     options.log_dir.mkdir(parents=True, exist_ok=True)
     as_controller = accounts.controller_kubeconfig(
         kubectl, Path(state.kubeconfig), options.log_dir / "controller.kubeconfig",
