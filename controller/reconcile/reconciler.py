@@ -21,7 +21,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller import failpoints
 from controller.api.reasons import EventReason, EventType
-from controller.api.v1alpha1 import Rollout, status_to_object
+from controller.api.v1alpha1 import Rollout, RolloutStatus, status_to_object
 from controller.core import flags
 from controller.core.actions import Decision, Event
 from controller.core.decide import decide
@@ -160,6 +160,9 @@ class Reconciler:
         """Per key, what the last reconcile wrote to its Deployment and ReplicaSets."""
         self._status_written_at: dict[ObjectKey, datetime] = {}
         """Per key, when this process last wrote its status (progress writes are paced)."""
+        self._unwritten: dict[ObjectKey, tuple[str, RolloutStatus]] = {}
+        """Per key, a status put off (:mod:`controller.core.pacing`) and the stored status
+        (canonical) it was decided over: decided from while the stored one is that."""
         self.observed: dict[ObjectKey, Observation] = {}
 
     def reconcile(self, key: ObjectKey) -> Result:
@@ -170,7 +173,8 @@ class Reconciler:
             loaded = self._load(key, bound)
             if loaded is None:
                 return Result()
-            obj, rollout = loaded
+            obj, stored = loaded
+            rollout = self._with_unwritten(key, obj, stored)
             target, world = self._observe(key, obj, rollout)
         except _StaleCache:
             return Result(requeue_after=STALE_RETRY_SECONDS)
@@ -185,7 +189,7 @@ class Reconciler:
         for note in decision.notes:
             bound.warning(note)
         try:
-            decision, deferred = self._act(key, target, decision, now, rollout)
+            decision, deferred = self._act(key, target, decision, now, stored.status)
         except TrafficNotVerified as err:
             # Nothing after the route change was applied and no status written: the
             # weight is not recorded as reached, nothing that lost traffic scaled down.
@@ -266,6 +270,7 @@ class Reconciler:
             self._superseded.pop(key, None)
             self._written.pop(key, None)
             self._status_written_at.pop(key, None)
+            self._unwritten.pop(key, None)
             self.observed.pop(key, None)
             if self.measurer is not None:
                 self.measurer.forget(key)
@@ -283,8 +288,25 @@ class Reconciler:
             bound.error("Rejected invalid Rollout", error=str(err))
             return None
 
+    def _with_unwritten(self, key: ObjectKey, obj: dict[str, Any], rollout: Rollout) -> Rollout:
+        """``rollout`` with the status this process put off, if it was decided over the
+        stored one: looks folded in are not looked again, nor forgotten."""
+        held = self._unwritten.get(key)
+        if held is None:
+            return rollout
+        base, wanted = held
+        if base != canonical_status(obj.get("status") or {}):
+            del self._unwritten[key]
+            return rollout
+        return rollout.model_copy(update={"status": wanted})
+
     def _act(
-        self, key: ObjectKey, target: Target, decision: Decision, now: datetime, rollout: Rollout
+        self,
+        key: ObjectKey,
+        target: Target,
+        decision: Decision,
+        now: datetime,
+        stored: RolloutStatus,
     ) -> tuple[Decision, float | None]:
         """Apply the actions, fold the flag providers' answers in, then write the status
         once if it changed; the decision as written, and in how many seconds a status
@@ -300,24 +322,29 @@ class Reconciler:
         if decision.actions:
             failpoints.hit(failpoints.CRASH_BEFORE_STATUS_WRITE)
         new_status = status_to_object(decision.status)
-        if canonical_status(new_status) != canonical_status(target.obj.get("status") or {}):
+        base = canonical_status(target.obj.get("status") or {})
+        if canonical_status(new_status) != base:
             if not (decision.actions or decision.events or answers):
                 due = status_write_due(
-                    rollout.status,
+                    stored,
                     decision.status,
                     last_written=self._status_written_at.get(key),
                     now=now,
                 )
                 if due > now:
+                    self._unwritten[key] = (base, decision.status)
                     return decision, (due - now).total_seconds()
             before = target.obj["metadata"]["resourceVersion"]
             written = self.actuator.write_status(target, new_status)
             self._status_written_at[key] = now
+            self._unwritten.pop(key, None)
             version = written["metadata"]["resourceVersion"]
             self._superseded[key] = {decided_on, before} - {version}
             log.debug("Wrote status", rollout=key.name, version=version)
-        elif target.obj["metadata"]["resourceVersion"] != decided_on:
-            self._superseded[key] = {decided_on}
+        else:
+            self._unwritten.pop(key, None)
+            if target.obj["metadata"]["resourceVersion"] != decided_on:
+                self._superseded[key] = {decided_on}
         return decision, None
 
 
