@@ -7,7 +7,8 @@ written at most once per :data:`PROGRESS_WRITE_INTERVAL`. One whose only change
 is the evidence of analysis looks — counts, likelihood ratios, the time of the
 look — is written at most once per :data:`LOOK_WRITE_INTERVAL`. Any other change
 (a phase, a step, a weight, a verdict, a condition's status or reason, a new
-error, a revision, history) is written at once.
+error, a metric's first look or first canary requests, a revision, history) is
+written at once.
 
 A status put off is not lost while the process runs: the reconciler decides from
 it as if written (:meth:`controller.reconcile.reconciler.Reconciler`), so the next
@@ -62,8 +63,10 @@ def progress_only(stored: RolloutStatus, wanted: RolloutStatus) -> bool:
 
 
 def looks_only(stored: RolloutStatus, wanted: RolloutStatus) -> bool:
-    """Whether ``wanted`` differs from ``stored`` in analysis evidence alone (or not at all)."""
-    return _without_looks(stored) == _without_looks(wanted)
+    """Whether ``wanted`` differs from ``stored`` in analysis evidence alone (or not at
+    all), and no metric's evidence begins: a metric's first look, and its first canary
+    requests counted, are written at once (people watch for the judging to start)."""
+    return _without_looks(stored) == _without_looks(wanted) and not _evidence_begins(stored, wanted)
 
 
 def status_write_due(
@@ -81,9 +84,22 @@ def status_write_due(
         return max(now, last_written + PROGRESS_WRITE_INTERVAL)
     if looks_only(stored, wanted):
         return max(now, last_written + LOOK_WRITE_INTERVAL)
+    if _evidence_begins(stored, wanted):
+        return now
     if _without_looks(_without_progress(stored)) == _without_looks(_without_progress(wanted)):
         return max(now, last_written + PROGRESS_WRITE_INTERVAL)  # both: the sooner
     return now
+
+
+def _evidence_begins(stored: RolloutStatus, wanted: RolloutStatus) -> bool:
+    before = {m.name: m for m in (stored.analysis.metrics if stored.analysis else [])}
+    for metric in wanted.analysis.metrics if wanted.analysis else []:
+        old = before.get(metric.name)
+        if metric.measured_at is not None and (old is None or old.measured_at is None):
+            return True
+        if metric.canary_requests > 0 and (old is None or old.canary_requests == 0):
+            return True
+    return False
 
 
 def _without_progress(status: RolloutStatus) -> RolloutStatus:

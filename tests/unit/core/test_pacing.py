@@ -250,3 +250,19 @@ def test_unjudged_since_is_written_at_once() -> None:
         update={"analysis": LOOKED.analysis.model_copy(update={"unjudged_since": T0})}
     )
     assert status_write_due(LOOKED, wanted, last_written=T0, now=T0) == T0
+
+
+@given(since_look_write)
+def test_a_metrics_first_look_and_first_canary_requests_are_written_at_once(
+    elapsed: timedelta,
+) -> None:
+    now = T0 + elapsed
+    never_looked = analysing()
+    first_look = analysing(measured_at=now)  # no requests yet: the canary is new
+    assert status_write_due(never_looked, first_look, last_written=T0, now=now) == now
+    first_requests = analysing(measured_at=now, canary_requests=3)
+    assert status_write_due(first_look, first_requests, last_written=T0, now=now) == now
+    more = analysing(measured_at=now, canary_requests=9)
+    assert status_write_due(first_requests, more, last_written=T0, now=now) == max(
+        now, T0 + LOOK_WRITE_INTERVAL
+    )
