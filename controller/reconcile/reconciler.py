@@ -8,6 +8,7 @@ in; the world is read afresh from the informers' caches every time.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 import uuid
 from collections.abc import Callable
@@ -20,6 +21,7 @@ import structlog
 from kubernetes.client.exceptions import ApiException
 
 from controller import failpoints
+from controller.api.analysis import AnalysisStatus
 from controller.api.reasons import EventReason, EventType
 from controller.api.v1alpha1 import Rollout, RolloutStatus, status_to_object
 from controller.core import flags
@@ -160,9 +162,10 @@ class Reconciler:
         """Per key, what the last reconcile wrote to its Deployment and ReplicaSets."""
         self._status_written_at: dict[ObjectKey, datetime] = {}
         """Per key, when this process last wrote its status (progress writes are paced)."""
-        self._unwritten: dict[ObjectKey, tuple[str, RolloutStatus]] = {}
-        """Per key, a status put off (:mod:`controller.core.pacing`) and the stored status
-        (canonical) it was decided over: decided from while the stored one is that."""
+        self._unwritten: dict[ObjectKey, tuple[bytes, AnalysisStatus | None]] = {}
+        """Per key, the analysis of a status put off (:mod:`controller.core.pacing`) and a
+        digest of the stored status it was decided over: decided from while the stored
+        one is that. (Ready counts put off are read from the world again.)"""
         self.observed: dict[ObjectKey, Observation] = {}
 
     def reconcile(self, key: ObjectKey) -> Result:
@@ -289,16 +292,17 @@ class Reconciler:
             return None
 
     def _with_unwritten(self, key: ObjectKey, obj: dict[str, Any], rollout: Rollout) -> Rollout:
-        """``rollout`` with the status this process put off, if it was decided over the
-        stored one: looks folded in are not looked again, nor forgotten."""
+        """``rollout`` with the analysis this process put off, if it was decided over the
+        stored status: looks folded in are not looked again, nor forgotten."""
         held = self._unwritten.get(key)
         if held is None:
             return rollout
-        base, wanted = held
-        if base != canonical_status(obj.get("status") or {}):
+        base, analysis = held
+        if base != _digest(canonical_status(obj.get("status") or {})):
             del self._unwritten[key]
             return rollout
-        return rollout.model_copy(update={"status": wanted})
+        status = rollout.status.model_copy(update={"analysis": analysis})
+        return rollout.model_copy(update={"status": status})
 
     def _act(
         self,
@@ -332,7 +336,8 @@ class Reconciler:
                     now=now,
                 )
                 if due > now:
-                    self._unwritten[key] = (base, decision.status)
+                    if decision.status.analysis != stored.analysis:
+                        self._unwritten[key] = (_digest(base), decision.status.analysis)
                     return decision, (due - now).total_seconds()
             before = target.obj["metadata"]["resourceVersion"]
             written = self.actuator.write_status(target, new_status)
@@ -360,6 +365,11 @@ def _failed(
     elif isinstance(err, ApiException):
         bound.error("Failed to apply decision", status=err.status, error=describe(err))
     return Result(retry=True)
+
+
+def _digest(canonical: str) -> bytes:
+    """A stored status, told apart in 16 bytes (a status is kilobytes)."""
+    return hashlib.blake2b(canonical.encode(), digest_size=16).digest()
 
 
 def canonical_status(status: dict[str, Any]) -> str:
