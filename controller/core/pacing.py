@@ -11,9 +11,10 @@ error, a metric's first look or first canary requests, a revision, history) is
 written at once.
 
 A status put off is not lost while the process runs: the reconciler decides from
-its analysis as if written (:class:`controller.reconcile.reconciler.Reconciler`), so
-the next look counts from it; ready counts are read from the world again anyway. A restart loses at most the looks of one interval, and loses
-no requests: a comparison's counts are cumulative since the analysis started, so
+its analysis as if written (:class:`controller.reconcile.reconciler.Reconciler`),
+so the next look counts from it; ready counts are read from the world again
+anyway. A restart loses at most the looks of one interval, and loses no
+requests: a comparison's counts are cumulative since the analysis started, so
 the next look counts what the lost ones had counted.
 """
 
