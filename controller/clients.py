@@ -1,4 +1,5 @@
-"""The controller's two API clients: the fenced, rate-limited one and the Lease's own."""
+"""The controller's API clients: the fenced, rate-limited one, the Events' own (fenced,
+a limiter of its own) and the Lease's own."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ from controller.kube.fencing import Fence
 from controller.kube.ratelimit import RateLimitedApiClient, RateLimiter
 from controller.settings import Settings
 
-__all__ = ["POOL_SPARE", "api_client", "lease_client", "pool_size"]
+__all__ = ["POOL_SPARE", "api_client", "events_client", "lease_client", "pool_size"]
 
 POOL_SPARE = 8
-"""Connections kept besides one per worker: the three informers' watches, the Events'
-sender, flag switches and routers, and room for a watch being reopened."""
+"""Connections kept besides one per worker: the three informers' watches, flag switches
+and routers, and room for a watch being reopened."""
 
 
 def pool_size(settings: Settings) -> int:
@@ -33,12 +34,16 @@ def api_client(
     agent: str,
     on_write: OnWrite | None = None,
     on_read: OnRead | None = None,
+    pool: int | None = None,
 ) -> client.ApiClient:
-    """The rate-limited, fenced client every read and write but the Lease's goes through
-    (a copy of ``configuration``, sized by :func:`pool_size` unless it allows more)."""
+    """The rate-limited, fenced client every read and write but the Lease's and the
+    Events' goes through (a copy of ``configuration``, sized by :func:`pool_size` unless
+    it allows more, or ``pool`` connections), with a token bucket of its own."""
     configuration = copy.deepcopy(configuration)
-    configuration.connection_pool_maxsize = max(
-        configuration.connection_pool_maxsize, pool_size(settings)
+    configuration.connection_pool_maxsize = (
+        pool
+        if pool is not None
+        else max(configuration.connection_pool_maxsize, pool_size(settings))
     )
     api = RateLimitedApiClient(
         configuration,
@@ -49,6 +54,30 @@ def api_client(
     )
     api.user_agent = agent
     return api
+
+
+def events_client(
+    settings: Settings,
+    configuration: client.Configuration,
+    *,
+    fence: Fence,
+    agent: str,
+    on_write: OnWrite | None = None,
+    on_read: OnRead | None = None,
+) -> client.ApiClient:
+    """The Events' sender's client: fenced like every write, with a token bucket of its
+    own of the same size (``--qps``/``--burst``), so an Event never takes a token a
+    reconcile's write needs — as controller-runtime's recorder, which builds its own
+    client from the manager's config. One connection: one thread sends."""
+    return api_client(
+        settings,
+        configuration,
+        fence=fence,
+        agent=agent,
+        on_write=on_write,
+        on_read=on_read,
+        pool=1,
+    )
 
 
 def lease_client(

@@ -40,7 +40,7 @@ import structlog
 from controller import __version__
 from controller.api import v1alpha1
 from controller.backends import flag_switches, metric_secrets, prometheus_default
-from controller.clients import api_client, lease_client
+from controller.clients import api_client, events_client, lease_client
 from controller.core.revisions import ROLLOUT_LABEL
 from controller.core.sharding import lease_names, member_lease_names
 from controller.core.world import MANAGED_BY_LABEL
@@ -185,7 +185,15 @@ class Manager:
         )
         self.measurer = Measurer(analyst, on_ready=self.queue.add)
         clock = _utc_now
-        self.events = EventRecorder(self.api, clock)
+        events_api = events_client(
+            settings,
+            configuration,
+            fence=self.fence,
+            agent=agent,
+            on_write=counted,
+            on_read=self.metrics.count_read,
+        )
+        self.events = EventRecorder(events_api, clock)
         self.reconciler = Reconciler(
             rollouts=self.rollouts,
             deployments=DeploymentLookup(self.deployments, self.api),
