@@ -29,7 +29,7 @@ from controller.api.v1alpha1 import Rollout
 from controller.core import looks
 from controller.core.measurements import Measurement, Measurements
 from controller.kube.objects import ObjectKey
-from controller.reconcile.analyst import Analyst
+from controller.reconcile.analyst import Analyst, Subject
 
 log = structlog.get_logger("landinggear.analysis")
 
@@ -118,7 +118,7 @@ class Measurer:
             return Collected()
         if self._loop is None:
             raise RuntimeError("the measurer is not running")
-        look = self.analyst.measure_due(rollout, spec, target, due, now)
+        look = self.analyst.measure_due(Subject.of(rollout), spec, target, due, now)
         future = asyncio.run_coroutine_threadsafe(look, self._loop)
         job = _Job(
             revision=target.revision,

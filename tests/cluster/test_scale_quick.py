@@ -59,6 +59,9 @@ def test_the_quick_scale_benchmark_measures_every_figure(
     assert run["step_latency_p99_s"] <= run["wave100_all_paused_s"] < 300
     assert run["api_rps"] > 0
     assert run["api_rps_by_verb"]
+    assert run["events_per_step"] > 0  # sent on a bucket of their own, still counted
+    # The cluster's floor: 100 ReplicaSets the bench creates, each pod seen available.
+    assert 0 < run["floor100_available_p50_s"] <= run["floor100_all_available_s"] < 300
     assert run["apiserver_rss_mib"] > 50
     # The API server's own figures for the wave (its /metrics before and after).
     assert run["wave_apiserver_apf_requests"] > 0

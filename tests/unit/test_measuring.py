@@ -10,8 +10,10 @@ are bounded and closed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
+import weakref
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -148,6 +150,25 @@ def test_collect_never_waits_and_a_hanging_server_costs_only_its_own_look_an_err
     assert looked.measurements is not None
     assert "no answer within 0.5s" in looked.measurements.results[0].error
     assert ready.at[fast] - started < 0.3  # the fast one never waited for it
+
+
+def test_a_look_in_flight_holds_no_rollout(measurer: Any) -> None:
+    """When Prometheus falls behind, every Rollout in analysis has a look waiting: what
+    it holds is a few names, not the parsed Rollout (~50 KB with a full history; a
+    1,000-Rollout run held 48 MB in them)."""
+    subject, ready = measurer
+    key = ObjectKey("shop", "slow")
+    parsed = rollout("slow", SLOW)
+    gone = weakref.ref(parsed)
+    assert subject.collect(key, parsed, T0).pending
+    del parsed
+    gc.collect()
+    assert gone() is None  # the look is still waiting on the silent server …
+    assert key not in ready.keys
+    ready.wait(key)  # … and still ends, at its deadline, with an error
+    looked = subject.collect(key, rollout("slow", SLOW), T0 + timedelta(seconds=1))
+    assert looked.measurements is not None
+    assert "no answer within" in looked.measurements.results[0].error
 
 
 def test_a_look_in_flight_is_not_started_twice(measurer: Any) -> None:

@@ -41,7 +41,7 @@ from kubernetes.client import ApiClient
 
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
-from e2e.bench.scale import apiserver, failover, figures, paced, realistic
+from e2e.bench.scale import apiserver, failover, figures, floor, paced, realistic
 from e2e.bench.scale.fleet import Fleet
 from e2e.bench.scale.objects import (
     PREFIX,
@@ -321,6 +321,8 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
         say("waiting for the wave to be promoted")
         _wait("the wave Healthy again", lambda: healthy(wave), timeout=120 + options.pause_s)
+        say(f"the cluster's floor: {len(wave)} ReplicaSets created at once, no controller")
+        out.update(floor.floor(api, namespace, count=len(wave), wait=_wait))
         if options.paced and options.shards == 1:  # the failover releases these again
             # Released again (a new image) if N leaves no fresh Rollouts: all are Healthy.
             fresh = all_names[WAVE:] or all_names
