@@ -182,6 +182,7 @@ class Manager:
             secrets=metric_secrets(self.api, settings),
             on_looks=self.metrics.count_looks,
             on_provider_error=self.metrics.count_provider_error,
+            on_wait=self.metrics.look_wait.observe,
         )
         self.measurer = Measurer(analyst, on_ready=self.queue.add)
         clock = _utc_now

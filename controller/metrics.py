@@ -99,6 +99,13 @@ class Metrics:
             ["result"],
             registry=self.registry,
         )
+        self.look_wait = Histogram(
+            "landinggear_analysis_look_wait_seconds",
+            "Time an analysis look waited for its turn at its Prometheus (the controller "
+            "asks more than it answers: looks are late).",
+            buckets=(0.01, 0.1, 1, 5, 10, 30, 60, 120, 300),
+            registry=self.registry,
+        )
         self.provider_errors = Counter(
             "landinggear_provider_errors",
             "Failed requests to metric and feature-flag providers, by provider and kind.",

@@ -48,17 +48,24 @@ are read one after another so that such a scrape can only make ``bad``
 smaller: the selectors that add to ``bad`` first, then the requests', the
 subtracted ones last (a scrape landing between the latency's ``_count`` and its
 bucket makes fewer requests slow, never more). What is missed is counted at the
-next look, which counts from ``since`` again. ``since`` is past: its reads run
-concurrently.
+next look, which counts from ``since`` again.
+
+**Reading ``since`` once.** What Prometheus answers about an instant stops
+changing once no sample stamped at or before it can still arrive. A read of
+``since`` taken :data:`SETTLED_AFTER` or more after it is kept
+(:class:`SettledReads`) and not asked again while its analysis lasts: a
+comparison look then costs one query per selector, not two, which halves what
+the controller asks of Prometheus when a thousand analyses run. Reads taken
+sooner are asked again at every look, so a scrape still landing is never missed.
 """
 
 from __future__ import annotations
 
-import asyncio
 import math
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from controller.providers import MetricProvider, Sample
 from controller.providers.templates import Role, Selector, TemplateError, Variables
@@ -70,6 +77,7 @@ __all__ = [
     "MetricTemplate",
     "NoData",
     "Rendered",
+    "SettledReads",
     "Term",
     "counts",
 ]
@@ -79,7 +87,48 @@ WHOLE_TOLERANCE = 1e-9
 _NOT_IDENTITY = frozenset({"__name__", "le"})
 """Labels that tell a histogram's ``_count`` and ``_bucket`` apart, not its children."""
 
-_Key = frozenset[tuple[str, str]]
+SETTLED_AFTER = timedelta(minutes=2)
+"""How long after an instant its read is kept. Prometheus stamps a scrape's samples
+with the scrape's start and appends them when it ends, at most ``scrape_timeout``
+later (10 s by default, never more than the scrape interval); a remote-write
+receiver adds its own lag. Two minutes covers both with a margin."""
+
+MAX_SETTLED_SERIES = 100_000
+"""Series kept by one :class:`SettledReads` (~100 bytes each); the least recently
+used reads beyond this are dropped (and asked again if needed)."""
+
+_Key = int
+"""A series' identity: the hash of its labels without ``__name__`` and ``le``."""
+
+
+class SettledReads:
+    """Reads of instants long enough past that their answers no longer change.
+
+    Keyed by (selector, instant); bounded by the series held, least recently used
+    dropped first. One per Prometheus (their answers differ)."""
+
+    def __init__(self, *, max_series: int = MAX_SETTLED_SERIES) -> None:
+        self.max_series = max_series
+        self._reads: OrderedDict[tuple[str, datetime], dict[_Key, int]] = OrderedDict()
+        self._series = 0
+
+    def __len__(self) -> int:
+        return len(self._reads)
+
+    def get(self, selector: str, at: datetime) -> dict[_Key, int] | None:
+        found = self._reads.get((selector, at))
+        if found is not None:
+            self._reads.move_to_end((selector, at))
+        return found
+
+    def put(self, selector: str, at: datetime, series: dict[_Key, int]) -> None:
+        previous = self._reads.pop((selector, at), None)
+        self._series -= 0 if previous is None else len(previous)
+        self._reads[(selector, at)] = series
+        self._series += len(series)
+        while self._series > self.max_series and self._reads:
+            _, dropped = self._reads.popitem(last=False)
+            self._series -= len(dropped)
 
 
 class CountError(ValueError):
@@ -199,16 +248,17 @@ async def counts(
     *,
     since: datetime,
     now: datetime,
+    settled: SettledReads | None = None,
 ) -> Counts | NoData:
     """``role``'s requests and bad requests between ``since`` and ``now`` (module docstring).
 
-    Raises :class:`CountError` for samples that are no counts of requests; errors
-    from the provider propagate (``ProviderError``).
+    ``settled`` keeps the reads of ``since`` once they can no longer change. Raises
+    :class:`CountError` for samples that are no counts of requests; errors from the
+    provider propagate (``ProviderError``).
     """
     requests, bad = template.render(variables, role)
     selectors = _reading_order(requests, bad)
-    earlier = await asyncio.gather(*(provider.query(s, at=since) for s in selectors))
-    start = {s: _series(s, samples) for s, samples in zip(selectors, earlier, strict=True)}
+    start = {s: await _read_since(provider, s, since, now, settled) for s in selectors}
     current = {s: _series(s, await provider.query(s, at=now)) for s in selectors}
     for term in (*requests, *bad):
         if not current[term.selector] and not term.absent_is_zero:
@@ -229,6 +279,22 @@ async def counts(
     return Counts(requests=served, bad=failed)
 
 
+async def _read_since(
+    provider: MetricProvider,
+    selector: str,
+    since: datetime,
+    now: datetime,
+    settled: SettledReads | None,
+) -> dict[_Key, int]:
+    """``selector``'s series at ``since``: kept, or read (and kept once settled)."""
+    found = None if settled is None else settled.get(selector, since)
+    if found is None:
+        found = _series(selector, await provider.query(selector, at=since))
+        if settled is not None and now - since >= SETTLED_AFTER:
+            settled.put(selector, since, found)
+    return found
+
+
 def _reading_order(requests: Sequence[Rendered], bad: Sequence[Rendered]) -> list[str]:
     """Distinct selectors: those adding to ``bad``, the requests', the subtracted ones."""
     first = [t.selector for t in bad if t.sign > 0]
@@ -247,7 +313,7 @@ def _series(selector: str, samples: Iterable[Sample]) -> dict[_Key, int]:
                 f"{selector!r} returned {value!r} for {sample.labels}: a counter of requests "
                 "counts whole requests (is it a rate, or a sum of seconds?)"
             )
-        key = frozenset((k, v) for k, v in sample.labels.items() if k not in _NOT_IDENTITY)
+        key = hash(frozenset((k, v) for k, v in sample.labels.items() if k not in _NOT_IDENTITY))
         if key in found:
             raise CountError(
                 f"{selector!r} returned two series that differ only in __name__ or le "

@@ -32,20 +32,26 @@ that cannot be built (a bad template, a bad label name) makes the metric
 inconclusive at once: nothing can be measured until the Rollout is fixed.
 
 Looks run on an event loop of their own (:mod:`controller.reconcile.measuring`),
-never on a reconcile worker. Each look has a total deadline — one attempt's
-timeout after the provider's retry budget — enforced by cancellation, so a
-server that trickles bytes or never answers costs its own looks an error and
-nothing more; each provider runs at most ``PER_PROVIDER_QUERIES`` queries at
-once, and at most ``MAX_PROVIDERS`` stay open (the least recently used is closed).
+never on a reconcile worker. Each provider runs at most ``PER_PROVIDER_QUERIES``
+looks at once, each asking one query at a time, and at most ``MAX_PROVIDERS``
+stay open (the least recently used is closed). A look waits for its turn as long
+as the provider keeps answering: with more analyses than Prometheus serves, the
+controller is behind and its looks are late (``on_wait`` is told how late), not
+failed — failing them would hold every release as inconclusive. Once its turn
+comes, a look has a total deadline (one attempt's timeout after the provider's
+retry budget), enforced by cancellation, so a server that trickles bytes or never
+answers costs its own looks an error and nothing more; a look still waiting
+when the provider has answered nothing for that long fails the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -68,7 +74,13 @@ from controller.providers import (
     Sample,
 )
 from controller.providers.access import MetricAccess
-from controller.providers.counters import CountError, Counts, MetricTemplate, counts
+from controller.providers.counters import (
+    CountError,
+    Counts,
+    MetricTemplate,
+    SettledReads,
+    counts,
+)
 from controller.providers.prometheus import PrometheusProvider
 from controller.providers.prometheus_config import PrometheusConfig, PrometheusOverride, resolve
 from controller.providers.templates import QueryTemplate, Role, TemplateError, Variables
@@ -85,7 +97,8 @@ MAX_REFUSALS = 4096
 """Refusals remembered (to log each once); the oldest beyond this is forgotten."""
 
 PER_PROVIDER_QUERIES = 4
-"""Queries one provider runs at once: a slow server only ever holds its own slots."""
+"""Looks (so queries: a look asks one at a time) one provider runs at once: a slow
+server only ever holds its own slots."""
 
 
 class Analyst:
@@ -106,6 +119,7 @@ class Analyst:
         max_providers: int = MAX_PROVIDERS,
         on_looks: Callable[[tuple[Measurement, ...]], None] | None = None,
         on_provider_error: Callable[[str, str], None] | None = None,
+        on_wait: Callable[[float], None] | None = None,
     ) -> None:
         self.default = default
         self.access = MetricAccess(
@@ -120,6 +134,8 @@ class Analyst:
         """Told of every look taken (metrics)."""
         self.on_provider_error = on_provider_error
         """Told ``("prometheus", kind)`` of every failed query (metrics)."""
+        self.on_wait = on_wait
+        """Told the seconds every look waited for its turn at its provider (metrics)."""
         self.connect = connect
         self.max_providers = max_providers
         self._providers: OrderedDict[str, _Slot] = OrderedDict()
@@ -249,8 +265,9 @@ class Analyst:
         self._refused.pop((subject.namespace, subject.name, name), None)
         deadline = slot.config.timeout_seconds + slot.config.retry_budget_seconds
         try:
-            async with asyncio.timeout(deadline):
-                return await self._look(subject, target, due, slot, now, secret=secret)
+            async with slot.turn(deadline, on_wait=self.on_wait):
+                async with asyncio.timeout(deadline):
+                    return await self._look(subject, target, due, slot, now, secret=secret)
         except TimeoutError:
             log.warning("Measurement timed out", metric=name, seconds=deadline)
             self._provider_error("timeout")
@@ -275,7 +292,7 @@ class Analyst:
             stable=target.other,
             window=f"{due.window}s",
         )
-        provider = slot.limited()
+        provider = slot.watched()
         try:
             if metric.threshold is not None:
                 query = QueryTemplate(metric.threshold.query)
@@ -288,6 +305,7 @@ class Analyst:
                 since=target.current.started_at or now,
                 now=now,
                 stage=target.stage,
+                settled=slot.settled,
             )
         except (TemplateError, ProviderConfigError) as err:
             return Measurement(metric=metric.name, invalid=str(err))
@@ -334,16 +352,44 @@ class Subject:
 
 @dataclass(kw_only=True)
 class _Slot:
-    """A provider, its configuration, and the limit on its concurrent queries."""
+    """A provider, its configuration, the limit on its concurrent looks, when it last
+    answered, and its settled reads."""
 
     config: PrometheusConfig
     provider: MetricProvider
     limit: asyncio.Semaphore = field(
         default_factory=lambda: asyncio.Semaphore(PER_PROVIDER_QUERIES)
     )
+    answered: float = -math.inf
+    """The loop's time of the provider's last answer (an HTTP error is an answer)."""
+    settled: SettledReads = field(default_factory=SettledReads)
 
-    def limited(self) -> MetricProvider:
-        return _Limited(self)
+    def watched(self) -> MetricProvider:
+        return _Watched(self)
+
+    @contextlib.asynccontextmanager
+    async def turn(
+        self, deadline: float, *, on_wait: Callable[[float], None] | None = None
+    ) -> AsyncIterator[None]:
+        """Hold one of the provider's slots. Waits as long as the provider keeps
+        answering (the look is late); raises TimeoutError once it has answered
+        nothing for ``deadline`` seconds."""
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        while True:
+            try:
+                async with asyncio.timeout(deadline):
+                    await self.limit.acquire()
+                break
+            except TimeoutError:
+                if loop.time() - self.answered >= deadline:
+                    raise
+        if on_wait is not None:
+            on_wait(loop.time() - began)
+        try:
+            yield
+        finally:
+            self.limit.release()
 
     def close_later(self) -> None:
         """Close an evicted provider once its queries are done (on the running loop)."""
@@ -358,15 +404,23 @@ class _Slot:
             asyncio.run(self.provider.aclose())
 
 
-class _Limited:
-    """A provider whose queries wait for a slot of its ``_Slot``."""
+class _Watched:
+    """A provider that records when it answers in its ``_Slot``."""
 
     def __init__(self, slot: _Slot) -> None:
         self._slot = slot
 
     async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
-        async with self._slot.limit:
-            return await self._slot.provider.query(promql, at=at)
+        try:
+            samples = await self._slot.provider.query(promql, at=at)
+        except ProviderHTTPStatus:
+            self._answered()
+            raise
+        self._answered()
+        return samples
+
+    def _answered(self) -> None:
+        self._slot.answered = asyncio.get_running_loop().time()
 
     async def aclose(self) -> None:
         await self._slot.provider.aclose()
@@ -381,11 +435,14 @@ async def _counts(
     since: datetime,
     now: datetime,
     stage: Stage,
+    settled: SettledReads | None = None,
 ) -> Measurement:
     """Both revisions' counts (the guard: the new stable's) from ``since`` to ``now``."""
     roles = (Role.CANARY,) if stage == Stage.GUARD else (Role.CANARY, Role.STABLE)
     found = {
-        role: await counts(provider, queries, variables, role, since=since, now=now)
+        role: await counts(
+            provider, queries, variables, role, since=since, now=now, settled=settled
+        )
         for role in roles
     }
     canary = _pair(found.get(Role.CANARY))

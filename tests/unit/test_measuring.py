@@ -38,8 +38,10 @@ class Provider:
     """Answers every query with one sample (none before ``T0``: a counter that appeared
     since the analysis began), or (``hang``) never answers."""
 
-    def __init__(self, *, hang: bool) -> None:
+    def __init__(self, *, hang: bool, delay: float = 0.0) -> None:
         self.hang = hang
+        self.delay = delay
+        """Seconds each answer takes (a busy but answering server)."""
         self.in_flight = 0
         self.most_in_flight = 0
         self.closed = False
@@ -50,6 +52,7 @@ class Provider:
         try:
             if self.hang:
                 await asyncio.Event().wait()  # a server that never answers
+            await asyncio.sleep(self.delay)
             return [] if at is not None and at < T0 else [Sample(labels={}, value=10.0)]
         finally:
             self.in_flight -= 1
@@ -199,6 +202,57 @@ def test_one_provider_runs_a_bounded_number_of_queries_at_once(
     for key in keys:
         ready.wait(key)
     assert providers[SLOW].most_in_flight == PER_PROVIDER_QUERIES
+
+
+def test_queued_looks_on_a_silent_server_fail_at_its_deadline_not_one_after_another(
+    measurer: Any,
+) -> None:
+    """15 looks, 4 at a time: waiting for a turn at a server that answers nothing
+    fails like the looks holding the turns (not four rounds of deadlines)."""
+    subject, ready = measurer
+    keys = [ObjectKey("shop", f"slow-{i}") for i in range(5)]
+    started = time.monotonic()
+    for key in keys:
+        subject.collect(key, rollout(key.name, SLOW, metrics=3), T0)
+    for key in keys:
+        ready.wait(key)
+    assert max(ready.at.values()) - started < 2 * DEADLINE + 0.3
+    for key in keys:
+        looked = subject.collect(key, rollout(key.name, SLOW, metrics=3), T0)
+        assert looked.measurements is not None
+        assert all("no answer within" in r.error for r in looked.measurements.results)
+
+
+def test_looks_behind_a_busy_server_that_answers_are_late_not_failed() -> None:
+    """40 looks of 8 queries at 20 ms each, 4 at a time, take ~1.6 s: three times the
+    0.5 s deadline. None fails (failing them would hold every release as
+    inconclusive when the controller asks more than Prometheus serves), and each
+    look's wait is reported."""
+    busy = Provider(hang=False, delay=0.02)
+    waits: list[float] = []
+    ready = Ready()
+    subject = Measurer(
+        Analyst(default=DEFAULT, connect=lambda config: busy, on_wait=waits.append),
+        on_ready=ready,
+    )
+    subject.start()
+    try:
+        keys = [ObjectKey("shop", f"r{i}") for i in range(40)]
+        for key in keys:
+            subject.collect(key, rollout(key.name, FAST), T0)
+        for key in keys:
+            ready.wait(key, timeout=10)
+        for key in keys:
+            looked = subject.collect(key, rollout(key.name, FAST), T0)
+            assert looked.measurements is not None
+            (result,) = looked.measurements.results
+            assert result.error == "", result
+            assert result.window is not None
+    finally:
+        subject.stop()
+    assert len(waits) == 40
+    assert max(waits) > 3 * DEADLINE / 2  # the last looks waited past the deadline
+    assert busy.most_in_flight == PER_PROVIDER_QUERIES
 
 
 def test_providers_beyond_the_bound_are_closed_least_recently_used_first() -> None:

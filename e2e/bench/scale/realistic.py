@@ -16,9 +16,13 @@ no analysis, a short history). Here, as issue 15's memory target asks:
   (it stops at ``maxDuration``, far beyond the run) — the looks, their queries to
   Prometheus and the requeues run all the same.
 
-Measured once every Rollout is there: the controller's RSS, then, over
-:data:`SETTLE_S` seconds of N progressing Rollouts, its CPU share, the analysis
-looks per second and its API writes per second.
+Measured once every Rollout is there: the controller's RSS, then, from
+:data:`SETTLED_S` after the last release (an analysis' start is read once, when
+it can no longer change: ``controller.providers.counters.SETTLED_AFTER``) and
+over :data:`SETTLE_S` seconds of N progressing Rollouts, its CPU share, the
+analysis looks per second, those that failed and the Prometheus timeouts among
+them, how long a look waited for its turn at Prometheus, and its API writes per
+second.
 """
 
 from __future__ import annotations
@@ -41,7 +45,14 @@ ANALYSIS_STEP = 1
 HISTORY_RELEASES = 10
 """Releases in a row per Rollout by default: 20 history entries, the cap."""
 SETTLE_S = 60.0
+SETTLED_S = 150.0
+"""Seconds from the last release to the measuring minute: the analyses' start reads
+settle at two minutes."""
 LOOKS = "landinggear_analysis_looks_total{"
+FAILED_LOOKS = 'landinggear_analysis_looks_total{result="error"}'
+TIMEOUTS = 'landinggear_provider_errors_total{provider="prometheus",kind="timeout"}'
+WAITED = "landinggear_analysis_look_wait_seconds_sum "
+WAITS = "landinggear_analysis_look_wait_seconds_count "
 
 
 def replicas_of(index: int) -> int:
@@ -117,6 +128,7 @@ def progressing(
             return all(now[n][0] and now[n][0] != before.get(n) for n in names)
 
         wait(f"release {generation} taken by all", taken, timeout=300 + len(names) * 0.5, every=2)
+    last_release = time.monotonic()
 
     def held() -> bool:
         now = _canaries(api, namespace)
@@ -129,10 +141,23 @@ def progressing(
     entries = [h for _, _, h in _canaries(api, namespace).values()]
     out["history_entries_mean"] = round(sum(entries) / max(len(entries), 1), 1)
     out["rss_progressing_mib"] = round(controller.rss_mib(), 1)
-    looks0, cpu0, writes0 = controller.value(LOOKS), controller.cpu_seconds(), controller.writes()
-    say(f"all progressing; measuring for {SETTLE_S:.0f} s")
+    settling = SETTLED_S - (time.monotonic() - last_release)
+    if settling > 0:
+        say(f"all progressing; {settling:.0f} s for the analyses' start reads to settle")
+        time.sleep(settling)
+    counters = (LOOKS, FAILED_LOOKS, TIMEOUTS, WAITED, WAITS)
+    looks0, failed0, timeouts0, waited0, waits0 = (controller.value(c) for c in counters)
+    cpu0, writes0 = controller.cpu_seconds(), controller.writes()
+    say(f"measuring for {SETTLE_S:.0f} s")
     time.sleep(SETTLE_S)
-    out["progressing_looks_per_s"] = round((controller.value(LOOKS) - looks0) / SETTLE_S, 1)
+    looks, failed, timeouts, waited, waits = (controller.value(c) for c in counters)
+    out["progressing_looks_per_s"] = round((looks - looks0) / SETTLE_S, 1)
+    out["progressing_failed_looks_per_s"] = round((failed - failed0) / SETTLE_S, 2)
+    out["progressing_timeouts_per_s"] = round((timeouts - timeouts0) / SETTLE_S, 2)
+    # n/m: a controller without the wait histogram (a --before worktree)
+    out["progressing_look_wait_mean_s"] = (
+        round((waited - waited0) / (waits - waits0), 2) if waits > waits0 else None
+    )
     out["progressing_cpu_share"] = round((controller.cpu_seconds() - cpu0) / SETTLE_S, 3)
     out["progressing_writes_per_s"] = round((controller.writes() - writes0) / SETTLE_S, 2)
     out["rss_progressing_after_mib"] = round(controller.rss_mib(), 1)

@@ -20,6 +20,7 @@ from controller.providers.counters import (
     Counts,
     MetricTemplate,
     NoData,
+    SettledReads,
     counts,
 )
 from controller.providers.templates import Role
@@ -262,3 +263,48 @@ async def test_provider_errors_propagate() -> None:
         with pytest.raises(ProviderError) as caught:
             await counts(provider, app_errors(), VARIABLES, Role.CANARY, since=SINCE, now=NOW)
     assert caught.value.kind is ErrorKind.HTTP_STATUS
+
+
+@synchronously
+async def test_a_settled_start_is_read_once_and_an_early_one_every_look() -> None:
+    """Two minutes after ``since`` its read is kept: later looks ask only for ``now``.
+    Read sooner, it is asked again, so a scrape stamped before ``since`` that lands
+    late is counted from, not missed."""
+    early, late, later = SINCE + timedelta(seconds=30), SINCE + timedelta(minutes=2), NOW
+    landed: list[Sample] = []
+    provider = History(
+        {
+            (REQUESTS, SINCE): lambda: list(landed),
+            (REQUESTS, early): [sample(130, code="200")],
+            (REQUESTS, late): [sample(150, code="200")],
+            (REQUESTS, later): [sample(170, code="200")],
+        }
+    )
+    settled = SettledReads()
+
+    async def look(now: datetime) -> Counts | NoData:
+        return await counts(
+            provider, app_errors(), VARIABLES, Role.CANARY, since=SINCE, now=now, settled=settled
+        )
+
+    assert await look(early) == Counts(requests=130, bad=0)  # nothing at since yet
+    assert len(settled) == 0
+    landed.append(sample(100, code="200"))  # the scrape stamped at since lands
+    assert await look(late) == Counts(requests=50, bad=0)
+    assert len(settled) == 2  # both selectors' reads of since, now settled
+    before = len(provider.calls)
+    assert await look(later) == Counts(requests=70, bad=0)
+    assert provider.calls[before:] == [(FAILED, later), (REQUESTS, later)]
+
+
+def test_settled_reads_are_bounded_by_the_series_they_hold() -> None:
+    settled = SettledReads(max_series=3)
+    settled.put("a", SINCE, {1: 1, 2: 2})
+    settled.put("b", SINCE, {3: 3})
+    assert settled.get("a", SINCE) is not None  # a is now the most recently used
+    settled.put("c", SINCE, {4: 4})
+    assert settled.get("b", SINCE) is None
+    assert settled.get("a", SINCE) == {1: 1, 2: 2}
+    assert settled.get("c", SINCE) == {4: 4}
+    settled.put("d", SINCE, {5: 5, 6: 6, 7: 7})
+    assert len(settled) == 1  # one read at the bound is kept; the others dropped
