@@ -57,7 +57,9 @@ SETTLED_S = 150.0
 settle at two minutes."""
 LOOKS = "landinggear_analysis_looks_total{"
 FAILED_LOOKS = 'landinggear_analysis_looks_total{result="error"}'
-TIMEOUTS = 'landinggear_provider_errors_total{provider="prometheus",kind="timeout"}'
+TIMEOUTS = (
+    'landinggear_provider_errors_total{kind="timeout",provider="prometheus"}'  # labels sorted
+)
 WAITED = "landinggear_analysis_look_wait_seconds_sum "
 WAITS = "landinggear_analysis_look_wait_seconds_count "
 
