@@ -32,27 +32,27 @@ that cannot be built (a bad template, a bad label name) makes the metric
 inconclusive at once: nothing can be measured until the Rollout is fixed.
 
 Looks run on an event loop of their own (:mod:`controller.reconcile.measuring`),
-never on a reconcile worker. Each provider runs at most ``PER_PROVIDER_QUERIES``
+never on a reconcile worker. Each provider runs at most ``PER_PROVIDER_LOOKS``
 looks at once, each asking one query at a time, and at most ``MAX_PROVIDERS``
 stay open (the least recently used is closed). A look waits for its turn as long
-as the provider keeps answering: with more analyses than Prometheus serves, the
-controller is behind and its looks are late (``on_wait`` is told how late), not
-failed — failing them would hold every release as inconclusive. Once its turn
-comes, a look has a total deadline (one attempt's timeout after the provider's
-retry budget), enforced by cancellation, so a server that trickles bytes or never
-answers costs its own looks an error and nothing more; a look still waiting
-when the provider has answered nothing for that long fails the same way.
+as the provider keeps answering (:mod:`controller.reconcile.slots`): with more
+analyses than Prometheus serves, the controller is behind and its looks are late
+(``on_wait`` is told how late), not failed — failing them would hold every release
+as inconclusive. Once its turn comes, a look has a total deadline (one attempt's
+timeout after the provider's retry budget), enforced by cancellation, so a server
+that trickles bytes or never answers costs its own looks an error and nothing
+more; a look still waiting when the provider has answered nothing for that long
+fails the same way.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import math
 from collections import OrderedDict
-from collections.abc import AsyncIterator, Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from datetime import datetime
 
 import pydantic
@@ -71,7 +71,6 @@ from controller.providers import (
     ProviderConfigError,
     ProviderError,
     ProviderHTTPStatus,
-    Sample,
 )
 from controller.providers.access import MetricAccess
 from controller.providers.counters import (
@@ -84,6 +83,7 @@ from controller.providers.counters import (
 from controller.providers.prometheus import PrometheusProvider
 from controller.providers.prometheus_config import PrometheusConfig, PrometheusOverride, resolve
 from controller.providers.templates import QueryTemplate, Role, TemplateError, Variables
+from controller.reconcile.slots import ProviderSlot
 from controller.reconcile.templates import template
 
 log = structlog.get_logger("landinggear.analysis")
@@ -95,10 +95,6 @@ beyond this is closed."""
 
 MAX_REFUSALS = 4096
 """Refusals remembered (to log each once); the oldest beyond this is forgotten."""
-
-PER_PROVIDER_QUERIES = 4
-"""Looks (so queries: a look asks one at a time) one provider runs at once: a slow
-server only ever holds its own slots."""
 
 
 class Analyst:
@@ -138,7 +134,7 @@ class Analyst:
         """Told the seconds every look waited for its turn at its provider (metrics)."""
         self.connect = connect
         self.max_providers = max_providers
-        self._providers: OrderedDict[str, _Slot] = OrderedDict()
+        self._providers: OrderedDict[str, ProviderSlot] = OrderedDict()
         self._refused: OrderedDict[tuple[str, str, str], str] = OrderedDict()
         """Why each (namespace, Rollout, metric) was last refused: logged once a change,
         as its MetricUnmeasurable Event is, not on every look."""
@@ -153,7 +149,7 @@ class Analyst:
 
     async def _provider_for(
         self, spec: Analysis, metric: Metric, namespace: str
-    ) -> tuple[_Slot, SecretKeyRef | None]:
+    ) -> tuple[ProviderSlot, SecretKeyRef | None]:
         """The slot for ``metric``, its Secret's token read off the loop, and that Secret."""
         config, secret = self.config(spec, metric, namespace=namespace)
         token = ""
@@ -167,13 +163,13 @@ class Analyst:
             config = config.model_copy(update={"bearer_token": pydantic.SecretStr(token)})
         return self._slot(config, token=token), secret
 
-    def _slot(self, config: PrometheusConfig, *, token: str = "") -> _Slot:
+    def _slot(self, config: PrometheusConfig, *, token: str = "") -> ProviderSlot:
         key = config.model_dump_json()  # secrets masked: their digest tells them apart
         if token:
             key += "#" + hashlib.sha256(token.encode()).hexdigest()
         slot = self._providers.get(key)
         if slot is None:
-            slot = _Slot(config=config, provider=self.connect(config))
+            slot = ProviderSlot(config=config, provider=self.connect(config))
             self._providers[key] = slot
             while len(self._providers) > self.max_providers:
                 _, evicted = self._providers.popitem(last=False)
@@ -278,7 +274,7 @@ class Analyst:
         subject: Subject,
         target: looks.Target,
         due: looks.Due,
-        slot: _Slot,
+        slot: ProviderSlot,
         now: datetime,
         *,
         secret: SecretKeyRef | None = None,
@@ -348,82 +344,6 @@ class Subject:
         return cls(
             namespace=rollout.namespace, name=rollout.name, service=rollout.spec.workload_ref.name
         )
-
-
-@dataclass(kw_only=True)
-class _Slot:
-    """A provider, its configuration, the limit on its concurrent looks, when it last
-    answered, and its settled reads."""
-
-    config: PrometheusConfig
-    provider: MetricProvider
-    limit: asyncio.Semaphore = field(
-        default_factory=lambda: asyncio.Semaphore(PER_PROVIDER_QUERIES)
-    )
-    answered: float = -math.inf
-    """The loop's time of the provider's last answer (an HTTP error is an answer)."""
-    settled: SettledReads = field(default_factory=SettledReads)
-
-    def watched(self) -> MetricProvider:
-        return _Watched(self)
-
-    @contextlib.asynccontextmanager
-    async def turn(
-        self, deadline: float, *, on_wait: Callable[[float], None] | None = None
-    ) -> AsyncIterator[None]:
-        """Hold one of the provider's slots. Waits as long as the provider keeps
-        answering (the look is late); raises TimeoutError once it has answered
-        nothing for ``deadline`` seconds."""
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        while True:
-            try:
-                async with asyncio.timeout(deadline):
-                    await self.limit.acquire()
-                break
-            except TimeoutError:
-                if loop.time() - self.answered >= deadline:
-                    raise
-        if on_wait is not None:
-            on_wait(loop.time() - began)
-        try:
-            yield
-        finally:
-            self.limit.release()
-
-    def close_later(self) -> None:
-        """Close an evicted provider once its queries are done (on the running loop)."""
-
-        async def close() -> None:
-            async with self.limit:
-                await self.provider.aclose()
-
-        try:
-            asyncio.get_running_loop().create_task(close())
-        except RuntimeError:  # no loop (tests calling provider() directly): nothing in flight
-            asyncio.run(self.provider.aclose())
-
-
-class _Watched:
-    """A provider that records when it answers in its ``_Slot``."""
-
-    def __init__(self, slot: _Slot) -> None:
-        self._slot = slot
-
-    async def query(self, promql: str, *, at: datetime | None = None) -> list[Sample]:
-        try:
-            samples = await self._slot.provider.query(promql, at=at)
-        except ProviderHTTPStatus:
-            self._answered()
-            raise
-        self._answered()
-        return samples
-
-    def _answered(self) -> None:
-        self._slot.answered = asyncio.get_running_loop().time()
-
-    async def aclose(self) -> None:
-        await self._slot.provider.aclose()
 
 
 async def _counts(

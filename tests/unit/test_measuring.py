@@ -23,8 +23,9 @@ from controller.api.v1alpha1 import Rollout
 from controller.kube.objects import ObjectKey
 from controller.providers import Sample
 from controller.providers.prometheus_config import PrometheusConfig
-from controller.reconcile.analyst import PER_PROVIDER_QUERIES, Analyst
+from controller.reconcile.analyst import Analyst
 from controller.reconcile.measuring import Measurer
+from controller.reconcile.slots import PER_PROVIDER_LOOKS
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 FAST, SLOW = "http://fast.test:9090", "http://slow.test:9090"
@@ -201,7 +202,7 @@ def test_one_provider_runs_a_bounded_number_of_queries_at_once(
         subject.collect(key, rollout(key.name, SLOW, metrics=3), T0)
     for key in keys:
         ready.wait(key)
-    assert providers[SLOW].most_in_flight == PER_PROVIDER_QUERIES
+    assert providers[SLOW].most_in_flight == PER_PROVIDER_LOOKS
 
 
 def test_queued_looks_on_a_silent_server_fail_at_its_deadline_not_one_after_another(
@@ -252,7 +253,7 @@ def test_looks_behind_a_busy_server_that_answers_are_late_not_failed() -> None:
         subject.stop()
     assert len(waits) == 40
     assert max(waits) > 3 * DEADLINE / 2  # the last looks waited past the deadline
-    assert busy.most_in_flight == PER_PROVIDER_QUERIES
+    assert busy.most_in_flight == PER_PROVIDER_LOOKS
 
 
 def test_providers_beyond_the_bound_are_closed_least_recently_used_first() -> None:
