@@ -216,8 +216,9 @@ class Manager:
         def deployment_changed(obj: KubeObject, *rest: KubeObject) -> None:
             new = rest[0] if rest else obj
             key = key_of(new)
-            for rollout in self.rollouts.by_index(WORKLOAD_INDEX, f"{key.namespace}/{key.name}"):
-                self.queue.add(key_of(rollout))
+            workload = f"{key.namespace}/{key.name}"
+            for rollout in self.rollouts.keys_by_index(WORKLOAD_INDEX, workload):
+                self.queue.add(rollout)
 
         def replica_set_changed(obj: KubeObject, *rest: KubeObject) -> None:
             new = rest[0] if rest else obj
@@ -291,8 +292,7 @@ class Manager:
 
     def _shard_gained(self, shard: int) -> None:
         assert self.shards is not None
-        for rollout in self.rollouts.list():
-            key = key_of(rollout)
+        for key in self.rollouts.cached_keys():
             if self.shards.shard_of(key.namespace, key.name) == shard:
                 self.queue.add(key)
 
@@ -305,8 +305,8 @@ class Manager:
             thread = threading.Thread(target=self._work, name=f"worker-{index}", daemon=True)
             thread.start()
             self._workers.append(thread)
-        for rollout in self.rollouts.list():
-            self.queue.add(key_of(rollout))
+        for key in self.rollouts.cached_keys():
+            self.queue.add(key)
         log.info("Started workers", workers=self.settings.workers)
 
     def stop_workers(self, timeout: float) -> None:

@@ -2,10 +2,10 @@
 
 Like client-go's reflector plus indexer, without its flaws in the Python client:
 
-- objects are decoded with ``json.loads`` and stored as dicts, with
-  ``managedFields`` and the last-applied annotation stripped, then passed through
-  an optional ``transform`` that prunes more, their keys and short strings shared
-  between objects (:func:`~controller.kube.objects.compact`);
+- objects are decoded with ``json.loads``, with ``managedFields`` and the
+  last-applied annotation stripped, then passed through an optional ``transform``
+  that prunes more; the cache keeps them as compressed JSON and every read decodes
+  a fresh dict (:mod:`~controller.kube.store`);
 - it lists (in pages), then watches from the list's resourceVersion with
   bookmarks, which advance the resourceVersion while nothing changes;
 - a watch that ends (server ``timeoutSeconds``), breaks, or stays silent longer
@@ -38,7 +38,6 @@ from controller.kube.objects import (
     KubeObject,
     ObjectKey,
     Transform,
-    compact,
     key_of,
     strip_noise,
 )
@@ -154,6 +153,14 @@ class Informer:
 
     def by_index(self, index: str, value: str) -> builtins.list[KubeObject]:
         return self._store.by_index(index, value)
+
+    def cached_keys(self) -> builtins.list[ObjectKey]:
+        """The cached objects' keys (nothing decoded)."""
+        return self._store.keys()
+
+    def keys_by_index(self, index: str, value: str) -> builtins.list[ObjectKey]:
+        """The keys ``by_index`` would return the objects of (nothing decoded)."""
+        return self._store.keys_by_index(index, value)
 
     def __len__(self) -> int:
         return len(self._store)
@@ -316,8 +323,7 @@ class Informer:
 
     def _prepare(self, obj: KubeObject) -> KubeObject:
         obj = strip_noise(obj)
-        prepared: KubeObject = compact(self._transform(obj) if self._transform else obj)
-        return prepared
+        return self._transform(obj) if self._transform else obj
 
     def _deliver(self, changes: builtins.list[Change]) -> None:
         for change in changes:

@@ -7,7 +7,6 @@ holds the few helpers every part of the layer shares.
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
@@ -16,7 +15,6 @@ __all__ = [
     "KubeObject",
     "ObjectKey",
     "Transform",
-    "compact",
     "key_of",
     "owner_uids",
     "resource_version_of",
@@ -78,24 +76,3 @@ def strip_noise(obj: KubeObject) -> KubeObject:
         if not annotations:
             del metadata["annotations"]
     return obj
-
-
-SHARED_STRING_MAX = 40
-"""String values up to this length are shared between cached objects (:func:`compact`)."""
-
-
-def compact(value: Any) -> Any:
-    """``value`` with its dict keys and short strings interned: a copy sharing them.
-
-    ``json.loads`` shares repeated keys within one document only, so every cached
-    object held its own ``"metadata"``, ``"apiVersion": "apps/v1"``, ``"True"`` … —
-    about a third of a cached Deployment. Long strings (images, messages, hashes)
-    are left as they are: rarely shared, and interning them would only cost time.
-    """
-    if isinstance(value, dict):
-        return {sys.intern(k): compact(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [compact(v) for v in value]
-    if isinstance(value, str) and len(value) <= SHARED_STRING_MAX:
-        return sys.intern(value)
-    return value

@@ -51,14 +51,14 @@ import asyncio
 import hashlib
 import math
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Coroutine, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 import pydantic
 import structlog
 
-from controller.api.analysis import Analysis, Metric, Stage
+from controller.api.analysis import Analysis, Metric, PrometheusRef, Stage
 from controller.api.flags import SecretKeyRef
 from controller.api.v1alpha1 import Rollout
 from controller.core import looks
@@ -148,10 +148,10 @@ class Analyst:
         return self._slot(config).provider
 
     async def _provider_for(
-        self, spec: Analysis, metric: Metric, namespace: str
+        self, where: PrometheusRef, metric: Metric, namespace: str
     ) -> tuple[ProviderSlot, SecretKeyRef | None]:
         """The slot for ``metric``, its Secret's token read off the loop, and that Secret."""
-        config, secret = self.config(spec, metric, namespace=namespace)
+        config, secret = self._config(where, metric, namespace=namespace)
         token = ""
         if secret is not None:
             if self.secrets is None:
@@ -183,8 +183,14 @@ class Analyst:
         """The Prometheus ``metric`` of a Rollout in ``namespace`` is measured on, and the
         Secret holding its token, if any. Raises ProviderConfigError when the admin's
         settings refuse it — before any request is made."""
+        return self._config(spec.prometheus, metric, namespace=namespace)
+
+    def _config(
+        self, where: PrometheusRef, metric: Metric, *, namespace: str
+    ) -> tuple[PrometheusConfig, SecretKeyRef | None]:
+        """:meth:`config` for an analysis whose ``prometheus`` is ``where``."""
         ref = metric.prometheus if metric.prometheus and metric.prometheus.address else None
-        ref = ref or spec.prometheus
+        ref = ref or where
         if (
             metric.prometheus
             and metric.prometheus.bearer_token_secret
@@ -223,38 +229,53 @@ class Analyst:
             return None
         return await self.measure_due(Subject.of(rollout), spec, target, due, now)
 
-    async def measure_due(
+    def measure_due(
         self,
         subject: Subject,
         spec: Analysis,
         target: looks.Target,
         due: list[looks.Due],
         now: datetime,
+    ) -> Coroutine[None, None, Measurements]:
+        """The looks ``due`` for ``target``, taken concurrently, each within its deadline.
+
+        The looks hold the analysis' Prometheus and the few fields of ``target`` they
+        read, not ``spec`` and ``target`` themselves: parsed, those were ~8 KB per
+        Rollout, and when Prometheus falls behind every Rollout in analysis has a
+        look waiting."""
+        return self._measure(subject, spec.prometheus, Aim.of(target), due, now)
+
+    async def _measure(
+        self,
+        subject: Subject,
+        where: PrometheusRef,
+        aim: Aim,
+        due: list[looks.Due],
+        now: datetime,
     ) -> Measurements:
-        """The looks ``due`` for ``target``, taken concurrently, each within its deadline."""
-        results = await asyncio.gather(*(self._bounded(subject, spec, target, d, now) for d in due))
+        results = await asyncio.gather(*(self._bounded(subject, where, aim, d, now) for d in due))
         if self.on_looks is not None:
             self.on_looks(tuple(results))
         return Measurements(
-            revision=target.revision,
+            revision=aim.revision,
             at=now,
             results=tuple(results),
-            stage=target.stage,
-            started_at=target.current.started_at,
+            stage=aim.stage,
+            started_at=aim.since,
         )
 
     async def _bounded(
         self,
         subject: Subject,
-        spec: Analysis,
-        target: looks.Target,
+        where: PrometheusRef,
+        aim: Aim,
         due: looks.Due,
         now: datetime,
     ) -> Measurement:
         """One look within its total deadline: one attempt's timeout after the retry budget."""
         name = due.metric.name
         try:
-            slot, secret = await self._provider_for(spec, due.metric, subject.namespace)
+            slot, secret = await self._provider_for(where, due.metric, subject.namespace)
         except ProviderConfigError as err:
             self._log_refusal((subject.namespace, subject.name, name), str(err))
             return Measurement(metric=name, invalid=str(err))
@@ -263,7 +284,7 @@ class Analyst:
         try:
             async with slot.turn(deadline, on_wait=self.on_wait):
                 async with asyncio.timeout(deadline):
-                    return await self._look(subject, target, due, slot, now, secret=secret)
+                    return await self._look(subject, aim, due, slot, now, secret=secret)
         except TimeoutError:
             log.warning("Measurement timed out", metric=name, seconds=deadline)
             self._provider_error("timeout")
@@ -272,7 +293,7 @@ class Analyst:
     async def _look(
         self,
         subject: Subject,
-        target: looks.Target,
+        aim: Aim,
         due: looks.Due,
         slot: ProviderSlot,
         now: datetime,
@@ -284,8 +305,8 @@ class Analyst:
             rollout=subject.name,
             namespace=subject.namespace,
             service=subject.service,
-            canary=target.revision,
-            stable=target.other,
+            canary=aim.revision,
+            stable=aim.other,
             window=f"{due.window}s",
         )
         provider = slot.watched()
@@ -298,9 +319,9 @@ class Analyst:
                 metric,
                 template(metric),
                 variables,
-                since=target.current.started_at or now,
+                since=aim.since or now,
                 now=now,
-                stage=target.stage,
+                stage=aim.stage,
                 settled=slot.settled,
             )
         except (TemplateError, ProviderConfigError) as err:
@@ -326,6 +347,27 @@ class Analyst:
     def _provider_error(self, kind: str) -> None:
         if self.on_provider_error is not None:
             self.on_provider_error("prometheus", kind)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Aim:
+    """What a look reads of its :class:`~controller.core.looks.Target`."""
+
+    stage: Stage
+    revision: str
+    other: str
+    """The stable (canary stage) or the previous revision (guard)."""
+    since: datetime | None
+    """When the analysis started."""
+
+    @classmethod
+    def of(cls, target: looks.Target) -> Aim:
+        return cls(
+            stage=target.stage,
+            revision=target.revision,
+            other=target.other,
+            since=target.current.started_at,
+        )
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -159,15 +159,21 @@ def test_collect_never_waits_and_a_hanging_server_costs_only_its_own_look_an_err
 def test_a_look_in_flight_holds_no_rollout(measurer: Any) -> None:
     """When Prometheus falls behind, every Rollout in analysis has a look waiting: what
     it holds is a few names, not the parsed Rollout (~50 KB with a full history; a
-    1,000-Rollout run held 48 MB in them)."""
+    1,000-Rollout run held 48 MB in them), nor its analysis' spec and status (~8 KB
+    parsed: 1,000 of them held 7.7 MB in a later run)."""
     subject, ready = measurer
     key = ObjectKey("shop", "slow")
     parsed = rollout("slow", SLOW)
     gone = weakref.ref(parsed)
+    heavy = {"Analysis", "AnalysisStatus", "Target", "RolloutStatus"}
+    before = [o for o in gc.get_objects() if type(o).__name__ in heavy]  # kept: ids not reused
     assert subject.collect(key, parsed, T0).pending
     del parsed
     gc.collect()
     assert gone() is None  # the look is still waiting on the silent server …
+    old = {id(o) for o in before}
+    held = [o for o in gc.get_objects() if type(o).__name__ in heavy and id(o) not in old]
+    assert held == []
     assert key not in ready.keys
     ready.wait(key)  # … and still ends, at its deadline, with an error
     looked = subject.collect(key, rollout("slow", SLOW), T0 + timedelta(seconds=1))

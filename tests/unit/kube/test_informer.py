@@ -38,7 +38,7 @@ class Mirror:
 
     def on_update(self, old: KubeObject, new: KubeObject) -> None:
         with self.lock:
-            assert self.objects.get(self._key(old)) is old, "update's old is not the last seen"
+            assert self.objects.get(self._key(old)) == old, "update's old is not the last seen"
             self.objects[self._key(new)] = new
             self.log.append(("update", new["metadata"]["name"]))
 

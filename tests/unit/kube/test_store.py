@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from controller.kube.objects import (
     LAST_APPLIED_ANNOTATION,
     ObjectKey,
-    compact,
     key_of,
     owner_uids,
     strip_noise,
@@ -45,12 +45,73 @@ def test_replace_reports_adds_updates_and_deletes_against_the_old_cache() -> Non
     assert names(store.list()) == {"kept", "changed", "new"}
 
 
-def test_replace_keeps_the_cached_dict_of_unchanged_objects() -> None:
+def test_replace_keeps_unchanged_objects_as_cached_and_reports_nothing_for_them() -> None:
     store = Store()
-    original = obj("kept", "1")
-    store.replace([original])
     store.replace([obj("kept", "1")])
-    assert store.get(ObjectKey("ns", "kept")) is original
+    relisted = {**obj("kept", "1"), "spec": {"seen": "only if re-read"}}
+    assert store.replace([relisted]) == []
+    assert store.get(ObjectKey("ns", "kept")) == obj("kept", "1")
+
+
+def test_every_read_is_a_copy_of_its_own() -> None:
+    store = Store({"owner": owner_uids})
+    store.upsert(obj("a", "1", owners=("rs-a",)))
+    for read in (store.get(ObjectKey("ns", "a")), *store.list(), *store.by_index("owner", "rs-a")):
+        assert read is not None
+        read["metadata"]["name"] = "changed by a reader"
+    assert store.get(ObjectKey("ns", "a")) == obj("a", "1", owners=("rs-a",))
+    assert store.keys_by_index("owner", "rs-a") == [ObjectKey("ns", "a")]
+
+
+def test_objects_round_trip_unchanged_with_unicode_and_numbers() -> None:
+    original = {
+        **obj("ü-é", "3"),
+        "spec": {"n": 3, "f": 0.25, "big": 2**63, "none": None, "flag": True, "s": "日本"},
+    }
+    store = Store()
+    store.upsert(original)
+    assert store.get(ObjectKey("ns", "ü-é")) == original
+
+
+def test_a_cached_object_costs_a_fraction_of_its_dict() -> None:
+    """The point of keeping bytes: measured with tracemalloc, not assumed."""
+    import tracemalloc
+
+    def realistic(i: int) -> dict[str, Any]:
+        history = [
+            {
+                "revision": f"{i:04d}{r:06x}",
+                "image": f"registry.example/app:v{r}",
+                "outcome": "Promoted",
+                "at": f"2026-01-01T00:{r:02d}:00Z",
+                "steps": [{"weight": w} for w in (10, 25, 50)],
+            }
+            for r in range(10)
+        ]
+        return {**obj(f"r{i}", str(i)), "status": {"history": history, "phase": "Healthy"}}
+
+    def held(build: Any) -> int:
+        tracemalloc.start()
+        kept = build()
+        size = tracemalloc.get_traced_memory()[0]
+        tracemalloc.stop()
+        del kept
+        return size
+
+    objects = [realistic(i) for i in range(200)]
+    text = json.dumps(objects)
+
+    def as_dicts() -> Any:
+        return json.loads(text)
+
+    def in_store() -> Any:
+        store = Store()
+        for o in json.loads(text):
+            store.upsert(o)
+        return store
+
+    assert objects == as_dicts()
+    assert held(in_store) * 3 < held(as_dicts)
 
 
 def test_deleted_objects_are_reported_with_their_last_cached_state() -> None:
@@ -109,19 +170,3 @@ def test_cluster_scoped_objects_have_an_empty_namespace_in_their_key() -> None:
     assert key == ObjectKey("", "node-1")
     assert str(key) == "node-1"
     assert str(ObjectKey("ns", "x")) == "ns/x"
-
-
-def test_compact_shares_keys_and_short_strings_between_objects_and_keeps_the_rest() -> None:
-    import json
-
-    raw = {
-        "metadata": {"name": "web", "labels": {"app": "web"}},
-        "spec": {"replicas": 3, "paused": True, "image": "r" * 100, "items": ["True", 1.5, None]},
-    }
-    doc = json.dumps(raw)
-    first, second = compact(json.loads(doc)), compact(json.loads(doc))
-    assert first == second == raw
-    assert next(iter(first)) is next(iter(second))  # the key "metadata"
-    assert first["metadata"]["labels"]["app"] is second["metadata"]["labels"]["app"]
-    assert first["spec"]["items"][0] is second["spec"]["items"][0]
-    assert first["spec"]["image"] is not second["spec"]["image"]  # long: left alone
