@@ -18,7 +18,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import CancelledError, Future
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -136,8 +136,12 @@ class Measurer:
         try:
             result = job.future.result()
         except BaseException as err:
-            if isinstance(err, asyncio.CancelledError) and self._loop is None:
-                return  # stopping
+            # the future of a cancelled look raises concurrent.futures' CancelledError
+            if isinstance(err, CancelledError | asyncio.CancelledError) and self._loop is None:
+                with self._lock:  # stopping: not a result, and nothing to log
+                    if self._running.get(key) is job:
+                        del self._running[key]
+                return
             log.error("Measurement raised", namespace=key.namespace, rollout=key.name,
                       error=repr(err))  # fmt: skip
             failed = tuple(Measurement(metric=d.metric.name, error=repr(err)) for d in due)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from controller.api.v1alpha1 import Rollout
 from controller.kube.objects import ObjectKey
@@ -179,6 +180,33 @@ def test_a_look_in_flight_holds_no_rollout(measurer: Any) -> None:
     looked = subject.collect(key, rollout("slow", SLOW), T0 + timedelta(seconds=1))
     assert looked.measurements is not None
     assert "no answer within" in looked.measurements.results[0].error
+
+
+def test_stopping_with_looks_in_flight_logs_no_error_and_records_no_result(
+    providers: dict[str, Provider],
+) -> None:
+    """A shutdown or a lost lease cancels every look waiting on Prometheus: at 1,000
+    Rollouts that logged 1,000 "Measurement raised CancelledError()" errors."""
+    ready = Ready()
+    subject = Measurer(
+        Analyst(default=DEFAULT, endpoints=[SLOW], connect=lambda c: providers[c.address]),
+        on_ready=ready,
+    )
+    subject.start()
+    keys = [ObjectKey("shop", f"slow-{i}") for i in range(5)]
+    for key in keys:
+        assert subject.collect(key, rollout(key.name, SLOW), T0).pending
+    with capture_logs() as logs:
+        subject.stop()
+        time.sleep(0.1)  # done callbacks run on the loop's thread
+    assert [e for e in logs if e["log_level"] == "error"] == []
+    assert ready.keys == []
+    subject.start()  # started again, the Rollouts are looked at again
+    try:
+        assert subject.collect(keys[0], rollout(keys[0].name, FAST), T0).pending
+        ready.wait(keys[0])
+    finally:
+        subject.stop()
 
 
 def test_a_look_in_flight_is_not_started_twice(measurer: Any) -> None:
