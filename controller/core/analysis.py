@@ -150,8 +150,12 @@ def analyse(
     *,
     measurements: Measurements | None,
     now: datetime,
+    looking: bool = False,
 ) -> Outcome:
-    """``current`` after folding in ``measurements`` (if they are its), and what it means."""
+    """``current`` after folding in ``measurements`` (if they are its), and what it means.
+
+    ``looking``: a look is in flight, and its end wakes the Rollout, so the outcome
+    sets no time for the next look (which would be now, and again until it ends)."""
     unmeasurable: tuple[str, ...] = ()
     judged_until = current.last_measured_at  # a good look while no spell is open
     if (
@@ -190,7 +194,7 @@ def analyse(
                 f"({status.last_error})"
             )
             (failed if spec.on_error == "fail" else holding).append(why)
-    next_look = None if current.completed else _next_look(spec, current, now)
+    next_look = None if current.completed or looking else _next_look(spec, current, now)
     hold = "; ".join(holding) if current.overridden_by is None else ""
     return Outcome(
         status=current,

@@ -32,12 +32,19 @@ __all__ = ["FINALIZER", "decide", "desired_replicas"]
 
 
 def decide(
-    rollout: Rollout, world: World, now: datetime, measurements: Measurements | None = None
+    rollout: Rollout,
+    world: World,
+    now: datetime,
+    measurements: Measurements | None = None,
+    *,
+    looking: bool = False,
 ) -> Decision:
     """What to do about ``rollout`` given the observed ``world`` at ``now``.
 
     ``measurements`` are the metric looks the I/O layer took for this reconcile, if
-    any were due (:func:`controller.core.looks.plan`).
+    any were due (:func:`controller.core.looks.plan`). ``looking``: a look is still
+    in flight; the I/O layer requeues the Rollout when it ends, so the decision sets
+    no wake-up for the next look.
     """
     deployment = world.deployment
     inputs = Inputs(
@@ -47,6 +54,7 @@ def decide(
         measurements=measurements,
         plan=plan_for(rollout),
         replicas=desired_replicas(rollout, deployment) if deployment else 0,
+        looking=looking,
     )
     draft = _decide(inputs, Draft.start(rollout, now))
     total = len(rollout.spec.strategy.canary.steps)

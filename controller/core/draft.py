@@ -43,6 +43,8 @@ class Inputs:
     plan: TrafficPlan
     replicas: int
     """Pods the Rollout runs (0 while its Deployment is missing)."""
+    looking: bool = False
+    """A look of the analysis is in flight; its end wakes the Rollout."""
 
 
 @dataclass(frozen=True, kw_only=True)

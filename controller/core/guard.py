@@ -33,7 +33,9 @@ def guard(inputs: Inputs, draft: Draft) -> tuple[Draft, Hold | None]:
         or current.revision != stable
     ):
         return draft, None
-    outcome = analysis.analyse(spec, current, measurements=inputs.measurements, now=inputs.now)
+    outcome = analysis.analyse(
+        spec, current, measurements=inputs.measurements, now=inputs.now, looking=inputs.looking
+    )
     current = outcome.status
     started = current.started_at or inputs.now
     lost = analysis.spell_seconds(outcome.recovered_from, since=started, now=inputs.now)

@@ -145,7 +145,9 @@ def judge(
     )
     if promoted_by is not None and current.overridden_by is None:
         current = current.model_copy(update={"overridden_by": promoted_by})
-    outcome = analysis.analyse(spec, current, measurements=inputs.measurements, now=inputs.now)
+    outcome = analysis.analyse(
+        spec, current, measurements=inputs.measurements, now=inputs.now, looking=inputs.looking
+    )
     draft = draft.with_status(analysis=outcome.status)
     for text in outcome.unmeasurable:
         draft = draft.emit(EventType.WARNING, EventReason.METRIC_UNMEASURABLE, text)

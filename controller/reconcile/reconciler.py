@@ -67,7 +67,8 @@ class Cache(Protocol):
 STALE_RETRY_SECONDS = 1.0
 
 PENDING_RECHECK_SECONDS = 1.0
-"""While a look is in flight, a Rollout due again sooner is looked at after this."""
+"""While a look is in flight, a Rollout due again sooner (some other timer than
+the next look, which the core leaves to the look's end) is looked at after this."""
 
 TRAFFIC_RECHECK_SECONDS = 1.0
 """A router that has not shifted traffic yet is asked again after this long."""
@@ -186,7 +187,7 @@ class Reconciler:
         now = self.clock()
         looked = self.measurer.collect(key, rollout, now) if self.measurer else Collected()
         measurements = looked.measurements
-        decision = decide(rollout, world, now, measurements)
+        decision = decide(rollout, world, now, measurements, looking=looked.pending)
         if measurements is not None:
             bound.debug("Measured", results=[vars(r) for r in measurements.results])
         for note in decision.notes:
