@@ -88,7 +88,11 @@ class WorkQueue(Generic[K]):
                 return
             self._waiting[key] = ready_at
             heapq.heappush(self._heap, (ready_at, next(self._sequence), key))
-            self._cond.notify_all()
+            if self._heap[0][2] == key:
+                # The new earliest: every idle worker waits until it at the latest (one
+                # woken alone might take a queued key and leave it untimed). A later
+                # time wakes no one: the idle workers already wake sooner.
+                self._cond.notify_all()
 
     def add_rate_limited(self, key: K) -> None:
         """Queue ``key`` after its backoff (5 ms, 10 ms, 20 ms, ... up to 1000 s)."""
@@ -169,7 +173,9 @@ class WorkQueue(Generic[K]):
             self._processing.discard(key)
             if key in self._dirty and not self._shutting_down:
                 self._queue.append(key)
-            self._cond.notify_all()
+                self._cond.notify()
+            elif self._shutting_down and not self._processing:
+                self._cond.notify_all()  # shut_down_with_drain waits for this
 
     # -- shutting down -----------------------------------------------------------
 

@@ -263,3 +263,77 @@ def drain_ints(queue: WorkQueue[int]) -> list[int]:
         seen.append(key)
         queue.done(key)
     return seen
+
+
+def _workers(queue: WorkQueue[str], count: int, hold: threading.Event) -> tuple[list, list]:  # type: ignore[type-arg]
+    """``count`` blocked workers: each records (key, when); keys named ``hold*`` are
+    held until ``hold`` is set, the others done at once."""
+    seen: list[tuple[str, float]] = []
+
+    def work() -> None:
+        while (key := queue.get()) is not None:
+            seen.append((key, time.monotonic()))
+            if key.startswith("hold"):
+                hold.wait(10)
+            queue.done(key)
+
+    threads = [threading.Thread(target=work) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    return seen, threads
+
+
+def _when(seen: list[tuple[str, float]], key: str, timeout: float = 5.0) -> float:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        for name, at in list(seen):
+            if name == key:
+                return at
+        time.sleep(0.005)
+    raise AssertionError(f"{key} was never handed out: {seen}")
+
+
+def test_a_delayed_key_comes_out_on_time_while_the_other_workers_hold_keys() -> None:
+    # done() and add_after() wake only the workers they need (not all 16 on every
+    # done); a delayed key must still come out on time with most workers busy.
+    queue: WorkQueue[str] = WorkQueue()
+    hold = threading.Event()
+    seen, threads = _workers(queue, 4, hold)
+    time.sleep(0.05)  # all four blocked in get()
+    start = time.monotonic()
+    queue.add_after("late", 0.4)
+    queue.add_after("later", 0.6)
+    queue.add_after("soon", 0.2)
+    for name in ("hold-1", "hold-2", "hold-3"):
+        queue.add(name)
+    try:
+        for key, after in (("soon", 0.2), ("late", 0.4), ("later", 0.6)):
+            late = _when(seen, key) - start - after
+            assert -0.01 <= late < 0.5, (key, late)
+    finally:
+        hold.set()
+        queue.shut_down_with_drain(timeout=5)
+        for thread in threads:
+            thread.join(5)
+
+
+def test_a_key_added_while_processing_goes_to_an_idle_worker_at_done() -> None:
+    queue: WorkQueue[str] = WorkQueue()
+    hold = threading.Event()
+    seen, threads = _workers(queue, 3, hold)
+    try:
+        queue.add("hold-a")
+        _when(seen, "hold-a")
+        queue.add("hold-a")  # dirty: handed out again once done
+        time.sleep(0.05)
+        assert [k for k, _ in seen] == ["hold-a"]
+        hold.set()  # done: an idle worker (or the same one) takes it again
+        deadline = time.monotonic() + 5
+        while len(seen) < 2 and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert [k for k, _ in seen] == ["hold-a", "hold-a"]
+    finally:
+        hold.set()
+        queue.shut_down_with_drain(timeout=5)
+        for thread in threads:
+            thread.join(5)
