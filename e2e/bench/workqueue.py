@@ -39,7 +39,7 @@ WORK_ITERATIONS = 1500
 def load(tree: Path, name: str) -> ModuleType:
     path = tree / "controller" / "kube" / "workqueue.py"
     spec = importlib.util.spec_from_file_location(name, path)
-    if spec is None or spec.loader is None:
+    if not path.is_file() or spec is None or spec.loader is None:
         raise SystemExit(f"no work queue at {path}")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module

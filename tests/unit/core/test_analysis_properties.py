@@ -127,6 +127,27 @@ class World(AnalysedSim):
     user_promoted: bool = False
     promoted_since_step: bool = False
 
+    def play(self, kind: str, value: Any) -> None:
+        """One event of an ``events`` script."""
+        if kind == "ready":
+            self.pods_ready()
+        elif kind == "advance":
+            self.advance(value)
+        elif kind == "image":
+            self.set_image(value)
+            self.user_promoted = False
+        elif kind == "bad":
+            self.traffic.bad_rate[self.revision] = value
+        elif kind == "prometheus":
+            self.traffic.error = "" if value else "connection refused"
+        elif kind == "rule":
+            self.rule_value = value
+        elif kind == "promote":
+            self.request(Verb.PROMOTE, full=True)
+            self.user_promoted = self.promoted_since_step = True
+        else:
+            self.step()
+
     def step(self) -> None:
         before = len(self.status.history)
         prior = self.status
@@ -186,24 +207,7 @@ def test_analysed_releases_never_promote_past_a_failing_or_inconclusive_metric(
     world.traffic.value = lambda _: world.rule_value
     world.settle()
     for kind, value in script:
-        if kind == "ready":
-            world.pods_ready()
-        elif kind == "advance":
-            world.advance(value)
-        elif kind == "image":
-            world.set_image(value)
-            world.user_promoted = False
-        elif kind == "bad":
-            world.traffic.bad_rate[world.revision] = value
-        elif kind == "prometheus":
-            world.traffic.error = "" if value else "connection refused"
-        elif kind == "rule":
-            world.rule_value = value
-        elif kind == "promote":
-            world.request(Verb.PROMOTE, full=True)
-            world.user_promoted = world.promoted_since_step = True
-        else:
-            world.step()
+        world.play(kind, value)
     # The events stop; Prometheus answers; time passes until nothing is left to do
     # (an expired analysis step holds until its metric passes, which at a low
     # canary share can take many minutes: up to ~70 simulated minutes are given).

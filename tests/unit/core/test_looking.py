@@ -77,20 +77,7 @@ def test_looking_changes_only_the_wake_up_and_never_to_sooner(
     world.traffic.value = lambda _: world.rule_value
     world.settle()
     for kind, value in script:
-        if kind == "ready":
-            world.pods_ready()
-        elif kind == "advance":
-            world.advance(value)
-        elif kind == "image":
-            world.set_image(value)
-        elif kind == "bad":
-            world.traffic.bad_rate[world.revision] = value
-        elif kind == "prometheus":
-            world.traffic.error = "" if value else "connection refused"
-        elif kind == "rule":
-            world.rule_value = value
-        else:
-            world.reconcile()
+        world.play(kind, value)
     world.now += timedelta(seconds=later)
     rollout, observed = world.rollout(), world.world()
     idle = decide(rollout, observed, world.now)
