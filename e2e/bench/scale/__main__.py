@@ -1,5 +1,6 @@
 """``python -m e2e.bench.scale [--rollouts N] [--unreferenced M] [--shards K [--replicas R]]
-[--budget QPS/BURST[/WORKERS] …] [--before CHECKOUT] [--json PATH] [--quick]``.
+[--budget QPS/BURST[/WORKERS] …] [--env VAR=VALUE[,VAR=VALUE] …] [--before CHECKOUT]
+[--json PATH] [--quick]``.
 
 One controller process (``--shards K``: R processes, default K, sharing K shards),
 as the shipped ServiceAccount and over all namespaces,
@@ -17,6 +18,8 @@ client-side API budget, side by side, with what the API server said meanwhile
 (``e2e.bench.scale.apiserver``: APF rejections and queue wait, write latency);
 ``--before CHECKOUT`` first runs each N with an older checkout's controller (its
 own defaults) as the baseline, in the same invocation on the same cluster.
+``--env "" MALLOC_ARENA_MAX=2`` likewise runs each N once per environment given to
+the controller processes (added to the bench's own; "" for none), side by side.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ import argparse
 import itertools
 import json
 import os
+import re
 import sys
 import tempfile
 import time
@@ -51,8 +55,20 @@ def _budget(text: str) -> tuple[str, tuple[str, ...]]:
     return text, (*flags, *([f"--workers={parts[2]}"] if len(parts) == 3 else []))
 
 
-def _run_dir(n: int, budget: str, *, before: bool) -> str:
-    return f"{n}{budget.replace('/', '-')}{'-before' if before else ''}"
+def _environment(text: str) -> dict[str, str]:
+    """``VAR=VALUE[,VAR=VALUE]`` as a mapping ("" for none)."""
+    found = {}
+    for item in filter(None, text.split(",")):
+        name, equals, value = item.partition("=")
+        if not equals or not name.isidentifier():
+            raise ValueError(f'--env {text!r}: want VAR=VALUE[,VAR=VALUE], or "" for none')
+        found[name] = value
+    return found
+
+
+def _run_dir(n: int, budget: str, env: str, *, before: bool) -> str:
+    label = f"{budget}{'-' + env if env else ''}"
+    return f"{n}{re.sub(r'[^A-Za-z0-9_.=-]', '-', label)}{'-before' if before else ''}"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -80,6 +96,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", nargs="+", default=[""], metavar="QPS/BURST[/WORKERS]",
                         help="run each N once per API budget given (--qps, --burst, "
                              "--workers), side by side; default: the controller's own")  # fmt: skip
+    parser.add_argument("--env", nargs="+", default=[""], metavar="VAR=VALUE[,VAR=VALUE]",
+                        help="run each N once per environment added to the controller "
+                             "processes' (\"\" for none), side by side")  # fmt: skip
     parser.add_argument("--before", type=Path, metavar="CHECKOUT",
                         help="first run each N with this checkout's controller (say a "
                              "git worktree of the baseline), its own defaults")  # fmt: skip
@@ -96,6 +115,18 @@ def main(argv: list[str] | None = None) -> int:
         print("--replicas above 1 needs --shards above 1", file=sys.stderr)
         return 2
     sizes = [100] if args.quick else args.rollouts
+    try:  # every refusal before the cluster, which takes minutes to start
+        budgets = [_budget(text) for text in args.budget]
+        envs = [(text, _environment(text)) for text in args.env]
+    except ValueError as err:
+        print(err, file=sys.stderr)
+        return 2
+    controllers = [(ROOT, budget, env) for budget in budgets for env in envs]
+    if args.before:
+        if not (args.before / "controller" / "__main__.py").is_file():
+            print(f"--before {args.before}: not a checkout of this project", file=sys.stderr)
+            return 2
+        controllers.insert(0, (args.before.resolve(), ("", ()), ("", {})))
     state = faults.state_of(args.kubeconfig) if args.kubeconfig else cluster.up(args.cluster)
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="lg-scale-"))
 
@@ -103,30 +134,21 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[scale {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
     runs = []
-    try:
-        budgets = [_budget(text) for text in args.budget]
-    except ValueError as err:
-        print(err, file=sys.stderr)
-        return 2
-    controllers = [(ROOT, budget) for budget in budgets]
-    if args.before:
-        if not (args.before / "controller" / "__main__.py").is_file():
-            print(f"--before {args.before}: not a checkout of this project", file=sys.stderr)
-            return 2
-        controllers.insert(0, (args.before.resolve(), ("", ())))
-    for n, (root, (budget, extra)) in itertools.product(sizes, controllers):
+    for n, (root, (budget, extra), (env_text, env)) in itertools.product(sizes, controllers):
         load = os.getloadavg()
-        say(f"N={n} {budget}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
+        say(f"N={n} {budget} {env_text}: load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}; "
             f"logs in {log_dir}")  # fmt: skip
         started = time.monotonic()
-        figures_of_run = run(Options(rollouts=n, pause_s=args.pause,
-                                     log_dir=log_dir / _run_dir(n, budget, before=root != ROOT),
+        run_dir = _run_dir(n, budget, env_text, before=root != ROOT)
+        figures_of_run = run(Options(rollouts=n, pause_s=args.pause, log_dir=log_dir / run_dir,
                                      progress=say, shards=args.shards, replicas=replicas,
                                      unreferenced=args.unreferenced, controller_args=extra,
+                                     controller_env=env,
                                      realistic=args.realistic, history=args.history,
                                      controller_root=root),
                              state)  # fmt: skip
         figures_of_run["budget"] = budget or "default"
+        figures_of_run["env"] = env_text or "default"
         figures_of_run["controller"] = "before" if root != ROOT else "this checkout"
         figures_of_run["load_average_1m"] = round(load[0], 2)
         figures_of_run["seconds"] = round(time.monotonic() - started, 1)

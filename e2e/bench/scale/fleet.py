@@ -8,12 +8,14 @@ tells, from the shard Leases (read as the admin), which replica holds which shar
 
 from __future__ import annotations
 
+import os
 import signal
 import socket
 import subprocess
 import sys
 import urllib.request
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 from kubernetes import client
@@ -41,6 +43,7 @@ class Controller:
         shards: int,
         args: tuple[str, ...] = (),
         root: Path = ROOT,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.identity = identity
         with socket.socket() as sock:
@@ -53,6 +56,7 @@ class Controller:
                  f"--metrics-address=127.0.0.1:{self.port}", "--log-level=warning",
                  *([f"--shards={shards}"] if shards > 1 else []), *args],
                 cwd=root, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                env={**os.environ, **(env or {})},
             )  # fmt: skip
 
     def metrics(self) -> list[str]:
@@ -115,6 +119,7 @@ class Fleet:
         shards: int,
         args: tuple[str, ...] = (),
         root: Path = ROOT,
+        env: Mapping[str, str] | None = None,
     ) -> None:
         self.namespace = namespace
         self.shards = shards
@@ -128,6 +133,7 @@ class Fleet:
                 shards=shards,
                 args=args,
                 root=root,
+                env=env,
             )
             for name in names
         ]

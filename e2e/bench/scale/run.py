@@ -29,8 +29,8 @@ import json
 import secrets
 import subprocess
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
@@ -82,6 +82,8 @@ class Options:
     """Deployments (0 replicas) no Rollout references, created beside the N."""
     controller_args: tuple[str, ...] = ()
     """Added to each controller's command line (``--qps``, ``--burst``, ``--workers``)."""
+    controller_env: Mapping[str, str] = field(default_factory=dict)
+    """Added to each controller process' environment (``--env``)."""
     controller_root: Path = ROOT
     """The checkout whose ``python -m controller`` runs (``--before``: an older one)."""
     realistic: bool = False
@@ -185,7 +187,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
     judged = (f"--prometheus-address={monitoring.url(state)}",) if options.realistic else ()
     controller = Fleet(as_controller, namespace, options.log_dir, replicas=options.replicas,
                        shards=options.shards, args=(*options.controller_args, *judged),
-                       root=options.controller_root)  # fmt: skip
+                       root=options.controller_root, env=options.controller_env)  # fmt: skip
     try:
         _wait("the controller to lead", lambda: controller.settled(api), timeout=120)
         out["rss_start_mib"] = round(controller.rss_mib(), 1)
