@@ -57,13 +57,17 @@ changing once no sample stamped at or before it can still arrive. A read of
 comparison look then costs one query per selector, not two, which halves what
 the controller asks of Prometheus when a thousand analyses run. Reads taken
 sooner are asked again at every look, so a scrape still landing is never missed.
+Kept reads are bounded: by their size (a read counts one, plus one per series: a
+read of no series, a revision that served nothing yet, costs memory too), and by
+use (a read no look asked for in :data:`IDLE_AFTER`, its analysis long over, goes).
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections import OrderedDict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -93,9 +97,19 @@ with the scrape's start and appends them when it ends, at most ``scrape_timeout`
 later (10 s by default, never more than the scrape interval); a remote-write
 receiver adds its own lag. Two minutes covers both with a margin."""
 
-MAX_SETTLED_SERIES = 100_000
-"""Series kept by one :class:`SettledReads` (~100 bytes each); the least recently
-used reads beyond this are dropped (and asked again if needed)."""
+MAX_SETTLED_SIZE = 100_000
+"""What one :class:`SettledReads` keeps: reads plus their series (~100 bytes a series,
+a few hundred a read); the least recently used reads beyond this are dropped (and
+asked again if needed)."""
+
+IDLE_AFTER = timedelta(minutes=5)
+"""A kept read no look asked for in this long is dropped: its analysis has ended (a new
+release's analysis starts at a new instant, so the old reads are never asked again).
+An analysis that looks less often than this reads its start again at each look: one
+more query per selector every five minutes or more. A read kept costs ~500 bytes (324
+measured, plus its selector's text): a thousand analyses of four selectors each keep
+~2 MiB, which every release of them all left behind while reads of no series were
+not counted and unused reads stayed."""
 
 _Key = int
 """A series' identity: the hash of its labels without ``__name__`` and ``le``."""
@@ -104,31 +118,63 @@ _Key = int
 class SettledReads:
     """Reads of instants long enough past that their answers no longer change.
 
-    Keyed by (selector, instant); bounded by the series held, least recently used
-    dropped first. One per Prometheus (their answers differ)."""
+    Keyed by (selector, instant); bounded by size (a read counts one plus its
+    series), least recently used dropped first, and by use (a read unused for
+    ``max_idle`` seconds is dropped). One per Prometheus (their answers differ)."""
 
-    def __init__(self, *, max_series: int = MAX_SETTLED_SERIES) -> None:
-        self.max_series = max_series
-        self._reads: OrderedDict[tuple[str, datetime], dict[_Key, int]] = OrderedDict()
-        self._series = 0
+    def __init__(
+        self,
+        *,
+        max_size: int = MAX_SETTLED_SIZE,
+        max_idle: float = IDLE_AFTER.total_seconds(),
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.max_size = max_size
+        self.max_idle = max_idle
+        self._clock = clock
+        # least recently used first: (selector, instant) → (last used, series)
+        self._reads: OrderedDict[tuple[str, datetime], tuple[float, dict[_Key, int]]] = (
+            OrderedDict()
+        )
+        self._size = 0
 
     def __len__(self) -> int:
         return len(self._reads)
 
+    @property
+    def size(self) -> int:
+        """Reads plus the series they hold."""
+        return self._size
+
     def get(self, selector: str, at: datetime) -> dict[_Key, int] | None:
+        now = self._expire()
         found = self._reads.get((selector, at))
-        if found is not None:
-            self._reads.move_to_end((selector, at))
-        return found
+        if found is None:
+            return None
+        self._reads[(selector, at)] = (now, found[1])
+        self._reads.move_to_end((selector, at))
+        return found[1]
 
     def put(self, selector: str, at: datetime, series: dict[_Key, int]) -> None:
+        now = self._expire()
         previous = self._reads.pop((selector, at), None)
-        self._series -= 0 if previous is None else len(previous)
-        self._reads[(selector, at)] = series
-        self._series += len(series)
-        while self._series > self.max_series and self._reads:
-            _, dropped = self._reads.popitem(last=False)
-            self._series -= len(dropped)
+        if previous is not None:
+            self._size -= 1 + len(previous[1])
+        self._reads[(selector, at)] = (now, series)
+        self._size += 1 + len(series)
+        while self._size > self.max_size and self._reads:
+            self._drop_oldest()
+
+    def _expire(self) -> float:
+        """Drop the reads unused for ``max_idle``; the clock's time now."""
+        now = self._clock()
+        while self._reads and now - next(iter(self._reads.values()))[0] > self.max_idle:
+            self._drop_oldest()
+        return now
+
+    def _drop_oldest(self) -> None:
+        _, (_, dropped) = self._reads.popitem(last=False)
+        self._size -= 1 + len(dropped)
 
 
 class CountError(ValueError):

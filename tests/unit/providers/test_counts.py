@@ -297,14 +297,45 @@ async def test_a_settled_start_is_read_once_and_an_early_one_every_look() -> Non
     assert provider.calls[before:] == [(FAILED, later), (REQUESTS, later)]
 
 
-def test_settled_reads_are_bounded_by_the_series_they_hold() -> None:
-    settled = SettledReads(max_series=3)
+def test_settled_reads_are_bounded_by_reads_and_series_least_recently_used_first() -> None:
+    settled = SettledReads(max_size=5)  # a read counts one, plus one per series
     settled.put("a", SINCE, {1: 1, 2: 2})
     settled.put("b", SINCE, {3: 3})
+    assert settled.size == 5
     assert settled.get("a", SINCE) is not None  # a is now the most recently used
-    settled.put("c", SINCE, {4: 4})
+    settled.put("c", SINCE, {})  # a revision that served nothing: still a read
     assert settled.get("b", SINCE) is None
     assert settled.get("a", SINCE) == {1: 1, 2: 2}
-    assert settled.get("c", SINCE) == {4: 4}
-    settled.put("d", SINCE, {5: 5, 6: 6, 7: 7})
-    assert len(settled) == 1  # one read at the bound is kept; the others dropped
+    assert settled.get("c", SINCE) == {}
+    assert settled.size == 4
+    settled.put("a", SINCE, {1: 1})  # put again: counted once, at its new size
+    assert settled.size == 3
+    settled.put("d", SINCE, {n: n for n in range(6)})  # larger than the bound alone
+    assert len(settled) == 0
+    assert settled.size == 0
+
+
+def test_reads_of_no_series_do_not_pile_up() -> None:
+    """Every look at a revision that served nothing yet keeps a read of no series; a
+    thousand analyses of ten releases each must not keep them all."""
+    settled = SettledReads(max_size=100)
+    for release in range(10):
+        for rollout in range(1_000):
+            settled.put(f"requests{{rollout='{rollout}'}}", SINCE + timedelta(hours=release), {})
+    assert len(settled) == settled.size == 100
+
+
+def test_a_read_no_look_asked_for_in_max_idle_is_dropped() -> None:
+    clock = [0.0]
+    settled = SettledReads(max_idle=60, clock=lambda: clock[0])
+    settled.put("ended", SINCE, {1: 1})  # its analysis ends: nobody asks again
+    settled.put("running", SINCE, {2: 2})
+    for clock[0] in (30.0, 60.0, 90.0):  # the running analysis looks every 30 s
+        assert settled.get("running", SINCE) == {2: 2}
+    assert settled.get("ended", SINCE) is None  # unused for 90 s
+    assert len(settled) == 1
+    assert settled.size == 2
+    clock[0] = 151.0  # and then the running one ends too
+    settled.put("next", SINCE + timedelta(minutes=5), {})
+    assert settled.get("running", SINCE) is None
+    assert len(settled) == 1
