@@ -62,6 +62,10 @@ def test_the_quick_scale_benchmark_measures_every_figure(
     assert run["events_per_step"] > 0  # sent on a bucket of their own, still counted
     # The cluster's floor: 100 ReplicaSets the bench creates, each pod seen available.
     assert 0 < run["floor100_available_p50_s"] <= run["floor100_all_available_s"] < 300
+    # Its split, from a watch of the pods: created, then bound, then Ready, then seen
+    # available (which the 0.25 s polls may see up to a poll late).
+    timeline = [run[f"floor100_pod_{m}_p50_s"] for m in ("created", "bound", "ready")]
+    assert 0 < timeline[0] <= timeline[1] <= timeline[2] <= run["floor100_available_p50_s"] + 0.5
     assert run["apiserver_rss_mib"] > 50
     # The API server's own figures for the wave (its /metrics before and after).
     assert run["wave_apiserver_apf_requests"] > 0
