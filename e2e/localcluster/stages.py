@@ -31,7 +31,14 @@ import yaml
 
 from e2e.localcluster import build, versions
 
-__all__ = ["DEMO_APP_ANNOTATION", "SERVING_ANNOTATION", "kwok_config", "stages"]
+__all__ = [
+    "DEMO_APP_ANNOTATION",
+    "POD_PLAY_STAGE_PARALLELISM",
+    "SERVING_ANNOTATION",
+    "configuration",
+    "kwok_config",
+    "stages",
+]
 
 DEMO_APP_ANNOTATION: Final = "landinggear.dev/demo-app"
 """On a pod (template): ``"true"`` asks the pod agent for a demo app on the pod IP."""
@@ -207,8 +214,26 @@ def stages(upstream: dict[str, str]) -> list[dict[str, Any]]:
     return [*found, *demo_app_stages()]
 
 
+POD_PLAY_STAGE_PARALLELISM: Final = 16
+"""Pods kwok moves through a Stage at once (upstream's default: 4). One kwok plays the
+kubelet of every pod here, where a cluster has one kubelet per node, each starting its
+own pods in parallel: with 4, a burst of 100 new pods queued behind each other's status
+patches (see ``e2e.bench.scale.floor``)."""
+
+
+def configuration() -> dict[str, Any]:
+    """kwok's own options (``KwokConfiguration``), beside the Stages."""
+    return {
+        "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
+        "kind": "KwokConfiguration",
+        "options": {"podPlayStageParallelism": POD_PLAY_STAGE_PARALLELISM},
+    }
+
+
 def kwok_config() -> str:
-    """kwok's ``--config``: every Stage as one multi-document YAML (JSON documents)."""
+    """kwok's ``--config``: its options and every Stage, one multi-document YAML (JSON
+    documents)."""
     root = build.module_dir("sigs.k8s.io/kwok", versions.KWOK)
     upstream = {path: (root / path).read_text() for path in build.KWOK_STAGES}
-    return "\n---\n".join(json.dumps(stage, indent=1) for stage in stages(upstream))
+    documents = [configuration(), *stages(upstream)]
+    return "\n---\n".join(json.dumps(document, indent=1) for document in documents)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 
 from e2e.localcluster import build, stages
@@ -72,3 +74,20 @@ def test_only_the_ready_stage_writes_ready_true() -> None:
     ]
     assert "podIP:" in templates["demo-app-pod-running"]
     assert "phase: Running" in templates["demo-app-pod-running"]
+
+
+def test_the_config_raises_kwoks_pod_parallelism_beside_the_stages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for path, text in UPSTREAM.items():
+        (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / path).write_text(text)
+    monkeypatch.setattr(build, "module_dir", lambda module, version: tmp_path)
+    documents = list(yaml.safe_load_all(stages.kwok_config()))
+    options = [d for d in documents if d["kind"] == "KwokConfiguration"]
+    assert options == [stages.configuration()]
+    assert options[0]["apiVersion"] == "config.kwok.x-k8s.io/v1alpha1"
+    assert options[0]["options"]["podPlayStageParallelism"] > 4  # upstream's default
+    assert _by_name([d for d in documents if d["kind"] == "Stage"]) == _by_name(
+        stages.stages(UPSTREAM)
+    )
