@@ -221,12 +221,32 @@ own pods in parallel: with 4, a burst of 100 new pods queued behind each other's
 patches (see ``e2e.bench.scale.floor``)."""
 
 
+_KWOK_DEFAULTS: Final = {
+    "manageAllNodes": False,
+    "enableDebuggingHandlers": True,
+    "enableContentionProfiling": False,
+    "enableProfilingHandler": True,
+    "podPlayStageParallelism": 4,
+    "nodePlayStageParallelism": 4,
+    "nodeLeaseParallelism": 4,
+    "podsOnNodeSyncParallelism": 1,
+    "enablePodsOnNodeSyncListPager": True,
+    "enablePodsOnNodeSyncStreamWatch": False,
+}
+"""Upstream's defaulted options (``pkg/apis/config/v1alpha1/zz_generated.defaults.go``
+at :data:`versions.KWOK`, the CIDR aside: ``--cidr`` gives it). kwok applies them
+only when no ``KwokConfiguration`` is given (given one without, it refuses to start:
+"node leases parallelism must be greater than 0"), so ours carries them all."""
+
+
 def configuration() -> dict[str, Any]:
-    """kwok's own options (``KwokConfiguration``), beside the Stages."""
+    """kwok's own options (``KwokConfiguration``), beside the Stages: upstream's
+    defaults but for :data:`POD_PLAY_STAGE_PARALLELISM`."""
+    options = {**_KWOK_DEFAULTS, "podPlayStageParallelism": POD_PLAY_STAGE_PARALLELISM}
     return {
         "apiVersion": "config.kwok.x-k8s.io/v1alpha1",
         "kind": "KwokConfiguration",
-        "options": {"podPlayStageParallelism": POD_PLAY_STAGE_PARALLELISM},
+        "options": options,
     }
 
 

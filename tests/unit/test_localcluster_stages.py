@@ -88,6 +88,16 @@ def test_the_config_raises_kwoks_pod_parallelism_beside_the_stages(
     assert options == [stages.configuration()]
     assert options[0]["apiVersion"] == "config.kwok.x-k8s.io/v1alpha1"
     assert options[0]["options"]["podPlayStageParallelism"] > 4  # upstream's default
+    # Given a KwokConfiguration, kwok defaults none of its options: one left out is 0,
+    # and kwok refuses to start with a parallelism of 0.
+    parallelisms = {k: v for k, v in options[0]["options"].items() if "Parallelism" in k}
+    assert set(parallelisms) == {
+        "podPlayStageParallelism",
+        "nodePlayStageParallelism",
+        "nodeLeaseParallelism",
+        "podsOnNodeSyncParallelism",
+    }
+    assert min(parallelisms.values()) >= 1
     assert _by_name([d for d in documents if d["kind"] == "Stage"]) == _by_name(
         stages.stages(UPSTREAM)
     )

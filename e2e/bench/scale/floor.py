@@ -61,6 +61,8 @@ class PodTimeline:
         self._lock = threading.Lock()
         self._watch = watch.Watch()  # type: ignore[no-untyped-call]
         self._listening = threading.Event()
+        self._stopping = threading.Event()
+        self.failed: Exception | None = None
         self._thread = threading.Thread(
             target=self._follow, args=(client.CoreV1Api(api), namespace), daemon=True
         )
@@ -68,14 +70,22 @@ class PodTimeline:
     def __enter__(self) -> PodTimeline:
         self._thread.start()
         if not self._listening.wait(30):
-            raise TimeoutError("the floor's pod watch did not start in 30 s")
+            raise TimeoutError(f"the floor's pod watch did not start in 30 s ({self.failed})")
         return self
 
     def __exit__(self, *_: object) -> None:
         # Takes effect at the next event: the deletions that follow bring some.
+        self._stopping.set()
         self._watch.stop()  # type: ignore[no-untyped-call]
 
     def _follow(self, core: client.CoreV1Api, namespace: str) -> None:
+        try:
+            self._stamp_events(core, namespace)
+        except Exception as err:  # the connection may end once the floor is done
+            if not self._stopping.is_set():
+                self.failed = err
+
+    def _stamp_events(self, core: client.CoreV1Api, namespace: str) -> None:
         existing = core.list_namespaced_pod(namespace, label_selector=FLOOR_LABEL)
         version = existing.metadata.resource_version if existing.metadata else None
         self._listening.set()
@@ -98,6 +108,8 @@ class PodTimeline:
 
     def figures(self, prefix: str) -> dict[str, float | None]:
         """Each milestone's p50 over the pods that reached it, in seconds."""
+        if self.failed is not None:
+            raise RuntimeError(f"the floor's pod watch failed: {self.failed}") from self.failed
         with self._lock:
             stamps = [dict(s) for s in self.seen.values()]
         out: dict[str, float | None] = {}
