@@ -38,6 +38,7 @@ from typing import Any, cast
 import yaml
 from kubernetes import client
 from kubernetes.client import ApiClient
+from kubernetes.client.exceptions import ApiException
 
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
@@ -97,12 +98,24 @@ class Options:
 
 
 def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float = 0.5) -> float:
+    """Seconds until ``check()``; a check the API server answered with 429 or a 5xx
+    (say a 504 "Too large resource version" while its watch cache lags at N = 1,000)
+    counts as not yet, and is asked again at the next poll."""
     started = time.monotonic()
-    while not check():
+    while not _checked(check):
         if time.monotonic() - started > timeout:
             raise TimeoutError(f"scale: timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
     return time.monotonic() - started
+
+
+def _checked(check: Callable[[], bool]) -> bool:
+    try:
+        return check()
+    except ApiException as err:
+        if err.status == 429 or (err.status or 0) >= 500:
+            return False
+        raise
 
 
 def _statuses(
