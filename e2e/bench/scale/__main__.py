@@ -2,24 +2,24 @@
 [--budget QPS/BURST[/WORKERS] …] [--env VAR=VALUE[,VAR=VALUE] …] [--before CHECKOUT]
 [--json PATH] [--quick]``.
 
-One controller process (``--shards K``: R processes, default K, sharing K shards),
-as the shipped ServiceAccount and over all namespaces,
-against N minimal Rollouts (1 replica, ``setWeight: 50`` then a timed pause) on
-the local control plane with kwok pods: its RSS and CPU seconds, the time and
-writes to adopt them, the writes of idle reconciles, and a wave of 100
-simultaneous releases (see ``e2e.bench.scale.run``). ``--unreferenced M`` adds M
-Deployments no Rollout references (0 replicas): what a controller caching every
-Deployment pays for. Prints a table; ``--json``
-writes ``{"runs": [...]}`` with every key issue 15 names, null where not
-measured. ``--quick`` is N = 100. Sharded, RSS and CPU are summed over the
-processes, and the run ends with the load split and a failover
+One controller process (``--shards K``: R processes, default K, sharing K shards), as
+the shipped ServiceAccount and over all namespaces, against N minimal Rollouts (1
+replica, ``setWeight: 50`` then a timed pause) on the local control plane with kwok
+pods: its RSS and CPU seconds, the time and writes to adopt them, the writes of idle
+reconciles, and a wave of 100 simultaneous releases (see ``e2e.bench.scale.run``).
+``--unreferenced M`` adds M Deployments no Rollout references (0 replicas): what a
+controller caching every Deployment pays for. Prints a table; ``--json`` writes
+``{"runs": [...]}`` with every key issue 15 names, null where not measured, rewritten as
+each run ends (as is the run's ``figures.json`` in its log directory), so stopping a
+long invocation keeps the runs it finished. ``--quick`` is N = 100. Sharded, RSS and CPU
+are summed over the processes, and the run ends with the load split and a failover
 (``e2e.bench.scale.failover``). ``--budget 50/100 200/400`` runs each N once per
 client-side API budget, side by side, with what the API server said meanwhile
 (``e2e.bench.scale.apiserver``: APF rejections and queue wait, write latency);
-``--before CHECKOUT`` first runs each N with an older checkout's controller (its
-own defaults) as the baseline, in the same invocation on the same cluster.
-``--env "" MALLOC_ARENA_MAX=2`` likewise runs each N once per environment given to
-the controller processes (added to the bench's own; "" for none), side by side.
+``--before CHECKOUT`` first runs each N with an older checkout's controller (its own
+defaults) as the baseline, in the same invocation on the same cluster.
+``--env "" MALLOC_ARENA_MAX=2`` likewise runs each N once per environment given to the
+controller processes (added to the bench's own; "" for none), side by side.
 """
 
 from __future__ import annotations
@@ -153,11 +153,16 @@ def main(argv: list[str] | None = None) -> int:
         figures_of_run["load_average_1m"] = round(load[0], 2)
         figures_of_run["seconds"] = round(time.monotonic() - started, 1)
         runs.append(figures_of_run)
+        # Kept as each run ends: a long invocation stopped part way keeps its finished runs.
+        (log_dir / run_dir).mkdir(parents=True, exist_ok=True)
+        (log_dir / run_dir / "figures.json").write_text(json.dumps(figures_of_run, indent=2))
+        if args.json:
+            args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
+        say(f"N={n} {budget} {env_text}: done in {figures_of_run['seconds']:.0f} s; "
+            f"figures in {log_dir / run_dir / 'figures.json'}")  # fmt: skip
     print(figures.table(runs))
     print("n/m: not measured. api_rps counts writes only (reads are not counted);"
           " sharded, rss_mib and cpu_s are summed over the processes.")  # fmt: skip
-    if args.json:
-        args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
     return 0
 
 

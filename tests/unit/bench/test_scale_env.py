@@ -67,3 +67,32 @@ def test_the_controller_process_gets_the_variant_on_top_of_the_bench_environment
     environ = json.loads(seen.read_text())
     assert environ["MALLOC_ARENA_MAX"] == "2"
     assert environ["BENCH_OWN"] == "kept"
+
+
+def test_a_stopped_invocation_keeps_the_runs_it_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A realistic N = 1,000 with two variants takes over an hour: stopping it in the
+    # second must not lose the first. No cluster here: ``run`` is replaced.
+    import e2e.bench.scale.__main__ as bench
+    from e2e.localcluster import faults
+
+    calls: list[dict[str, str]] = []
+
+    def fake_run(options: object, state: object) -> dict[str, object]:
+        calls.append(options.controller_env)  # type: ignore[attr-defined]
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # the operator's Ctrl-C in the second variant
+        return {"rollouts": 1000, "rss_mib": 121.5}
+
+    monkeypatch.setattr(bench, "run", fake_run)
+    monkeypatch.setattr(faults, "state_of", lambda kubeconfig: object())
+    out, logs = tmp_path / "figures.json", tmp_path / "logs"
+    argv = ["--kubeconfig", str(tmp_path / "kubeconfig"), "--rollouts", "1000"]
+    argv += ["--env", "", "MALLOC_ARENA_MAX=2", "--json", str(out), "--log-dir", str(logs)]
+    with pytest.raises(KeyboardInterrupt):
+        main(argv)
+    assert calls == [{}, {"MALLOC_ARENA_MAX": "2"}]
+    (kept,) = json.loads(out.read_text())["runs"]
+    assert (kept["rss_mib"], kept["env"]) == (121.5, "default")
+    assert json.loads((logs / "1000" / "figures.json").read_text()) == kept
