@@ -118,10 +118,11 @@ def run(args: argparse.Namespace) -> int:
         return 2
     from kubernetes.config import ConfigException
 
-    from controller import logs
+    from controller import arenas, logs
     from controller.manager import Manager
 
     logs.configure(settings.log_level)
+    arenas.cap()  # before any thread starts: one given an arena keeps it
     # ``kill -USR1 <pid>``: every thread's stack to stderr, for a process that hangs
     # (not when stderr is no file, as under a test's capture).
     with contextlib.suppress(AttributeError, OSError, ValueError):

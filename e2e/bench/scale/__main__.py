@@ -18,7 +18,7 @@ client-side API budget, side by side, with what the API server said meanwhile
 (``e2e.bench.scale.apiserver``: APF rejections and queue wait, write latency);
 ``--before CHECKOUT`` first runs each N with an older checkout's controller (its own
 defaults) as the baseline, in the same invocation on the same cluster.
-``--env "" MALLOC_ARENA_MAX=2`` likewise runs each N once per environment given to the
+``--env "" MALLOC_ARENA_MAX=16`` likewise runs each N once per environment given to the
 controller processes (added to the bench's own; "" for none), side by side.
 """
 
