@@ -154,12 +154,13 @@ def main(argv: list[str] | None = None) -> int:
         figures_of_run["seconds"] = round(time.monotonic() - started, 1)
         runs.append(figures_of_run)
         # Kept as each run ends: a long invocation stopped part way keeps its finished runs.
-        (log_dir / run_dir).mkdir(parents=True, exist_ok=True)
-        (log_dir / run_dir / "figures.json").write_text(json.dumps(figures_of_run, indent=2))
+        kept = log_dir / run_dir / "figures.json"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        kept.write_text(json.dumps(figures_of_run, indent=2))
         if args.json:
             args.json.write_text(json.dumps({"runs": runs}, indent=2) + "\n")
         say(f"N={n} {budget} {env_text}: done in {figures_of_run['seconds']:.0f} s; "
-            f"figures in {log_dir / run_dir / 'figures.json'}")  # fmt: skip
+            f"figures in {kept}")  # fmt: skip
     print(figures.table(runs))
     print("n/m: not measured. api_rps counts writes only (reads are not counted);"
           " sharded, rss_mib and cpu_s are summed over the processes.")  # fmt: skip
