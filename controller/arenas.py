@@ -7,8 +7,10 @@ measurements' loop, ``/metrics``) allocate mostly under the GIL, so more arenas 
 little speed, but each keeps its own free pages: at 1,000 progressing Rollouts
 ``/proc/<pid>/smaps`` showed 15 thread arenas holding 21 to 24 MiB of the process' RSS.
 
-``landinggear run`` caps them at :data:`ARENAS` before its threads start, unless
-``MALLOC_ARENA_MAX`` is set (glibc reads that itself: the operator's choice wins).
+``landinggear run`` and ``landinggear chatops`` (a request pool, a notifier per
+room, the identities' loop) cap them at :data:`ARENAS` before their threads start,
+unless ``MALLOC_ARENA_MAX`` is set (glibc reads that itself: the operator's choice
+wins).
 Elsewhere than glibc (musl, macOS) there is no such call, and nothing changes.
 """
 

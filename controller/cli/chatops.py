@@ -77,9 +77,10 @@ def run(args: argparse.Namespace) -> int:
     except pydantic.ValidationError as err:
         print(f"error: invalid settings:\n{err}", file=sys.stderr)
         return 2
-    from controller import logs
+    from controller import arenas, logs
     from controller.chatops.process import Chatops, SetupError, serve
 
+    arenas.cap()  # before any thread starts: one given an arena keeps it
     try:
         chatops = Chatops.build(settings)
         logs.configure(settings.log_level)

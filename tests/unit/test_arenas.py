@@ -1,4 +1,4 @@
-"""``landinggear run`` caps glibc's malloc arenas (``controller.arenas``).
+"""``landinggear run`` and ``chatops`` cap glibc's malloc arenas (``controller.arenas``).
 
 Counted for real: a child process starts 16 threads that allocate at once (zlib
 compresses with the GIL released, so they contend for malloc), then glibc's
@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from controller import arenas
+from controller import arenas, logs
+from controller.cli import main
 
 pytestmark = pytest.mark.unit
 
@@ -23,7 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = """
 import ctypes, os, sys, threading, zlib
-from controller import arenas
+from controller import arenas, logs
+from controller.cli import main
 if sys.argv[1] == "cap":
     assert arenas.cap(), "glibc refused the cap"
 data = os.urandom(1 << 17)
@@ -60,3 +62,22 @@ def test_sixteen_threads_allocating_at_once_share_two_arenas() -> None:
 def test_the_operators_malloc_arena_max_wins() -> None:
     # glibc reads MALLOC_ARENA_MAX itself at start-up; the controller leaves it alone.
     assert arenas.cap({"MALLOC_ARENA_MAX": "8"}) is False
+
+
+@pytest.mark.parametrize("command", ["run", "chatops"])
+def test_both_long_running_commands_cap_the_arenas_before_they_start(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Each stops at its first setup error (no kubeconfig, no chat network), which
+    # comes after the cap: a process that got that far would start its threads next.
+    capped: list[bool] = []
+
+    def cap(*args: object, **kwargs: object) -> bool:
+        capped.append(True)
+        return True
+
+    monkeypatch.setattr(arenas, "cap", cap)
+    monkeypatch.setattr(logs, "configure", lambda *args, **kwargs: None)
+
+    assert main([command, "--kubeconfig", str(tmp_path / "missing")]) == 2
+    assert capped == [True]
