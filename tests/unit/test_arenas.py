@@ -24,8 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 _PROBE = """
 import ctypes, os, sys, threading, zlib
-from controller import arenas, logs
-from controller.cli import main
+from controller import arenas
 if sys.argv[1] == "cap":
     assert arenas.cap(), "glibc refused the cap"
 data = os.urandom(1 << 17)
