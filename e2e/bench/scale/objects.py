@@ -10,8 +10,9 @@ this run's objects only.
 from __future__ import annotations
 
 import contextlib
+import json
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -25,11 +26,13 @@ __all__ = [
     "GROUP_LABEL",
     "PREFIX",
     "admin_client",
+    "behind",
     "deployment",
     "group_of",
     "in_parallel",
     "list_rollouts",
     "names",
+    "pods_behind",
     "remove_old_runs",
     "rollout",
 ]
@@ -123,6 +126,37 @@ def list_rollouts(
         token = (listed.get("metadata") or {}).get("continue") or ""
         if not token:
             return items
+
+
+def behind(pods: Iterable[Mapping[str, Any]], expected: int | None = None) -> int:
+    """Pods the cluster has still to bring up or take down: those terminating, those
+    not yet Running and, given the ``expected`` count of the end state, the running
+    ones above or below it (pods a scaled-down ReplicaSet has yet to delete run on)."""
+    running = terminating = starting = 0
+    for pod in pods:
+        if (pod.get("metadata") or {}).get("deletionTimestamp"):
+            terminating += 1
+        elif (pod.get("status") or {}).get("phase") == "Running":
+            running += 1
+        else:
+            starting += 1
+    return terminating + starting + (0 if expected is None else abs(running - expected))
+
+
+def pods_behind(api: ApiClient, namespace: str, expected: int | None = None) -> int:
+    """:func:`behind` for ``namespace``'s pods, read raw in pages (10,000s of them)."""
+    core, token, pods = client.CoreV1Api(api), "", []
+    while True:
+        response: Any = core.list_namespaced_pod(  # raw: a urllib3 response
+            namespace, limit=LIST_PAGE, _continue=token or None, _preload_content=False
+        )
+        page = json.loads(response.data)
+        pods += [{"metadata": {"deletionTimestamp": p["metadata"].get("deletionTimestamp")},
+                  "status": {"phase": (p.get("status") or {}).get("phase")}}
+                 for p in page.get("items") or []]  # fmt: skip
+        token = (page.get("metadata") or {}).get("continue") or ""
+        if not token:
+            return behind(pods, expected)
 
 
 def remove_old_runs(api: ApiClient, *, timeout: float = 600) -> None:

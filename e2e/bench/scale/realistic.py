@@ -27,7 +27,6 @@ second.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -39,10 +38,10 @@ from controller.api import v1alpha1
 from e2e.bench.scale.fleet import Fleet
 from e2e.bench.scale.objects import (
     GROUP_LABEL,
-    LIST_PAGE,
     group_of,
     in_parallel,
     list_rollouts,
+    pods_behind,
 )
 
 __all__ = ["ANALYSIS_STEP", "HISTORY_RELEASES", "SETTLE_S", "progressing", "replicas_of", "rollout"]
@@ -107,22 +106,6 @@ def _canaries(api: ApiClient, namespace: str) -> dict[str, tuple[str | None, int
     }
 
 
-def _behind(api: ApiClient, namespace: str) -> int:
-    """Pods the cluster has still to bring up or take down (read raw, in pages)."""
-    core, token, behind = client.CoreV1Api(api), "", 0
-    while True:
-        response: Any = core.list_namespaced_pod(  # raw: a urllib3 response
-            namespace, limit=LIST_PAGE, _continue=token or None, _preload_content=False
-        )
-        page = json.loads(response.data)
-        for pod in page.get("items") or []:
-            terminating = bool(pod["metadata"].get("deletionTimestamp"))
-            behind += terminating or (pod.get("status") or {}).get("phase") != "Running"
-        token = (page.get("metadata") or {}).get("continue") or ""
-        if not token:
-            return behind
-
-
 def progressing(
     api: ApiClient,
     namespace: str,
@@ -158,12 +141,12 @@ def progressing(
         try:
             wait(
                 f"release {generation}'s pods up, the old ones gone",
-                lambda: _behind(api, namespace) == 0,
+                lambda: pods_behind(api, namespace) == 0,
                 timeout=300 + len(names) * 0.5,
                 every=5,
             )
         except TimeoutError as err:
-            say(f"{err}; {_behind(api, namespace)} pods behind, going on")
+            say(f"{err}; {pods_behind(api, namespace)} pods behind, going on")
     last_release = time.monotonic()
 
     def held() -> bool:

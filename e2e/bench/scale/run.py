@@ -10,6 +10,9 @@
    Rollout is Healthy with a stable revision.
 3. Idle: up to 100 Rollouts are annotated, each annotation one reconcile with nothing
    to change; the controller's writes meanwhile are the idle writes.
+   Then the cluster settles: the adopted Deployments' pods, scaled away once the
+   stable serves, are deleted (``pods_settled_s``; at most ``300 + 0.3 N`` s, after
+   which ``pods_behind_at_wave`` says how far from settled the wave started).
 4. The wave: up to 100 Deployments get a new image at once (16 threads). Each
    Rollout's step latency is its release (the API server's receipt, audit log) →
    ``stepStartedAt`` of its pause step (the controller's clock; same host); the
@@ -52,6 +55,7 @@ from e2e.bench.scale.objects import (
     in_parallel,
     list_rollouts,
     names,
+    pods_behind,
     remove_old_runs,
     rollout,
 )
@@ -256,6 +260,20 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
             out["apiserver_rss_mib"] = round(figures.rss_mib(state.pids["kube-apiserver"]), 1)
             out["etcd_rss_mib"] = round(figures.rss_mib(state.pids["etcd"]), 1)
             return out
+
+        # The adopted Deployments' pods go after adoption: their ReplicaSets are scaled
+        # to 0 once the stable serves, and the controller manager deletes their pods
+        # (at N = 10,000, tens of minutes after every Rollout is Healthy). A wave started
+        # before that is over waits for its canaries' pods behind those deletions.
+        say("the adopted Deployments' pods gone")
+        try:
+            out["pods_settled_s"] = round(_wait(
+                f"{out['pods']} pods, none terminating",
+                lambda: pods_behind(api, namespace, out["pods"]) == 0,
+                timeout=300 + n * 0.3, every=2 if n <= 1000 else 10))  # fmt: skip
+        except TimeoutError as err:
+            say(f"{err}; going on")
+        out["pods_behind_at_wave"] = pods_behind(api, namespace, out["pods"])
 
         wave = all_names[:WAVE]
         say(f"wave of {len(wave)} releases")

@@ -1,0 +1,59 @@
+"""The scale bench starts its wave on a settled cluster: the adopted Deployments' pods,
+which run on until the controller manager deletes them, count as not settled yet."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from e2e.bench.scale.objects import behind
+
+pytestmark = pytest.mark.unit
+
+
+def _pod(phase: str = "Running", *, deleting: bool = False) -> dict[str, Any]:
+    meta = {"deletionTimestamp": "2026-12-02T04:00:00Z"} if deleting else {}
+    return {"metadata": {"name": "p", **meta}, "status": {"phase": phase}}
+
+
+def test_the_end_state_is_settled() -> None:
+    assert behind([_pod() for _ in range(3)], 3) == 0
+
+
+def test_scaled_away_pods_still_running_are_not_settled() -> None:
+    # What the 10,000 wave of 2 Dec met: every Rollout Healthy, 15,887 pods running.
+    assert behind([_pod() for _ in range(5)], 3) == 2
+
+
+def test_terminating_and_pending_pods_are_not_settled() -> None:
+    pods = [_pod(), _pod(), _pod(deleting=True), _pod("Pending")]
+    assert behind(pods, 2) == 2
+    assert behind(pods, 3) == 3  # and one of the 3 is not running yet
+
+
+def test_without_an_expected_count_only_the_moving_pods_count() -> None:
+    assert behind([_pod(), _pod(), _pod(deleting=True), _pod("Pending")]) == 2
+    assert behind([]) == 0
+
+
+def test_a_pod_without_a_status_yet_is_starting() -> None:
+    assert behind([{"metadata": {"name": "p"}}], 0) == 1
+
+
+@given(
+    running=st.integers(0, 50),
+    terminating=st.integers(0, 50),
+    pending=st.integers(0, 50),
+    expected=st.integers(0, 50),
+)
+def test_settled_exactly_when_the_expected_pods_run_and_nothing_moves(
+    running: int, terminating: int, pending: int, expected: int
+) -> None:
+    pods = [_pod() for _ in range(running)]
+    pods += [_pod(deleting=True) for _ in range(terminating)]
+    pods += [_pod("Pending") for _ in range(pending)]
+    settled = running == expected and not terminating and not pending
+    assert (behind(pods, expected) == 0) is settled
