@@ -73,6 +73,9 @@ class EventRecorder:
         self.dropped = 0
         self._queue: queue.Queue[dict[str, Any] | None] = queue.Queue(maxsize=limit)
         self._lock = threading.Lock()
+        self._sent = threading.Condition(self._lock)
+        self._unsent = 0
+        """Events queued and not yet sent (or failed): what :meth:`flush` waits for."""
         self._sender: threading.Thread | None = None
 
     def record(self, regarding: dict[str, Any], event: Event) -> None:
@@ -87,25 +90,20 @@ class EventRecorder:
             if self._sender is None:
                 self._sender = threading.Thread(target=self._send_all, name="events", daemon=True)
                 self._sender.start()
-        try:
-            self._queue.put_nowait(body)
-        except queue.Full:
-            with self._lock:  # workers record concurrently
-                self.dropped += 1
+            try:  # under the lock: a flush sees every queued Event counted
+                self._queue.put_nowait(body)
+                self._unsent += 1
+                return
+            except queue.Full:
+                self.dropped += 1  # workers record concurrently
                 dropped = self.dropped
-            log.warning("Dropped event: too many waiting", reason=event.reason,
-                        waiting=self._queue.qsize(), dropped=dropped)  # fmt: skip
+        log.warning("Dropped event: too many waiting", reason=event.reason,
+                    waiting=self._queue.qsize(), dropped=dropped)  # fmt: skip
 
     def flush(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for every queued Event to be sent (or fail)."""
-        deadline = time.monotonic() + timeout
-        with self._queue.all_tasks_done:
-            while self._queue.unfinished_tasks:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._queue.all_tasks_done.wait(left)
-        return True
+        with self._sent:
+            return self._sent.wait_for(lambda: not self._unsent, timeout)
 
     def close(self, timeout: float) -> None:
         """Send what is queued, then stop the sender: ``timeout`` seconds in all (a sender
@@ -124,8 +122,9 @@ class EventRecorder:
             try:
                 self._send(body)
             finally:
-                self._queue.task_done()
-        self._queue.task_done()
+                with self._sent:
+                    self._unsent -= 1
+                    self._sent.notify_all()
 
     def _send(self, body: dict[str, Any]) -> None:
         try:
