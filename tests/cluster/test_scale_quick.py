@@ -58,6 +58,7 @@ def test_the_quick_scale_benchmark_measures_every_figure(
     assert run["wave_reconciles"] >= 100
     # The wave started on a settled cluster: the adopted Deployments' pods were gone.
     assert run["pods_behind_at_wave"] == 0
+    assert run["kcm_queues_at_wave"] == {"deployment": 0, "replicaset": 0}
     assert run["pods_settled_s"] is not None
     assert run["step_latency_p99_s"] <= run["wave100_all_paused_s"] < 300
     assert run["api_rps"] > 0

@@ -10,9 +10,11 @@
    Rollout is Healthy with a stable revision.
 3. Idle: up to 100 Rollouts are annotated, each annotation one reconcile with nothing
    to change; the controller's writes meanwhile are the idle writes.
-   Then the cluster settles: the adopted Deployments' pods, scaled away once the
-   stable serves, are deleted (``pods_settled_s``; at most ``300 + 0.3 N`` s, after
-   which ``pods_behind_at_wave`` says how far from settled the wave started).
+   Then the cluster settles (``e2e.bench.scale.settle``): the adopted Deployments'
+   pods, scaled away once the stable serves, are deleted and the controller
+   manager's queues drained (``pods_settled_s``; at most ``300 + 0.3 N`` s, after
+   which ``pods_behind_at_wave`` and ``kcm_queues_at_wave`` say how far from
+   settled the wave started).
 4. The wave: up to 100 Deployments get a new image at once (16 threads). Each
    Rollout's step latency is its release (the API server's receipt, audit log) →
    ``stepStartedAt`` of its pause step (the controller's clock; same host); the
@@ -45,7 +47,7 @@ from kubernetes.client.exceptions import ApiException
 
 from controller.api import v1alpha1
 from controller.core.revisions import ROLLOUT_LABEL
-from e2e.bench.scale import apiserver, failover, figures, floor, paced, realistic
+from e2e.bench.scale import apiserver, failover, figures, floor, paced, realistic, settle
 from e2e.bench.scale.fleet import Fleet
 from e2e.bench.scale.objects import (
     PREFIX,
@@ -261,19 +263,18 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
             out["etcd_rss_mib"] = round(figures.rss_mib(state.pids["etcd"]), 1)
             return out
 
-        # The adopted Deployments' pods go after adoption: their ReplicaSets are scaled
-        # to 0 once the stable serves, and the controller manager deletes their pods
-        # (at N = 10,000, tens of minutes after every Rollout is Healthy). A wave started
-        # before that is over waits for its canaries' pods behind those deletions.
-        say("the adopted Deployments' pods gone")
+        # Adoption's aftermath, which the wave must not wait behind (e2e.bench.scale.settle).
+        say("the cluster settling: the adopted Deployments' pods gone, its queues drained")
         try:
             out["pods_settled_s"] = round(_wait(
-                f"{out['pods']} pods, none terminating",
-                lambda: pods_behind(api, namespace, out["pods"]) == 0,
+                f"{out['pods']} pods, none terminating, the controller manager's queues empty",
+                lambda: settle.settled(pods_behind(api, namespace, out["pods"]),
+                                       settle.queue_depths(state)),
                 timeout=300 + n * 0.3, every=2 if n <= 1000 else 10))  # fmt: skip
         except TimeoutError as err:
             say(f"{err}; going on")
         out["pods_behind_at_wave"] = pods_behind(api, namespace, out["pods"])
+        out["kcm_queues_at_wave"] = settle.queue_depths(state)
 
         wave = all_names[:WAVE]
         say(f"wave of {len(wave)} releases")

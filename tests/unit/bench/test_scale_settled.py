@@ -1,5 +1,6 @@
 """The scale bench starts its wave on a settled cluster: the adopted Deployments' pods,
-which run on until the controller manager deletes them, count as not settled yet."""
+which run on until the controller manager deletes them, count as not settled yet, and
+so do the controller manager's queues until they are drained."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from e2e.bench.scale.objects import behind
+from e2e.bench.scale.settle import queues_of, settled
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +59,33 @@ def test_settled_exactly_when_the_expected_pods_run_and_nothing_moves(
     pods += [_pod("Pending") for _ in range(pending)]
     settled = running == expected and not terminating and not pending
     assert (behind(pods, expected) == 0) is settled
+
+
+# As kube-controller-manager v1.36 serves it (the 2 Dec run's cluster, abridged).
+METRICS = """\
+# HELP workqueue_depth [STABLE] Current depth of workqueue
+# TYPE workqueue_depth gauge
+workqueue_depth{name="deployment"} 0
+workqueue_depth{name="garbage_collector_attempt_to_delete"} 1291
+workqueue_depth{name="replicaset"} 2854
+# HELP workqueue_adds_total [STABLE] Total number of adds handled by workqueue
+# TYPE workqueue_adds_total counter
+workqueue_adds_total{name="replicaset"} 111196
+"""
+
+
+def test_the_queues_are_read_by_name_from_the_metrics_page() -> None:
+    assert queues_of(METRICS) == {"deployment": 0, "replicaset": 2854}
+
+
+def test_a_backed_up_queue_is_not_settled_though_the_pods_are() -> None:
+    depths = queues_of(METRICS)
+    assert not settled(0, depths)
+    assert settled(0, {**depths, "replicaset": 0})
+    assert not settled(1, {**depths, "replicaset": 0})
+
+
+def test_a_queue_the_page_does_not_carry_is_not_taken_as_empty() -> None:
+    depths = queues_of(METRICS.replace('name="replicaset"', 'name="other"'))
+    assert "replicaset" not in depths
+    assert not settled(0, depths)
