@@ -8,8 +8,10 @@
 2. N Deployments (1 replica, kwok pods) are created and become available, then N
    Rollouts (``setWeight: 50``, then a timed pause); adoption lasts until every
    Rollout is Healthy with a stable revision.
-3. Idle: up to 100 Rollouts are annotated, each annotation one reconcile with nothing
-   to change; the controller's writes meanwhile are the idle writes.
+3. Idle: once the controller's writes have stopped for 5 s (``writes_quiet_s``:
+   the Events adoption queued are sent), up to 100 Rollouts are annotated, each
+   annotation one reconcile with nothing to change; the controller's writes
+   meanwhile are the idle writes (``idle_writes_by``: by verb and resource).
    Then the cluster settles (``e2e.bench.scale.settle``): the adopted Deployments'
    pods, scaled away once the stable serves, are deleted and the controller
    manager's queues drained (``pods_settled_s``; at most ``300 + 0.3 N`` s, after
@@ -113,6 +115,22 @@ def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float 
             raise TimeoutError(f"scale: timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(every)
     return time.monotonic() - started
+
+
+def _quiet(
+    count: Callable[[], float], *, for_s: float, clock: Callable[[], float] = time.monotonic
+) -> Callable[[], bool]:
+    """A check: ``count()`` has not moved for ``for_s`` seconds (first asked: not yet)."""
+    last = [count(), clock()]
+
+    def check() -> bool:
+        now = count()
+        if now != last[0]:
+            last[:] = [now, clock()]
+            return False
+        return clock() - last[1] >= for_s
+
+    return check
 
 
 def _checked(check: Callable[[], bool]) -> bool:
@@ -242,15 +260,20 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         out["cpu_adopted_s"] = round(controller.cpu_seconds(), 1)
         say(f"adopted in {out['adoption_s']}s; idle reconciles")
 
+        # Idle from a controller at rest: the Adopted Events still queued when the last
+        # Rollout turned Healthy (at N = 1,000, about 250) are sent first.
+        quiet = _quiet(controller.writes, for_s=5)
+        out["writes_quiet_s"] = round(_wait("the writes to stop", quiet, timeout=300), 1)
         touched = all_names[:IDLE_TOUCHES]
         done = controller.value(DONE)
-        writes1 = controller.writes()
+        writes1, by1 = controller.writes(), controller.writes_by()
         in_parallel(touched, lambda name: custom.patch_namespaced_custom_object(
             v1alpha1.GROUP, v1alpha1.VERSION, namespace, v1alpha1.PLURAL, name,
             {"metadata": {"annotations": {"bench/touch": "1"}}}))  # fmt: skip
         _wait("idle reconciles", lambda: controller.value(DONE) >= done + len(touched), timeout=120)
         time.sleep(2)
         out["idle_writes"] = controller.writes() - writes1
+        out["idle_writes_by"] = _per(controller.writes_by(), by1, 1)
         out["idle_reconciles"] = len(touched)
 
         if options.realistic:
