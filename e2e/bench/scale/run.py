@@ -117,22 +117,6 @@ def _wait(what: str, check: Callable[[], bool], *, timeout: float, every: float 
     return time.monotonic() - started
 
 
-def _quiet(
-    count: Callable[[], float], *, for_s: float, clock: Callable[[], float] = time.monotonic
-) -> Callable[[], bool]:
-    """A check: ``count()`` has not moved for ``for_s`` seconds (first asked: not yet)."""
-    last = [count(), clock()]
-
-    def check() -> bool:
-        now = count()
-        if now != last[0]:
-            last[:] = [now, clock()]
-            return False
-        return clock() - last[1] >= for_s
-
-    return check
-
-
 def _checked(check: Callable[[], bool]) -> bool:
     try:
         return check()
@@ -262,7 +246,7 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
 
         # Idle from a controller at rest: the Adopted Events still queued when the last
         # Rollout turned Healthy (at N = 1,000, about 250) are sent first.
-        quiet = _quiet(controller.writes, for_s=5)
+        quiet = settle.quiet(controller.writes, for_s=5)
         out["writes_quiet_s"] = round(_wait("the writes to stop", quiet, timeout=300), 1)
         touched = all_names[:IDLE_TOUCHES]
         done = controller.value(DONE)

@@ -8,13 +8,15 @@ they are gone the controller manager's ``replicaset`` and ``deployment`` queues
 still hold thousands of syncs: a canary ReplicaSet created then waits its turn
 behind them for its pod (the 2 Dec wave: its canaries' pods available 52 s after
 the release, where the cluster alone takes 2 s at N = 100). The wave measures the
-controller, so it starts once both are done.
+controller, so it starts once both are done. Its idle reconciles, before, start
+from a controller at rest (:func:`quiet`).
 """
 
 from __future__ import annotations
 
 import ssl
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import httpx
@@ -22,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from e2e.localcluster import cluster, pki
 
-__all__ = ["QUEUES", "queue_depths", "queues_of", "settled"]
+__all__ = ["QUEUES", "queue_depths", "queues_of", "quiet", "settled"]
 
 QUEUES = ("deployment", "replicaset")
 """The controller manager's work queues a release's pods pass through."""
@@ -57,3 +59,19 @@ def queue_depths(state: cluster.State) -> dict[str, float]:
 def settled(pods_behind: int, depths: dict[str, float]) -> bool:
     """No pod to bring up or take down and every one of :data:`QUEUES` read, and empty."""
     return pods_behind == 0 and all(depths.get(name) == 0 for name in QUEUES)
+
+
+def quiet(
+    count: Callable[[], float], *, for_s: float, clock: Callable[[], float] = time.monotonic
+) -> Callable[[], bool]:
+    """A check: ``count()`` has not moved for ``for_s`` seconds (first asked: not yet)."""
+    last = [count(), clock()]
+
+    def check() -> bool:
+        now = count()
+        if now != last[0]:
+            last[:] = [now, clock()]
+            return False
+        return clock() - last[1] >= for_s
+
+    return check

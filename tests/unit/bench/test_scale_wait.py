@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from kubernetes.client.exceptions import ApiException
 
-from e2e.bench.scale.run import _quiet, _wait
+from e2e.bench.scale.run import _wait
+from e2e.bench.scale.settle import quiet
 
 pytestmark = pytest.mark.unit
 
@@ -41,17 +42,17 @@ def test_a_check_that_keeps_failing_times_out() -> None:
 
 def test_quiet_once_the_count_has_not_moved_for_the_time_asked() -> None:
     now, writes = [0.0], [10.0]
-    quiet = _quiet(lambda: writes[0], for_s=5, clock=lambda: now[0])
-    assert not quiet()  # asked at once
+    at_rest = quiet(lambda: writes[0], for_s=5, clock=lambda: now[0])
+    assert not at_rest()  # asked at once
     now[0], writes[0] = 4.0, 12.0  # Events still going out
-    assert not quiet()
+    assert not at_rest()
     now[0] = 8.0  # 4 s since the last write
-    assert not quiet()
+    assert not at_rest()
     now[0] = 9.0
-    assert quiet()
+    assert at_rest()
     writes[0] = 13.0  # one more write starts the 5 s again
-    assert not quiet()
+    assert not at_rest()
     now[0] = 13.9
-    assert not quiet()
+    assert not at_rest()
     now[0] = 14.0
-    assert quiet()
+    assert at_rest()
