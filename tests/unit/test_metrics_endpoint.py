@@ -143,6 +143,31 @@ def test_name_filters_select_families(url: str) -> None:
     assert set(samples(text.decode())) == {"landinggear_workqueue_depth", "landinggear_leader"}
 
 
+def test_a_filtered_scrape_leaves_the_rollouts_state_unread() -> None:
+    """At 10,000 Rollouts gathering their series takes a quarter of a second: a scrape
+    asking for other families (the scale bench polls the queue depth 4 times a
+    second) must not pay it, and one asking for them must."""
+    reads: list[int] = []
+
+    def observed() -> dict[ObjectKey, Observation]:
+        reads.append(1)
+        return {ObjectKey("shop", "web"): Observation("Progressing", 25, 1)}
+
+    metrics = Metrics(observed=observed, queue_depth=lambda: 7, leading=lambda: True)
+    server = _start(metrics)
+    url = next(server)
+    try:
+        depth = fetch(f"{url}/metrics?name[]=landinggear_workqueue_depth")[2].decode()
+        assert samples(depth) == {"landinggear_workqueue_depth": 7}
+        assert reads == []
+        weight = fetch(f"{url}/metrics?name[]=landinggear_rollout_canary_weight")[2].decode()
+        web = "landinggear_rollout_canary_weight{namespace=shop,rollout=web}"
+        assert samples(weight) == {web: 25}
+        assert reads == [1]
+    finally:
+        next(server, None)
+
+
 def test_openmetrics_is_served_when_asked_for(url: str, metrics: Metrics) -> None:
     metrics.count_write("create", "events")
     _, headers, body = fetch(f"{url}/metrics", Accept=OPENMETRICS)

@@ -17,6 +17,7 @@ import urllib.request
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlencode
 
 from kubernetes import client
 from kubernetes.client import ApiClient
@@ -59,13 +60,19 @@ class Controller:
                 env={**os.environ, **(env or {})},
             )  # fmt: skip
 
-    def metrics(self) -> list[str]:
-        url = f"http://127.0.0.1:{self.port}/metrics"
+    def metrics(self, name: str) -> list[str]:
+        """The samples named ``name``, scraped with ``?name[]=``: a whole page carries
+        the per-Rollout series (4.4 MiB and 0.7 s of the controller's CPU at 10,000),
+        and the bench polls several times a second."""
+        url = f"http://127.0.0.1:{self.port}/metrics?{urlencode({'name[]': name})}"
         with urllib.request.urlopen(url, timeout=10) as response:
             return [line for line in response.read().decode().splitlines() if line[:1] != "#"]
 
     def value(self, prefix: str) -> float:
-        return sum(float(line.rsplit(" ", 1)[1]) for line in self.metrics()
+        """The sum of the samples whose line starts with ``prefix`` (a sample's name,
+        then ``{``, a label or a space)."""
+        name = prefix.split("{", 1)[0].strip()
+        return sum(float(line.rsplit(" ", 1)[1]) for line in self.metrics(name)
                    if line.startswith(prefix))  # fmt: skip
 
     def writes_by(self, kind: str = "writes") -> dict[str, float]:
@@ -73,7 +80,7 @@ class Controller:
         ``verb resource``, Leases aside."""
         found = {}
         prefix = f"landinggear_api_{kind}_total{{"
-        for line in self.metrics():
+        for line in self.metrics(prefix[:-1]):
             if line.startswith(prefix) and 'resource="leases"' not in line:
                 labels, value = line.rsplit(" ", 1)
                 verb = labels.split('verb="')[1].split('"')[0]
