@@ -275,8 +275,8 @@ def run(options: Options, state: cluster.State) -> dict[str, Any]:
         try:
             out["pods_settled_s"] = round(_wait(
                 f"{out['pods']} pods, none terminating, the controller manager's queues empty",
-                lambda: settle.settled(pods_behind(api, namespace, out["pods"]),
-                                       settle.queue_depths(state)),
+                lambda: settle.settled_after(settle.queue_depths(state),
+                                             lambda: pods_behind(api, namespace, out["pods"])),
                 timeout=300 + n * 0.3, every=2 if n <= 1000 else 10))  # fmt: skip
         except TimeoutError as err:
             say(f"{err}; going on")

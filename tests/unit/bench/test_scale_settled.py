@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from e2e.bench.scale.objects import behind
-from e2e.bench.scale.settle import queues_of, settled
+from e2e.bench.scale.settle import queues_of, settled, settled_after
 
 pytestmark = pytest.mark.unit
 
@@ -89,3 +89,23 @@ def test_a_queue_the_page_does_not_carry_is_not_taken_as_empty() -> None:
     depths = queues_of(METRICS.replace('name="replicaset"', 'name="other"'))
     assert "replicaset" not in depths
     assert not settled(0, depths)
+
+
+@given(
+    deployment=st.integers(0, 3),
+    replicaset=st.integers(0, 3),
+    behind_count=st.integers(0, 3),
+)
+def test_the_pods_are_counted_only_once_the_queues_are_empty(
+    deployment: int, replicaset: int, behind_count: int
+) -> None:
+    counted: list[int] = []
+
+    def pods_behind() -> int:
+        counted.append(behind_count)
+        return behind_count
+
+    depths = {"deployment": float(deployment), "replicaset": float(replicaset)}
+    answer = settled_after(depths, pods_behind)
+    assert answer is settled(behind_count, depths)
+    assert bool(counted) is (deployment == replicaset == 0)
