@@ -15,10 +15,8 @@ Rollout names are as long as the scale bench's (``scale-00042`` in a namespace o
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import statistics
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any
 from controller.api.v1alpha1 import Phase
 from controller.kube.objects import ObjectKey
 from controller.reconcile.reconciler import Observation
+from e2e.bench.trees import load_from
 
 ROOT = Path(__file__).resolve().parents[2]
 NAMESPACE = "landinggear-scale-8a9d5e"
@@ -35,16 +34,8 @@ ONE_FAMILY = "name[]=landinggear_workqueue_depth"
 
 
 def load(tree: Path, name: str) -> ModuleType:
-    """``controller/metrics.py`` of ``tree``, importing this tree's ``controller`` for the
-    rest (the types it reads have not changed shape)."""
-    path = tree / "controller" / "metrics.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if not path.is_file() or spec is None or spec.loader is None:
-        raise SystemExit(f"no controller metrics at {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``controller/metrics.py`` of ``tree``."""
+    return load_from(tree / "controller" / "metrics.py", name, missing="no controller metrics")
 
 
 def observed(n: int) -> dict[ObjectKey, Observation]:

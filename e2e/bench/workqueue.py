@@ -18,16 +18,16 @@ queue that wakes fewer workers must still hand every delayed key out on time.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import random
 import statistics
-import sys
 import threading
 import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+
+from e2e.bench.trees import load_from
 
 WORKERS = 16
 KEYS = 1000
@@ -37,14 +37,8 @@ WORK_ITERATIONS = 1500
 
 
 def load(tree: Path, name: str) -> ModuleType:
-    path = tree / "controller" / "kube" / "workqueue.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    if not path.is_file() or spec is None or spec.loader is None:
-        raise SystemExit(f"no work queue at {path}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    spec.loader.exec_module(module)
-    return module
+    """``controller/kube/workqueue.py`` of ``tree``."""
+    return load_from(tree / "controller" / "kube" / "workqueue.py", name, missing="no work queue")
 
 
 def _work() -> int:
