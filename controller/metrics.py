@@ -139,7 +139,7 @@ class Metrics:
         if per_rollout:
             # A collector of its own: a scrape filtered to other families
             # (``?name[]=``) never reads the Rollouts' state, which at 10,000 Rollouts
-            # takes a quarter of a second to gather and more to render.
+            # takes 0.2 s to gather and more to render (python -m e2e.bench.scrape).
             self.registry.register(_RolloutCollector(observed))
 
     def count_write(self, verb: str, resource: str) -> None:

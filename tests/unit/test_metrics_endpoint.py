@@ -144,7 +144,7 @@ def test_name_filters_select_families(url: str) -> None:
 
 
 def test_a_filtered_scrape_leaves_the_rollouts_state_unread() -> None:
-    """At 10,000 Rollouts gathering their series takes a quarter of a second: a scrape
+    """At 10,000 Rollouts gathering their series takes 0.2 s: a scrape
     asking for other families (the scale bench polls the queue depth 4 times a
     second) must not pay it, and one asking for them must."""
     reads: list[int] = []
