@@ -35,8 +35,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
+# --durations: CI's log names the slowest tests, where its minutes go.
 test: setup lint
-	$(BIN)/pytest
+	$(BIN)/pytest --durations=40
 
 unit: $(STAMP)
 	$(BIN)/pytest -m unit
