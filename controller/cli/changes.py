@@ -25,6 +25,7 @@ __all__ = [
     "event_for",
     "paused_patch",
     "pending_request",
+    "pending_requests",
     "refusal",
     "request_patch",
 ]
@@ -43,12 +44,17 @@ def _key(rollout: KubeObject) -> str:
     return f"rollout {meta.get('namespace', '')}/{meta.get('name', '')}"
 
 
+def pending_requests(rollout: KubeObject) -> list[Request]:
+    """The requests on ``rollout`` that the controller has not acted on yet, oldest first."""
+    annotations = (rollout.get("metadata") or {}).get("annotations") or {}
+    handled = (rollout.get("status") or {}).get("handledRequests") or {}
+    requests, _ = parse_requests(annotations)
+    return [r for r in requests if r.id != handled.get(r.verb.value)]
+
+
 def pending_request(verb: str, rollout: KubeObject) -> Request | None:
     """The ``verb`` request on ``rollout`` that the controller has not acted on yet."""
-    annotations = (rollout.get("metadata") or {}).get("annotations") or {}
-    handled = ((rollout.get("status") or {}).get("handledRequests") or {}).get(verb)
-    requests, _ = parse_requests(annotations)
-    return next((r for r in requests if r.verb.value == verb and r.id != handled), None)
+    return next((r for r in pending_requests(rollout) if r.verb.value == verb), None)
 
 
 def refusal(verb: str, rollout: KubeObject, *, flags: Sequence[str] = ()) -> str | None:

@@ -12,8 +12,10 @@ from typing import Any
 
 from controller.api.wire import Stage, Verdict
 from controller.api.wire import step_progress as progress
+from controller.cli.changes import pending_requests
 from controller.cli.flags import pending_banner
 from controller.cli.text import age, table, timestamp
+from controller.core.world import Request
 from controller.kube.objects import KubeObject
 
 __all__ = [
@@ -135,6 +137,7 @@ def summary(rollout: KubeObject, now: datetime) -> str:
     banner = pending_banner(rollout)
     if banner:
         fields.append(("Flags", f"{banner} (landinggear flags {meta.get('name')})"))
+    fields += [("Requested", _pending(request, now)) for request in pending_requests(rollout)]
     if spec.get("paused"):
         fields.append(("Paused", "yes (landinggear resume continues)"))
     fields += [
@@ -169,6 +172,16 @@ def summary(rollout: KubeObject, now: datetime) -> str:
     lines.append(f"History (last {shown} of {len(history)}):" if history else "History:")
     lines.append(_history_rows(history, first, now) if shown else "  <none>")
     return "\n".join(lines)
+
+
+def _pending(request: Request, now: datetime) -> str:
+    """``rollback by alice 40s ago ("bad deploy"): waiting for the controller``."""
+    verb = request.verb.value.replace("-", " ")
+    if request.flags:
+        verb += f" {', '.join(request.flags)}"
+    reason = f' ("{request.reason}")' if request.reason else ""
+    asked = age(request.at, now)
+    return f"{verb} by {request.by} {asked} ago{reason}: waiting for the controller to act"
 
 
 def analysis_title(analysis: dict[str, Any]) -> str:

@@ -8,7 +8,10 @@ promoted automatically, a bad v3 is caught by the analysis and rolled back
 automatically, both shown live (``landinggear watch``); the summary says how
 long each decision took and how many requests it used. Everything the demo
 started is stopped at the end, on an error or on Ctrl-C; the cluster keeps
-running for you to explore (``make down`` stops it).
+running for you to explore (``make down`` stops it). With ``--stay`` (the default
+in a terminal) the apps, the traffic, Prometheus, Unleash and the controller keep
+running after the story until Ctrl-C, so releases and rollbacks typed by hand are
+carried out and judged.
 
 ``--kubeconfig`` runs the story on another cluster instead (the tests do);
 ``--summary-json`` writes the measured figures for a program to read.
@@ -21,13 +24,14 @@ import dataclasses
 import json
 import signal
 import sys
+import time
 from types import FrameType
 
-from e2e.demo.entry import explore_hint, parse, place
+from e2e.demo.entry import explore_hint, parse, place, stay_hint
 from e2e.demo.script import NAME, DemoFailed, Options
 from e2e.demo.stack import ProcessDied, Stack
 from e2e.demo.story import prepare_namespace, run
-from e2e.demo.summary import render
+from e2e.demo.summary import Summary, render
 from e2e.prometheus import PrometheusError
 
 NAMESPACE = "landinggear-demo"
@@ -35,7 +39,12 @@ NAMESPACE = "landinggear-demo"
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     return parse(
-        argv, prog="python -m e2e.demo", doc=__doc__ or "", namespace=NAMESPACE, logs="demo"
+        argv,
+        prog="python -m e2e.demo",
+        doc=__doc__ or "",
+        namespace=NAMESPACE,
+        logs="demo",
+        stay=True,
     )
 
 
@@ -43,8 +52,20 @@ def _terminated(signum: int, frame: FrameType | None) -> None:
     raise KeyboardInterrupt  # unwinds like Ctrl-C: everything started is stopped
 
 
+def _stay(stack: Stack) -> None:
+    """Until Ctrl-C (or SIGTERM), with every process of the demo kept running; one that
+    dies ends it (``ProcessDied``)."""
+    try:
+        while True:
+            stack.check()
+            time.sleep(1.0)
+    except KeyboardInterrupt:
+        print("\nStopping everything the demo started …", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parse(argv)
+    stay = sys.stdout.isatty() if args.stay is None else args.stay
     signal.signal(signal.SIGTERM, _terminated)
     # Ctrl-C stops everything in order even when started with SIGINT ignored (a
     # background job of a shell without job control inherits that, and Python
@@ -79,21 +100,30 @@ def main(argv: list[str] | None = None) -> int:
         )
         with stack:
             print(f"Prometheus at {stack.prometheus.url}; controller log: {stack.controller_log}")
-            summary = run(options, stack)
+            summary = dataclasses.replace(run(options, stack), processes=stack.pids)
+            _report(summary, args)
+            if stay:
+                stay_hint(args.namespace, kubeconfig, NAME)
+                _stay(stack)
     except KeyboardInterrupt:
         print("\nInterrupted; everything the demo started is stopped.", file=sys.stderr)
         return 130
     except (DemoFailed, ProcessDied, PrometheusError) as err:
         print(f"\nerror: {err}\n(logs of this run: {log_dir})", file=sys.stderr)
         return 1
-    summary = dataclasses.replace(summary, processes=stack.pids)
+    print(f"\nEverything the demo started is stopped; its logs: {log_dir}")
+    if stay:
+        print("The cluster keeps running; stop it with: make down")
+    else:
+        explore_hint(args, kubeconfig, NAME, stay_offered=True)
+    return 0
+
+
+def _report(summary: Summary, args: argparse.Namespace) -> None:
     print("\n== Summary", flush=True)
     print(render(summary), flush=True)
     if args.summary_json:
         args.summary_json.write_text(json.dumps(summary.as_json(), indent=2) + "\n")
-    print(f"\nEverything the demo started is stopped; its logs: {log_dir}")
-    explore_hint(args, kubeconfig, NAME)
-    return 0
 
 
 if __name__ == "__main__":

@@ -13,13 +13,23 @@ from pathlib import Path
 from e2e.demo.network import local_cluster_of
 from e2e.localcluster import build, cluster
 
-__all__ = ["Place", "explore_hint", "parse", "place"]
+__all__ = ["Place", "explore_hint", "parse", "place", "stay_hint"]
 
 
-def parse(argv: list[str] | None, *, prog: str, doc: str, namespace: str, logs: str) -> (
-    argparse.Namespace
-):  # fmt: skip
+def parse(
+    argv: list[str] | None, *, prog: str, doc: str, namespace: str, logs: str, stay: bool = False
+) -> argparse.Namespace:
+    """The demos' flags; ``stay``: also ``--stay`` (the main demo's)."""
     parser = argparse.ArgumentParser(prog=prog, description=doc.split("\n\n", maxsplit=1)[0])
+    if stay:
+        parser.add_argument(
+            "--stay",
+            action=argparse.BooleanOptionalAction,
+            default=None,
+            help="after the story, keep the apps, the traffic, Prometheus, Unleash and the"
+            " controller running until Ctrl-C, to try releases and rollbacks by hand"
+            " (default: when the output is a terminal)",
+        )
     parser.add_argument("--namespace", default=namespace, help="deleted and made afresh")
     parser.add_argument("--rps", type=float, default=100.0, help="requests per second")
     parser.add_argument(
@@ -80,12 +90,46 @@ def place(args: argparse.Namespace, *, logs: str, quiet: tuple[str, ...]) -> Pla
     return Place(kubeconfig=kubeconfig, kubectl=kubectl, log_dir=log_dir)
 
 
-def explore_hint(args: argparse.Namespace, kubeconfig: str, rollout: str) -> None:
-    """On the local control plane (it keeps running): how to look around, and stop it."""
+def explore_hint(
+    args: argparse.Namespace, kubeconfig: str, rollout: str, *, stay_offered: bool = False
+) -> None:
+    """On the local control plane (it keeps running): what is left of the demo, how to
+    look around, and how to stop it."""
     if args.kubeconfig:
         return
-    print("The cluster keeps running. Explore it with:")
+    print(
+        "The cluster keeps running with the Rollout and its history; the demo's apps,"
+        " traffic and controller are stopped, so its pods are not Ready and a change"
+        " waits for a controller."
+    )
+    print("Look around with:")
+    _exports(kubeconfig)
+    print(f"  kubectl landinggear -n {args.namespace} get {rollout}")
+    if stay_offered:
+        print("To try releases and rollbacks by hand: make demo in a terminal (or --stay).")
+    print("Stop the cluster with: make down")
+
+
+def stay_hint(namespace: str, kubeconfig: str, rollout: str) -> None:
+    """While the demo stays: what to type in another terminal."""
+    print(
+        "\nEverything keeps running until Ctrl-C: the apps, the traffic, Prometheus, Unleash"
+        " and the controller. In another terminal:"
+    )
+    _exports(kubeconfig)
+    ns = f"-n {namespace}"
+    commands = [
+        (f"kubectl landinggear {ns} watch {rollout}", "follow it live"),
+        (f"kubectl {ns} set env deployment/{rollout} ERROR_RATE=0.2", "a bad release: aborted"),
+        (f"kubectl {ns} set env deployment/{rollout} ERROR_RATE=0.004", "a healthy one: promoted"),
+        (f"kubectl landinggear {ns} rollback {rollout}", "back to the previous stable"),
+    ]
+    width = max(len(command) for command, _ in commands)
+    for command, what in commands:
+        print(f"  {command:<{width}}  # {what}")
+    print("Ctrl-C here stops the demo's processes; the cluster keeps running (make down stops it).")
+
+
+def _exports(kubeconfig: str) -> None:
     print(f"  export KUBECONFIG={kubeconfig}")
     print(f"  export PATH={Path(sys.executable).parent}:$PATH")
-    print(f"  kubectl landinggear -n {args.namespace} get {rollout}")
-    print("Stop it with: make down")

@@ -83,24 +83,113 @@ def _rollout_status(kube: ClusterUnderTest, namespace: str) -> dict[str, Any]:
     return status
 
 
+class Running:
+    """The demo as a terminal's foreground job: its lines as they come."""
+
+    def __init__(self, argv: list[str]) -> None:
+        self.proc = subprocess.Popen(
+            argv,
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            process_group=0,  # its own group, as a terminal's foreground job
+        )
+        self.lines: list[str] = []
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line)
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.lines):
+            assert self.proc.poll() is None or self._reader.is_alive(), (
+                f"the demo ended (exit {self.proc.returncode}) before {text!r}:\n{self.output}"
+            )
+            assert time.monotonic() < deadline, f"no {text!r} in {timeout} s:\n{self.output}"
+            time.sleep(0.2)
+
+    def interrupt(self, timeout: float = 60) -> int:
+        """What Ctrl-C in its terminal does; its exit code."""
+        try:
+            os.killpg(self.proc.pid, signal.SIGINT)
+            code = self.proc.wait(timeout)
+        finally:
+            if self.proc.poll() is None:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        self._reader.join(5)
+        assert self.proc.stdout is not None
+        self.proc.stdout.close()
+        return code
+
+
 def test_the_demo_promotes_a_healthy_release_rolls_back_a_bad_one_and_switches_a_flag_off(
     kube: ClusterUnderTest, demo_namespace: str, tmp_path: Path
 ) -> None:
+    """The story, then (``--stay``) a rollback typed by hand while the demo stays up:
+    carried out on the running apps, and Ctrl-C then stops everything."""
     log_dir, summary_file = tmp_path / "logs", tmp_path / "summary.json"
-    proc = subprocess.run(
-        _demo(kube, demo_namespace, log_dir, f"--summary-json={summary_file}"),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    print(proc.stdout)
-    assert proc.returncode == 0, f"the demo failed:\n{proc.stderr}\n(logs: {log_dir})"
-    assert "== Summary" in proc.stdout
-    assert "AnalysisFailed" in proc.stdout  # the evidence is shown
-
+    demo = Running(_demo(kube, demo_namespace, log_dir, f"--summary-json={summary_file}", "--stay"))
+    try:
+        demo.wait_for("Everything keeps running until Ctrl-C", timeout=300)
+        _check_the_story(kube, demo_namespace, demo.output, json.loads(summary_file.read_text()))
+        _check_a_rollback_by_hand(kube, demo_namespace)
+    finally:
+        code = demo.interrupt()
+    print(demo.output)
+    assert code == 0, f"the demo failed:\n{demo.output}\n(logs: {log_dir})"
+    assert "Everything the demo started is stopped" in demo.output
     summary = json.loads(summary_file.read_text())
+    assert summary["processes"], "the demo recorded no process it started"
+    deadline = time.monotonic() + 10
+    while (alive := [p for p in summary["processes"] if Path(f"/proc/{p}").exists()]) and (
+        time.monotonic() < deadline
+    ):
+        time.sleep(0.2)
+    assert not alive, f"processes the demo started still run: {alive}"
+    assert not _holders(log_dir)
+    assert not _pod_apps(demo_namespace)
+
+
+def _check_a_rollback_by_hand(kube: ClusterUnderTest, namespace: str) -> None:
+    """``landinggear rollback``, as the stay hint says, while the demo's apps, traffic and
+    controller still run: the previous stable serves again with every pod Ready."""
+    before = _rollout_status(kube, namespace)
+    back_to = before["previousStableRevision"]
+    subprocess.run(
+        [sys.executable, "-m", "controller", "rollback", "web", f"--namespace={namespace}",
+         f"--kubeconfig={kube.kubeconfig}", "--reason=tried by hand"],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    deadline = time.monotonic() + 60
+    while True:
+        status = _rollout_status(kube, namespace)
+        if status.get("stableRevision") == back_to and status.get("stableReadyReplicas") == 3:
+            break
+        assert time.monotonic() < deadline, f"the rollback by hand never completed: {status}"
+        time.sleep(0.5)
+    # Rolled back by hand, the release it undid is blocked until retried or replaced.
+    assert status["phase"] == "Degraded"
+    assert status["blockedRevision"] == before["stableRevision"]
+    assert status["history"][-1]["action"] == "RolledBack"
+    assert status["history"][-1]["by"] != "controller"
+
+
+def _check_the_story(
+    kube: ClusterUnderTest, demo_namespace: str, output: str, summary: dict[str, Any]
+) -> None:
+    assert "== Summary" in output
+    assert "AnalysisFailed" in output  # the evidence is shown
+
     healthy, bad = summary["healthy"], summary["bad"]
     # The healthy one walks both 10 s pauses, then is promoted without a verdict against it.
     assert 0 < healthy["to_canary_serving"] < 10
@@ -141,7 +230,7 @@ def test_the_demo_promotes_a_healthy_release_rolls_back_a_bad_one_and_switches_a
     stable_ratio = flagged["stable_errors_after"] / flagged["stable_requests_after"]
     expected = max(stable_ratio, 0.005) * flagged["requests_after"]
     assert flagged["errors_after"] <= expected + 4 * expected**0.5 + 2
-    assert "FlagsDisabled" in proc.stdout or "new-checkout" in proc.stdout
+    assert "FlagsDisabled" in output or "new-checkout" in output
 
     status = _rollout_status(kube, demo_namespace)
     assert status["phase"] == "Healthy"
@@ -151,51 +240,19 @@ def test_the_demo_promotes_a_healthy_release_rolls_back_a_bad_one_and_switches_a
     assert "FlagsDisabled" in actions
     assert bad["revision"] in [h["revision"] for h in status["history"] if h["action"] == "Aborted"]
 
-    assert summary["processes"], "the demo recorded no process it started"
-    alive = [pid for pid in summary["processes"] if Path(f"/proc/{pid}").exists()]
-    assert not alive, f"processes the demo started still run: {alive}"
-    assert not _holders(log_dir)
-    assert not _pod_apps(demo_namespace)
-
 
 def test_ctrl_c_stops_everything_the_demo_started(
     kube: ClusterUnderTest, demo_namespace: str, tmp_path: Path
 ) -> None:
     log_dir = tmp_path / "logs"
-    proc = subprocess.Popen(
-        _demo(kube, demo_namespace, log_dir),
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        process_group=0,  # its own group, as a terminal's foreground job
-    )
-    assert proc.stdout is not None
-    seen: list[str] = []
-    released = threading.Event()
-
-    def read() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            seen.append(line)
-            if "kubectl set image" in line:
-                released.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
+    demo = Running(_demo(kube, demo_namespace, log_dir))
     try:
-        assert released.wait(120), "the demo never released v2:\n" + "".join(seen)
+        demo.wait_for("kubectl set image", timeout=120)  # v2 released
         time.sleep(3)  # mid-release: controller, Prometheus, apps and the watch all run
         assert _holders(log_dir), "nothing of the demo runs mid-release"
-        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in its terminal does
-        code = proc.wait(60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait()
-    reader.join(5)
-    proc.stdout.close()
-    output = "".join(seen)
+        code = demo.interrupt()
+    output = demo.output
     assert code == 130, output
     assert "Interrupted" in output
     deadline = time.monotonic() + 10

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 import pytest
 
+from controller.cli.changes import request_patch
 from controller.cli.render import history_table, rollout_table, summary
 from controller.cli.text import age, table
 from tests.unit.cli.samples import NOW, canary, healthy, unseen
@@ -277,3 +279,29 @@ def test_router_steps_and_header_routes_are_told_in_words() -> None:
     assert "gatewayAPI (web-stable / web-canary)" in text
     assert "Header routes:" in text
     assert "beta: x-beta = 1" in text
+
+
+def _requested(rollout: dict[str, Any], verb: str, request_id: str, **extra: Any) -> None:
+    patch = request_patch(
+        verb, request_id=request_id, by="alice", at=NOW - timedelta(seconds=40), **extra
+    )
+    rollout["metadata"].setdefault("annotations", {}).update(patch["metadata"]["annotations"])
+
+
+def test_get_shows_requests_the_controller_has_not_acted_on_and_no_handled_one() -> None:
+    """A rollback asked for while no controller runs is not lost from sight: ``get``
+    says it waits, until the controller records it as handled."""
+    rollout = healthy()
+    _requested(rollout, "rollback", "r1", reason="bad deploy")
+    _requested(rollout, "flags-off", "f1", flags=("new-checkout",))
+
+    lines = [line for line in summary(rollout, NOW).splitlines() if line.startswith("Requested")]
+    assert [line.split(":", 1)[1].strip() for line in lines] == [
+        'rollback by alice 40s ago ("bad deploy"): waiting for the controller to act',
+        "flags off new-checkout by alice 40s ago: waiting for the controller to act",
+    ]
+
+    rollout["status"]["handledRequests"] = {"rollback": "r1", "flags-off": "f1"}
+    assert "Requested" not in summary(rollout, NOW)
+    rollout["status"]["handledRequests"] = {"rollback": "an older one"}
+    assert "Requested:" in summary(rollout, NOW)
