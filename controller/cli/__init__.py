@@ -96,7 +96,17 @@ def _run(args: argparse.Namespace) -> int:
                 reason=getattr(args, "reason", ""),
                 keep_flags_off=getattr(args, "keep_flags_off", False),
                 flags=getattr(args, "flag_names", ()),
+                wait=_wait(args),
             )
+
+
+def _wait(args: argparse.Namespace) -> float | None:
+    """Seconds to wait for the controller to act on the request (``--wait``), or None."""
+    from controller.cli.arguments import WAIT_DEFAULT
+
+    if not getattr(args, "wait", False):
+        return None
+    return WAIT_DEFAULT if args.timeout is None else float(args.timeout)
 
 
 def _verb(args: argparse.Namespace) -> str:

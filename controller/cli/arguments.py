@@ -298,6 +298,26 @@ def _request_flags(name: str, request: argparse.ArgumentParser) -> None:
             "switched off by hand with `flags off` stay off either way)",
         )
     request.add_argument("--reason", default="", help="why, recorded in the history")
+    _wait_flag(request)
+
+
+WAIT_DEFAULT = 60.0
+"""``--wait`` alone: how long the CLI waits for the controller to act on the request."""
+
+
+def _wait_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--wait",
+        action="store_true",
+        help="wait until the controller has acted on the request and print the outcome"
+        " (exit 1 if it has not within --timeout)",
+    )
+    parser.add_argument(
+        "--timeout",
+        type=_seconds,
+        metavar="DURATION",
+        help=f"with --wait: how long to wait (default {WAIT_DEFAULT:g}s)",
+    )
 
 
 _FLAGS_HELP = "list the Rollout's feature flags; switch them off or restore them by hand"
@@ -318,6 +338,7 @@ def _flags_verb(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> Non
         metavar="TEXT",
         help="why (off and restore), recorded in the history",
     )
+    _wait_flag(flags)
     _global_flags(flags, suppress=True)
     flags.set_defaults(usage_error=flags.error)  # a mistake shows the flags usage
 
@@ -341,6 +362,8 @@ def _flags_words(args: argparse.Namespace) -> str | None:
         return "flags list takes only the Rollout's NAME"
     if action == "list" and args.reason:
         return "--reason goes with flags off or flags restore"
+    if action == "list" and (args.wait or args.timeout is not None):
+        return "--wait and --timeout go with flags off or flags restore"
     args.flags_action, args.name, args.flag_names = action, name, tuple(dict.fromkeys(names))
     return None
 
@@ -365,6 +388,9 @@ def parse_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None) -> a
         if problem is not None:
             error(problem)
         del args.usage_error, args.words
+    waits = args.command == "watch" or getattr(args, "wait", False)
+    if not waits and getattr(args, "timeout", None) is not None:
+        error("--timeout goes with --wait")
     return args
 
 

@@ -23,6 +23,8 @@ __all__ = [
     "REPORTING_CONTROLLER",
     "confirmation",
     "event_for",
+    "finished",
+    "outcome",
     "paused_patch",
     "pending_request",
     "pending_requests",
@@ -55,6 +57,23 @@ def pending_requests(rollout: KubeObject) -> list[Request]:
 def pending_request(verb: str, rollout: KubeObject) -> Request | None:
     """The ``verb`` request on ``rollout`` that the controller has not acted on yet."""
     return next((r for r in pending_requests(rollout) if r.verb.value == verb), None)
+
+
+def outcome(verb: str, request_id: str, rollout: KubeObject) -> str | None:
+    """Once the controller has acted on the ``verb`` request ``request_id``: what the
+    Rollout says now (``Degraded: RolledBack by alice …``); None before."""
+    status = rollout.get("status") or {}
+    if (status.get("handledRequests") or {}).get(verb) != request_id:
+        return None
+    phase, message = status.get("phase") or "Unknown", status.get("message") or ""
+    return f"{phase}" + (f": {message}" if message else "")
+
+
+def finished(verb: str, rollout: KubeObject) -> bool:
+    """Whether what a handled ``verb`` request started is over: a rollback once the
+    previous revision serves again; every other verb at once (an abort's canary
+    revision is cleared in the same write that handles it)."""
+    return verb != "rollback" or not (rollout.get("status") or {}).get("rollingBackTo")
 
 
 def refusal(verb: str, rollout: KubeObject, *, flags: Sequence[str] = ()) -> str | None:

@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import sys
+import time
 from datetime import UTC, datetime
 
 from controller.api.wire import GROUP, KIND
@@ -118,11 +119,13 @@ def change(
     reason: str = "",
     keep_flags_off: bool = False,
     flags: tuple[str, ...] = (),
+    wait: float | None = None,
 ) -> int:
     """Read the Rollout, refuse if ``verb`` cannot apply, patch it, record an Event.
 
     ``flags``: the feature flags of ``flags-off`` / ``flags-restore`` (none: all); an
-    unhandled request of the same verb is merged in, never dropped."""
+    unhandled request of the same verb is merged in, never dropped. ``wait``: then
+    wait up to that many seconds for the controller to act on the request."""
     rollout = api.get_rollout(session, name)
     why = changes.refusal(verb, rollout, flags=flags)
     if why is not None:
@@ -138,12 +141,13 @@ def change(
             )
     user = api.whoami(session)
     now = datetime.now(UTC)
+    request_id = os.urandom(16).hex()
     if verb in ("pause", "resume"):
         patch = changes.paused_patch(verb == "pause")
     else:
         patch = changes.request_patch(
             verb,
-            request_id=os.urandom(16).hex(),
+            request_id=request_id,
             by=user,
             at=now,
             full=full,
@@ -171,5 +175,30 @@ def change(
         # checks that name (manifests/controller/admission.yaml).
         if err.status != 403:
             print(f"warning: {verb} was stored, but no Event was recorded: {err}", file=sys.stderr)
-    print(changes.confirmation(verb, stored, user=user, full=full, flags=flags))
+    print(changes.confirmation(verb, stored, user=user, full=full, flags=flags), flush=True)
+    if wait is not None and verb not in ("pause", "resume"):
+        return _await(session, name, verb, request_id, wait)
     return 0
+
+
+def _await(session: Session, name: str, verb: str, request_id: str, seconds: float) -> int:
+    """Poll the Rollout until the controller has acted on ``request_id`` and what it
+    started is over (:func:`changes.finished`); print the outcome, or fail after
+    ``seconds`` (the request stays, for a controller to come)."""
+    deadline = time.monotonic() + seconds
+    while True:
+        rollout = api.get_rollout(session, name)
+        done = changes.outcome(verb, request_id, rollout)
+        if done is not None and changes.finished(verb, rollout):
+            print(f"Done: {done}")
+            return 0
+        if time.monotonic() >= deadline:
+            break
+        time.sleep(min(0.5, max(0.0, deadline - time.monotonic())))
+    if done is not None:
+        raise CliError(f"the {verb} is under way but not over within {seconds:g}s: {done}")
+    raise CliError(
+        f"no controller acted on the {verb} request within {seconds:g}s; it stays on the "
+        "Rollout and is acted on once a controller runs (is `landinggear run` running? "
+        "Its Lease names the leader: kubectl get leases -A | grep landinggear)"
+    )

@@ -122,7 +122,7 @@ def stay_hint(namespace: str, kubeconfig: str, rollout: str) -> None:
         (f"kubectl landinggear {ns} watch {rollout}", "follow it live"),
         (f"kubectl {ns} set env deployment/{rollout} ERROR_RATE=0.2", "a bad release: aborted"),
         (f"kubectl {ns} set env deployment/{rollout} ERROR_RATE=0.004", "a healthy one: promoted"),
-        (f"kubectl landinggear {ns} rollback {rollout}", "back to the previous stable"),
+        (f"kubectl landinggear {ns} rollback {rollout} --wait", "back to the previous stable"),
     ]
     width = max(len(command) for command, _ in commands)
     for command, what in commands:

@@ -165,11 +165,13 @@ def _check_a_rollback_by_hand(kube: ClusterUnderTest, namespace: str) -> None:
     controller still run: the previous stable serves again with every pod Ready."""
     before = _rollout_status(kube, namespace)
     back_to = before["previousStableRevision"]
-    subprocess.run(
+    done = subprocess.run(
         [sys.executable, "-m", "controller", "rollback", "web", f"--namespace={namespace}",
-         f"--kubeconfig={kube.kubeconfig}", "--reason=tried by hand"],
-        cwd=ROOT, check=True, capture_output=True, text=True, timeout=60,
+         f"--kubeconfig={kube.kubeconfig}", "--reason=tried by hand", "--wait"],
+        cwd=ROOT, check=True, capture_output=True, text=True, timeout=90,
     )  # fmt: skip
+    # --wait: the controller's own account of the request, once it has acted on it.
+    assert done.stdout.splitlines()[-1].startswith("Done: Degraded: RolledBack by "), done.stdout
     deadline = time.monotonic() + 60
     while True:
         status = _rollout_status(kube, namespace)

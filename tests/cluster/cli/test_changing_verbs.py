@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -136,3 +137,59 @@ def test_a_missing_rollout_is_reported_by_name(cli: Cli) -> None:
 
     assert missing.returncode == 1
     assert missing.stderr == f"error: rollout {cli.namespace}/nope not found\n"
+
+
+def test_rollback_wait_with_no_controller_fails_by_its_timeout_and_the_request_stays(
+    cli: Cli,
+) -> None:
+    cli.create_rollout(status=HEALTHY)
+    started = time.monotonic()
+
+    done = cli.run("rollback", "web", "--wait", "--timeout=2s")
+
+    took = time.monotonic() - started
+    assert done.returncode == 1, done.stderr
+    assert done.stdout.startswith("Requested rollback of rollout")
+    assert "no controller acted on the rollback request within 2s" in done.stderr
+    assert 2 <= took < 30, took
+    assert _request(cli, "rollback")["by"] == ADMIN  # kept, for a controller to come
+
+
+def test_rollback_wait_tells_what_the_controller_made_of_that_very_request(cli: Cli) -> None:
+    """The test stands in for the controller here (no controller runs in these tests):
+    it records the request as handled through the status subresource, as the controller
+    does; the real controller's side is the demo test's rollback by hand."""
+    cli.create_rollout(status={**HEALTHY, "handledRequests": {"rollback": "an older one"}})
+    proc = cli.popen("rollback", "web", "--wait", "--timeout=60s")
+    try:
+        deadline = time.monotonic() + 30
+        while "request.landinggear.dev/rollback" not in (
+            cli.rollout()["metadata"].get("annotations") or {}
+        ):
+            assert time.monotonic() < deadline, "the CLI never wrote its request"
+            time.sleep(0.2)
+        time.sleep(1.0)  # the CLI polls, and sees the older handled id: it keeps waiting
+        assert proc.poll() is None
+        handled = {"rollback": _request(cli, "rollback")["id"]}
+        cli.set_status(
+            "web",
+            {"phase": "Progressing", "rollingBackTo": "m2n4p6r8tv", "handledRequests": handled},
+        )
+        time.sleep(1.0)  # acted on, but the previous revision does not serve yet
+        assert proc.poll() is None
+        cli.set_status(
+            "web",
+            {
+                "phase": "Degraded",
+                "message": "RolledBack by landinggear-admin",
+                "rollingBackTo": None,
+                "stableRevision": "m2n4p6r8tv",
+            },
+        )
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.splitlines()[-1] == "Done: Degraded: RolledBack by landinggear-admin"

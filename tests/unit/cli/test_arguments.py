@@ -217,3 +217,26 @@ def test_the_top_level_help_lists_every_verb_however_little_is_built() -> None:
     assert build_parser(only="").format_help() == build_parser().format_help()
     assert wanted_verb(["--help"], VERBS) == ""
     assert wanted_verb(["rollbak", "web"], VERBS) is None  # a typo: the full grammar answers
+
+
+@pytest.mark.parametrize("verb", ["promote", "abort", "retry", "rollback"])
+def test_request_verbs_wait_on_request_with_an_optional_timeout(verb: str) -> None:
+    assert parse([verb, "web"]).wait is False
+    args = parse([verb, "--wait", "web", "--timeout", "2m"])
+    assert (args.name, args.wait, args.timeout) == ("web", True, 120.0)
+    flags = parse(["flags", "off", "web", "new-checkout", "--wait"])
+    assert (flags.flag_names, flags.wait, flags.timeout) == (("new-checkout",), True, None)
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["rollback", "web", "--timeout", "5s"],  # without --wait
+        ["flags", "web", "--wait"],  # listing has nothing to wait for
+        ["pause", "web", "--wait"],
+    ],
+)
+def test_wait_and_timeout_where_they_mean_nothing_are_usage_errors(argv: list[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        parse(argv)
+    assert exited.value.code == 2

@@ -10,6 +10,8 @@ from controller.cli.changes import (
     REPORTING_CONTROLLER,
     confirmation,
     event_for,
+    finished,
+    outcome,
     paused_patch,
     refusal,
     request_patch,
@@ -181,3 +183,26 @@ def test_the_cli_writes_at_then_by_first_as_the_admission_policy_expects() -> No
     )
     raw = patch["metadata"]["annotations"]["request.landinggear.dev/rollback"]
     assert raw.startswith(f'{{"at": "{NOW.isoformat()}", "by": "system:serviceaccount:team:ci", "')
+
+
+def test_the_outcome_is_told_once_the_controller_handled_that_very_request() -> None:
+    rollout = healthy()
+    assert outcome("rollback", "r2", rollout) is None  # not handled yet
+    rollout["status"]["handledRequests"] = {"rollback": "r1", "abort": "r2"}
+    assert outcome("rollback", "r2", rollout) is None  # an older rollback, another verb's id
+    rollout["status"].update(
+        handledRequests={"rollback": "r2"}, phase="Degraded", message="RolledBack by alice"
+    )
+    assert outcome("rollback", "r2", rollout) == "Degraded: RolledBack by alice"
+    rollout["status"]["message"] = ""
+    assert outcome("rollback", "r2", rollout) == "Degraded"
+
+
+def test_a_rollback_is_finished_once_the_previous_revision_serves_other_verbs_at_once() -> None:
+    rollout = healthy()
+    rollout["status"]["rollingBackTo"] = "m2n4p6r8tv"
+    assert not finished("rollback", rollout)
+    assert finished("abort", rollout)
+    assert finished("promote", rollout)
+    rollout["status"]["rollingBackTo"] = None
+    assert finished("rollback", rollout)
